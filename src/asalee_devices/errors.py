@@ -1,0 +1,92 @@
+"""The project's exception hierarchy.
+
+Every error the package raises on bad input, bad files, unreachable devices or failed delivery derives from
+:class:`AsaleeError`. Messages say what was wrong, which value, and what was expected, in words a nurse or an
+integrator can act on. Messages never contain patient data (names, INS/NIR, birth dates, measured values of a
+named patient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AsaleeError(Exception):
+    """Root of every error raised by asalee-devices.
+
+    ``field``, ``value`` and ``expected`` are optional structured details (also folded into the message) so a
+    user interface can point at the offending input.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        value: Any = None,
+        expected: str | None = None,
+    ) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        parts = [message]
+        if field is not None and value is not None:
+            parts.append(f"({field} = {value!r})")
+        elif field is not None:
+            parts.append(f"({field})")
+        if expected:
+            parts.append(f"— expected {expected}")
+        super().__init__(" ".join(parts))
+        self.message = message
+
+
+class InputError(AsaleeError, ValueError):
+    """A value given by the user or the caller is invalid (wrong type, out of range, inconsistent)."""
+
+
+class SignalError(InputError):
+    """A signal (flow, volume, ECG samples) cannot be analysed: empty, NaN, bad sampling rate, no blow..."""
+
+
+class ReferenceDomainError(InputError):
+    """Age, height, sex or ethnicity outside what a reference equation covers (never extrapolated)."""
+
+
+class PatientDataError(InputError):
+    """Patient or practitioner identity data is invalid (INS/NIR key, missing mandatory fields...)."""
+
+
+class ConfigError(InputError):
+    """The configuration file or environment is invalid."""
+
+
+class FormatError(AsaleeError, ValueError):
+    """A file or byte stream does not follow its format (truncated, bad length field, unknown layout...)."""
+
+
+class DeviceError(AsaleeError):
+    """A device could not be reached or misbehaved."""
+
+
+class DeviceNotFoundError(DeviceError):
+    """No device answers at the given address."""
+
+
+class DeviceDisconnectedError(DeviceError):
+    """The device went away during a session (unplugged, link lost)."""
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """The device stayed silent longer than allowed."""
+
+
+class ProtocolError(DeviceError):
+    """The device sent bytes that violate its protocol (wrong type byte, bad checksum, impossible value)."""
+
+
+class DeliveryError(AsaleeError):
+    """A result could not be delivered to the practice record (sink unreachable, rejected...)."""
+
+
+class ValidationError(AsaleeError):
+    """A produced resource or message failed validation."""
