@@ -1,0 +1,148 @@
+"""The ECG file result type and the format registry."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.errors import FormatError
+from asalee_devices.signal.ecg.recording import EcgRecording
+
+#: Files larger than this are refused before reading (a resting ECG export is far smaller).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FormatWarning:
+    """A tolerated deviation from the format (kept in the result, shown to integrators).
+
+    ``code`` is machine-readable (e.g. ``"crc_mismatch"``, ``"zero_based_lead_start"``)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PatientDemographics:
+    """Patient data present in the file. Never logged."""
+
+    patient_id: str = ""
+    family_name: str = ""
+    given_name: str = ""
+    birth_date: str = ""  # ISO 8601 date when known
+    sex: str = ""  # "male" | "female" | "" (unknown)
+    age_years: float | None = None
+    height_cm: float | None = None
+    weight_kg: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceStatement:
+    """A measurement or statement the device wrote (kept as device-provided data, never presented as ours).
+
+    ``kind`` is ``"measurement"`` (value + unit, e.g. a device-measured QRS duration) or ``"statement"`` (text)."""
+
+    kind: str
+    code: str
+    text: str = ""
+    value: float | None = None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class EcgFile:
+    """What a reader decoded from one ECG file."""
+
+    format: str
+    recording: EcgRecording
+    device: DeviceIdentity = DeviceIdentity()
+    acquired_at: datetime | None = None
+    patient: PatientDemographics = PatientDemographics()
+    device_data: tuple[DeviceStatement, ...] = ()
+    warnings: tuple[FormatWarning, ...] = ()
+    #: representative (median) beats when the file has them
+    median_beats: EcgRecording | None = None
+    format_version: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EcgFormat:
+    """A registered file format.
+
+    ``sniff(head)`` gets the first bytes of the file (up to 64 KiB) and says whether it is this format;
+    ``read(path, strict)`` decodes it (``strict=True`` refuses every tolerated deviation)."""
+
+    name: str
+    description: str
+    sniff: Callable[[bytes, Path], bool]
+    read: Callable[[Path, bool], EcgFile]
+
+
+_REGISTRY: dict[str, EcgFormat] = {}
+#: Modules that register the built-in formats (imported lazily on first use).
+_BUILTIN_MODULES: list[str] = []
+_loaded = False
+
+
+def register_format(fmt: EcgFormat) -> EcgFormat:
+    """Add a format to the registry (last registration of a name wins)."""
+    _REGISTRY[fmt.name] = fmt
+    return fmt
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _BUILTIN_MODULES:
+        importlib.import_module(mod)
+    for ep in entry_points(group="asalee_devices.ecg_formats"):
+        try:
+            obj = ep.load()
+        except Exception:  # a broken third-party plug-in must not break the built-in formats
+            continue
+        if isinstance(obj, EcgFormat):
+            register_format(obj)
+
+
+def available_formats() -> list[EcgFormat]:
+    _load()
+    return list(_REGISTRY.values())
+
+
+def _head(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FormatError("Cannot open the ECG file", field="path", value=str(path)) from exc
+    if size > MAX_FILE_BYTES:
+        raise FormatError("ECG file too large", field="size_bytes", value=size,
+                          expected=f"at most {MAX_FILE_BYTES} bytes")
+    if size == 0:
+        raise FormatError("ECG file is empty", field="path", value=str(path))
+    with path.open("rb") as fh:
+        return fh.read(65536)
+
+
+def detect_format(path: str | Path) -> EcgFormat:
+    """The registered format whose sniffer recognises the file content."""
+    p = Path(path)
+    head = _head(p)
+    for fmt in available_formats():
+        if fmt.sniff(head, p):
+            return fmt
+    names = ", ".join(f.name for f in available_formats()) or "none registered"
+    raise FormatError("Unrecognised ECG file format", field="path", value=p.name, expected=f"one of: {names}")
+
+
+def read_ecg_file(path: str | Path, *, strict: bool = False) -> EcgFile:
+    """Detect the format of ``path`` from its content and decode it."""
+    p = Path(path)
+    return detect_format(p).read(p, strict)
