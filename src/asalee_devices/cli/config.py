@@ -1,0 +1,25 @@
+"""``asalee-devices config check``: validate the configuration and show it with secrets masked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+ORDER = 80
+
+
+def _check(args: argparse.Namespace) -> int:
+    from asalee_devices.config import load_config
+
+    cfg = load_config(args.config)
+    print(f"Configuration OK ({cfg.source})")
+    print(json.dumps(cfg.redacted(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("config", help="check the configuration (TOML file + ASALEE_* environment variables)")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    c = csub.add_parser("check", help="validate the configuration and print it with secrets masked")
+    c.add_argument("--config", metavar="FILE", help="TOML file (default: $ASALEE_CONFIG or ./asalee-devices.toml)")
+    c.set_defaults(handler=_check)

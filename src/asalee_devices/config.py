@@ -1,0 +1,224 @@
+"""Configuration: one TOML file plus environment variables, validated with clear messages.
+
+Precedence: built-in defaults < TOML file < environment variables (``ASALEE_<SECTION>_<KEY>``, e.g.
+``ASALEE_SINK_TYPE=fhir``, ``ASALEE_FHIR_TOKEN=...``). The file is found from ``--config``, else
+``$ASALEE_CONFIG``, else ``./asalee-devices.toml`` if it exists; without one the embedded defaults apply
+(simulated devices, the folder ``./asalee-output/`` as the record).
+
+Secrets (tokens, private-key contents) are never printed: :meth:`Config.redacted` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from asalee_devices.errors import ConfigError
+
+DEFAULT_FILE = "asalee-devices.toml"
+SECRET_KEYS = frozenset({"token", "client_secret", "private_key"})
+
+SINK_TYPES = ("folder", "fhir", "mllp")
+LANGS = ("fr", "en")
+EQUATIONS = ("gli-global-2022", "gli-2012", "ecsc-1993")
+
+
+@dataclass(frozen=True)
+class DevicesConfig:
+    spirometer: str = "sim://spirometer"
+    ecg: str = "sim://ecg12"
+
+
+@dataclass(frozen=True)
+class PracticeConfig:
+    name: str = "Cabinet de démonstration"
+    finess: str = ""
+
+
+@dataclass(frozen=True)
+class PersonConfig:
+    family_name: str = ""
+    given_name: str = ""
+    rpps: str = ""
+    adeli: str = ""
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    type: str = "folder"
+    folder: str = "asalee-output"
+    # FHIR REST
+    base_url: str = ""
+    token: str = ""
+    client_id: str = ""
+    token_url: str = ""
+    private_key: str = ""  # path to a PEM file (SMART Backend Services)
+    verify_tls: bool = True
+    # HL7 v2 over MLLP
+    host: str = ""
+    port: int = 2575
+    charset: str = "iso-8859-1"
+
+
+@dataclass(frozen=True)
+class Config:
+    devices: DevicesConfig = DevicesConfig()
+    practice: PracticeConfig = PracticeConfig()
+    nurse: PersonConfig = PersonConfig(family_name="INFIRMIERE", given_name="Demo")
+    gp: PersonConfig = PersonConfig(family_name="MEDECIN", given_name="Demo")
+    sink: SinkConfig = SinkConfig()
+    outbox: str = "asalee-output/outbox.sqlite3"
+    mains_hz: int = 50
+    lang: str = "fr"
+    equation: str = "gli-global-2022"
+    test_mode: bool = True
+    source: str = field(default="defaults")
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration as a dict with every secret replaced by ``"***"`` (or ``""`` when unset)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if hasattr(v, "__dataclass_fields__"):
+                out[f.name] = {k.name: ("***" if k.name in SECRET_KEYS and getattr(v, k.name) else
+                                        getattr(v, k.name)) for k in fields(v)}
+            else:
+                out[f.name] = v
+        return out
+
+
+_SECTIONS: dict[str, type] = {"devices": DevicesConfig, "practice": PracticeConfig, "nurse": PersonConfig,
+                              "gp": PersonConfig, "sink": SinkConfig}
+
+
+def _coerce(value: Any, target: Any, where: str) -> Any:
+    if isinstance(target, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError("Invalid boolean", field=where, value=value, expected="true or false")
+    if isinstance(target, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError("Invalid whole number", field=where, value=value, expected="an integer") from None
+    if not isinstance(value, str):
+        raise ConfigError("Invalid text value", field=where, value=value, expected="a string")
+    return value
+
+
+def _apply(base: Any, data: Mapping[str, Any], prefix: str) -> Any:
+    known = {f.name: f for f in fields(base)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in known or key == "source":
+            raise ConfigError("Unknown configuration key", field=where,
+                              expected="one of " + ", ".join(k for k in known if k != "source"))
+        current = getattr(base, key)
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(value, Mapping):
+                raise ConfigError("Expected a table", field=where, value=type(value).__name__,
+                                  expected=f"[{where}] section")
+            changes[key] = _apply(current, value, where + ".")
+        else:
+            changes[key] = _coerce(value, current, where)
+    return replace(base, **changes)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """``ASALEE_SINK_TYPE`` -> {"sink": {"type": ...}}; ``ASALEE_LANG`` -> {"lang": ...}; ``ASALEE_FHIR_TOKEN``
+    is a shorthand for the sink token."""
+    data: dict[str, Any] = {}
+    top = {f.name for f in fields(Config)} - set(_SECTIONS) - {"source"}
+    for name, value in env.items():
+        if not name.startswith("ASALEE_") or name in {"ASALEE_CONFIG", "ASALEE_SHARED_DATA"}:
+            continue
+        key = name[len("ASALEE_"):].lower()
+        if key == "fhir_token":
+            data.setdefault("sink", {})["token"] = value
+            continue
+        section, _, rest = key.partition("_")
+        if section in _SECTIONS and rest:
+            data.setdefault(section, {})[rest] = value
+        elif key in top:
+            data[key] = value
+    return data
+
+
+def validate(cfg: Config) -> list[str]:
+    """Problems that make the configuration unusable, each a sentence saying what to change."""
+    problems: list[str] = []
+    if cfg.sink.type not in SINK_TYPES:
+        problems.append(f"sink.type = {cfg.sink.type!r}: expected one of {', '.join(SINK_TYPES)}")
+    if cfg.sink.type == "folder" and not cfg.sink.folder:
+        problems.append("sink.folder is empty: give the folder where bundles and PDFs are written")
+    if cfg.sink.type == "fhir":
+        if not cfg.sink.base_url.startswith(("https://", "http://")):
+            problems.append("sink.base_url must be the FHIR server's http(s) address for sink.type = 'fhir'")
+        elif cfg.sink.base_url.startswith("http://") and not cfg.sink.base_url.startswith(
+                ("http://127.0.0.1", "http://localhost", "http://[::1]")):
+            problems.append("sink.base_url uses plain http to a remote host: use https")
+        if cfg.sink.client_id and not (cfg.sink.token_url and cfg.sink.private_key):
+            problems.append("SMART Backend Services needs sink.token_url and sink.private_key with sink.client_id")
+        if cfg.sink.private_key and not Path(cfg.sink.private_key).is_file():
+            problems.append(f"sink.private_key: file not found ({cfg.sink.private_key})")
+    if cfg.sink.type == "mllp":
+        if not cfg.sink.host:
+            problems.append("sink.host is empty: give the HL7 v2 receiver's host for sink.type = 'mllp'")
+        if not 0 < cfg.sink.port < 65536:
+            problems.append(f"sink.port = {cfg.sink.port}: expected 1-65535")
+        try:
+            "é".encode(cfg.sink.charset)
+        except LookupError:
+            problems.append(f"sink.charset = {cfg.sink.charset!r}: unknown character set (e.g. iso-8859-1, utf-8)")
+    if cfg.mains_hz not in (50, 60):
+        problems.append(f"mains_hz = {cfg.mains_hz}: expected 50 (France) or 60")
+    if cfg.lang not in LANGS:
+        problems.append(f"lang = {cfg.lang!r}: expected fr or en")
+    if cfg.equation not in EQUATIONS:
+        problems.append(f"equation = {cfg.equation!r}: expected one of {', '.join(EQUATIONS)}")
+    for role in ("nurse", "gp"):
+        person: PersonConfig = getattr(cfg, role)
+        if person.rpps and not (person.rpps.isdigit() and len(person.rpps) == 11):
+            problems.append(f"{role}.rpps must be 11 digits")
+        if person.adeli and not (person.adeli.isdigit() and len(person.adeli) == 9):
+            problems.append(f"{role}.adeli must be 9 digits")
+    if cfg.practice.finess and not (cfg.practice.finess.isdigit() and len(cfg.practice.finess) == 9):
+        problems.append("practice.finess must be 9 digits")
+    for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
+        if "://" not in url:
+            problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
+                            "contec-spiro+serial://COM3")
+    return problems
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the configuration; raises :class:`ConfigError` listing every problem."""
+    env = os.environ if env is None else env
+    cfg = Config()
+    file = Path(path) if path else (Path(env["ASALEE_CONFIG"]) if env.get("ASALEE_CONFIG") else None)
+    if file is None and Path(DEFAULT_FILE).is_file():
+        file = Path(DEFAULT_FILE)
+    if file is not None:
+        if not file.is_file():
+            raise ConfigError("Configuration file not found", field="path", value=str(file))
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"Configuration file is not valid TOML: {exc}", field="path",
+                              value=str(file)) from None
+        cfg = replace(_apply(cfg, data, ""), source=str(file))
+    env_data = _from_env(env)
+    if env_data:
+        cfg = _apply(cfg, env_data, "")
+        cfg = replace(cfg, source=cfg.source + " + environment")
+    problems = validate(cfg)
+    if problems:
+        raise ConfigError("Invalid configuration: " + "; ".join(problems))
+    return cfg
