@@ -86,7 +86,9 @@ class EcgFormat:
 
 _REGISTRY: dict[str, EcgFormat] = {}
 #: Modules that register the built-in formats (imported lazily on first use).
-_BUILTIN_MODULES: list[str] = []
+_BUILTIN_MODULES: list[str] = [
+    "asalee_devices.drivers.ecg_files.scp",
+]
 _loaded = False
 
 
