@@ -88,6 +88,7 @@ _REGISTRY: dict[str, EcgFormat] = {}
 #: Modules that register the built-in formats (imported lazily on first use).
 _BUILTIN_MODULES: list[str] = [
     "asalee_devices.drivers.ecg_files.scp",
+    "asalee_devices.drivers.ecg_files.aecg",
 ]
 _loaded = False
 

@@ -1,0 +1,124 @@
+"""A light, hardened XML tree for the ECG XML formats (HL7 aECG, GE MUSE, Philips Sierra).
+
+Parsing goes through :class:`defusedxml.ElementTree.DefusedXMLParser` (entity declarations and external
+references refused) with a small tree builder: element names without namespace, attributes, text with
+whitespace-only text dropped. Building this tree is several times faster than a full ElementTree for documents
+made mostly of long base64 or digit texts, and the document size is bounded by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from asalee_devices.errors import FormatError
+
+#: Element budget per document (a resting ECG export has a few thousand elements).
+MAX_ELEMENTS = 500_000
+MAX_DEPTH = 200
+
+
+class Node:
+    """One XML element: ``tag`` (local name), ``attrib``, ``text`` (joined character data), ``children``."""
+
+    __slots__ = ("attrib", "children", "parts", "tag")
+
+    def __init__(self, tag: str, attrib: dict[str, str]) -> None:
+        self.tag = tag
+        self.attrib = attrib
+        self.children: list[Node] = []
+        self.parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def find(self, *path: str) -> Node | None:
+        """First descendant along the child path ``path`` (local names)."""
+        node: Node | None = self
+        for name in path:
+            if node is None:
+                return None
+            node = next((c for c in node.children if c.tag == name), None)
+        return node
+
+    def findtext(self, *path: str, default: str = "") -> str:
+        node = self.find(*path)
+        return node.text.strip() if node is not None else default
+
+    def findall(self, name: str) -> list[Node]:
+        return [c for c in self.children if c.tag == name]
+
+    def iter(self, name: str | None = None) -> Iterator[Node]:
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if name is None or node.tag == name:
+                yield node
+            stack.extend(reversed(node.children))
+
+
+def _forbid_entity(*args: object) -> None:
+    from defusedxml import EntitiesForbidden
+
+    raise EntitiesForbidden(*(list(args) + [None] * 6)[:6])  # type: ignore[no-untyped-call]
+
+
+def _forbid_external(*args: object) -> None:
+    from defusedxml import ExternalReferenceForbidden
+
+    raise ExternalReferenceForbidden(*(list(args) + [None] * 4)[:4])  # type: ignore[no-untyped-call]
+
+
+def parse(data: bytes, fmt: str) -> Node:
+    """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` tree with expat hardened as
+    defusedxml does (entity declarations and external references refused); any failure is a
+    :class:`FormatError`."""
+    import pyexpat
+
+    from defusedxml import DefusedXmlException
+
+    stack: list[Node] = []
+    result: list[Node] = []
+    count = 0
+
+    def start(tag: str, attrib: dict[str, str]) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_ELEMENTS or len(stack) >= MAX_DEPTH:
+            raise FormatError("XML document too large or too deep", field="elements", value=count,
+                              expected=f"at most {MAX_ELEMENTS} elements, depth {MAX_DEPTH}")
+        node = Node(tag.rsplit(":", 1)[-1], attrib)
+        if stack:
+            stack[-1].children.append(node)
+        else:
+            result.append(node)
+        stack.append(node)
+
+    def end(tag: str) -> None:
+        stack.pop()
+
+    def chars(text: str) -> None:
+        if stack and not text.isspace():
+            stack[-1].parts.append(text)
+
+    parser = pyexpat.ParserCreate()
+    parser.buffer_text = True
+    parser.buffer_size = 1 << 20
+    parser.SetParamEntityParsing(pyexpat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    parser.EntityDeclHandler = _forbid_entity
+    parser.UnparsedEntityDeclHandler = _forbid_entity
+    parser.ExternalEntityRefHandler = _forbid_external
+    try:
+        parser.Parse(data, True)
+    except FormatError:
+        raise
+    except (pyexpat.ExpatError, DefusedXmlException, ValueError, UnicodeError, LookupError) as exc:
+        raise FormatError(f"{fmt}: the XML document cannot be parsed", field="xml",
+                          value=type(exc).__name__) from exc
+    if not result:
+        raise FormatError(f"{fmt}: empty XML document", field="xml")
+    return result[0]
