@@ -89,6 +89,7 @@ _REGISTRY: dict[str, EcgFormat] = {}
 _BUILTIN_MODULES: list[str] = [
     "asalee_devices.drivers.ecg_files.scp",
     "asalee_devices.drivers.ecg_files.aecg",
+    "asalee_devices.drivers.ecg_files.dicom",
 ]
 _loaded = False
 
