@@ -90,6 +90,7 @@ _BUILTIN_MODULES: list[str] = [
     "asalee_devices.drivers.ecg_files.scp",
     "asalee_devices.drivers.ecg_files.aecg",
     "asalee_devices.drivers.ecg_files.dicom",
+    "asalee_devices.drivers.ecg_files.muse",
 ]
 _loaded = False
 
