@@ -91,6 +91,7 @@ _BUILTIN_MODULES: list[str] = [
     "asalee_devices.drivers.ecg_files.aecg",
     "asalee_devices.drivers.ecg_files.dicom",
     "asalee_devices.drivers.ecg_files.muse",
+    "asalee_devices.drivers.ecg_files.philips",
 ]
 _loaded = False
 
