@@ -92,6 +92,7 @@ _BUILTIN_MODULES: list[str] = [
     "asalee_devices.drivers.ecg_files.dicom",
     "asalee_devices.drivers.ecg_files.muse",
     "asalee_devices.drivers.ecg_files.philips",
+    "asalee_devices.drivers.ecg_files.contec",
 ]
 _loaded = False
 
