@@ -132,7 +132,8 @@ class HuffmanDecoder:
                  | (pad[2:m + 2].astype(np.int64) << 8) | pad[3:m + 3].astype(np.int64))
         shifts = (32 - maxp) - np.arange(8, dtype=np.int64)
         idx = (words[:, None] >> shifts[None, :]) & ((1 << maxp) - 1)
-        return idx.reshape(-1)  # type: ignore[no-any-return]
+        out: NDArray[np.int64] = idx.reshape(-1)
+        return out
 
     def _values(self, data: bytes, b0: int, positions: NDArray[np.int64], lut: _Lut) -> NDArray[np.int64]:
         """Decoded values of the codes starting at ``positions`` (bits from byte ``b0``)."""

@@ -29,7 +29,12 @@ from asalee_devices.drivers.ecg_files.base import (
 )
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import FormatError, SignalError
-from asalee_devices.signal.ecg.recording import EcgRecording, canonical_lead_name, complete_lead_set, lead_sort_key
+from asalee_devices.signal.ecg.recording import (
+    EcgRecording,
+    canonical_lead_name,
+    complete_lead_set,
+    lead_sort_key,
+)
 
 NAME = "hl7-aecg"
 _UNIT_UV = {"uV": 1.0, "mV": 1000.0, "V": 1e6, "nV": 1e-3}

@@ -35,7 +35,12 @@ from asalee_devices.drivers.ecg_files.base import (
 from asalee_devices.drivers.ecg_files.scp import LEAD_CODES
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import FormatError, SignalError
-from asalee_devices.signal.ecg.recording import EcgRecording, canonical_lead_name, complete_lead_set, lead_sort_key
+from asalee_devices.signal.ecg.recording import (
+    EcgRecording,
+    canonical_lead_name,
+    complete_lead_set,
+    lead_sort_key,
+)
 
 NAME = "dicom-ecg"
 SOP_CLASSES = {

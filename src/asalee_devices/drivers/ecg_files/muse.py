@@ -33,7 +33,12 @@ from asalee_devices.drivers.ecg_files.base import (
 )
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import FormatError, SignalError
-from asalee_devices.signal.ecg.recording import EcgRecording, canonical_lead_name, complete_lead_set, lead_sort_key
+from asalee_devices.signal.ecg.recording import (
+    EcgRecording,
+    canonical_lead_name,
+    complete_lead_set,
+    lead_sort_key,
+)
 
 NAME = "ge-muse-xml"
 _UNITS = {"MICROVOLTS": 1.0, "MILLIVOLTS": 1000.0, "UV": 1.0, "MV": 1000.0}

@@ -35,7 +35,12 @@ from asalee_devices.drivers.ecg_files.base import (
 )
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import FormatError, SignalError
-from asalee_devices.signal.ecg.recording import STANDARD_LEADS, EcgRecording, canonical_lead_name, lead_sort_key
+from asalee_devices.signal.ecg.recording import (
+    STANDARD_LEADS,
+    EcgRecording,
+    canonical_lead_name,
+    lead_sort_key,
+)
 
 NAME = "philips-sierra-xml"
 _MEAS = {"heartrate": "/min", "meanventrate": "/min", "atrialrate": "/min", "meanprint": "ms", "meanqrsdur": "ms",
@@ -150,7 +155,7 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             continue
         if name in leads:
             raise FormatError("Sierra lead given twice", field="lead", value=name)
-        leads[name] = arr * res
+        leads[name] = arr.astype(np.float64) * res
     if not leads:
         raise FormatError("Sierra document has no ECG lead", field="leadlabels")
     band = sig.findtext("signalbandwidth")

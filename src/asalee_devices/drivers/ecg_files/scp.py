@@ -87,7 +87,7 @@ def sniff(head: bytes, path: Path) -> bool:
     if head[16:22] == b"SCPECG":
         return True
     pid, _plen, pidx = struct.unpack_from("<HII", head, 22)
-    return pid == 0 and pidx == 7
+    return bool(pid == 0 and pidx == 7)
 
 
 def _crc(data: bytes | memoryview) -> int:
