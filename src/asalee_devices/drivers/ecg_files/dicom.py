@@ -9,6 +9,7 @@ samples are never turned into gaps.
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -215,12 +216,15 @@ def _annotations(ds: Any) -> list[DeviceStatement]:
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    return decode(read_bounded(path), strict)
+
+
+def decode(data: bytes, strict: bool = False) -> EcgFile:
     import io
 
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    data = read_bounded(path)
     dev = Deviations("DICOM ECG", strict)
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
@@ -244,7 +248,8 @@ def read(path: Path, strict: bool = False) -> EcgFile:
     except FormatError:
         raise
     except (InvalidDicomError, ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
-            EOFError, OSError, NotImplementedError, RecursionError, MemoryError) as exc:
+            EOFError, OSError, NotImplementedError, RecursionError, MemoryError, struct.error, UnicodeError,
+            LookupError) as exc:
         raise FormatError("DICOM file cannot be decoded", field="dicom", value=type(exc).__name__) from exc
     rhythm_groups = [g for g in parsed if "MEDIAN" not in g[0] and g[2]]
     median_groups = [g for g in parsed if "MEDIAN" in g[0] and g[2]]
