@@ -61,13 +61,19 @@ def _ts(value: str) -> datetime | None:
         return None
 
 
-def _digits(text: str, lead: str) -> NDArray[np.float64]:
+def _digits(text: str | bytes, lead: str) -> NDArray[np.float64]:
+    """Space-separated numbers: integers on the fast path, decimals on the slow one."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            arr = np.fromstring(text, dtype=np.float64, sep=" ")
-        except (ValueError, DeprecationWarning) as exc:
-            raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
+            arr = np.fromstring(text, dtype=np.int64, sep=" ").astype(np.float64)
+        except (ValueError, DeprecationWarning):
+            try:
+                arr = np.fromstring(text, dtype=np.float64, sep=" ")
+            except (ValueError, DeprecationWarning) as exc:
+                raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
+    if not np.all(np.isfinite(arr)):
+        raise FormatError("aECG digits hold non-finite values", field="lead", value=lead)
     if arr.size == 0:
         raise FormatError("aECG lead has no digits", field="lead", value=lead)
     if arr.size > MAX_SAMPLES_PER_LEAD:
@@ -76,7 +82,7 @@ def _digits(text: str, lead: str) -> NDArray[np.float64]:
     return arr
 
 
-def _sequence_set(ss: Node, dev: Deviations, what: str) -> tuple[dict[str, NDArray[np.float64]], float, float]:
+def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str) -> tuple[dict[str, NDArray[np.float64]], float, float]:
     """Leads (µV), sampling rate and the common quantisation step of one sequenceSet."""
     fs: float | None = None
     leads: dict[str, NDArray[np.float64]] = {}
@@ -123,7 +129,7 @@ def _sequence_set(ss: Node, dev: Deviations, what: str) -> tuple[dict[str, NDArr
         if digits is None:
             raise FormatError("aECG lead has no digits", field="lead", value=name)
         k = scale * scale_unit
-        leads[name] = _digits(digits.text, name) * k + origin * origin_unit
+        leads[name] = _digits(root.content(digits), name) * k + origin * origin_unit
         steps.add(k)
         if len(leads) > MAX_LEADS:
             raise FormatError("Too many aECG leads", field="leads", value=len(leads), expected=f"<= {MAX_LEADS}")
@@ -174,8 +180,8 @@ def _filters(series: Node) -> tuple[float | None, float | None, list[float]]:
 
 def _annotations(root: Node) -> list[DeviceStatement]:
     out: list[DeviceStatement] = []
-    for aset in root.iter("annotationSet"):
-        for ann in aset.iter("annotation"):
+    for ann in root.iter("annotation"):
+        if True:
             code = _code(ann)
             v = ann.find("value")
             if not code or v is None:
@@ -196,7 +202,7 @@ def read(path: Path, strict: bool = False) -> EcgFile:
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     dev = Deviations("HL7 aECG", strict)
-    root = parse(data, "HL7 aECG")
+    root = parse(data, "HL7 aECG", bulk=("digits",))
     if root.tag != "AnnotatedECG":
         raise FormatError("Not an HL7 aECG document", field="root", value=root.tag, expected="AnnotatedECG")
     rhythm: EcgRecording | None = None
@@ -209,7 +215,7 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
         if ss is None:
             continue
         if kind == "RHYTHM" and rhythm is None:
-            leads, fs, step = _sequence_set(ss, dev, "rhythm")
+            leads, fs, step = _sequence_set(root, ss, dev, "rhythm")
             hp, lp, notch = _filters(series)
             rhythm = _recording(leads, fs, step, dev, "rhythm", device_filters=filter_steps(hp, lp, notch))
             low = series.find("effectiveTime", "low")
@@ -224,7 +230,7 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                     serial_number=idn.attrib.get("extension", "") if idn is not None else "",
                     firmware=dev_node.findtext("softwareName"), source=NAME)
         elif kind == "REPRESENTATIVE_BEAT" and median is None:
-            leads, fs, step = _sequence_set(ss, dev, "representative beats")
+            leads, fs, step = _sequence_set(root, ss, dev, "representative beats")
             median = _recording(leads, fs, step, dev, "representative beats")
     if rhythm is None:
         raise FormatError("aECG document has no rhythm series", field="series", expected="code RHYTHM")

@@ -64,7 +64,7 @@ def _date(d: str, t: str = "") -> datetime | None:
     return safe_datetime(y, m, dd, *hms)
 
 
-def _waveform(wf: Node, dev: Deviations) -> tuple[str, EcgRecording]:
+def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]:
     kind = wf.findtext("WaveformType")
     base = to_float(wf.findtext("SampleBase"))
     exp = to_float(wf.findtext("SampleExponent") or "0") or 0.0
@@ -100,11 +100,11 @@ def _waveform(wf: Node, dev: Deviations) -> tuple[str, EcgRecording]:
             raise FormatError("MUSE lead amplitude scale is zero", field="LeadAmplitudeUnitsPerBit", value=0,
                               expected="> 0")
         node = ld.find("WaveFormData")
-        text = node.text if node is not None else ""
+        text = root.content(node) if node is not None else b""
         if len(text) > 4 * MAX_SAMPLES_PER_LEAD:
             raise FormatError("MUSE lead data too long", field="WaveFormData", value=len(text))
         try:
-            raw = binascii.a2b_base64(text.encode("ascii"))
+            raw = binascii.a2b_base64(text.encode("ascii") if isinstance(text, str) else text)
         except (binascii.Error, UnicodeError) as exc:
             raise FormatError("MUSE lead data are not base64", field="lead", value=name) from exc
         if len(raw) < 2 * n:
@@ -142,12 +142,12 @@ def read(path: Path, strict: bool = False) -> EcgFile:
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     dev = Deviations("GE MUSE XML", strict)
-    root = parse(data, "GE MUSE XML")
+    root = parse(data, "GE MUSE XML", bulk=("WaveFormData",))
     if root.tag != "RestingECG":
         raise FormatError("Not a GE MUSE document", field="root", value=root.tag, expected="RestingECG")
     rhythm = median = None
     for wf in root.findall("Waveform"):
-        kind, rec = _waveform(wf, dev)
+        kind, rec = _waveform(root, wf, dev)
         if kind.lower() == "rhythm" and rhythm is None:
             rhythm = rec
         elif kind.lower() == "median" and median is None:

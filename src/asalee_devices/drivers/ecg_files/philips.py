@@ -76,7 +76,7 @@ def read(path: Path, strict: bool = False) -> EcgFile:
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     dev = Deviations("Philips Sierra XML", strict)
-    root = parse(data, "Philips Sierra XML")
+    root = parse(data, "Philips Sierra XML", bulk=("parsedwaveforms",))
     if root.tag != "restingecgdata":
         raise FormatError("Not a Philips Sierra document", field="root", value=root.tag, expected="restingecgdata")
     version = root.findtext("documentinfo", "documentversion")
@@ -117,11 +117,11 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     if encoding.lower() != "base64":
         raise FormatError("Unsupported Sierra waveform encoding", field="dataencoding", value=encoding,
                           expected="Base64")
-    text = pw.text
+    text = root.content(pw)
     if len(text) > 8 * MAX_SAMPLES_PER_LEAD * MAX_LEADS // 3:
         raise FormatError("Sierra waveform data too long", field="parsedwaveforms", value=len(text))
     try:
-        blob = binascii.a2b_base64(text.encode("ascii"))
+        blob = binascii.a2b_base64(text.encode("ascii") if isinstance(text, str) else text)
     except (binascii.Error, UnicodeError) as exc:
         raise FormatError("Sierra waveform data are not base64", field="parsedwaveforms") from exc
     arrays: list[NDArray[np.int64]]
