@@ -154,8 +154,9 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             median = rec
     if rhythm is None:
         raise FormatError("MUSE document has no rhythm waveform", field="Waveform", expected="WaveformType Rhythm")
-    pd = root.find("PatientDemographics") or Node("PatientDemographics", {})
-    td = root.find("TestDemographics") or Node("TestDemographics", {})
+    empty = parse(b"<x/>", "GE MUSE XML")
+    pd = root.find("PatientDemographics") or empty
+    td = root.find("TestDemographics") or empty
     age = to_float(pd.findtext("PatientAge"))
     age_unit = pd.findtext("AgeUnits").upper()
     if age is not None and age_unit and age_unit != "YEARS":
