@@ -33,29 +33,34 @@ def _codes(chunk: bytes) -> list[int]:
 
 def lzw_decode(chunk: bytes) -> bytes:
     table: list[bytes] = [bytes((i,)) for i in range(256)]
-    prev = b""
+    tappend = table.append
+    size = 256
+    prev: bytes | None = None
     out: list[bytes] = []
-    total = 0
     append = out.append
-    for c in _codes(chunk):
-        if c > _MAX_CODE:
-            break
-        size = len(table)
-        if c < size:
-            entry = table[c]
-        elif c == size and prev:
-            entry = prev + prev[:1]
-        else:
-            raise FormatError("XLI data hold an undefined LZW code", field="code", value=c,
-                              expected=f"<= {size}")
-        if prev and size <= _MAX_CODE:
-            table.append(prev + entry[:1])
-        append(entry)
-        total += len(entry)
+    codes = _codes(chunk)
+    total = 0
+    for first in range(0, len(codes), 1024):
+        done = len(out)
+        for c in codes[first: first + 1024]:
+            if c > _MAX_CODE:
+                return b"".join(out)
+            if c < size:
+                entry = table[c]
+            elif c == size and prev is not None:
+                entry = prev + prev[:1]
+            else:
+                raise FormatError("XLI data hold an undefined LZW code", field="code", value=c,
+                                  expected=f"<= {size}")
+            if prev is not None and size <= _MAX_CODE:
+                tappend(prev + entry[:1])
+                size += 1
+            append(entry)
+            prev = entry
+        total += sum(map(len, out[done:]))
         if total > MAX_CHUNK_OUTPUT:
             raise FormatError("XLI chunk expands beyond the size limit", field="bytes", value=total,
                               expected=f"<= {MAX_CHUNK_OUTPUT}")
-        prev = entry
     return b"".join(out)
 
 
@@ -79,8 +84,9 @@ def _undelta(buf: bytes, first: int) -> NDArray[np.int16]:
     return out.astype(np.int16)  # wraps like the reference's 16-bit arithmetic
 
 
-def xli_decode(data: bytes, max_chunks: int) -> list[NDArray[np.int16]]:
-    """Decode the chunks of an XLI blob (at most ``max_chunks``)."""
+def xli_decode(data: bytes, max_chunks: int, wanted: int | None = None) -> list[NDArray[np.int16]]:
+    """Decode the chunks of an XLI blob (at most ``max_chunks``; only the first ``wanted`` are decompressed, the
+    headers of the others are still checked)."""
     leads: list[NDArray[np.int16]] = []
     off = 0
     while off < len(data):
@@ -94,6 +100,9 @@ def xli_decode(data: bytes, max_chunks: int) -> list[NDArray[np.int16]]:
         if size <= 0 or size > len(data) - off:
             raise FormatError("XLI chunk size invalid", field="size", value=size,
                               expected=f"1..{len(data) - off}")
-        leads.append(_undelta(lzw_decode(data[off: off + size]), first))
+        if wanted is None or len(leads) < wanted:
+            leads.append(_undelta(lzw_decode(data[off: off + size]), first))
+        else:
+            leads.append(np.zeros(0, np.int16))
         off += size
     return leads

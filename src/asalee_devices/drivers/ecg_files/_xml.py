@@ -16,17 +16,20 @@ from asalee_devices.errors import FormatError
 _MARK = "@@asalee-bulk:"
 
 
-def lift_bulk(data: bytes, names: tuple[str, ...]) -> tuple[bytes, list[bytes]]:
+def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = ()) -> tuple[bytes, list[bytes]]:
     """Cut the character data of elements ``names`` out of an ASCII-compatible document (replaced by a marker):
     long digit or base64 texts then bypass the XML parser. Contents holding markup (``<``) or references (``&``)
-    are left in place, so the document means the same; the parser still checks the whole skeleton."""
+    are left in place, so the document means the same; the parser still checks the whole skeleton.
+
+    Elements named in ``drop`` (detail a reader never uses) lose their whole content, unless it holds comments,
+    CDATA or another element of the same name."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200]:
         return data, []
     parts: list[bytes] = []
     bulk: list[bytes] = []
     pos = 0
     found: list[tuple[int, int]] = []
-    for name in names:
+    for name in names + drop:
         open_tag = b"<" + name.encode()
         close_tag = b"</" + name.encode() + b">"
         i = data.find(open_tag)
@@ -44,17 +47,29 @@ def lift_bulk(data: bytes, names: tuple[str, ...]) -> tuple[bytes, list[bytes]]:
                 i = data.find(open_tag, end)
             else:
                 i = data.find(open_tag, i + 1)
+    dropped = {(b"<" + n.encode(), b"</" + n.encode() + b">") for n in drop}
+    changed = False
     for a, b in sorted(found):
         if a < pos:
             continue
         chunk = data[a:b]
+        tag = data[data.rfind(b"<", 0, a): a]
+        drop_it = any(tag.startswith(o) and data.startswith(c, b) for o, c in dropped)
+        if drop_it:
+            if b"<!" in chunk or any(o in chunk for o, _c in dropped):
+                continue
+            parts.append(data[pos:a])
+            pos = b
+            changed = True
+            continue
         if b"<" in chunk or b"&" in chunk:
             continue
         parts.append(data[pos:a])
         parts.append(f"{_MARK}{len(bulk)}@@".encode("ascii"))
         bulk.append(chunk)
         pos = b
-    if not bulk:
+        changed = True
+    if not changed:
         return data, []
     parts.append(data[pos:])
     return b"".join(parts), bulk
@@ -132,7 +147,7 @@ def _declares_entities(data: bytes) -> bool:
     return b"<!ENTITY" in data
 
 
-def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = ()) -> Node:
+def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
     :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`).
 
@@ -147,8 +162,8 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = ()) -> Node:
     from defusedxml.ElementTree import DefusedXMLParser
 
     lifted: list[bytes] = []
-    if bulk:
-        data, lifted = lift_bulk(data, bulk)
+    if bulk or drop:
+        data, lifted = lift_bulk(data, bulk, drop)
     parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
                    if _declares_entities(data) else ET.XMLParser())
     try:

@@ -129,7 +129,7 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
         if method.upper() != "XLI":
             raise FormatError("Unsupported Sierra compression", field="compressmethod", value=method,
                               expected="XLI")
-        chunks = xli_decode(blob, max(MAX_LEADS, n_valid))
+        chunks = xli_decode(blob, max(MAX_LEADS, n_valid), wanted=n_valid)
         if len(chunks) < n_valid:
             raise FormatError("Sierra XLI data hold fewer leads than declared", field="chunks", value=len(chunks),
                               expected=f">= {n_valid}")
