@@ -63,7 +63,8 @@ class _Lut:
     extra: NDArray[np.int64]
     base: NDArray[np.int64]
     switch_to: NDArray[np.int64]  # -1 = not a switch code
-    step: NDArray[np.int64]  # prefix + extra bits; 0 = no code
+    step: NDArray[np.int32]  # prefix + extra bits; 0 = no code
+    window_bytes: int  # bytes to read at a code position to hold the code and its extra bits
 
 
 def _build_lut(table: tuple[HuffmanCode, ...], n_tables: int) -> _Lut:
@@ -96,7 +97,8 @@ def _build_lut(table: tuple[HuffmanCode, ...], n_tables: int) -> _Lut:
         extra[lo:hi] = 0 if c.switch else nextra
         base[lo:hi] = c.base_value
         switch_to[lo:hi] = c.base_value - 1 if c.switch else -1
-    return _Lut(maxp, plen, extra, base, switch_to, plen + extra)
+    longest = int(np.max(plen + extra))
+    return _Lut(maxp, plen, extra, base, switch_to, (plen + extra).astype(np.int32), min(8, (longest + 7 + 7) // 8))
 
 
 class HuffmanDecoder:
@@ -107,6 +109,7 @@ class HuffmanDecoder:
             raise FormatError("SCP section 2 has no Huffman table", field="tables")
         self.luts = [_build_lut(t, len(tables)) for t in tables]
         self.simple = len(self.luts) == 1 and bool(np.all(self.luts[0].switch_to < 0))
+        self._cache: tuple[bytes, NDArray[np.uint64]] | None = None
 
     @staticmethod
     def _windows(data: bytes, b0: int, b1: int) -> NDArray[np.uint64]:
@@ -135,18 +138,25 @@ class HuffmanDecoder:
         out: NDArray[np.int64] = idx.reshape(-1)
         return out
 
+    def _words(self, data: bytes) -> NDArray[np.uint64]:
+        """64-bit big-endian words starting at every byte of ``data`` (zero padded), cached per buffer."""
+        if self._cache is not None and self._cache[0] is data:
+            return self._cache[1]
+        raw = np.zeros(len(data) + 8, np.uint8)
+        raw[: len(data)] = np.frombuffer(data, np.uint8)
+        words = np.zeros(len(data), np.uint64)
+        for k in range(8):
+            words |= raw[k: k + len(data)].astype(np.uint64) << np.uint64(56 - 8 * k)
+        self._cache = (data, words)
+        return words
+
     def _values(self, data: bytes, b0: int, positions: NDArray[np.int64], lut: _Lut) -> NDArray[np.int64]:
         """Decoded values of the codes starting at ``positions`` (bits from byte ``b0``)."""
-        byte = positions >> 3
-        pad = np.frombuffer(data + bytes(8), np.uint8)
-        w = np.zeros(positions.size, np.uint64)
-        for k in range(8):
-            w |= pad[b0 + byte + k].astype(np.uint64) << np.uint64(56 - 8 * k)
-        w <<= (positions & 7).astype(np.uint64)
+        w = self._words(data)[b0 + (positions >> 3)] << (positions & 7).astype(np.uint64)
         idx = (w >> np.uint64(64 - lut.maxp)).astype(np.int64)
         plen = lut.plen[idx]
         ext = lut.extra[idx]
-        vals = lut.base[idx].copy()
+        vals = lut.base[idx]
         has = ext > 0
         if np.any(has):
             sh = (w[has] << plen[has].astype(np.uint64)) >> (64 - ext[has]).astype(np.uint64)
@@ -181,21 +191,29 @@ class HuffmanDecoder:
             limit = (chunk1 - chunk0) * 8
             # next code position for every bit; two absorbing sinks: past the chunk, undefined code
             past, bad = limit, limit + 1
-            jump = np.empty(limit + 2, np.int64)
-            jump[:limit] = np.where(step > 0, np.minimum(np.arange(limit, dtype=np.int64) + step, past), bad)
+            jump = np.empty(limit + 2, np.int32)
+            jump[:limit] = np.where(step > 0, np.minimum(np.arange(limit, dtype=np.int32) + step, past), bad)
             jump[past], jump[bad] = past, bad
             q0 = p - base_bit
             want = min(n - k, limit - q0)
-            pos_arr = np.empty(want + 1, np.int64)
+            pos_arr = np.empty(want + 1, np.int32)
             pos_arr[0] = q0
             filled = 1
-            while filled < want + 1:  # pointer doubling: positions of the next codes, all at once
-                take = min(filled, want + 1 - filled)
+            total = want + 1
+            # pointer doubling up to jumps of `block` codes, then whole blocks at a time
+            block = 1
+            while filled < total and block < 128:
+                take = min(filled, total - filled)
                 pos_arr[filled: filled + take] = jump[pos_arr[:take]]
                 filled += take
-                if filled < want + 1:
+                if filled < total:
                     jump = jump[jump]
-            got = pos_arr[:want]
+                    block *= 2
+            while filled < total:
+                take = min(block, total - filled)
+                pos_arr[filled: filled + take] = jump[pos_arr[filled - block: filled - block + take]]
+                filled += take
+            got = pos_arr[:want].astype(np.int64)
             stop = int(np.argmax(got >= past)) if got[-1] >= past else want
             if stop == want and pos_arr[want] == bad:
                 stop_bad = True
