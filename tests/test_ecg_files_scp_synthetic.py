@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.scp_encoder import Huffman, encode_scp
 
 from asalee_devices.drivers.ecg_files import read_ecg_file
 from asalee_devices.drivers.ecg_files.scp import decode
 from asalee_devices.errors import FormatError
-from tests.scp_encoder import Huffman, encode_scp
 
 FS = 500
 N = 2500
