@@ -156,7 +156,7 @@ class HuffmanDecoder:
         idx = (w >> np.uint64(64 - lut.maxp)).astype(np.int64)
         plen = lut.plen[idx]
         ext = lut.extra[idx]
-        vals = lut.base[idx]
+        vals: NDArray[np.int64] = lut.base[idx]
         has = ext > 0
         if np.any(has):
             sh = (w[has] << plen[has].astype(np.uint64)) >> (64 - ext[has]).astype(np.uint64)
