@@ -51,6 +51,14 @@ def test_same_ecg_in_three_encodings_is_bit_identical(ecg_dir: Path) -> None:
     # the same acquisition time and subject in all three
     assert scp.acquired_at == aecg.acquired_at == dcm.acquired_at
     assert scp.patient.patient_id == aecg.patient.patient_id == dcm.patient.patient_id == "SBJ-123"
+    # the device measurements agree across the three encodings (device-provided, not ours)
+    def meas(e: EcgFile, names: tuple[str, ...]) -> list[float | None]:
+        got = {s.code: s.value for s in e.device_data if s.kind == "measurement"}
+        return [got.get(n) for n in names]
+
+    assert meas(scp, ("pr_interval", "qrs_duration", "qt_interval")) == [148.0, 120.0, 420.0]
+    assert meas(aecg, ("MDC_ECG_TIME_PD_PR", "MDC_ECG_TIME_PD_QRS", "MDC_ECG_TIME_PD_QT")) == [148.0, 120.0, 420.0]
+    assert meas(dcm, ("PR Interval", "QRS Duration", "QT Interval")) == [148.0, 120.0, 420.0]
     # median beats are present in all three
     assert all(e.median_beats is not None for e in (scp, aecg, dcm))
     print(f"\n3 encodings: 12 x 5000 identical bit for bit; {n_zero} real zero samples kept in the DICOM")

@@ -179,20 +179,27 @@ def _filters(series: Node) -> tuple[float | None, float | None, list[float]]:
 
 
 def _annotations(root: Node) -> list[DeviceStatement]:
+    """Device annotations (measurements, rhythm and beat statements), each distinct one once; wave-component
+    markers (``MDC_ECG_WAVC*``, per-beat fiducials) are left out."""
     out: list[DeviceStatement] = []
+    seen: set[DeviceStatement] = set()
     for ann in root.iter("annotation"):
-        if True:
-            code = _code(ann)
-            v = ann.find("value")
-            if not code or v is None:
-                continue
-            num = to_float(v.attrib.get("value"))
-            if num is not None:
-                out.append(DeviceStatement("measurement", code, value=num, unit=v.attrib.get("unit", "")))
-            elif v.text.strip():
-                out.append(DeviceStatement("statement", code, text=v.text.strip()))
-            elif v.attrib.get("code"):
-                out.append(DeviceStatement("statement", code, text=v.attrib.get("displayName", v.attrib["code"])))
+        code = _code(ann)
+        v = ann.find("value")
+        if not code or v is None or code.startswith("MDC_ECG_WAVC"):
+            continue
+        num = to_float(v.attrib.get("value"))
+        if num is not None:
+            st = DeviceStatement("measurement", code, value=num, unit=v.attrib.get("unit", ""))
+        elif v.text.strip():
+            st = DeviceStatement("statement", code, text=v.text.strip())
+        elif v.attrib.get("code"):
+            st = DeviceStatement("statement", code, text=v.attrib.get("displayName", v.attrib["code"]))
+        else:
+            continue
+        if st not in seen:
+            seen.add(st)
+            out.append(st)
     return out
 
 

@@ -518,8 +518,14 @@ def _section7(r: _Reader, sec: _Section) -> list[DeviceStatement]:
     n_beats = r.u8(sec.body)
     n_spikes = r.u8(sec.body + 1)
     out.append(DeviceStatement("measurement", "pacemaker_spike_count", value=float(n_spikes), unit="1"))
-    if n_beats >= 1 and sec.body + 2 + 16 <= sec.end:
-        pon, poff, qon, qoff, toff, pax, qax, tax = struct.unpack_from("<HHHHHhhh", r.d, sec.body + 2)
+    if sec.body + 6 <= sec.end:
+        rr, pp = struct.unpack_from("<HH", r.d, sec.body + 2)
+        for code, v in (("rr_interval", rr), ("pp_interval", pp)):
+            if v not in _UNDEFINED and 0 < v < 10000:
+                out.append(DeviceStatement("measurement", code, value=float(v), unit="ms"))
+    # reference beat type 0: P on/off, QRS on/off, T off (ms from the start of the reference beat), axes
+    if n_beats >= 1 and sec.body + 6 + 16 <= sec.end:
+        pon, poff, qon, qoff, toff, pax, qax, tax = struct.unpack_from("<HHHHHhhh", r.d, sec.body + 6)
 
         def ok(*v: int) -> bool:
             return all(x not in _UNDEFINED for x in v)
@@ -534,7 +540,7 @@ def _section7(r: _Reader, sec: _Section) -> list[DeviceStatement]:
             if v not in _UNDEFINED and -360 <= v <= 360:
                 out.append(DeviceStatement("measurement", code, value=float(v), unit="deg"))
     # optional global measurements after the pacemaker and QRS type blocks
-    pos = sec.body + 2 + 16 * n_beats + 4 * n_spikes + 6 * n_spikes
+    pos = sec.body + 6 + 16 * n_beats + 4 * n_spikes + 6 * n_spikes
     if pos + 2 <= sec.end:
         n_qrs = r.u16(pos)
         pos += 2 + n_qrs
