@@ -86,7 +86,14 @@ class EcgFormat:
 
 _REGISTRY: dict[str, EcgFormat] = {}
 #: Modules that register the built-in formats (imported lazily on first use).
-_BUILTIN_MODULES: list[str] = []
+_BUILTIN_MODULES: list[str] = [
+    "asalee_devices.drivers.ecg_files.scp",
+    "asalee_devices.drivers.ecg_files.aecg",
+    "asalee_devices.drivers.ecg_files.dicom",
+    "asalee_devices.drivers.ecg_files.muse",
+    "asalee_devices.drivers.ecg_files.philips",
+    "asalee_devices.drivers.ecg_files.contec",
+]
 _loaded = False
 
 

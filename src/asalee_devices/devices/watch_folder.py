@@ -1,0 +1,248 @@
+"""Watched-folder bridge: picks up the ECG files vendor software writes into a folder and hands them on.
+
+It lives in ``devices/`` because it is a session with a lifecycle (polling, state, resume after restart) around
+the file readers of ``drivers/ecg_files``, like a device session around a protocol codec.
+
+Cycle: list the folder; a file is *complete* once its size and modification time have not changed for
+``settle_s`` seconds (and it can be opened); its content hash (SHA-256) is looked up in a durable SQLite ledger:
+
+- already ``done`` -> the same content was delivered before: the file is moved to ``done/`` without processing;
+- otherwise the ledger records ``processing`` (committed), the file is decoded, ``process(ecg, path)`` is called,
+  the ledger records ``done`` (committed) and the file is moved to ``done/``; a decoding or processing error
+  records ``failed`` and moves the file to ``failed/`` with a ``<name>.reason.txt`` file.
+
+A kill at any point leaves the file in the folder; the next run finds it, and the ledger tells whether it was
+delivered (then it is only moved) or not (then it is processed again). The only window where a delivery can be
+repeated is a kill between the end of ``process`` and the ledger commit: ``process`` must therefore be idempotent
+for a given content hash (the default :class:`JsonSummaryWriter` writes ``<hash>.json`` atomically; FHIR sinks use
+the hash as the bundle identifier). A file whose processing crashed ``max_attempts`` times is moved to ``failed/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asalee_devices.drivers.ecg_files import EcgFile, read_ecg_file
+from asalee_devices.errors import AsaleeError, ConfigError
+
+log = logging.getLogger(__name__)
+
+ProcessFn = Callable[[EcgFile, Path], None]
+
+_IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".lock", ".reason.txt")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one file in a cycle. ``status``: ``"done"``, ``"duplicate"`` or ``"failed"``."""
+
+    name: str
+    sha256: str
+    status: str
+    reason: str = ""
+
+
+class Ledger:
+    """Durable record of the files seen, keyed by content hash (SQLite, synchronous commits)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,"
+            " attempts INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL)")
+
+    def state(self, sha256: str) -> tuple[str, int] | None:
+        row = self.db.execute("SELECT state, attempts FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def mark(self, sha256: str, name: str, state: str, reason: str = "", attempt: bool = False) -> None:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self.db.execute(
+            "INSERT INTO files (sha256, name, state, attempts, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(sha256) DO UPDATE SET name = excluded.name, state = excluded.state, "
+            "attempts = files.attempts + ?, reason = excluded.reason, updated_at = excluded.updated_at",
+            (sha256, name, state, 1 if attempt else 0, reason, now, 1 if attempt else 0))
+
+    def counts(self) -> dict[str, int]:
+        return {str(s): int(n) for s, n in self.db.execute("SELECT state, COUNT(*) FROM files GROUP BY state")}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class JsonSummaryWriter:
+    """Default processing step: writes the decoded summary (``ecg read --json`` content) to
+    ``<out_dir>/<sha256>.json``, atomically and idempotently."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, ecg: EcgFile, path: Path) -> None:
+        from asalee_devices.cli._common import to_jsonable
+        from asalee_devices.cli._ecg_read import summary
+
+        digest = sha256_file(path)
+        info = summary(ecg)
+        info["source_file"] = path.name
+        info["sha256"] = digest
+        target = self.out_dir / f"{digest}.json"
+        tmp = target.with_suffix(".json.tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(to_jsonable(info), fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class WatchedFolder:
+    """Polls ``inbox`` and delivers each complete file once through ``process``."""
+
+    def __init__(self, inbox: Path, process: ProcessFn, *, ledger_path: Path | None = None, settle_s: float = 2.0,
+                 poll_s: float = 1.0, strict: bool = False, max_attempts: int = 3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not inbox.is_dir():
+            raise ConfigError("Watched folder does not exist", field="dir", value=str(inbox),
+                              expected="an existing directory")
+        if settle_s < 0 or poll_s <= 0:
+            raise ConfigError("Invalid watch timing", field="settle_s/poll_s", value=(settle_s, poll_s),
+                              expected="settle_s >= 0 and poll_s > 0")
+        self.inbox = inbox
+        self.done_dir = inbox / "done"
+        self.failed_dir = inbox / "failed"
+        self.done_dir.mkdir(exist_ok=True)
+        self.failed_dir.mkdir(exist_ok=True)
+        self.process = process
+        self.ledger = Ledger(ledger_path or inbox / ".asalee-watch.sqlite")
+        self.settle_s = settle_s
+        self.poll_s = poll_s
+        self.strict = strict
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self._seen: dict[str, tuple[int, int, float]] = {}  # name -> (size, mtime_ns, first time stable)
+
+    # -- discovery ------------------------------------------------------------------------------------------
+    def _candidates(self) -> list[Path]:
+        out = []
+        for entry in os.scandir(self.inbox):
+            name = entry.name
+            if not entry.is_file(follow_symlinks=False) or name.startswith((".", "~")) \
+                    or name.lower().endswith(_IGNORED_SUFFIXES):
+                continue
+            out.append(Path(entry.path))
+        return sorted(out)
+
+    def _complete(self, path: Path) -> bool:
+        try:
+            st = path.stat()
+        except OSError:
+            self._seen.pop(path.name, None)
+            return False
+        now = self.clock()
+        key = (st.st_size, st.st_mtime_ns)
+        prev = self._seen.get(path.name)
+        if prev is None or prev[:2] != key:
+            self._seen[path.name] = (key[0], key[1], now)
+            return self.settle_s == 0 and st.st_size > 0 and self._openable(path)
+        return st.st_size > 0 and now - prev[2] >= self.settle_s and self._openable(path)
+
+    @staticmethod
+    def _openable(path: Path) -> bool:
+        try:
+            with path.open("rb"):
+                return True
+        except OSError:  # still locked by the writer (Windows)
+            return False
+
+    # -- one cycle ------------------------------------------------------------------------------------------
+    def scan_once(self) -> list[Outcome]:
+        outcomes = []
+        for path in self._candidates():
+            if self._complete(path):
+                self._seen.pop(path.name, None)
+                try:
+                    outcomes.append(self.handle(path))
+                except Exception as exc:  # transient (sink unreachable, disk full...): retried next cycle
+                    log.warning("watch: processing error (%s); the file stays and is retried",
+                                type(exc).__name__)
+        return outcomes
+
+    def handle(self, path: Path) -> Outcome:
+        digest = sha256_file(path)
+        known = self.ledger.state(digest)
+        if known is not None and known[0] == "done":
+            self._move(path, self.done_dir)
+            log.info("watch: %s already delivered (same content); moved to done/", digest[:12])
+            return Outcome(path.name, digest, "duplicate")
+        if known is not None and known[0] == "failed":
+            reason = "same content failed before"
+            self._fail(path, reason)
+            return Outcome(path.name, digest, "failed", reason)
+        if known is not None and known[0] == "processing" and known[1] >= self.max_attempts:
+            reason = f"processing interrupted {known[1]} times; giving up"
+            self.ledger.mark(digest, path.name, "failed", reason)
+            self._fail(path, reason)
+            return Outcome(path.name, digest, "failed", reason)
+        self.ledger.mark(digest, path.name, "processing", attempt=True)
+        try:
+            ecg = read_ecg_file(path, strict=self.strict)
+            self.process(ecg, path)
+        except AsaleeError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.ledger.mark(digest, path.name, "failed", reason)
+            self._fail(path, reason)
+            log.warning("watch: %s failed: %s", digest[:12], type(exc).__name__)
+            return Outcome(path.name, digest, "failed", reason)
+        self.ledger.mark(digest, path.name, "done")
+        self._move(path, self.done_dir)
+        log.info("watch: %s delivered", digest[:12])
+        return Outcome(path.name, digest, "done")
+
+    def _fail(self, path: Path, reason: str) -> None:
+        target = self._move(path, self.failed_dir)
+        target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+
+    @staticmethod
+    def _move(path: Path, folder: Path) -> Path:
+        target = folder / path.name
+        k = 1
+        while target.exists():
+            target = folder / f"{path.stem}.{k}{path.suffix}"
+            k += 1
+        os.replace(path, target)
+        return target
+
+    # -- loop -----------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, max_cycles: int | None = None) -> None:
+        cycles = 0
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            self.scan_once()
+            cycles += 1
+            if max_cycles is not None and cycles >= max_cycles:
+                break
+            stop.wait(self.poll_s)
+
+    def close(self) -> None:
+        self.ledger.close()

@@ -1,0 +1,267 @@
+"""HL7 aECG reader (FDA annotated ECG, HL7 v3 PORT_MT020001): rhythm and representative beats, origin and scale
+per lead, filters from the control variables, device annotations kept as device-provided data."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from asalee_devices.drivers.ecg_files._util import (
+    MAX_LEADS,
+    MAX_SAMPLES_PER_LEAD,
+    Deviations,
+    filter_steps,
+    read_bounded,
+    to_float,
+    xml_root_name,
+)
+from asalee_devices.drivers.ecg_files._xml import Node, parse
+from asalee_devices.drivers.ecg_files.base import (
+    DeviceStatement,
+    EcgFile,
+    EcgFormat,
+    PatientDemographics,
+    register_format,
+)
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.errors import FormatError, SignalError
+from asalee_devices.signal.ecg.recording import (
+    EcgRecording,
+    canonical_lead_name,
+    complete_lead_set,
+    lead_sort_key,
+)
+
+NAME = "hl7-aecg"
+_UNIT_UV = {"uV": 1.0, "mV": 1000.0, "V": 1e6, "nV": 1e-3}
+_UNIT_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    return xml_root_name(head) == "AnnotatedECG"
+
+
+def _code(node: Node) -> str:
+    c = node.find("code")
+    return c.attrib.get("code", "") if c is not None else ""
+
+
+def _ts(value: str) -> datetime | None:
+    digits = value.split(".")[0].split("+")[0].split("-")[0]
+    fmt = {14: "%Y%m%d%H%M%S", 12: "%Y%m%d%H%M", 8: "%Y%m%d"}.get(len(digits))
+    if fmt is None:
+        return None
+    try:
+        return datetime.strptime(digits, fmt)
+    except ValueError:
+        return None
+
+
+def _digits(text: str | bytes, lead: str) -> NDArray[np.float64]:
+    """Space-separated numbers: integers on the fast path, decimals on the slow one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            arr = np.fromstring(text, dtype=np.int64, sep=" ").astype(np.float64)
+        except (ValueError, DeprecationWarning):
+            try:
+                arr = np.fromstring(text, dtype=np.float64, sep=" ")
+            except (ValueError, DeprecationWarning) as exc:
+                raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
+    if not np.all(np.isfinite(arr)):
+        raise FormatError("aECG digits hold non-finite values", field="lead", value=lead)
+    if arr.size == 0:
+        raise FormatError("aECG lead has no digits", field="lead", value=lead)
+    if arr.size > MAX_SAMPLES_PER_LEAD:
+        raise FormatError("aECG lead too long", field="samples", value=arr.size,
+                          expected=f"<= {MAX_SAMPLES_PER_LEAD}")
+    return arr
+
+
+def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str) -> tuple[dict[str, NDArray[np.float64]], float, float]:
+    """Leads (µV), sampling rate and the common quantisation step of one sequenceSet."""
+    fs: float | None = None
+    leads: dict[str, NDArray[np.float64]] = {}
+    steps: set[float] = set()
+    for comp in ss.findall("component"):
+        seq = comp.find("sequence")
+        if seq is None:
+            continue
+        code = _code(seq)
+        value = seq.find("value")
+        if value is None:
+            continue
+        if code.startswith("TIME_"):
+            inc = value.find("increment")
+            if inc is None:
+                raise FormatError("aECG time sequence has no increment", field="sequence", value=code)
+            step = to_float(inc.attrib.get("value"))
+            unit = _UNIT_S.get(inc.attrib.get("unit", "s"))
+            if step is None or unit is None or step <= 0:
+                raise FormatError("aECG time increment invalid", field="increment",
+                                  value=inc.attrib.get("value"), expected="> 0 s")
+            fs = 1.0 / (step * unit)
+            continue
+        if not code.startswith("MDC_ECG_LEAD_"):
+            dev.note("unknown_sequence", f"{what}: sequence {code!r} ignored")
+            continue
+        try:
+            name = canonical_lead_name(code)
+        except SignalError:
+            dev.note("unknown_lead", f"{what}: lead {code!r} not supported; ignored")
+            continue
+        origin_n, scale_n = value.find("origin"), value.find("scale")
+        scale = to_float(scale_n.attrib.get("value")) if scale_n is not None else None
+        scale_unit = _UNIT_UV.get(scale_n.attrib.get("unit", "uV")) if scale_n is not None else None
+        origin = to_float(origin_n.attrib.get("value")) if origin_n is not None else 0.0
+        origin_unit = _UNIT_UV.get(origin_n.attrib.get("unit", "uV")) if origin_n is not None else 1.0
+        if scale is None or scale_unit is None or origin is None or origin_unit is None:
+            raise FormatError("aECG lead scale or origin missing or invalid", field="lead", value=name)
+        if scale == 0:
+            raise FormatError("aECG lead scale is zero", field="scale", value=0, expected="> 0")
+        if name in leads:
+            raise FormatError("aECG lead given twice", field="lead", value=name)
+        digits = value.find("digits")
+        if digits is None:
+            raise FormatError("aECG lead has no digits", field="lead", value=name)
+        k = scale * scale_unit
+        leads[name] = _digits(root.content(digits), name) * k + origin * origin_unit
+        steps.add(k)
+        if len(leads) > MAX_LEADS:
+            raise FormatError("Too many aECG leads", field="leads", value=len(leads), expected=f"<= {MAX_LEADS}")
+    if fs is None:
+        raise FormatError(f"aECG {what} has no time sequence", field="sequenceSet")
+    if not leads:
+        raise FormatError(f"aECG {what} has no lead", field="sequenceSet")
+    return leads, fs, (steps.pop() if len(steps) == 1 else 0.0)
+
+
+def _recording(leads: dict[str, NDArray[np.float64]], fs: float, step: float, dev: Deviations, what: str,
+               **kw: object) -> EcgRecording:
+    n = {a.size for a in leads.values()}
+    if len(n) != 1:
+        dev.warn("unequal_lead_lengths", f"{what}: leads have different lengths; the shortest length is kept")
+    m = min(n)
+    names = sorted(leads, key=lead_sort_key)
+    try:
+        rec = EcgRecording(np.vstack([leads[x][:m] for x in names]), fs, tuple(names),
+                           resolution_uv=step or None, **kw)  # type: ignore[arg-type]
+        return complete_lead_set(rec)
+    except SignalError as exc:
+        raise FormatError(f"aECG {what} cannot form a recording", field="leads", value=str(exc)) from exc
+
+
+def _filters(series: Node) -> tuple[float | None, float | None, list[float]]:
+    hp = lp = None
+    notch: list[float] = []
+    for cv in series.iter("controlVariable"):
+        code = _code(cv)
+        if not code.startswith("MDC_ECG_CTL_VBL_ATTR_FILTER"):
+            continue
+        freq = None
+        for sub in cv.iter("controlVariable"):
+            if _code(sub) == "MDC_ECG_CTL_VBL_ATTR_FILTER_CUTOFF_FREQ":
+                v = sub.find("value")
+                freq = to_float(v.attrib.get("value")) if v is not None else None
+        if freq is None:
+            continue
+        if code.endswith("LOW_PASS"):
+            lp = freq
+        elif code.endswith("HIGH_PASS"):
+            hp = freq
+        elif code.endswith("NOTCH"):
+            notch.append(freq)
+    return hp, lp, notch
+
+
+def _annotations(root: Node) -> list[DeviceStatement]:
+    """Device annotations (measurements, rhythm and beat statements), each distinct one once; wave-component
+    markers (``MDC_ECG_WAVC*``, per-beat fiducials) are left out."""
+    out: list[DeviceStatement] = []
+    seen: set[DeviceStatement] = set()
+    for ann in root.iter("annotation"):
+        code = _code(ann)
+        v = ann.find("value")
+        if not code or v is None or code.startswith("MDC_ECG_WAVC"):
+            continue
+        num = to_float(v.attrib.get("value"))
+        if num is not None:
+            st = DeviceStatement("measurement", code, value=num, unit=v.attrib.get("unit", ""))
+        elif v.text.strip():
+            st = DeviceStatement("statement", code, text=v.text.strip())
+        elif v.attrib.get("code"):
+            st = DeviceStatement("statement", code, text=v.attrib.get("displayName", v.attrib["code"]))
+        else:
+            continue
+        if st not in seen:
+            seen.add(st)
+            out.append(st)
+    return out
+
+
+def read(path: Path, strict: bool = False) -> EcgFile:
+    return decode(read_bounded(path), strict)
+
+
+def decode(data: bytes, strict: bool = False) -> EcgFile:
+    dev = Deviations("HL7 aECG", strict)
+    root = parse(data, "HL7 aECG", bulk=("digits",))
+    if root.tag != "AnnotatedECG":
+        raise FormatError("Not an HL7 aECG document", field="root", value=root.tag, expected="AnnotatedECG")
+    rhythm: EcgRecording | None = None
+    median: EcgRecording | None = None
+    device = DeviceIdentity(source=NAME)
+    acquired = None
+    for series in list(root.iter("series")) + list(root.iter("derivedSeries")):
+        kind = _code(series)
+        ss = next((c.find("sequenceSet") for c in series.findall("component") if c.find("sequenceSet")), None)
+        if ss is None:
+            continue
+        if kind == "RHYTHM" and rhythm is None:
+            leads, fs, step = _sequence_set(root, ss, dev, "rhythm")
+            hp, lp, notch = _filters(series)
+            rhythm = _recording(leads, fs, step, dev, "rhythm", device_filters=filter_steps(hp, lp, notch))
+            low = series.find("effectiveTime", "low")
+            acquired = _ts(low.attrib.get("value", "")) if low is not None else None
+            dev_node = series.find("author", "seriesAuthor", "manufacturedSeriesDevice")
+            org = series.find("author", "seriesAuthor", "manufacturerOrganization")
+            if dev_node is not None:
+                idn = dev_node.find("id")
+                device = DeviceIdentity(
+                    manufacturer=org.findtext("name") if org is not None else "",
+                    model=dev_node.findtext("manufacturerModelName"),
+                    serial_number=idn.attrib.get("extension", "") if idn is not None else "",
+                    firmware=dev_node.findtext("softwareName"), source=NAME)
+        elif kind == "REPRESENTATIVE_BEAT" and median is None:
+            leads, fs, step = _sequence_set(root, ss, dev, "representative beats")
+            median = _recording(leads, fs, step, dev, "representative beats")
+    if rhythm is None:
+        raise FormatError("aECG document has no rhythm series", field="series", expected="code RHYTHM")
+    patient = PatientDemographics()
+    person = next(root.iter("subjectDemographicPerson"), None)
+    subject = next(root.iter("trialSubject"), None)
+    pid = ""
+    if subject is not None and subject.find("id") is not None:
+        pid = subject.find("id").attrib.get("extension", "")  # type: ignore[union-attr]
+    if person is not None:
+        name = person.find("name")
+        given = name.findtext("given") if name is not None else ""
+        family = name.findtext("family") if name is not None else ""
+        if name is not None and not given and not family:
+            family = name.text.strip()
+        sex_node = person.find("administrativeGenderCode")
+        sex = {"M": "male", "F": "female"}.get(sex_node.attrib.get("code", "") if sex_node else "", "")
+        birth_node = person.find("birthTime")
+        birth = _ts(birth_node.attrib.get("value", "")) if birth_node is not None else None
+        patient = PatientDemographics(patient_id=pid, family_name=family, given_name=given,
+                                      birth_date=birth.date().isoformat() if birth else "", sex=sex)
+    return EcgFile(format=NAME, recording=rhythm, device=device, acquired_at=acquired, patient=patient,
+                   device_data=tuple(_annotations(root)), warnings=dev.as_tuple(), median_beats=median,
+                   format_version="PORT_MT020001")
+
+
+register_format(EcgFormat(NAME, "HL7 aECG (FDA annotated ECG XML)", sniff, read))

@@ -1,0 +1,196 @@
+"""GE MUSE XML reader (``RestingECG`` documents, ISO-8859-1): rhythm and median waveforms as base64 little-endian
+int16 per lead (usually I, II, V1-V6: III, aVR, aVL, aVF are derived), per-lead CRC-32 checked, filters from
+``HighPassFilter`` (0.01 Hz), ``LowPassFilter`` (Hz) and ``ACFilter``, device measurements and statements kept as
+device-provided data."""
+
+from __future__ import annotations
+
+import binascii
+import zlib
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from asalee_devices.drivers.ecg_files._util import (
+    MAX_LEADS,
+    MAX_SAMPLES_PER_LEAD,
+    Deviations,
+    filter_steps,
+    read_bounded,
+    safe_datetime,
+    to_float,
+    xml_root_name,
+)
+from asalee_devices.drivers.ecg_files._xml import Node, parse
+from asalee_devices.drivers.ecg_files.base import (
+    DeviceStatement,
+    EcgFile,
+    EcgFormat,
+    PatientDemographics,
+    register_format,
+)
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.errors import FormatError, SignalError
+from asalee_devices.signal.ecg.recording import (
+    EcgRecording,
+    canonical_lead_name,
+    complete_lead_set,
+    lead_sort_key,
+)
+
+NAME = "ge-muse-xml"
+_UNITS = {"MICROVOLTS": 1.0, "MILLIVOLTS": 1000.0, "UV": 1.0, "MV": 1000.0}
+_MEAS_UNITS = {"VentricularRate": "/min", "AtrialRate": "/min", "PAxis": "deg", "RAxis": "deg", "TAxis": "deg",
+               "QRSCount": "1", "QOnset": "sample", "QOffset": "sample", "POnset": "sample",
+               "POffset": "sample", "TOffset": "sample"}
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    return xml_root_name(head) == "RestingECG"
+
+
+def _date(d: str, t: str = "") -> datetime | None:
+    parts = d.replace("/", "-").split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    if len(parts[0]) == 4:
+        y, m, dd = (int(p) for p in parts)
+    else:
+        m, dd, y = (int(p) for p in parts)
+    hms = [int(x) for x in t.split(":") if x.isdigit()] if t else []
+    hms = (hms + [0, 0, 0])[:3]
+    return safe_datetime(y, m, dd, *hms)
+
+
+def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]:
+    kind = wf.findtext("WaveformType")
+    base = to_float(wf.findtext("SampleBase"))
+    exp = to_float(wf.findtext("SampleExponent") or "0") or 0.0
+    if base is None or base <= 0 or not -3 <= exp <= 3:
+        raise FormatError("MUSE waveform sampling rate invalid", field="SampleBase", value=wf.findtext("SampleBase"),
+                          expected="> 0 Hz")
+    fs = base * 10.0 ** exp
+    leads: dict[str, NDArray[np.float64]] = {}
+    steps: set[float] = set()
+    for ld in wf.findall("LeadData"):
+        if len(leads) >= MAX_LEADS:
+            raise FormatError("Too many MUSE leads", field="leads", expected=f"<= {MAX_LEADS}")
+        lead_id = ld.findtext("LeadID")
+        try:
+            name = canonical_lead_name(lead_id)
+        except SignalError:
+            dev.note("unknown_lead", f"{kind}: lead {lead_id!r} not supported; ignored")
+            continue
+        if name in leads:
+            raise FormatError("MUSE lead given twice", field="lead", value=name)
+        n = int(to_float(ld.findtext("LeadSampleCountTotal")) or 0)
+        size = int(to_float(ld.findtext("LeadSampleSize") or "2") or 0)
+        if not 1 <= n <= MAX_SAMPLES_PER_LEAD:
+            raise FormatError("Implausible MUSE lead sample count", field="LeadSampleCountTotal", value=n,
+                              expected=f"1..{MAX_SAMPLES_PER_LEAD}")
+        if size != 2:
+            raise FormatError("Unsupported MUSE sample size", field="LeadSampleSize", value=size, expected="2")
+        upb = to_float(ld.findtext("LeadAmplitudeUnitsPerBit"))
+        unit = _UNITS.get(ld.findtext("LeadAmplitudeUnits", default="MICROVOLTS").upper())
+        if upb is None or unit is None:
+            raise FormatError("MUSE lead amplitude scale missing or unknown", field="lead", value=name)
+        if upb == 0:
+            raise FormatError("MUSE lead amplitude scale is zero", field="LeadAmplitudeUnitsPerBit", value=0,
+                              expected="> 0")
+        node = ld.find("WaveFormData")
+        text = root.content(node) if node is not None else b""
+        if len(text) > 4 * MAX_SAMPLES_PER_LEAD:
+            raise FormatError("MUSE lead data too long", field="WaveFormData", value=len(text))
+        try:
+            raw = binascii.a2b_base64(text.encode("ascii") if isinstance(text, str) else text)
+        except (binascii.Error, UnicodeError) as exc:
+            raise FormatError("MUSE lead data are not base64", field="lead", value=name) from exc
+        if len(raw) < 2 * n:
+            raise FormatError("MUSE lead data shorter than its sample count", field="lead", value=name,
+                              expected=f"{2 * n} bytes, got {len(raw)}")
+        crc = ld.findtext("LeadDataCRC32")
+        if crc.isdigit() and zlib.crc32(raw) != int(crc):
+            dev.warn("crc_mismatch", f"{kind} lead {name}: CRC-32 does not match (reading continues)")
+        step = upb * unit
+        leads[name] = np.frombuffer(raw, "<i2", count=n) * step
+        steps.add(step)
+    if not leads:
+        raise FormatError("MUSE waveform has no lead", field="Waveform", value=kind)
+    lengths = {x.size for x in leads.values()}
+    if len(lengths) != 1:
+        dev.warn("unequal_lead_lengths", f"{kind}: leads have different lengths; the shortest is kept")
+    m = min(lengths)
+    hp = to_float(wf.findtext("HighPassFilter"))
+    lp = to_float(wf.findtext("LowPassFilter"))
+    ac = wf.findtext("ACFilter").upper()
+    notch = [float(ac)] if ac.isdigit() else []
+    names = sorted(leads, key=lead_sort_key)
+    try:
+        rec = EcgRecording(np.vstack([leads[k][:m] for k in names]), fs, tuple(names),
+                           resolution_uv=steps.pop() if len(steps) == 1 else None,
+                           device_filters=filter_steps(hp / 100.0 if hp else None, lp, notch))
+        return kind, complete_lead_set(rec)
+    except SignalError as exc:
+        raise FormatError("MUSE leads cannot form a recording", field="leads", value=str(exc)) from exc
+
+
+def read(path: Path, strict: bool = False) -> EcgFile:
+    return decode(read_bounded(path), strict)
+
+
+def decode(data: bytes, strict: bool = False) -> EcgFile:
+    dev = Deviations("GE MUSE XML", strict)
+    root = parse(data, "GE MUSE XML", bulk=("WaveFormData",),
+                 drop=("AmplitudeMeasurements", "IntervalMeasurements", "QRSTimesTypes", "MeasurementMatrix"))
+    if root.tag != "RestingECG":
+        raise FormatError("Not a GE MUSE document", field="root", value=root.tag, expected="RestingECG")
+    rhythm = median = None
+    for wf in root.findall("Waveform"):
+        kind, rec = _waveform(root, wf, dev)
+        if kind.lower() == "rhythm" and rhythm is None:
+            rhythm = rec
+        elif kind.lower() == "median" and median is None:
+            median = rec
+    if rhythm is None:
+        raise FormatError("MUSE document has no rhythm waveform", field="Waveform", expected="WaveformType Rhythm")
+    empty = parse(b"<x/>", "GE MUSE XML")
+    pd = root.find("PatientDemographics") or empty
+    td = root.find("TestDemographics") or empty
+    age = to_float(pd.findtext("PatientAge"))
+    age_unit = pd.findtext("AgeUnits").upper()
+    if age is not None and age_unit and age_unit != "YEARS":
+        age = age / {"MONTHS": 12.0, "WEEKS": 52.18, "DAYS": 365.25}.get(age_unit, float("nan"))
+        age = age if age == age else None
+    birth = _date(pd.findtext("DateofBirth"))
+    patient = PatientDemographics(
+        patient_id=pd.findtext("PatientID"), family_name=pd.findtext("PatientLastName"),
+        given_name=pd.findtext("PatientFirstName"), birth_date=birth.date().isoformat() if birth else "",
+        sex={"MALE": "male", "FEMALE": "female"}.get(pd.findtext("Gender").upper(), ""), age_years=age,
+        height_cm=to_float(pd.findtext("HeightCM")) or None, weight_kg=to_float(pd.findtext("WeightKG")) or None)
+    device = DeviceIdentity(manufacturer="", model=td.findtext("AcquisitionDevice"), serial_number="",
+                            firmware=td.findtext("AcquisitionSoftwareVersion"), source=NAME)
+    statements: list[DeviceStatement] = []
+    meas = root.find("RestingECGMeasurements")
+    if meas is not None:
+        for child in meas.children:
+            v = to_float(child.text)
+            if v is not None and not child.tag.startswith("ECGSample"):
+                statements.append(DeviceStatement("measurement", child.tag, value=v,
+                                                  unit=_MEAS_UNITS.get(child.tag, "ms")))
+    diag = root.find("Diagnosis")
+    if diag is not None:
+        for st in diag.findall("DiagnosisStatement"):
+            text = st.findtext("StmtText")
+            if text:
+                statements.append(DeviceStatement("statement", "diagnosis", text=text))
+    extra = {k: v for k, v in (("cart_number", td.findtext("CartNumber")),
+                               ("muse_version", root.findtext("MuseInfo", "MuseVersion"))) if v}
+    return EcgFile(format=NAME, recording=rhythm, device=device,
+                   acquired_at=_date(td.findtext("AcquisitionDate"), td.findtext("AcquisitionTime")),
+                   patient=patient, device_data=tuple(statements), warnings=dev.as_tuple(), median_beats=median,
+                   format_version=root.findtext("MuseInfo", "MuseVersion"), extra=extra)
+
+
+register_format(EcgFormat(NAME, "GE MUSE XML (RestingECG)", sniff, read))

@@ -1,0 +1,243 @@
+"""Philips Sierra ECG XML reader (``restingecgdata``, versions 1.03, 1.04, 1.04.01/02; 1.04+ are UTF-16 with BOM).
+
+Waveforms are XLI-compressed (LZW + delta prediction, see :mod:`._xli`) or plain base64 int16. In XLI data the
+limb leads III, aVR, aVL, aVF are stored as residuals from I and II and rebuilt here as the reference decoder does.
+The stored-data bandwidth (``signalbandwidth``) becomes the device filters; the report (display) bandwidth is kept
+in ``extra`` only, it does not describe the stored samples.
+"""
+
+from __future__ import annotations
+
+import binascii
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from asalee_devices.drivers.ecg_files._util import (
+    MAX_LEADS,
+    MAX_SAMPLES_PER_LEAD,
+    Deviations,
+    filter_steps,
+    read_bounded,
+    to_float,
+    xml_root_name,
+)
+from asalee_devices.drivers.ecg_files._xli import xli_decode
+from asalee_devices.drivers.ecg_files._xml import Node, parse
+from asalee_devices.drivers.ecg_files.base import (
+    DeviceStatement,
+    EcgFile,
+    EcgFormat,
+    PatientDemographics,
+    register_format,
+)
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.errors import FormatError, SignalError
+from asalee_devices.signal.ecg.recording import (
+    STANDARD_LEADS,
+    EcgRecording,
+    canonical_lead_name,
+    lead_sort_key,
+)
+
+NAME = "philips-sierra-xml"
+_MEAS = {"heartrate": "/min", "meanventrate": "/min", "atrialrate": "/min", "meanprint": "ms", "meanqrsdur": "ms",
+         "meanqtint": "ms", "meanqtc": "ms", "pfrontaxis": "deg", "qrsfrontaxis": "deg", "tfrontaxis": "deg"}
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    return xml_root_name(head) == "restingecgdata"
+
+
+def _rebuild_limb_leads(x: list[NDArray[np.int64]]) -> None:
+    i, ii = x[0], x[1]
+    iii = ii - i - x[2]
+    x[2] = iii
+    x[3] = -x[3] - ((i + ii) >> 1)
+    x[4] = ((i - iii) >> 1) - x[4]
+    x[5] = ((ii + iii) >> 1) - x[5]
+
+
+def _when(node: Node | None) -> datetime | None:
+    if node is None:
+        return None
+    d, t = node.attrib.get("date", ""), node.attrib.get("time", "")
+    try:
+        return datetime.fromisoformat(f"{d}T{t}" if t else d)
+    except ValueError:
+        return None
+
+
+def read(path: Path, strict: bool = False) -> EcgFile:
+    return decode(read_bounded(path), strict)
+
+
+def decode(data: bytes, strict: bool = False) -> EcgFile:
+    dev = Deviations("Philips Sierra XML", strict)
+    root = parse(data, "Philips Sierra XML", bulk=("parsedwaveforms",))
+    if root.tag != "restingecgdata":
+        raise FormatError("Not a Philips Sierra document", field="root", value=root.tag, expected="restingecgdata")
+    version = root.findtext("documentinfo", "documentversion")
+    acq = root.find("dataacquisition")
+    sig = acq.find("signalcharacteristics") if acq is not None else None
+    if sig is None:
+        raise FormatError("Sierra document has no signal characteristics", field="signalcharacteristics")
+    fs = to_float(sig.findtext("samplingrate"))
+    res = to_float(sig.findtext("signalresolution"))
+    if fs is None or fs <= 0:
+        raise FormatError("Sierra sampling rate invalid", field="samplingrate", value=sig.findtext("samplingrate"),
+                          expected="> 0 Hz")
+    if res is None or res <= 0:
+        raise FormatError("Sierra signal resolution missing or zero", field="signalresolution",
+                          value=sig.findtext("signalresolution"), expected="> 0 µV")
+    n_valid = int(to_float(sig.findtext("numberchannelsvalid")) or 12)
+    if not 1 <= n_valid <= MAX_LEADS:
+        raise FormatError("Implausible number of Sierra channels", field="numberchannelsvalid", value=n_valid,
+                          expected=f"1..{MAX_LEADS}")
+    pw = root.find("waveforms", "parsedwaveforms")
+    if pw is None:
+        raise FormatError("Sierra document has no parsed waveforms", field="parsedwaveforms")
+    duration_ms = to_float(pw.attrib.get("durationperchannel"))
+    if duration_ms is None or duration_ms <= 0:
+        raise FormatError("Sierra waveform duration invalid", field="durationperchannel",
+                          value=pw.attrib.get("durationperchannel"), expected="> 0 ms")
+    n = int(round(duration_ms * fs / 1000.0))
+    if not 1 <= n <= MAX_SAMPLES_PER_LEAD:
+        raise FormatError("Sierra waveform too long", field="samples", value=n, expected=f"<= {MAX_SAMPLES_PER_LEAD}")
+    labels_attr = pw.attrib.get("leadlabels", "")
+    labels = labels_attr.split() if labels_attr else list(STANDARD_LEADS)
+    if len(labels) < n_valid:
+        raise FormatError("Sierra lead labels fewer than the valid channels", field="leadlabels", value=len(labels),
+                          expected=f">= {n_valid}")
+    encoding = pw.attrib.get("dataencoding", "Base64")
+    method = pw.attrib.get("compressmethod", "")
+    compressed = pw.attrib.get("compressflag", "False").lower() == "true"
+    if encoding.lower() != "base64":
+        raise FormatError("Unsupported Sierra waveform encoding", field="dataencoding", value=encoding,
+                          expected="Base64")
+    text = root.content(pw)
+    if len(text) > 8 * MAX_SAMPLES_PER_LEAD * MAX_LEADS // 3:
+        raise FormatError("Sierra waveform data too long", field="parsedwaveforms", value=len(text))
+    try:
+        blob = binascii.a2b_base64(text.encode("ascii") if isinstance(text, str) else text)
+    except (binascii.Error, UnicodeError) as exc:
+        raise FormatError("Sierra waveform data are not base64", field="parsedwaveforms") from exc
+    arrays: list[NDArray[np.int64]]
+    if compressed:
+        if method.upper() != "XLI":
+            raise FormatError("Unsupported Sierra compression", field="compressmethod", value=method,
+                              expected="XLI")
+        chunks = xli_decode(blob, max(MAX_LEADS, n_valid), wanted=n_valid)
+        if len(chunks) < n_valid:
+            raise FormatError("Sierra XLI data hold fewer leads than declared", field="chunks", value=len(chunks),
+                              expected=f">= {n_valid}")
+        for c in chunks[:n_valid]:
+            if c.size < n:
+                raise FormatError("Sierra XLI lead shorter than the declared duration", field="samples",
+                                  value=int(c.size), expected=f">= {n}")
+        arrays = [c[:n].astype(np.int64) for c in chunks[:n_valid]]
+        if [canonical_name(x) for x in labels[:6]] == list(STANDARD_LEADS[:6]):
+            _rebuild_limb_leads(arrays)
+            arrays = [a.astype(np.int16).astype(np.int64) for a in arrays]
+    else:
+        if len(blob) < 2 * n * n_valid:
+            raise FormatError("Sierra waveform data shorter than leads x samples", field="bytes", value=len(blob),
+                              expected=f">= {2 * n * n_valid}")
+        flat = np.frombuffer(blob, "<i2", count=n * n_valid).astype(np.int64)
+        arrays = [flat[k * n:(k + 1) * n] for k in range(n_valid)]
+    leads: dict[str, NDArray[np.float64]] = {}
+    for label, arr in zip(labels[:n_valid], arrays, strict=True):
+        name = canonical_name(label)
+        if name is None:
+            dev.note("unknown_lead", f"lead {label!r} not supported; ignored")
+            continue
+        if name in leads:
+            raise FormatError("Sierra lead given twice", field="lead", value=name)
+        leads[name] = arr.astype(np.float64) * res
+    if not leads:
+        raise FormatError("Sierra document has no ECG lead", field="leadlabels")
+    band = sig.findtext("signalbandwidth")
+    hp = lp = None
+    if "-" in band:
+        lo, hi = band.split("-", 1)
+        hp, lp = to_float(lo), to_float(hi)
+    notch: list[float] = []
+    notch_text = sig.findtext("notchfilterfreqs")
+    applied = sig.findtext("notchfilterapplied").lower() == "true"
+    if applied and to_float(notch_text):
+        notch = [float(to_float(notch_text) or 0)]
+    pace_text = root.findtext("patient", "generalpatientdata", "pacestatus").lower()
+    pacemaker = {"yes": True, "paced": True, "no": False, "notpaced": False}.get(pace_text)
+    names = sorted(leads, key=lead_sort_key)
+    _note_calibration(leads, dev)
+    try:
+        rec = EcgRecording(np.vstack([leads[k] for k in names]), fs, tuple(names), resolution_uv=res,
+                           pacemaker=pacemaker, device_filters=filter_steps(hp, lp, notch))
+    except SignalError as exc:
+        raise FormatError("Sierra leads cannot form a recording", field="leads", value=str(exc)) from exc
+    gp = root.find("patient", "generalpatientdata")
+    patient = PatientDemographics()
+    if gp is not None:
+        patient = PatientDemographics(
+            patient_id=gp.findtext("patientid"), family_name=gp.findtext("name", "lastname"),
+            given_name=gp.findtext("name", "firstname"), birth_date=gp.findtext("dateofbirth"),
+            sex={"male": "male", "female": "female"}.get(gp.findtext("sex").lower(), ""),
+            age_years=to_float(gp.findtext("age", "years")))
+    machine = acq.find("machine") if acq is not None else None
+    device = DeviceIdentity(manufacturer="", model=machine.text.strip() if machine is not None else "",
+                            serial_number=machine.attrib.get("machineid", "") if machine is not None else "",
+                            firmware="", source=NAME)
+    statements: list[DeviceStatement] = []
+    gm = root.find("measurements", "globalmeasurements")
+    if gm is not None:
+        for child in gm.children:
+            unit = _MEAS.get(child.tag)
+            v = to_float(child.text)
+            if unit and v is not None:
+                statements.append(DeviceStatement("measurement", child.tag, value=v, unit=unit))
+    for interp in root.iter("interpretation"):
+        sev = interp.findtext("severity")
+        if sev:
+            statements.append(DeviceStatement("statement", "severity", text=sev))
+        for st in interp.findall("statement"):
+            text = " ".join(x for x in (st.findtext("leftstatement"), st.findtext("rightstatement")) if x)
+            if text:
+                statements.append(DeviceStatement("statement", st.findtext("statementcode") or "interpretation",
+                                                  text=text))
+    extra: dict[str, str] = {}
+    rb = root.find("reportinfo", "reportbandwidth")
+    if rb is not None:
+        extra["display_bandwidth"] = (f"{rb.findtext('highpassfiltersetting')}-{rb.findtext('lowpassfiltersetting')}"
+                                      f" Hz, notch {rb.findtext('notchfiltersetting') or 'none'}")
+    return EcgFile(format=NAME, recording=_complete(rec), device=device, acquired_at=_when(acq),
+                   patient=patient, device_data=tuple(statements), warnings=dev.as_tuple(), format_version=version,
+                   extra=extra)
+
+
+def _note_calibration(leads: dict[str, NDArray[np.float64]], dev: Deviations) -> None:
+    """Sierra exports end with a 1 mV calibration pulse on every lead: say where it is (samples kept as is)."""
+    stack = np.vstack(list(leads.values()))
+    same = np.all(stack == 1000.0, axis=0)
+    if same.size and same[-1]:
+        start = int(np.flatnonzero(~same)[-1]) + 1 if np.any(~same) else 0
+        while start > 0 and np.all(stack[:, start - 1] == stack[0, start - 1]):
+            start -= 1
+        dev.note("calibration_pulse", f"samples {start}..{same.size - 1} hold the 1 mV calibration pulse")
+
+
+def canonical_name(label: str) -> str | None:
+    try:
+        return canonical_lead_name(label)
+    except SignalError:
+        return None
+
+
+def _complete(rec: EcgRecording) -> EcgRecording:
+    from asalee_devices.signal.ecg.recording import complete_lead_set
+
+    return complete_lead_set(rec)
+
+
+register_format(EcgFormat(NAME, "Philips Sierra ECG XML 1.03/1.04", sniff, read))
