@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -88,7 +89,7 @@ def from_volume(volume_l: NDArray[np.float64], fs_hz: float) -> FlowRecording:
     return FlowRecording(flow_l_s=np.gradient(v, 1.0 / fs_hz), fs_hz=fs_hz)
 
 
-def _cross_time(t: NDArray[np.float64], y: NDArray[np.float64], level: float) -> float:
+def _cross_time(t: NDArray[Any], y: NDArray[Any], level: float) -> float:
     """First time y reaches ``level`` (y increasing overall), linearly interpolated."""
     idx = int(np.argmax(y >= level))
     if idx == 0:
