@@ -91,7 +91,7 @@ def has_abrupt_end(rec: FlowRecording, ind: ManoeuvreIndices) -> bool:
     i0 = max(iend - max(int(0.05 * fs), 1), 0)
     last = rec.flow_l_s[i0: iend + 1]
     tail = rec.flow_l_s[iend + 1: iend + 1 + max(int(0.05 * fs), 1)]
-    return bool(last.size and last.max() > 0.5 and (tail.size == 0 or tail.max() < ZERO_FLOW_L_S * 4))
+    return bool(last.size and tail.size and last.max() > 0.5 and tail.max() < ZERO_FLOW_L_S * 4)
 
 
 def assess(rec: FlowRecording, ind: ManoeuvreIndices, *, age_years: float | None = None,
@@ -108,8 +108,10 @@ def assess(rec: FlowRecording, ind: ManoeuvreIndices, *, age_years: float | None
     if has_cough_first_second(rec, ind, window):
         reasons.append(Reason.COUGH_FIRST_SECOND)
     eofe_repeat = largest_earlier_fvc_l is not None and ind.fvc_l >= largest_earlier_fvc_l - 0.150
-    if not (ind.eofe_plateau or ind.eofe_fet or eofe_repeat):
-        reasons.append(Reason.EARLY_TERMINATION if has_abrupt_end(rec, ind) else Reason.EOFE_NOT_MET)
+    if has_abrupt_end(rec, ind):
+        reasons.append(Reason.EARLY_TERMINATION)
+    elif not (ind.eofe_plateau or ind.eofe_fet or eofe_repeat):
+        reasons.append(Reason.EOFE_NOT_MET)
     if ind.fivc_l is not None and ind.fivc_l - ind.fvc_l > max(0.100, 0.05 * ind.fvc_l):
         reasons.append(Reason.INCOMPLETE_INSPIRATION)
     rs = frozenset(reasons)

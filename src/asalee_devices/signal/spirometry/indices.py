@@ -147,7 +147,7 @@ def manoeuvre_indices(rec: FlowRecording, eofe: EofeRule = EOFE_2019) -> Manoeuv
     fef25_75 = 0.5 * fvc / (t75 - t25) if t75 > t25 else float("nan")
     t_end = float(ts[iv_end])
     fet = t_end - t0
-    # Plateau: volume change over the last window of expiration (to end of the exhaled segment).
+    # Plateau: volume change over the last window of expiration (to the end of the exhaled segment).
     t_last = float(ts[-1])
     if t_last - t0 >= eofe.plateau_window_s:
         plateau_dv: float | None = float(venv[-1] - np.interp(t_last - eofe.plateau_window_s, ts, venv))
