@@ -68,9 +68,9 @@ def parameters(equation: str) -> tuple[str, ...]:
 
 
 def _sex_mask(sex: ArrayLike) -> NDArray[np.bool_]:
-    s = np.char.lower(np.asarray(sex, dtype=str))
-    male = np.isin(s, ("male", "m"))
-    female = np.isin(s, ("female", "f"))
+    s = np.asarray(sex, dtype=str)
+    male = np.isin(s, ("male", "m", "M", "Male", "MALE"))
+    female = np.isin(s, ("female", "f", "F", "Female", "FEMALE"))
     if not np.all(male | female):
         raise ReferenceDomainError("Unknown sex", field="sex", expected="male/female (M/F)")
     return np.asarray(male)
