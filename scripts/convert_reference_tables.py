@@ -56,10 +56,32 @@ def convert(src: Path, folder: str, name: str) -> None:
     (OUT / f"{name}.json").write_text(json.dumps(doc, separators=(",", ":")) + "\n")
 
 
+#: ECSC 1993 residual SDs (Quanjer 1993): FVC/FEV1 in L; FEV1/FVC in % points (converted to a fraction).
+ECSC_RSD = {("fvc", "male"): 0.61, ("fev1", "male"): 0.51, ("fvc", "female"): 0.43, ("fev1", "female"): 0.38,
+            ("fev1_fvc", "male"): 7.17, ("fev1_fvc", "female"): 6.51}
+
+
+def convert_ecsc(src: Path) -> None:
+    with (src / "eccs1993" / "coefficients.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter=";"))
+    params: dict[str, dict[str, dict[str, float]]] = {}
+    for r in rows:
+        p = PARAMS.get(r["parameter"])
+        if p is None or (p, r["sex"]) not in ECSC_RSD:
+            continue  # only parameters whose residual SD we ship
+        scale = 0.01 if p == "fev1_fvc" else 1.0  # FEV1/FVC as a fraction, like GLI
+        params.setdefault(p, {})[r["sex"]] = {
+            "a0": float(r["a0"]) * scale, "a_height_cm": float(r["a_ht"]) * scale,
+            "a_age": float(r["a_age"]) * scale, "rsd": ECSC_RSD[(p, r["sex"])] * scale}
+    doc = {"equation": "ecsc-1993", "age_range_years": [18, 70], "age_floor_years": 25, "parameters": params}
+    (OUT / "ecsc-1993.json").write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
 def main(argv: list[str]) -> int:
     src = Path(argv[1]) if len(argv) > 1 else ROOT.parent / "shared" / "data" / "spirometry" / "reference-equations"
     convert(src, "gli-global-2022", "gli-global-2022")
     convert(src, "gli2012", "gli-2012")
+    convert_ecsc(src)
     return 0
 
 

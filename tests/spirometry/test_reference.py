@@ -65,3 +65,15 @@ def test_vectorised_and_domain() -> None:
         predict("fef75", sex="male", age_years=50, height_cm=170)  # not in GLI Global
     with pytest.raises(ReferenceDomainError):
         predict("fev1", sex="male", age_years=50, height_cm=170, equation="gli-2012", ethnicity="martian")
+
+
+def test_ecsc_1993_published_form() -> None:
+    # Quanjer 1993 (published in metres): FVC men = 5.76 H - 0.026 A - 4.34; FEV1 women = 3.95 H - 0.025 A - 2.60.
+    fvc = predict("fvc", sex="male", age_years=55, height_cm=175, equation="ecsc-1993")
+    assert float(fvc.predicted[0]) == pytest.approx(5.76 * 1.75 - 0.026 * 55 - 4.34, abs=1e-9)
+    assert float(fvc.lln[0]) == pytest.approx(float(fvc.predicted[0]) - 1.645 * 0.61, abs=1e-3)
+    fev1 = predict("fev1", sex="F", age_years=20, height_cm=160, equation="ecsc-1993")  # age 25 used below 25
+    assert float(fev1.predicted[0]) == pytest.approx(3.95 * 1.60 - 0.025 * 25 - 2.60, abs=1e-9)
+    assert float(fev1.z_score(float(fev1.predicted[0]) - 0.38)[0]) == pytest.approx(-1.0)
+    with pytest.raises(ReferenceDomainError):
+        predict("fvc", sex="male", age_years=12, height_cm=150, equation="ecsc-1993")

@@ -37,7 +37,7 @@ def _patient_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sex", help="male/female (M/F)")
     p.add_argument("--age", type=float, help="age in decimal years")
     p.add_argument("--height-cm", type=float, dest="height_cm", help="standing height in cm")
-    p.add_argument("--equation", default="gli-global-2022", help="gli-global-2022 (default) or gli-2012")
+    p.add_argument("--equation", default="gli-global-2022", help="gli-global-2022 (default), gli-2012 or ecsc-1993")
     p.add_argument("--ethnicity", default=None, help="GLI-2012 group: caucasian, african_american, "
                    "north_east_asian, south_east_asian, other")
 
@@ -230,7 +230,9 @@ def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     err[(err == "") & ~np.isin(eq, EQUATIONS)] = "equation: expected " + "/".join(EQUATIONS)
     err[(err == "") & (eq == "gli-2012") & ~np.isin(eth, ETHNICITIES)] = "ethnicity: expected " + "/".join(ETHNICITIES)
     err[(err == "") & ~((ht >= HEIGHT_RANGE_CM[0]) & (ht <= HEIGHT_RANGE_CM[1]))] = "height_cm: expected 80-250 cm"
-    err[(err == "") & ~((age >= 3) & (age <= 95))] = "age: expected 3-95 years"
+    ecsc = eq == "ecsc-1993"
+    err[(err == "") & ~ecsc & ~((age >= 3) & (age <= 95))] = "age: expected 3-95 years"
+    err[(err == "") & ecsc & ~((age >= 18) & (age <= 70))] = "age: expected 18-70 years (ECSC 1993)"
     for e in EQUATIONS:
         sel = np.nonzero((err == "") & (eq == e))[0]
         if sel.size == 0:

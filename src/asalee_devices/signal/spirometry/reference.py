@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from asalee_devices.errors import ReferenceDomainError
 
-EQUATIONS = ("gli-global-2022", "gli-2012")
+EQUATIONS = ("gli-global-2022", "gli-2012", "ecsc-1993")
 DEFAULT_EQUATION = "gli-global-2022"
 #: GLI-2012 groups, in the order of the ethnic coefficients a3..a6 / p2..p5 (Caucasian is the baseline).
 ETHNICITIES = ("caucasian", "african_american", "north_east_asian", "south_east_asian", "other")
@@ -36,9 +36,12 @@ class Prediction:
     uln: NDArray[np.float64]
     l_value: NDArray[np.float64]
     s_value: NDArray[np.float64]
+    rsd: NDArray[np.float64] | None = None  # linear equations (ECSC): z = (obs - predicted) / rsd
 
     def z_score(self, observed: ArrayLike) -> NDArray[np.float64]:
         obs = np.asarray(observed, dtype=np.float64)
+        if self.rsd is not None:
+            return np.asarray((obs - self.predicted) / self.rsd, dtype=np.float64)
         lam = self.l_value
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(lam == 0, np.log(obs / self.predicted) / self.s_value,
@@ -56,6 +59,8 @@ def _table(equation: str) -> dict[str, Any]:
                                    expected=", ".join(EQUATIONS))
     text = resources.files("asalee_devices.data.reference_equations").joinpath(f"{equation}.json").read_text()
     doc: dict[str, Any] = json.loads(text)
+    if "splines" not in doc:
+        return doc
     doc["_age"] = np.asarray(doc["splines"]["age"], dtype=np.float64)
     doc["_spl"] = {k: np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
                    for k, col in doc["splines"].items() if k != "age"}
@@ -64,6 +69,8 @@ def _table(equation: str) -> dict[str, Any]:
 
 def parameters(equation: str) -> tuple[str, ...]:
     doc = _table(equation)
+    if "splines" not in doc:
+        return tuple(doc["parameters"])
     return tuple(p for p in doc["parameters"] if f"{p}.male.M" in doc["_spl"])
 
 
@@ -87,6 +94,8 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
     age = np.atleast_1d(np.asarray(age_years, dtype=np.float64))
     ht = np.atleast_1d(np.asarray(height_cm, dtype=np.float64))
     male, age, ht = np.broadcast_arrays(male, age, ht)
+    if "splines" not in doc:
+        return _predict_linear(doc, parameter, male, age, ht)
     grid = doc["_age"]
     if not np.all((age >= grid[0]) & (age <= grid[-1])):
         raise ReferenceDomainError("Age outside the equation's range", field="age_years",
@@ -123,3 +132,24 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
         lln = np.where(lam == 0, m * np.exp(-Z_95 * s), m * (1.0 - Z_95 * lam * s) ** (1.0 / lam))
         uln = np.where(lam == 0, m * np.exp(Z_95 * s), m * (1.0 + Z_95 * lam * s) ** (1.0 / lam))
     return Prediction(parameter=parameter, predicted=m, lln=lln, uln=uln, l_value=lam, s_value=s)
+
+
+def _predict_linear(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_], age: NDArray[np.float64],
+                    ht: NDArray[np.float64]) -> Prediction:
+    """ECSC 1993: predicted = a0 + a_h * height_cm + a_age * max(age, 25); LLN/ULN = predicted -/+ 1.645 RSD."""
+    lo, hi = doc["age_range_years"]
+    if not np.all((age >= lo) & (age <= hi)):
+        raise ReferenceDomainError("Age outside the equation's range", field="age_years", expected=f"{lo}-{hi} years")
+    if not np.all((ht >= HEIGHT_RANGE_CM[0]) & (ht <= HEIGHT_RANGE_CM[1])):
+        raise ReferenceDomainError("Height outside the plausible range", field="height_cm",
+                                   expected=f"{HEIGHT_RANGE_CM[0]:g}-{HEIGHT_RANGE_CM[1]:g} cm")
+    a_eff = np.maximum(age, float(doc["age_floor_years"]))
+    pred = np.empty(age.shape)
+    rsd = np.empty(age.shape)
+    for sex_name, mask in (("male", male), ("female", ~male)):
+        c = doc["parameters"][parameter][sex_name]
+        pred[mask] = c["a0"] + c["a_height_cm"] * ht[mask] + c["a_age"] * a_eff[mask]
+        rsd[mask] = c["rsd"]
+    nan = np.full(age.shape, np.nan)
+    return Prediction(parameter=parameter, predicted=pred, lln=pred - Z_95 * rsd, uln=pred + Z_95 * rsd,
+                      l_value=nan, s_value=nan, rsd=rsd)
