@@ -181,21 +181,21 @@ def _predict(args: argparse.Namespace) -> int:
         return 0 if not out["error"] else 2
     with args.input.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    results = _predict_rows(rows)
-    cols = list(rows[0].keys()) if rows else list(INPUT_COLS)
-    fields = cols + [f"{p}_{k}" for p in PREDICT_PARAMS for k in ("predicted", "lln", "uln")] + ["error"]
+    results = _predict_columns(rows)
+    in_cols = list(rows[0].keys()) if rows else list(INPUT_COLS)
     fh2 = args.output.open("w", newline="") if args.output else sys.stdout
     try:
-        w = csv.DictWriter(fh2, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(results)
+        w = csv.writer(fh2)
+        w.writerow(in_cols + list(results))
+        inputs = ([r.get(c, "") for c in in_cols] for r in rows)
+        w.writerows(i + list(o) for i, o in zip(inputs, zip(*results.values(), strict=True), strict=True))
     finally:
         if args.output:
             fh2.close()
     return 0
 
 
-def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+def _predict_columns(rows: list[dict[str, str]]) -> dict[str, Any]:
     """Vectorised per (equation, parameter) group; rows that fail get an ``error`` and never stop the batch."""
     import numpy as np
 
@@ -209,10 +209,8 @@ def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     )
 
     n = len(rows)
-    out: list[dict[str, Any]] = [dict(r) for r in rows]
-    for o in out:
-        o.update({f"{p}_{k}": "" for p in PREDICT_PARAMS for k in ("predicted", "lln", "uln")})
-        o["error"] = ""
+    cols: dict[str, Any] = {f"{p}_{k}": np.full(n, "", dtype=object)
+                            for p in PREDICT_PARAMS for k in ("predicted", "lln", "uln")}
     sex = np.array([(r.get("sex") or "").strip().lower() for r in rows], dtype=object)
     sex = np.array([{"m": "male", "f": "female"}.get(s, s) for s in sex], dtype=object)
     eq = np.array([(r.get("equation") or "gli-global-2022").strip().lower() for r in rows], dtype=object)
@@ -222,6 +220,9 @@ def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     for i, r in enumerate(rows):
         try:
             age[i] = float(r.get("age") or "nan")
+        except ValueError:
+            pass
+        try:
             ht[i] = float(r.get("height_cm") or "nan")
         except ValueError:
             pass
@@ -248,10 +249,18 @@ def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
                     err[k] = str(exc)
                 continue
             for col, arr in (("predicted", pr.predicted), ("lln", pr.lln), ("uln", pr.uln)):
-                vals = np.round(arr, 4)
-                for j, k in enumerate(sel):
-                    if np.isfinite(vals[j]):
-                        out[int(k)][f"{p}_{col}"] = f"{vals[j]:.4f}"
-    for i in range(n):
-        out[i]["error"] = err[i]
+                cols[f"{p}_{col}"][sel] = [f"{x:.4f}" if x == x else "" for x in arr.tolist()]
+    cols["error"] = err
+    return cols
+
+
+def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Per-row dictionaries (input columns, then the prediction columns and ``error``)."""
+    cols = _predict_columns(rows)
+    keys = list(cols)
+    out: list[dict[str, Any]] = []
+    for i, values in enumerate(zip(*(cols[k] for k in keys), strict=True)):
+        d = dict(rows[i])
+        d.update(zip(keys, values, strict=True))
+        out.append(d)
     return out
