@@ -1,0 +1,266 @@
+"""`spirometry analyze` (ATS/ERS 2019 per blow + session) and `spirometry predict` (GLI reference values)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+ORDER = 20
+MAX_FILE_BYTES = 50 * 1024 * 1024
+PREDICT_PARAMS = ("fev1", "fvc", "fev1_fvc", "fef25_75", "fef75", "fev0_75", "fev0_75_fvc")
+INPUT_COLS = ("sex", "age", "height_cm", "ethnicity", "equation")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("spirometry", help="forced spirometry: analysis (ATS/ERS 2019) and GLI reference values")
+    s = p.add_subparsers(dest="spiro_cmd", metavar="SUBCOMMAND", required=True)
+    a = s.add_parser("analyze", help="analyse manoeuvre files (one blow per file) and grade the session")
+    a.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="one column of flow (L/s, needs --rate) or CSV with time_s,flow_l_s / time_s,volume_l")
+    a.add_argument("--rate", type=float, help="sampling rate in Hz for one-column flow files")
+    a.add_argument("--json", action="store_true", help="print one JSON document")
+    a.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the nurse messages")
+    _patient_args(a)
+    a.set_defaults(handler=_analyze)
+    q = s.add_parser("predict", help="predicted, LLN and ULN for one subject or a CSV batch")
+    _patient_args(q)
+    q.add_argument("--input", type=Path, help="subjects CSV (sex,age,height_cm[,ethnicity][,equation])")
+    q.add_argument("--output", type=Path, help="predictions CSV (with --input; default stdout)")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(handler=_predict)
+
+
+def _patient_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sex", help="male/female (M/F)")
+    p.add_argument("--age", type=float, help="age in decimal years")
+    p.add_argument("--height-cm", type=float, dest="height_cm", help="standing height in cm")
+    p.add_argument("--equation", default="gli-global-2022", help="gli-global-2022 (default), gli-2012 or ecsc-1993")
+    p.add_argument("--ethnicity", default=None, help="GLI-2012 group: caucasian, african_american, "
+                   "north_east_asian, south_east_asian, other")
+
+
+def _read_manoeuvre(path: Path, rate: float | None) -> Any:
+    import numpy as np
+
+    from asalee_devices.errors import FormatError, InputError
+    from asalee_devices.signal.spirometry import FlowRecording
+    from asalee_devices.signal.spirometry.indices import from_volume
+
+    if not path.is_file():
+        raise InputError("File not found", field="FILE", value=str(path.name), expected="a readable file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise FormatError("File too large for one manoeuvre", field="FILE", value=path.stat().st_size,
+                          expected=f"<= {MAX_FILE_BYTES} bytes")
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    if not lines:
+        raise InputError("Empty manoeuvre file", field="FILE", value=path.name, expected="flow samples")
+    head = [h.strip().lower() for h in lines[0].split(",")]
+    try:
+        if head and head[0] == "time_s":
+            if len(head) != 2 or head[1] not in ("flow_l_s", "volume_l"):
+                raise FormatError("Unknown CSV header", field="header", value=",".join(head),
+                                  expected="time_s,flow_l_s or time_s,volume_l")
+            data = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]], dtype=np.float64)
+            if data.ndim != 2 or data.shape[0] < 3 or data.shape[1] != 2:
+                raise FormatError("CSV needs two columns and at least 3 rows", field="FILE", value=path.name)
+            dt = np.diff(data[:, 0])
+            if not np.all(dt > 0):
+                raise InputError("Time column is not strictly increasing", field="time_s",
+                                 expected="monotonic regular sampling")
+            if np.ptp(dt) > 0.01 * float(np.median(dt)):
+                raise InputError("Time column is not regularly sampled", field="time_s",
+                                 expected="constant step (within 1 %)")
+            fs = round(1.0 / float(np.median(dt)), 6)
+            if head[1] == "volume_l":
+                return from_volume(data[:, 1], fs)
+            return FlowRecording(flow_l_s=np.ascontiguousarray(data[:, 1]), fs_hz=fs)
+        flow = np.array([float(ln.split(",")[0]) for ln in lines], dtype=np.float64)
+    except ValueError as exc:
+        raise FormatError("Non-numeric value in manoeuvre file", field="FILE", value=path.name,
+                          expected="numbers (L/s)") from exc
+    if rate is None:
+        raise InputError("One-column flow files need the sampling rate", field="--rate", expected="e.g. --rate 500")
+    return FlowRecording(flow_l_s=flow, fs_hz=rate)
+
+
+def _reference(args: argparse.Namespace, observed: dict[str, float | None]) -> dict[str, Any] | None:
+    if args.sex is None and args.age is None and args.height_cm is None:
+        return None
+    from asalee_devices.errors import InputError
+    from asalee_devices.signal.spirometry.reference import predict
+
+    if args.sex is None or args.age is None or args.height_cm is None:
+        raise InputError("Reference values need sex, age and height", field="--sex/--age/--height-cm",
+                         expected="all three")
+    out: dict[str, Any] = {"equation": args.equation}
+    for name, obs in observed.items():
+        pr = predict(name, sex=args.sex, age_years=args.age, height_cm=args.height_cm, equation=args.equation,
+                     ethnicity=args.ethnicity)
+        out[name] = {"observed": obs, "predicted": float(pr.predicted[0]), "lln": float(pr.lln[0]),
+                     "uln": float(pr.uln[0]),
+                     "z": None if obs is None else float(pr.z_score(obs)[0]),
+                     "percent_predicted": None if obs is None else float(pr.percent_predicted(obs)[0])}
+    return out
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from asalee_devices.cli._common import print_json
+    from asalee_devices.signal.spirometry.session import ADVICE_MESSAGES, analyse_session
+
+    recs = [_read_manoeuvre(p, args.rate) for p in args.files]
+    res = analyse_session(recs, age_years=args.age)
+    blows = []
+    for path, b in zip(args.files, res.blows, strict=True):
+        i, acc = b.indices, b.acceptability
+        blows.append({
+            "file": path.name, "pef_l_s": i.pef_l_s, "fev0_75_l": i.fev0_75_l, "fev1_l": i.fev1_l, "fev6_l": i.fev6_l,
+            "fvc_l": i.fvc_l, "fev1_fvc": i.fev1_fvc, "bev_l": i.bev_l, "time_to_pef_ms": i.time_to_pef_ms,
+            "rise_time_ms": i.rise_time_ms, "fet_s": i.fet_s, "t0_s": i.t0_s,
+            "hesitation_time_s": i.hesitation_time_s, "fef25_l_s": i.fef25_l_s, "fef50_l_s": i.fef50_l_s,
+            "fef75_l_s": i.fef75_l_s, "fef25_75_l_s": i.fef25_75_l_s,
+            "eofe_plateau": i.eofe_plateau, "eofe_fet": i.eofe_fet,
+            "acceptable_fev1": acc.acceptable_fev1, "acceptable_fvc": acc.acceptable_fvc,
+            "usable_fev1": acc.usable_fev1, "usable_fvc": acc.usable_fvc,
+            "reasons": [r.value for r in acc.reasons], "messages": list(acc.messages(args.lang)),
+        })
+    session = {
+        "grade_fev1": res.grade_fev1, "grade_fvc": res.grade_fvc, "fev1_spread_l": res.fev1_spread_l,
+        "fvc_spread_l": res.fvc_spread_l, "fev1_l": res.fev1_l, "fvc_l": res.fvc_l, "fev1_fvc": res.fev1_fvc,
+        "pef_l_s": res.pef_l_s, "fef25_75_l_s": res.fef25_75_l_s, "best_test_blow": res.best_test_index,
+        "stop": res.stop, "advice": res.advice_code, "advice_message": ADVICE_MESSAGES[res.advice_code][args.lang],
+    }
+    ref = _reference(args, {"fev1": res.fev1_l, "fvc": res.fvc_l, "fev1_fvc": res.fev1_fvc})
+    doc = {"blows": blows, "session": session, "reference": ref}
+    if args.json:
+        print_json(doc)
+        return 0
+    for n, bl in enumerate(blows, 1):
+        print(f"Blow {n} ({bl['file']}): PEF {bl['pef_l_s']:.2f} L/s  FEV1 {_f(bl['fev1_l'])} L  FVC {bl['fvc_l']:.3f} L"
+              f"  FEV1/FVC {_f(bl['fev1_fvc'])}  BEV {bl['bev_l']:.3f} L  t0->PEF {bl['time_to_pef_ms']:.0f} ms"
+              f"  FET {bl['fet_s']:.1f} s")
+        print(f"    FEV1 {'acceptable' if bl['acceptable_fev1'] else 'usable' if bl['usable_fev1'] else 'rejected'},"
+              f" FVC {'acceptable' if bl['acceptable_fvc'] else 'usable' if bl['usable_fvc'] else 'rejected'}: "
+              + "; ".join(bl["messages"]))
+    print(f"Session: grade FEV1 {res.grade_fev1}, FVC {res.grade_fvc}; reported FEV1 {_f(res.fev1_l)} L,"
+          f" FVC {_f(res.fvc_l)} L, FEV1/FVC {_f(res.fev1_fvc)}; {session['advice_message']}")
+    if ref:
+        print(f"Reference ({ref['equation']}):")
+        for k in ("fev1", "fvc", "fev1_fvc"):
+            r = ref[k]
+            print(f"    {k}: observed {_f(r['observed'])} predicted {r['predicted']:.3f} LLN {r['lln']:.3f}"
+                  f" z {_f(r['z'], 2)} %pred {_f(r['percent_predicted'], 1)}")
+    return 0
+
+
+def _f(x: float | None, nd: int = 3) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from asalee_devices.cli._common import print_json
+    from asalee_devices.errors import InputError
+
+    if args.input is None:
+        if args.sex is None or args.age is None or args.height_cm is None:
+            raise InputError("predict needs --sex, --age and --height-cm (or --input CSV)",
+                             field="--sex/--age/--height-cm")
+        row = {"sex": args.sex, "age": str(args.age), "height_cm": str(args.height_cm),
+               "ethnicity": args.ethnicity or "", "equation": args.equation}
+        out = _predict_rows([row])[0]
+        if args.json:
+            print_json(out)
+        else:
+            for p in PREDICT_PARAMS:
+                if out[f"{p}_predicted"] != "":
+                    print(f"{p}: predicted {out[p + '_predicted']} LLN {out[p + '_lln']} ULN {out[p + '_uln']}")
+            if out["error"]:
+                print(f"error: {out['error']}")
+        return 0 if not out["error"] else 2
+    with args.input.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    results = _predict_columns(rows)
+    in_cols = list(rows[0].keys()) if rows else list(INPUT_COLS)
+    fh2 = args.output.open("w", newline="") if args.output else sys.stdout
+    try:
+        w = csv.writer(fh2)
+        w.writerow(in_cols + list(results))
+        inputs = ([r.get(c, "") for c in in_cols] for r in rows)
+        w.writerows(i + list(o) for i, o in zip(inputs, zip(*results.values(), strict=True), strict=True))
+    finally:
+        if args.output:
+            fh2.close()
+    return 0
+
+
+def _predict_columns(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Vectorised per (equation, parameter) group; rows that fail get an ``error`` and never stop the batch."""
+    import numpy as np
+
+    from asalee_devices.errors import AsaleeError
+    from asalee_devices.signal.spirometry.reference import (
+        EQUATIONS,
+        ETHNICITIES,
+        HEIGHT_RANGE_CM,
+        parameters,
+        predict,
+    )
+
+    n = len(rows)
+    cols: dict[str, Any] = {f"{p}_{k}": np.full(n, "", dtype=object)
+                            for p in PREDICT_PARAMS for k in ("predicted", "lln", "uln")}
+    sex = np.array([(r.get("sex") or "").strip().lower() for r in rows], dtype=object)
+    sex = np.array([{"m": "male", "f": "female"}.get(s, s) for s in sex], dtype=object)
+    eq = np.array([(r.get("equation") or "gli-global-2022").strip().lower() for r in rows], dtype=object)
+    eth = np.array([(r.get("ethnicity") or "caucasian").strip().lower() for r in rows], dtype=object)
+    age = np.full(n, np.nan)
+    ht = np.full(n, np.nan)
+    for i, r in enumerate(rows):
+        try:
+            age[i] = float(r.get("age") or "nan")
+        except ValueError:
+            pass
+        try:
+            ht[i] = float(r.get("height_cm") or "nan")
+        except ValueError:
+            pass
+    err = np.full(n, "", dtype=object)
+    err[~np.isin(sex, ("male", "female"))] = "sex: expected male/female (M/F)"
+    err[(err == "") & ~np.isin(eq, EQUATIONS)] = "equation: expected " + "/".join(EQUATIONS)
+    err[(err == "") & (eq == "gli-2012") & ~np.isin(eth, ETHNICITIES)] = "ethnicity: expected " + "/".join(ETHNICITIES)
+    err[(err == "") & ~((ht >= HEIGHT_RANGE_CM[0]) & (ht <= HEIGHT_RANGE_CM[1]))] = "height_cm: expected 80-250 cm"
+    ecsc = eq == "ecsc-1993"
+    err[(err == "") & ~ecsc & ~((age >= 3) & (age <= 95))] = "age: expected 3-95 years"
+    err[(err == "") & ecsc & ~((age >= 18) & (age <= 70))] = "age: expected 18-70 years (ECSC 1993)"
+    for e in EQUATIONS:
+        sel = np.nonzero((err == "") & (eq == e))[0]
+        if sel.size == 0:
+            continue
+        for p in parameters(e):
+            if p not in PREDICT_PARAMS:
+                continue
+            try:
+                pr = predict(p, sex=sex[sel].astype(str), age_years=age[sel], height_cm=ht[sel], equation=e,
+                             ethnicity=eth[sel].astype(str) if e == "gli-2012" else None)
+            except AsaleeError as exc:
+                for k in sel:
+                    err[k] = str(exc)
+                continue
+            for col, arr in (("predicted", pr.predicted), ("lln", pr.lln), ("uln", pr.uln)):
+                cols[f"{p}_{col}"][sel] = [f"{x:.4f}" if x == x else "" for x in arr.tolist()]
+    cols["error"] = err
+    return cols
+
+
+def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Per-row dictionaries (input columns, then the prediction columns and ``error``)."""
+    cols = _predict_columns(rows)
+    keys = list(cols)
+    out: list[dict[str, Any]] = []
+    for i, values in enumerate(zip(*(cols[k] for k in keys), strict=True)):
+        d = dict(rows[i])
+        d.update(zip(keys, values, strict=True))
+        out.append(d)
+    return out

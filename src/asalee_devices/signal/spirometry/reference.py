@@ -1,0 +1,155 @@
+"""GLI reference values (LMS method), vectorised: predicted, LLN, ULN, z-score, % predicted.
+
+Tables are the project's package data (``asalee_devices/data/reference_equations``), converted from the published
+GLI lookup tables by ``scripts/convert_reference_tables.py``. Spline columns are interpolated linearly between
+quarter-years; the exact age is used in the ln(age) terms. Out-of-range inputs raise ReferenceDomainError.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from asalee_devices.errors import ReferenceDomainError
+
+EQUATIONS = ("gli-global-2022", "gli-2012", "ecsc-1993")
+DEFAULT_EQUATION = "gli-global-2022"
+#: GLI-2012 groups, in the order of the ethnic coefficients a3..a6 / p2..p5 (Caucasian is the baseline).
+ETHNICITIES = ("caucasian", "african_american", "north_east_asian", "south_east_asian", "other")
+Z_95 = 1.6448536269514722
+HEIGHT_RANGE_CM = (80.0, 250.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Arrays (one value per subject); NaN where the parameter is not defined for that subject."""
+
+    parameter: str
+    predicted: NDArray[np.float64]
+    lln: NDArray[np.float64]
+    uln: NDArray[np.float64]
+    l_value: NDArray[np.float64]
+    s_value: NDArray[np.float64]
+    rsd: NDArray[np.float64] | None = None  # linear equations (ECSC): z = (obs - predicted) / rsd
+
+    def z_score(self, observed: ArrayLike) -> NDArray[np.float64]:
+        obs = np.asarray(observed, dtype=np.float64)
+        if self.rsd is not None:
+            return np.asarray((obs - self.predicted) / self.rsd, dtype=np.float64)
+        lam = self.l_value
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(lam == 0, np.log(obs / self.predicted) / self.s_value,
+                         ((obs / self.predicted) ** lam - 1.0) / (lam * self.s_value))
+        return np.asarray(z, dtype=np.float64)
+
+    def percent_predicted(self, observed: ArrayLike) -> NDArray[np.float64]:
+        return np.asarray(100.0 * np.asarray(observed, dtype=np.float64) / self.predicted, dtype=np.float64)
+
+
+@cache
+def _table(equation: str) -> dict[str, Any]:
+    if equation not in EQUATIONS:
+        raise ReferenceDomainError("Unknown reference equation", field="equation", value=equation,
+                                   expected=", ".join(EQUATIONS))
+    text = resources.files("asalee_devices.data.reference_equations").joinpath(f"{equation}.json").read_text()
+    doc: dict[str, Any] = json.loads(text)
+    if "splines" not in doc:
+        return doc
+    doc["_age"] = np.asarray(doc["splines"]["age"], dtype=np.float64)
+    doc["_spl"] = {k: np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
+                   for k, col in doc["splines"].items() if k != "age"}
+    return doc
+
+
+def parameters(equation: str) -> tuple[str, ...]:
+    doc = _table(equation)
+    if "splines" not in doc:
+        return tuple(doc["parameters"])
+    return tuple(p for p in doc["parameters"] if f"{p}.male.M" in doc["_spl"])
+
+
+def _sex_mask(sex: ArrayLike) -> NDArray[np.bool_]:
+    s = np.asarray(sex, dtype=str)
+    male = np.isin(s, ("male", "m", "M", "Male", "MALE"))
+    female = np.isin(s, ("female", "f", "F", "Female", "FEMALE"))
+    if not np.all(male | female):
+        raise ReferenceDomainError("Unknown sex", field="sex", expected="male/female (M/F)")
+    return np.asarray(male)
+
+
+def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: ArrayLike,
+            equation: str = DEFAULT_EQUATION, ethnicity: ArrayLike | None = None) -> Prediction:
+    """Reference values of one parameter for one or many subjects (broadcast arrays)."""
+    doc = _table(equation)
+    if parameter not in parameters(equation):
+        raise ReferenceDomainError("Parameter not covered by this equation", field="parameter", value=parameter,
+                                   expected=", ".join(parameters(equation)))
+    male = np.atleast_1d(_sex_mask(sex))
+    age = np.atleast_1d(np.asarray(age_years, dtype=np.float64))
+    ht = np.atleast_1d(np.asarray(height_cm, dtype=np.float64))
+    male, age, ht = np.broadcast_arrays(male, age, ht)
+    if "splines" not in doc:
+        return _predict_linear(doc, parameter, male, age, ht)
+    grid = doc["_age"]
+    if not np.all((age >= grid[0]) & (age <= grid[-1])):
+        raise ReferenceDomainError("Age outside the equation's range", field="age_years",
+                                   expected=f"{grid[0]:g}-{grid[-1]:g} years")
+    if not np.all((ht >= HEIGHT_RANGE_CM[0]) & (ht <= HEIGHT_RANGE_CM[1])):
+        raise ReferenceDomainError("Height outside the plausible range", field="height_cm",
+                                   expected=f"{HEIGHT_RANGE_CM[0]:g}-{HEIGHT_RANGE_CM[1]:g} cm")
+    group = np.zeros(age.shape, dtype=np.intp)
+    if equation == "gli-2012":
+        eth = np.broadcast_to(np.char.lower(np.asarray("caucasian" if ethnicity is None else ethnicity, dtype=str)),
+                              age.shape)
+        known = np.isin(eth, ETHNICITIES)
+        if not np.all(known):
+            raise ReferenceDomainError("Unknown ethnicity for GLI-2012", field="ethnicity",
+                                       expected=", ".join(ETHNICITIES))
+        group = np.searchsorted(np.array(ETHNICITIES), eth, sorter=np.argsort(ETHNICITIES))
+        group = np.argsort(ETHNICITIES)[group]
+    ln_a, ln_h = np.log(age), np.log(ht)
+    out = {k: np.empty(age.shape) for k in ("M", "S", "L")}
+    for sex_name, mask in (("male", male), ("female", ~male)):
+        if not mask.any():
+            continue
+        c = doc["parameters"][parameter][sex_name]
+        a, p, q = (np.asarray(c[k], dtype=np.float64) for k in ("a", "p", "q"))
+        ag = age[mask]
+        spl = {k: np.interp(ag, grid, doc["_spl"][f"{parameter}.{sex_name}.{k}"]) for k in ("M", "S", "L")}
+        eth_a = np.concatenate(([0.0], a[3:7]))[group[mask]]
+        eth_p = np.concatenate(([0.0], p[2:6]))[group[mask]]
+        out["M"][mask] = np.exp(a[0] + a[1] * ln_h[mask] + a[2] * ln_a[mask] + eth_a + spl["M"])
+        out["S"][mask] = np.exp(p[0] + p[1] * ln_a[mask] + eth_p + spl["S"])
+        out["L"][mask] = q[0] + q[1] * ln_a[mask] + spl["L"]
+    m, s, lam = out["M"], out["S"], out["L"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lln = np.where(lam == 0, m * np.exp(-Z_95 * s), m * (1.0 - Z_95 * lam * s) ** (1.0 / lam))
+        uln = np.where(lam == 0, m * np.exp(Z_95 * s), m * (1.0 + Z_95 * lam * s) ** (1.0 / lam))
+    return Prediction(parameter=parameter, predicted=m, lln=lln, uln=uln, l_value=lam, s_value=s)
+
+
+def _predict_linear(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_], age: NDArray[np.float64],
+                    ht: NDArray[np.float64]) -> Prediction:
+    """ECSC 1993: predicted = a0 + a_h * height_cm + a_age * max(age, 25); LLN/ULN = predicted -/+ 1.645 RSD."""
+    lo, hi = doc["age_range_years"]
+    if not np.all((age >= lo) & (age <= hi)):
+        raise ReferenceDomainError("Age outside the equation's range", field="age_years", expected=f"{lo}-{hi} years")
+    if not np.all((ht >= HEIGHT_RANGE_CM[0]) & (ht <= HEIGHT_RANGE_CM[1])):
+        raise ReferenceDomainError("Height outside the plausible range", field="height_cm",
+                                   expected=f"{HEIGHT_RANGE_CM[0]:g}-{HEIGHT_RANGE_CM[1]:g} cm")
+    a_eff = np.maximum(age, float(doc["age_floor_years"]))
+    pred = np.empty(age.shape)
+    rsd = np.empty(age.shape)
+    for sex_name, mask in (("male", male), ("female", ~male)):
+        c = doc["parameters"][parameter][sex_name]
+        pred[mask] = c["a0"] + c["a_height_cm"] * ht[mask] + c["a_age"] * a_eff[mask]
+        rsd[mask] = c["rsd"]
+    nan = np.full(age.shape, np.nan)
+    return Prediction(parameter=parameter, predicted=pred, lln=pred - Z_95 * rsd, uln=pred + Z_95 * rsd,
+                      l_value=nan, s_value=nan, rsd=rsd)

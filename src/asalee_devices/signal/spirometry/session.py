@@ -1,0 +1,147 @@
+"""Session-level ATS/ERS 2019: repeatability, grades A-F/U (FEV1 and FVC separately), reported values, advice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from asalee_devices.signal.spirometry.acceptability import Acceptability, assess
+from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices, manoeuvre_indices
+from asalee_devices.signal.spirometry.recording import FlowRecording
+
+MAX_MANOEUVRES = 8
+#: (grade, repeatability limit age > 6, limit age <= 6) for >= 2 acceptable blows (Table 10).
+_GRADE_LIMITS = (("A", 0.150, 0.100), ("C", 0.200, 0.150), ("D", 0.250, 0.200))
+
+
+@dataclass(frozen=True)
+class Blow:
+    indices: ManoeuvreIndices
+    acceptability: Acceptability
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    blows: tuple[Blow, ...]
+    grade_fev1: str
+    grade_fvc: str
+    fev1_spread_l: float | None
+    fvc_spread_l: float | None
+    repeatable: bool
+    fev1_l: float | None
+    fvc_l: float | None
+    fev1_fvc: float | None
+    pef_l_s: float | None
+    best_test_index: int | None
+    fef25_75_l_s: float | None
+    stop: bool
+    advice_code: str
+
+
+def _spread(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    top = sorted(values, reverse=True)
+    return top[0] - top[1]
+
+
+def grade(acceptable: list[float], usable: list[float], age_years: float | None = None) -> tuple[str, float | None]:
+    """2019 grade for one parameter from its acceptable and usable values."""
+    if not acceptable:
+        return ("U" if usable else "F"), None
+    if len(acceptable) == 1:
+        return "E", None
+    spread = _spread(acceptable)
+    assert spread is not None
+    child = age_years is not None and age_years <= 6
+    top = max(acceptable)
+    for g, adult, kid in _GRADE_LIMITS:
+        limit = max(kid, 0.10 * top) if child else adult
+        if spread <= limit + 1e-9:
+            if g == "A" and len(acceptable) == 2:
+                return "B", spread
+            return g, spread
+    return "E", spread
+
+
+def analyse_session(recs: Sequence[FlowRecording], *, age_years: float | None = None,
+                    eofe: EofeRule = EOFE_2019) -> SessionResult:
+    """Analyse every manoeuvre in order, then grade the session and choose the reported values."""
+    blows: list[Blow] = []
+    largest_fvc: float | None = None
+    for rec in recs:
+        ind = manoeuvre_indices(rec, eofe)
+        acc = assess(rec, ind, age_years=age_years, largest_earlier_fvc_l=largest_fvc)
+        blows.append(Blow(ind, acc))
+        largest_fvc = ind.fvc_l if largest_fvc is None else max(largest_fvc, ind.fvc_l)
+    return grade_session(blows, age_years=age_years)
+
+
+def grade_session(blows: Sequence[Blow], *, age_years: float | None = None) -> SessionResult:
+    a1 = [b.indices.fev1_l for b in blows if b.acceptability.acceptable_fev1 and b.indices.fev1_l is not None]
+    u1 = [b.indices.fev1_l for b in blows if b.acceptability.usable_fev1 and b.indices.fev1_l is not None]
+    av = [b.indices.fvc_l for b in blows if b.acceptability.acceptable_fvc]
+    uv = [b.indices.fvc_l for b in blows if b.acceptability.usable_fvc]
+    g1, s1 = grade(a1, u1, age_years)
+    gv, sv = grade(av, uv, age_years)
+    fev1 = max(a1 or u1) if (a1 or u1) else None
+    fvc = max(av or uv) if (av or uv) else None
+    best: int | None = None
+    best_sum = -1.0
+    for i, b in enumerate(blows):
+        acc = b.acceptability
+        if acc.acceptable_fev1 and acc.acceptable_fvc and b.indices.fev1_l is not None:
+            s = b.indices.fev1_l + b.indices.fvc_l
+            if s > best_sum:
+                best, best_sum = i, s
+    repeatable = g1 in ("A", "B") and gv in ("A", "B")
+    if len(a1) >= 3 and len(av) >= 3 and repeatable:
+        stop, advice = True, "enough_acceptable_repeatable"
+    elif len(blows) >= MAX_MANOEUVRES:
+        stop, advice = True, "max_manoeuvres_reached"
+    elif len(a1) >= 2 and len(av) >= 2 and not repeatable:
+        stop, advice = False, "not_repeatable_one_more"
+    else:
+        stop, advice = False, "need_more_acceptable"
+    pefs = [b.indices.pef_l_s for b in blows if b.acceptability.usable_fev1]
+    return SessionResult(
+        blows=tuple(blows), grade_fev1=g1, grade_fvc=gv, fev1_spread_l=s1, fvc_spread_l=sv, repeatable=repeatable,
+        fev1_l=fev1, fvc_l=fvc, fev1_fvc=(fev1 / fvc) if fev1 is not None and fvc else None,
+        pef_l_s=max(pefs) if pefs else None, best_test_index=best,
+        fef25_75_l_s=blows[best].indices.fef25_75_l_s if best is not None else None, stop=stop, advice_code=advice,
+    )
+
+
+ADVICE_MESSAGES = {
+    "enough_acceptable_repeatable": {"fr": "Séance terminée — essais acceptables et reproductibles",
+                                     "en": "Session complete — acceptable and repeatable blows"},
+    "max_manoeuvres_reached": {"fr": "8 essais atteints — arrêter la séance", "en": "8 blows reached — stop the session"},
+    "not_repeatable_one_more": {"fr": "Essais non reproductibles — encore un essai",
+                                "en": "Blows not repeatable — one more attempt"},
+    "need_more_acceptable": {"fr": "Encore un essai — 3 essais acceptables sont nécessaires",
+                             "en": "One more attempt — 3 acceptable blows are needed"},
+}
+
+
+@dataclass(frozen=True)
+class BronchodilatorResponse:
+    """Pre vs post bronchodilator changes, as numbers only (ERS/ATS 2022 uses change in % predicted)."""
+
+    fev1_change_l: float
+    fev1_change_pct: float
+    fvc_change_l: float
+    fvc_change_pct: float
+    fev1_change_pct_predicted: float | None
+    fvc_change_pct_predicted: float | None
+
+
+def bronchodilator_response(pre_fev1_l: float, post_fev1_l: float, pre_fvc_l: float, post_fvc_l: float, *,
+                            fev1_predicted_l: float | None = None,
+                            fvc_predicted_l: float | None = None) -> BronchodilatorResponse:
+    return BronchodilatorResponse(
+        fev1_change_l=post_fev1_l - pre_fev1_l, fev1_change_pct=100.0 * (post_fev1_l - pre_fev1_l) / pre_fev1_l,
+        fvc_change_l=post_fvc_l - pre_fvc_l, fvc_change_pct=100.0 * (post_fvc_l - pre_fvc_l) / pre_fvc_l,
+        fev1_change_pct_predicted=(100.0 * (post_fev1_l - pre_fev1_l) / fev1_predicted_l
+                                   if fev1_predicted_l else None),
+        fvc_change_pct_predicted=(100.0 * (post_fvc_l - pre_fvc_l) / fvc_predicted_l if fvc_predicted_l else None),
+    )

@@ -1,0 +1,1 @@
+"""Deterministic numpy signal generators used by simulators, tests, the demo and benchmarks."""
