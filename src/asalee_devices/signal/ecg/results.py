@@ -1,0 +1,116 @@
+"""Result types of the ECG analysis (the contract between ``signal/ecg`` and its consumers: FHIR, reports, CLI).
+
+These are technical measurements only: signal quality with the technical cause and the nurse's action, R-peak
+times, RR intervals and heart rate. No rhythm label, interpretation or diagnosis is ever represented here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from asalee_devices.signal.ecg.recording import EcgRecording
+
+#: Codes of the technical quality findings (stable: used in JSON, FHIR and the web app).
+QualityCode = Literal[
+    "lead_off",  # electrode disconnected / lead missing
+    "flat",  # flat line
+    "saturation",  # clipping at the ADC range
+    "baseline_wander",  # unstable baseline (breathing, movement)
+    "mains",  # 50/60 Hz interference
+    "muscle_noise",  # high-frequency (EMG) noise
+    "amplitude",  # amplitude out of the physiological range
+    "inconsistent",  # inter-lead consistency (Einthoven) violated
+    "too_short",  # record too short for a diagnostic 10-s trace
+    "no_beats",  # no R peak could be detected
+]
+
+
+@dataclass(frozen=True)
+class QualityFinding:
+    """One technical finding on one lead (or on the whole record when ``lead`` is None).
+
+    ``indicator`` is the numeric measure compared with ``threshold`` (both in ``unit``), so that the decision can
+    be audited; ``blocking`` findings make the overall verdict "retake advised".
+    """
+
+    code: QualityCode
+    lead: str | None
+    indicator: float
+    threshold: float
+    unit: str
+    message_fr: str
+    message_en: str
+    blocking: bool = True
+
+
+@dataclass(frozen=True)
+class LeadQuality:
+    """Quality indicators of one lead (all always computed, findings list what exceeded a threshold)."""
+
+    lead: str
+    connected: bool
+    peak_to_peak_uv: float
+    baseline_wander_uv: float
+    mains_fraction: float
+    hf_noise_uv: float
+    saturated_fraction: float
+    findings: tuple[QualityFinding, ...] = ()
+
+
+@dataclass(frozen=True)
+class EcgQuality:
+    """The overall technical verdict: ``acceptable`` or ``retake`` (retake advised), with the reasons."""
+
+    verdict: Literal["acceptable", "retake"]
+    leads: tuple[LeadQuality, ...]
+    findings: tuple[QualityFinding, ...]
+    mains_hz: float
+
+    @property
+    def acceptable(self) -> bool:
+        return self.verdict == "acceptable"
+
+    def messages(self, lang: Literal["fr", "en"] = "fr") -> tuple[str, ...]:
+        """Distinct nurse messages, in finding order."""
+        out: list[str] = []
+        for f in self.findings:
+            msg = f.message_fr if lang == "fr" else f.message_en
+            if msg not in out:
+                out.append(msg)
+        return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class HeartRate:
+    """R-peak measurements: times in seconds from the start of the record, RR in ms, mean rate in beats/min."""
+
+    r_peaks_s: NDArray[np.float64]
+    rr_ms: NDArray[np.float64]
+    heart_rate_bpm: float | None
+    rr_min_ms: float | None = None
+    rr_max_ms: float | None = None
+    rr_sd_ms: float | None = None
+    leads_used: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class EcgAnalysis:
+    """Everything the ECG analysis produces for one recording.
+
+    ``raw`` is the recording as acquired (never modified); ``cleaned`` carries the steps the cleaning chain applied
+    in ``cleaned.applied_filters`` (type, cut-off, order), which FHIR and the report state verbatim.
+    """
+
+    raw: EcgRecording
+    cleaned: EcgRecording
+    quality: EcgQuality
+    heart: HeartRate
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def heart_rate_bpm(self) -> float | None:
+        return self.heart.heart_rate_bpm
