@@ -121,7 +121,14 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
         c = doc["parameters"][parameter][sex_name]
         a, p, q = (np.asarray(c[k], dtype=np.float64) for k in ("a", "p", "q"))
         ag = age[mask]
-        spl = {k: np.interp(ag, grid, doc["_spl"][f"{parameter}.{sex_name}.{k}"]) for k in ("M", "S", "L")}
+        # Linear interpolation on the age grid (exact-age interpolation), bracket computed once for M, S and L.
+        idx = np.clip(np.searchsorted(grid, ag, side="right") - 1, 0, grid.size - 2)
+        frac = (ag - grid[idx]) / (grid[idx + 1] - grid[idx])
+        spl = {}
+        for k in ("M", "S", "L"):
+            col = doc["_spl"][f"{parameter}.{sex_name}.{k}"]
+            lo = col[idx]
+            spl[k] = lo + (col[idx + 1] - lo) * frac
         eth_a = np.concatenate(([0.0], a[3:7]))[group[mask]]
         eth_p = np.concatenate(([0.0], p[2:6]))[group[mask]]
         out["M"][mask] = np.exp(a[0] + a[1] * ln_h[mask] + a[2] * ln_a[mask] + eth_a + spl["M"])
