@@ -98,7 +98,7 @@ def parameters(equation: str) -> tuple[str, ...]:
     doc = _table(equation)
     if "splines" not in doc:
         return tuple(doc["parameters"])
-    return tuple(p for p in doc["parameters"] if f"{p}.male.M" in doc["_spl"])
+    return tuple(p for p in doc["parameters"] if f"{p}.male.M" in doc["_spl"] or p in _EQUATION_ONLY)
 
 
 def _sex_mask(sex: ArrayLike) -> NDArray[np.bool_]:
@@ -131,6 +131,8 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
         raise ReferenceDomainError("Height outside the plausible range", field="height_cm",
                                    expected=f"{HEIGHT_RANGE_CM[0]:g}-{HEIGHT_RANGE_CM[1]:g} cm")
     group = np.zeros(age.shape, dtype=np.intp)
+    if parameter in _EQUATION_ONLY and f"{parameter}.male.M" not in doc["_spl"]:
+        return _predict_equation_only(doc, parameter, male, age, ht, ethnicity)
     if equation == "gli-2012":
         eth = np.broadcast_to(np.char.lower(np.asarray("caucasian" if ethnicity is None else ethnicity, dtype=str)),
                               age.shape)
@@ -172,9 +174,38 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
     return Prediction(parameter=parameter, predicted=m, lln=lln, uln=uln, l_value=lam, s_value=s)
 
 
+#: GLI-2012 parameters published as equations without look-up tables, for Caucasian children aged 3-7 years only
+#: (the ERS look-up workbook): M = exp(a0 + a1 ln(height) + a2 x), S = exp(p0 + p1 x), L = q0, where x is the age
+#: itself for FEV0.75 and ln(age) for FEV0.75/FVC.
+_EQUATION_ONLY = {"fev0_75": False, "fev0_75_fvc": True}
+EQUATION_ONLY_AGE_RANGE = (3.0, 7.0)
+
+
+def _predict_equation_only(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_], age: NDArray[np.float64],
+                           ht: NDArray[np.float64], ethnicity: ArrayLike | None) -> Prediction:
+    eth = np.broadcast_to(np.char.lower(np.asarray("caucasian" if ethnicity is None else ethnicity, dtype=str)),
+                          age.shape)
+    covered = (eth == "caucasian") & (age >= EQUATION_ONLY_AGE_RANGE[0]) & (age <= EQUATION_ONLY_AGE_RANGE[1])
+    x = np.log(age) if _EQUATION_ONLY[parameter] else age
+    coef = [doc["parameters"][parameter][s] for s in ("male", "female")]
+    si = (~male).astype(np.intp)
+    a = np.asarray([c["a"][:3] for c in coef], dtype=np.float64)[si]
+    p = np.asarray([c["p"][:2] for c in coef], dtype=np.float64)[si]
+    lam = np.asarray([c["q"][0] for c in coef], dtype=np.float64)[si]
+    m = np.where(covered, np.exp(a[:, 0] + a[:, 1] * np.log(ht) + a[:, 2] * x), np.nan)
+    s = np.exp(p[:, 0] + p[:, 1] * x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lln = m * np.exp(np.log1p(-Z_95 * lam * s) / lam)
+        uln = m * np.exp(np.log1p(Z_95 * lam * s) / lam)
+    return Prediction(parameter=parameter, predicted=m, lln=lln, uln=uln, l_value=lam, s_value=s)
+
+
 def _predict_linear(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_], age: NDArray[np.float64],
                     ht: NDArray[np.float64]) -> Prediction:
-    """ECSC 1993: predicted = a0 + a_h * height_cm + a_age * max(age, 25); LLN/ULN = predicted -/+ 1.645 RSD."""
+    """ECSC 1993: predicted = a0 + a_h * height_cm + a_age * max(age, 25); LLN/ULN = predicted -/+ 1.645 RSD.
+
+    The flows (FEF25, FEF50, FEF75, FEF25-75, PEF) and FIVC come without a residual SD in our source: predicted only,
+    LLN/ULN/z-score NaN (never invented)."""
     lo, hi = doc["age_range_years"]
     if not np.all((age >= lo) & (age <= hi)):
         raise ReferenceDomainError("Age outside the equation's range", field="age_years", expected=f"{lo}-{hi} years")
@@ -187,7 +218,7 @@ def _predict_linear(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_]
     for sex_name, mask in (("male", male), ("female", ~male)):
         c = doc["parameters"][parameter][sex_name]
         pred[mask] = c["a0"] + c["a_height_cm"] * ht[mask] + c["a_age"] * a_eff[mask]
-        rsd[mask] = c["rsd"]
+        rsd[mask] = np.nan if c["rsd"] is None else c["rsd"]
     nan = np.full(age.shape, np.nan)
     return Prediction(parameter=parameter, predicted=pred, lln=pred - Z_95 * rsd, uln=pred + Z_95 * rsd,
                       l_value=nan, s_value=nan, rsd=rsd)
