@@ -19,7 +19,12 @@ from numpy.typing import NDArray
 from asalee_devices.drivers.ecg_files._util import MAX_LEADS, Deviations, check_count, read_bounded
 from asalee_devices.drivers.ecg_files.base import EcgFile, EcgFormat, register_format
 from asalee_devices.errors import FormatError, SignalError
-from asalee_devices.signal.ecg.recording import EcgRecording, canonical_lead_name, complete_lead_set, lead_sort_key
+from asalee_devices.signal.ecg.recording import (
+    EcgRecording,
+    canonical_lead_name,
+    complete_lead_set,
+    lead_sort_key,
+)
 
 NAME = "wfdb"
 #: A WFDB record may be long (MIT-BIH: 30 min at 360 Hz); the 64 MiB file limit bounds it as well.

@@ -19,8 +19,8 @@ NaN / lead-off samples are bridged by linear interpolation for filtering and put
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -171,7 +171,7 @@ def resample(rec: EcgRecording, target_hz: float) -> EcgRecording:
         raise SignalError("Resampling ratio not representable", field="resample_hz", value=target_hz,
                           expected="a rational multiple of the sampling rate (denominator <= 1000)")
     filled, bad = _fill_invalid(rec.samples_uv)
-    dead = ~np.isfinite(filled).all(axis=-1)
+    dead: NDArray[np.bool_] = ~np.isfinite(filled).all(axis=-1)
     work = np.where(dead[:, None], 0.0, filled)
     med = np.median(work, axis=-1, keepdims=True)
     y = signal.resample_poly(work - med, up, down, axis=-1, padtype="line") + med

@@ -8,6 +8,7 @@ is measured after baseline removal and mains cancelling so that mains is not cou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -214,12 +215,12 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
     findings_by_lead: dict[str, list[QualityFinding]] = {lead: [] for lead in raw.leads}
     ordered: list[QualityFinding] = []
     for code in ("lead_off", "flat", "saturation", "mains", "baseline_wander", "muscle_noise", "amplitude"):
-        items = hits.get(code, [])  # type: ignore[call-overload]
+        items = hits.get(code, [])
         if not items:
             continue
-        fr, en = _messages(code, [i[0] for i in items], mains_hz)  # type: ignore[arg-type]
+        fr, en = _messages(code, [i[0] for i in items], mains_hz)
         for lead, value, threshold, unit in items:
-            f = QualityFinding(code, lead, float(value), float(threshold), unit, fr, en)  # type: ignore[arg-type]
+            f = QualityFinding(code, lead, float(value), float(threshold), unit, fr, en)
             findings_by_lead[lead].append(f)
             ordered.append(f)
     ordered.extend(record_hits)
@@ -229,5 +230,5 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
                     hf_noise_uv=per[lead]["hf"], saturated_fraction=per[lead]["sat"],
                     findings=tuple(findings_by_lead[lead]))
         for lead in raw.leads)
-    verdict = "retake" if any(f.blocking for f in ordered) else "acceptable"
+    verdict: Literal["acceptable", "retake"] = "retake" if any(f.blocking for f in ordered) else "acceptable"
     return EcgQuality(verdict=verdict, leads=leads, findings=tuple(ordered), mains_hz=mains_hz)
