@@ -171,7 +171,7 @@ def resample(rec: EcgRecording, target_hz: float) -> EcgRecording:
         raise SignalError("Resampling ratio not representable", field="resample_hz", value=target_hz,
                           expected="a rational multiple of the sampling rate (denominator <= 1000)")
     filled, bad = _fill_invalid(rec.samples_uv)
-    dead: NDArray[np.bool_] = ~np.isfinite(filled).all(axis=-1)
+    dead = np.asarray(~np.isfinite(filled).all(axis=-1), dtype=bool)
     work = np.where(dead[:, None], 0.0, filled)
     med = np.median(work, axis=-1, keepdims=True)
     y = signal.resample_poly(work - med, up, down, axis=-1, padtype="line") + med

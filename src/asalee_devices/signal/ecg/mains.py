@@ -45,7 +45,7 @@ def _spectra(x2: NDArray[np.float64], fs_hz: float) -> tuple[NDArray[np.float64]
     n = x2.shape[-1]
     z = np.fft.rfft((x2 - x2.mean(axis=-1, keepdims=True)) * _hann(n), axis=-1)
     spec: NDArray[np.float64] = z.real ** 2 + z.imag ** 2
-    freqs: NDArray[np.float64] = np.fft.rfftfreq(n, 1.0 / fs_hz)
+    freqs = np.fft.rfftfreq(n, 1.0 / fs_hz).astype(np.float64)
     return freqs, spec
 
 
