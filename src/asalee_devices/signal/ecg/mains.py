@@ -1,7 +1,7 @@
 """Mains (50/60 Hz) interference: measure it, and cancel it when present.
 
 The canceller is an adaptive sinusoid canceller: the mains frequency is estimated on the record (the French grid
-drifts by about +/-0.2 Hz), then the fundamental and its harmonics up to 150 Hz are fitted by least squares in
+drifts by about +/-0.2 Hz), then the fundamental and its harmonics up to 250 Hz (and 0.45 fs) are fitted by least squares in
 overlapping 1-s blocks and subtracted with coefficients interpolated between block centres. It removes only a
 ~1 Hz-wide band around each harmonic and leaves the rest of the ECG band untouched (no ringing notch on QRS edges).
 """
@@ -19,8 +19,8 @@ from asalee_devices.signal.filters import FilterStep
 
 #: Mains fraction (share of the 0.5-150 Hz power within mains_hz +/- 1 Hz) above which the canceller runs.
 CANCEL_FRACTION = 0.005
-#: Highest harmonic frequency cancelled (the diagnostic band ends at 150 Hz).
-MAX_HARMONIC_HZ = 150.0
+#: Highest harmonic frequency cancelled (the paediatric band ends at 250 Hz; also below 0.45 x the sampling rate).
+MAX_HARMONIC_HZ = 250.0
 BLOCK_S = 1.0
 #: ... and whose density exceeds PROMINENCE x the neighbouring bands (a line, not broadband noise).
 PROMINENCE = 10.0
@@ -117,7 +117,7 @@ def sinusoid_canceller(x: NDArray[np.float64], fs_hz: float, frequency_hz: float
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
     n = x2.shape[-1]
     harmonics = [k * frequency_hz for k in range(1, 10)
-                 if k * frequency_hz <= max_harmonic_hz and k * frequency_hz < 0.45 * fs_hz]
+                 if k * frequency_hz <= max_harmonic_hz + 2.0 and k * frequency_hz < 0.45 * fs_hz]
     if not harmonics or n < 8:
         return x2.copy()
     t = np.arange(n) / fs_hz
@@ -137,11 +137,11 @@ def sinusoid_canceller(x: NDArray[np.float64], fs_hz: float, frequency_hz: float
     for j, s in enumerate(starts):
         b = basis[:, s:s + block]
         coefs[j] = np.linalg.solve(b @ b.T, b @ x2[:, s:s + block].T)
-    # Linear interpolation of the coefficients between block centres (flat before the first / after the last).
-    pos = np.clip(np.searchsorted(centres, np.arange(n), side="right") - 1, 0, len(centres) - 1)
-    nxt = np.minimum(pos + 1, len(centres) - 1)
-    span = np.where(nxt > pos, centres[nxt] - centres[pos], 1.0)
-    w = np.clip((np.arange(n) - centres[pos]) / span, 0.0, 1.0)
+    # Linear interpolation of the coefficients between block centres, linear extrapolation over the half block
+    # before the first / after the last centre (follows a slightly off frequency up to the record ends).
+    pos = np.clip(np.searchsorted(centres, np.arange(n), side="right") - 1, 0, len(centres) - 2)
+    nxt = pos + 1
+    w = (np.arange(n) - centres[pos]) / (centres[nxt] - centres[pos])
     # fit[r, n] = sum_k basis[k, n] * ((1 - w[n]) coefs[pos[n], k, r] + w[n] coefs[nxt[n], k, r])
     fit = (np.einsum("kn,nkr->rn", basis * (1 - w), coefs[pos]) + np.einsum("kn,nkr->rn", basis * w, coefs[nxt]))
     out: NDArray[np.float64] = x2 - fit
@@ -174,7 +174,7 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
         f_est = mains_hz
     out = x2.copy()
     out[rows] = sinusoid_canceller(x2[rows], fs_hz, f_est)
-    n_h = len([k for k in range(1, 10) if k * f_est <= MAX_HARMONIC_HZ and k * f_est < 0.45 * fs_hz])
+    n_h = len([k for k in range(1, 10) if k * f_est <= MAX_HARMONIC_HZ + 2.0 and k * f_est < 0.45 * fs_hz])
     step = FilterStep(kind="mains_canceller", applied_by="asalee", cutoff_hz=round(f_est, 2), zero_phase=True,
                       design="least-squares sinusoid canceller", order=n_h,
                       note=f"fundamental + {n_h - 1} harmonic(s) up to {MAX_HARMONIC_HZ:g} Hz, 1-s blocks")
