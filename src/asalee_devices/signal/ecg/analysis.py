@@ -44,7 +44,7 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
                           expected="at least 1 s of signal")
     warnings: list[str] = []
     if fs_out < DIAGNOSTIC_FS_HZ:
-        warnings.append(f"sampling rate {fs_out:g} Hz is below the 500 Hz advised for a diagnostic 12-lead ECG")
+        warnings.append(f"sampling rate {fs_out:g} Hz is below the 500 Hz advised for a resting 12-lead ECG")
     if recording.pacemaker:
         warnings.append("the device flags a pacemaker: pacing spikes may not be visible at this sampling rate")
     res = clean_ecg(recording, mains_hz=mains_hz, mode=mode, resample_hz=resample_hz)

@@ -177,5 +177,5 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
     n_h = len([k for k in range(1, 10) if k * f_est <= MAX_HARMONIC_HZ + 2.0 and k * f_est < 0.45 * fs_hz])
     step = FilterStep(kind="mains_canceller", applied_by="asalee", cutoff_hz=round(f_est, 2), zero_phase=True,
                       design="least-squares sinusoid canceller", order=n_h,
-                      note=f"fundamental + {n_h - 1} harmonic(s) up to {MAX_HARMONIC_HZ:g} Hz, 1-s blocks")
+                      note=f"fundamental + {n_h - 1} harmonic(s), fitted over 1-s windows")
     return MainsResult(out, step, f_est, f"mains fraction {100 * frac.max():.2f} %")

@@ -18,8 +18,10 @@ from asalee_devices.signal.ecg.mains import mains_fraction
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCode, QualityFinding
 
-#: Share of samples flagged off / NaN above which a lead is reported disconnected.
-LEAD_OFF_FRACTION = 0.5
+#: Share of samples flagged off / NaN above which a lead is reported (electrode off or intermittent) ...
+LEAD_OFF_FRACTION = 0.05
+#: ... and above which it is treated as disconnected (no other indicator computed).
+DISCONNECTED_FRACTION = 0.5
 #: A 1-s window whose peak-to-peak (after baseline removal) is below this is flat (µV).
 FLAT_PP_UV = 20.0
 #: Runs of identical values at the lead's extreme, longer than this (s), are clipping; at least SAT_RUNS of them.
@@ -153,8 +155,9 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         stats = {"connected": 1.0, "pp": 0.0, "bw": 0.0, "mains": 0.0, "hf": 0.0, "sat": 0.0}
         per[lead] = stats
         if n == 0 or off_frac > LEAD_OFF_FRACTION:
-            stats["connected"] = 0.0
             hit("lead_off", lead, 100 * off_frac, 100 * LEAD_OFF_FRACTION, "%")
+        if n == 0 or off_frac > DISCONNECTED_FRACTION:
+            stats["connected"] = 0.0
             continue
         good = ~off_mask[k]
         r = row.copy()
