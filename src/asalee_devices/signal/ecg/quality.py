@@ -173,6 +173,8 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         runs, sat_samples = _longest_extreme_runs(r, max(2, int(round(SATURATION_RUN_S * fs))))
         stats["sat"] = sat_samples / n
         flat_windows = _windows(corr[None, :], fs)[0]
+        valid_windows = _windows(good[None, :].astype(np.float64), fs)[0].min(axis=-1) > 0
+        flat_windows = flat_windows[valid_windows]  # windows holding a gap are not judged flat
         min_win_pp = float(np.min(np.ptp(flat_windows, axis=-1))) if flat_windows.shape[0] else raw_pp
         if min_win_pp < FLAT_PP_UV:
             hit("flat", lead, min_win_pp, FLAT_PP_UV, "µV")
