@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.ecg.synth import synthetic_ecg
 
 from asalee_devices.drivers.ecg_files.csv_leads import read_csv_leads
 from asalee_devices.errors import AsaleeError, FormatError, SignalError
 from asalee_devices.signal.ecg.analysis import analyze_ecg
 from asalee_devices.signal.ecg.recording import EcgRecording, from_leads
-from tests.ecg.synth import synthetic_ecg
 
 
 def test_empty_lead() -> None:

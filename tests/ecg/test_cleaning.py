@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.ecg.synth import synthetic_ecg
 
 from asalee_devices.signal.ecg.cleaning import clean_ecg, resample
 from asalee_devices.signal.ecg.recording import EcgRecording
-from tests.ecg.synth import synthetic_ecg
 
 
 def _pulse_record(fs: float, starts_s: list[float]) -> tuple[EcgRecording, np.ndarray]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.ecg.synth import synthetic_ecg
 
 from asalee_devices.signal.ecg.cleaning import clean_ecg
 from asalee_devices.signal.ecg.mains import cancel_mains, mains_fraction
 from asalee_devices.signal.filters import FilterStep
-from tests.ecg.synth import synthetic_ecg
 
 
 def _interference(n: int, fs: float, f0: float, seed: int = 1) -> np.ndarray:

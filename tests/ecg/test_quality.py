@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import signal
+from tests.ecg.synth import synthetic_ecg, with_lead
 
 from asalee_devices.drivers.ecg_files import read_ecg_file
 from asalee_devices.signal.ecg.analysis import analyze_ecg
 from asalee_devices.signal.ecg.recording import EcgRecording
-from tests.ecg.synth import synthetic_ecg, with_lead
 
 V_LEADS = ("V1", "V2", "V3", "V4", "V5", "V6")
 

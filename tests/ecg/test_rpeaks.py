@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import signal
+from tests.ecg.synth import beat_times, synthetic_ecg
 
 from asalee_devices.drivers.ecg_files import read_ecg_file
 from asalee_devices.drivers.ecg_files.wfdb import read_annotations
 from asalee_devices.signal.ecg.rpeaks import detect_r_peaks, heart_rate
-from tests.ecg.synth import beat_times, synthetic_ecg
 
 TOL_S = 0.050
 
