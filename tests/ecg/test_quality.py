@@ -93,6 +93,10 @@ def _mains(rec: EcgRecording) -> EcgRecording:
     return rec.with_samples(rec.samples_uv + 120.0 * np.sin(2 * np.pi * 50.0 * t + 0.5))
 
 
+def _low_amplitude(rec: EcgRecording) -> EcgRecording:
+    return with_lead(rec, "V1", 0.06 * rec.lead("V1"))
+
+
 CASES: dict[str, tuple[Callable[[EcgRecording], EcgRecording], str, str | None, str]] = {
     "electrode_off": (_electrode_off, "lead_off", "V3", "Électrode V3 déconnectée ou mal collée"),
     "saturation": (_saturation, "saturation", "V4", "Signal saturé sur V4"),
@@ -100,6 +104,7 @@ CASES: dict[str, tuple[Callable[[EcgRecording], EcgRecording], str, str | None, 
     "emg": (_emg, "muscle_noise", "V5", "Tremblements musculaires"),
     "flat": (_flat, "flat", "V6", "Signal plat sur V6"),
     "mains": (_mains, "mains", None, "Parasites secteur 50 Hz"),
+    "low_amplitude": (_low_amplitude, "amplitude", "V1", "Amplitude hors plage sur V1"),
 }
 
 
@@ -124,3 +129,17 @@ def test_each_fault_triggers_its_own_message_only(case: str) -> None:
         assert any(s.kind == "mains_canceller" for s in a.cleaned.applied_filters)
     # the beats are still found on the usable leads
     assert a.heart.heart_rate_bpm is not None and abs(a.heart.heart_rate_bpm - 72.0) < 1.0
+
+
+def test_inconsistent_limb_leads() -> None:
+    from asalee_devices.signal.ecg.recording import from_leads
+
+    rec = synthetic_ecg(500.0, seed=5)
+    leads = {n: rec.lead(n).copy() for n in rec.leads if n not in rec.derived_leads}
+    t = np.arange(rec.n_samples) / rec.fs_hz
+    leads["III"] = leads["II"] - leads["I"] + 60.0 * np.sin(2 * np.pi * 1.3 * t)  # stored III disagrees
+    q = analyze_ecg(from_leads(leads, 500.0)).quality
+    assert {f.code for f in q.findings} == {"inconsistent"}
+    assert q.messages("fr") == ("Vérifier le placement des électrodes des membres",)
+    consistent = analyze_ecg(from_leads({**leads, "III": leads["II"] - leads["I"]}, 500.0)).quality
+    assert consistent.verdict == "acceptable"
