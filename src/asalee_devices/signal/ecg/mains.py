@@ -176,6 +176,6 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
     out[rows] = sinusoid_canceller(x2[rows], fs_hz, f_est)
     n_h = len([k for k in range(1, 10) if k * f_est <= MAX_HARMONIC_HZ + 2.0 and k * f_est < 0.45 * fs_hz])
     step = FilterStep(kind="mains_canceller", applied_by="asalee", cutoff_hz=round(f_est, 2), zero_phase=True,
-                      design="least-squares sine-wave canceller", order=n_h,
+                      design="least-squares sine-wave canceller",
                       note=f"fundamental + {n_h - 1} harmonic(s), fitted over 1-s windows")
     return MainsResult(out, step, f_est, f"mains fraction {100 * frac.max():.2f} %")
