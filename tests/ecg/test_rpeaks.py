@@ -51,7 +51,7 @@ def test_mitdb100(mitdb100: tuple[np.ndarray, float, tuple[str, ...], np.ndarray
     assert se >= 0.999 and ppv >= 0.999
 
 
-@pytest.mark.parametrize("fs_new", [250, 500])
+@pytest.mark.parametrize("fs_new", [250, 500, 1000])
 def test_mitdb100_inverted_resampled(mitdb100: tuple[np.ndarray, float, tuple[str, ...], np.ndarray],
                                      fs_new: int) -> None:
     x, fs, leads, ref = mitdb100
