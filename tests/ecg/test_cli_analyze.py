@@ -63,7 +63,8 @@ def test_text_output_contec(shared_data: Path, capsys: pytest.CaptureFixture[str
     assert "applied filters:" in out and "heart rate:" in out and "RR intervals:" in out
 
 
-@pytest.mark.parametrize("name", ["ecgtoolkit-example/Example.scp", "ge-muse/MUSE_20200923_093504_79000_example.xml",
+@pytest.mark.parametrize("name", ["ecgtoolkit-example/Example.scp", "ecgtoolkit-example/Example.xml",
+                                  "ecgtoolkit-example/Example.dcm", "ge-muse/MUSE_20200923_093504_79000_example.xml",
                                   "mortara-eli250-dicom/waveform_ecg.dcm", "philips-sierra/129DYPRG.XML"])
 def test_every_readable_format_is_analyzable(shared_data: Path, capsys: pytest.CaptureFixture[str],
                                              name: str) -> None:

@@ -143,3 +143,14 @@ def test_inconsistent_limb_leads() -> None:
     assert q.messages("fr") == ("Vérifier le placement des électrodes des membres",)
     consistent = analyze_ecg(from_leads({**leads, "III": leads["II"] - leads["I"]}, 500.0)).quality
     assert consistent.verdict == "acceptable"
+
+
+def test_resampled_analysis_contec(shared_data: Path) -> None:
+    ecg = read_ecg_file(shared_data / "ecg/contec-ecg90a/0000053.ECG")
+    a = analyze_ecg(ecg.recording, resample_hz=500.0)
+    assert a.cleaned.fs_hz == 500.0 and a.raw.fs_hz == 800.0
+    assert a.cleaned.applied_filters[0].kind == "resample"
+    assert all(lq.connected for lq in a.quality.leads)
+    native = analyze_ecg(ecg.recording)
+    assert a.heart.r_peaks_s.size == native.heart.r_peaks_s.size
+    assert np.max(np.abs(a.heart.r_peaks_s - native.heart.r_peaks_s)) < 0.01
