@@ -1,4 +1,4 @@
-"""``asalee-devices ecg``: ECG commands (file reading; analysis is added by the ECG pipeline)."""
+"""``asalee-devices ecg``: ECG commands (``read`` a file, ``analyze`` it)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ ORDER = 20
 
 
 def register(subparsers: Any) -> None:
+    from asalee_devices.cli._ecg_analyze import add_analyze_parser
     from asalee_devices.cli._ecg_read import add_read_parser
 
     p: argparse.ArgumentParser = subparsers.add_parser("ecg", help="12-lead ECG commands",
                                                        description="12-lead ECG commands.")
     sub = p.add_subparsers(dest="ecg_command", metavar="SUBCOMMAND")
     add_read_parser(sub)
+    add_analyze_parser(sub)

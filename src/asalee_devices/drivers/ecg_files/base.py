@@ -93,6 +93,7 @@ _BUILTIN_MODULES: list[str] = [
     "asalee_devices.drivers.ecg_files.muse",
     "asalee_devices.drivers.ecg_files.philips",
     "asalee_devices.drivers.ecg_files.contec",
+    "asalee_devices.drivers.ecg_files.wfdb",
 ]
 _loaded = False
 
@@ -138,9 +139,16 @@ def _head(path: Path) -> bytes:
         return fh.read(65536)
 
 
+def _record_path(p: Path) -> Path:
+    """A WFDB record is named without extension: use its header when the bare path does not exist."""
+    if not p.exists() and Path(str(p) + ".hea").is_file():
+        return Path(str(p) + ".hea")
+    return p
+
+
 def detect_format(path: str | Path) -> EcgFormat:
     """The registered format whose sniffer recognises the file content."""
-    p = Path(path)
+    p = _record_path(Path(path))
     head = _head(p)
     for fmt in available_formats():
         if fmt.sniff(head, p):
@@ -151,5 +159,5 @@ def detect_format(path: str | Path) -> EcgFormat:
 
 def read_ecg_file(path: str | Path, *, strict: bool = False) -> EcgFile:
     """Detect the format of ``path`` from its content and decode it."""
-    p = Path(path)
+    p = _record_path(Path(path))
     return detect_format(p).read(p, strict)

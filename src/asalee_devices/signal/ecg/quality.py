@@ -1,0 +1,239 @@
+"""Per-lead technical quality of an ECG, with a threshold per indicator and the nurse's message (FR/EN).
+
+Technical facts and actions only ("hors interprétation"): no message describes the heart.
+Indicators are computed on the recording as acquired (device-filtered), except the high-frequency noise, which
+is measured after baseline removal and mains cancelling so that mains is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage, signal
+
+from asalee_devices.signal.ecg.mains import mains_fraction
+from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCode, QualityFinding
+
+#: Share of samples flagged off / NaN above which a lead is reported (electrode off or intermittent) ...
+LEAD_OFF_FRACTION = 0.05
+#: ... and above which it is treated as disconnected (no other indicator computed).
+DISCONNECTED_FRACTION = 0.5
+#: A 1-s window whose peak-to-peak (after baseline removal) is below this is flat (µV).
+FLAT_PP_UV = 20.0
+#: Runs of identical values at the lead's extreme, longer than this (s), are clipping; at least SAT_RUNS of them.
+SATURATION_RUN_S = 0.02
+SAT_RUNS = 2
+#: Peak-to-peak of the 0.7 Hz low-passed trace above this is an unstable baseline (µV).
+BASELINE_PP_UV = 1000.0
+#: Mains fraction (share of 0.5-150 Hz power within mains +/- 1 Hz) above this, with a mains RMS amplitude above
+#: MAINS_RMS_UV, is reported.
+MAINS_FRACTION = 0.02
+MAINS_RMS_UV = 15.0
+#: Noise floor of the 40-150 Hz band (25th percentile of the RMS over 100-ms windows, so QRS complexes do not
+#: count) above this is muscle noise (µV).
+HF_NOISE_UV = 20.0
+#: Lead peak-to-peak (1st-99th percentile span of the baseline-corrected trace) outside this range (µV).
+AMPLITUDE_MIN_UV = 100.0
+AMPLITUDE_MAX_UV = 10000.0
+#: Einthoven residual (I, II, III all measured) above max(this, 3 LSB) on more than EINTHOVEN_FRACTION of the
+#: samples means inconsistent limb leads (µV).
+EINTHOVEN_UV = 10.0
+EINTHOVEN_FRACTION = 0.05
+#: Records shorter than this are too short for a diagnostic trace (s).
+MIN_DURATION_S = 9.9
+
+OK_MESSAGE_FR = "Qualité technique correcte — tracé transmis au médecin pour interprétation"
+OK_MESSAGE_EN = "Technical quality acceptable — tracing sent to the GP for interpretation"
+
+
+def _leads_text(leads: Sequence[str]) -> str:
+    return ", ".join(leads)
+
+
+def _messages(code: QualityCode, leads: Sequence[str], mains_hz: float) -> tuple[str, str]:
+    many = len(leads) > 1
+    names = _leads_text(leads)
+    if code == "lead_off":
+        if many:
+            return (f"Électrodes {names} déconnectées ou mal collées — vérifier le branchement et le contact avec "
+                    "la peau",
+                    f"Electrodes {names} disconnected or poorly attached — check the connection and skin contact")
+        return (f"Électrode {names} déconnectée ou mal collée — vérifier le branchement et le contact avec la peau",
+                f"Electrode {names} disconnected or poorly attached — check the connection and skin contact")
+    if code == "flat":
+        return (f"Signal plat sur {names} — vérifier le câble et l'électrode",
+                f"Flat signal on {names} — check the cable and electrode")
+    if code == "saturation":
+        return (f"Signal saturé sur {names} — vérifier les électrodes puis refaire l'enregistrement",
+                f"Signal saturated on {names} — check the electrodes, then record again")
+    if code == "mains":
+        return (f"Parasites secteur {mains_hz:g} Hz ({names}) — éloigner les câbles des appareils branchés, "
+                "vérifier le contact des électrodes",
+                f"{mains_hz:g} Hz mains interference ({names}) — move cables away from plugged-in equipment, "
+                "check electrode contact")
+    if code == "baseline_wander":
+        return (f"Ligne de base instable ({names}) — demander au patient de respirer calmement et de ne pas "
+                "bouger ; vérifier la peau et le gel",
+                f"Unstable baseline ({names}) — ask the patient to breathe calmly and keep still; check skin "
+                "preparation and gel")
+    if code == "muscle_noise":
+        return (f"Tremblements musculaires ({names}) — patient détendu, bras le long du corps, au chaud",
+                f"Muscle tremor ({names}) — patient relaxed, arms by the sides, kept warm")
+    if code == "amplitude":
+        return (f"Amplitude hors plage sur {names} — vérifier la position et le contact de l'électrode",
+                f"Amplitude out of range on {names} — check electrode position and contact")
+    if code == "inconsistent":
+        return ("Vérifier le placement des électrodes des membres",
+                "Check the placement of the limb electrodes")
+    if code == "too_short":
+        return ("Enregistrement trop court — refaire un tracé de 10 secondes",
+                "Recording too short — record 10 seconds again")
+    return ("Complexes difficiles à repérer — vérifier les électrodes et refaire l'enregistrement",
+            "Beats hard to detect — check the electrodes and record again")
+
+
+def _windows(x: NDArray[np.float64], fs_hz: float, length_s: float = 1.0) -> NDArray[np.float64]:
+    w = max(1, int(round(fs_hz * length_s)))
+    nw = x.shape[-1] // w
+    return x[:, :nw * w].reshape(x.shape[0], nw, w)
+
+
+def _longest_extreme_runs(x: NDArray[np.float64], min_len: int) -> tuple[int, int]:
+    """(number of runs of >= min_len identical samples at the row's max or min, samples in those runs)."""
+    runs = 0
+    total = 0
+    for level in (np.max(x), np.min(x)):
+        at = x == level
+        if not at.any():
+            continue
+        lab, nlab = ndimage.label(at)
+        if nlab == 0:
+            continue
+        sizes = np.bincount(lab)[1:]
+        long = sizes[sizes >= min_len]
+        runs = max(runs, int(long.size))
+        total += int(long.sum())
+    return runs, total
+
+
+def no_beats_finding(raw: EcgRecording, quality: EcgQuality, beats_found: int,
+                     mains_hz: float = 50.0) -> QualityFinding | None:
+    """The ``no_beats`` finding when fewer than 2 R peaks were found in a record of at least 3 s that has a
+    connected lead (the beats could not be located: a technical problem, never a statement about the heart)."""
+    if beats_found >= 2 or raw.duration_s < 3.0 or not any(lq.connected for lq in quality.leads):
+        return None
+    fr, en = _messages("no_beats", (), mains_hz)
+    return QualityFinding("no_beats", None, float(beats_found), 2.0, "beats", fr, en)
+
+
+def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float = 50.0) -> EcgQuality:
+    """Quality of every lead of ``raw`` (``cleaned`` is the output of the cleaning chain on the same samples and
+    rate) and the overall verdict."""
+    fs = raw.fs_hz
+    x = raw.samples_uv
+    off_mask = ~np.isfinite(x)
+    if raw.lead_off is not None:
+        off_mask = off_mask | raw.lead_off
+    n = raw.n_samples
+    # Baseline-corrected copy of raw (0.05 Hz zero-phase) for amplitude / flat; 0.7 Hz low-pass for wander.
+    clean_same_rate = cleaned.fs_hz == fs and cleaned.n_samples == n
+    per: dict[str, dict[str, float]] = {}
+    hits: dict[QualityCode, list[tuple[str, float, float, str]]] = {}
+
+    def hit(code: QualityCode, lead: str, value: float, threshold: float, unit: str) -> None:
+        hits.setdefault(code, []).append((lead, value, threshold, unit))
+
+    sos_bw = signal.butter(2, 0.7, btype="lowpass", fs=fs, output="sos")
+    sos_hf = signal.butter(2, [40.0, min(150.0, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    for k, lead in enumerate(raw.leads):
+        row = x[k]
+        off_frac = float(off_mask[k].mean()) if n else 1.0
+        stats = {"connected": 1.0, "pp": 0.0, "bw": 0.0, "mains": 0.0, "hf": 0.0, "sat": 0.0}
+        per[lead] = stats
+        if n == 0 or off_frac > LEAD_OFF_FRACTION:
+            hit("lead_off", lead, 100 * off_frac, 100 * LEAD_OFF_FRACTION, "%")
+        if n == 0 or off_frac > DISCONNECTED_FRACTION:
+            stats["connected"] = 0.0
+            continue
+        good = ~off_mask[k]
+        r = row.copy()
+        if not good.all():
+            idx = np.arange(n)
+            r[~good] = np.interp(idx[~good], idx[good], row[good])
+        corr = cleaned.samples_uv[k] if clean_same_rate else r - np.median(r)
+        corr = np.where(np.isfinite(corr), corr, 0.0)
+        pp = float(np.percentile(corr, 99.5) - np.percentile(corr, 0.5))
+        stats["pp"] = pp
+        # Saturation: runs of identical extreme values (never on a flat lead, whose every sample is "extreme").
+        raw_pp = float(np.ptp(r))
+        runs, sat_samples = _longest_extreme_runs(r, max(2, int(round(SATURATION_RUN_S * fs))))
+        stats["sat"] = sat_samples / n
+        flat_windows = _windows(corr[None, :], fs)[0]
+        valid_windows = _windows(good[None, :].astype(np.float64), fs)[0].min(axis=-1) > 0
+        flat_windows = flat_windows[valid_windows]  # windows holding a gap are not judged flat
+        min_win_pp = float(np.min(np.ptp(flat_windows, axis=-1))) if flat_windows.shape[0] else raw_pp
+        if min_win_pp < FLAT_PP_UV:
+            hit("flat", lead, min_win_pp, FLAT_PP_UV, "µV")
+            continue
+        if runs >= SAT_RUNS:
+            hit("saturation", lead, 100 * stats["sat"], 0.0, "%")
+        # Baseline wander on the raw trace (device-filtered), edges excluded.
+        bw = np.zeros(n)
+        if n > 3 * fs:
+            bw = signal.sosfiltfilt(sos_bw, r - np.median(r))
+            e = int(0.5 * fs)
+            stats["bw"] = float(np.ptp(bw[e:n - e]))
+            if stats["bw"] > BASELINE_PP_UV:
+                hit("baseline_wander", lead, stats["bw"], BASELINE_PP_UV, "µV")
+        frac = float(mains_fraction(r[None, :], fs, mains_hz)[0])
+        stats["mains"] = frac
+        mains_rms = float(np.sqrt(frac) * np.std(r - bw)) if n > 3 * fs else 0.0
+        if frac > MAINS_FRACTION and mains_rms > MAINS_RMS_UV:
+            hit("mains", lead, 100 * frac, 100 * MAINS_FRACTION, "%")
+        if fs > 2 * 60.0 and n >= int(fs):
+            hf = signal.sosfiltfilt(sos_hf, corr)
+            win = _windows(hf[None, :], fs, 0.1)[0]
+            stats["hf"] = float(np.percentile(np.sqrt(np.mean(win * win, axis=-1)), 25))
+            if stats["hf"] > HF_NOISE_UV:
+                hit("muscle_noise", lead, stats["hf"], HF_NOISE_UV, "µV")
+        if runs < SAT_RUNS and not (AMPLITUDE_MIN_UV <= pp <= AMPLITUDE_MAX_UV):
+            hit("amplitude", lead, pp, AMPLITUDE_MIN_UV if pp < AMPLITUDE_MIN_UV else AMPLITUDE_MAX_UV, "µV")
+    record_hits: list[QualityFinding] = []
+    stored_limb = [n_ for n_ in ("I", "II", "III") if n_ in raw.leads and n_ not in raw.derived_leads]
+    if len(stored_limb) == 3 and all(per[n_]["connected"] for n_ in stored_limb):
+        limit = max(EINTHOVEN_UV, 3 * (raw.resolution_uv or 0.0))
+        i, ii, iii = raw.lead("I"), raw.lead("II"), raw.lead("III")
+        resid = np.abs(iii - (ii - i))
+        resid = resid[np.isfinite(resid)]
+        share = float(np.mean(resid > limit)) if resid.size else 0.0
+        if share > EINTHOVEN_FRACTION:
+            fr, en = _messages("inconsistent", (), mains_hz)
+            record_hits.append(QualityFinding("inconsistent", None, 100 * share, 100 * EINTHOVEN_FRACTION, "%",
+                                              fr, en))
+    if raw.duration_s < MIN_DURATION_S:
+        fr, en = _messages("too_short", (), mains_hz)
+        record_hits.append(QualityFinding("too_short", None, raw.duration_s, MIN_DURATION_S, "s", fr, en))
+    findings_by_lead: dict[str, list[QualityFinding]] = {lead: [] for lead in raw.leads}
+    ordered: list[QualityFinding] = []
+    for code in ("lead_off", "flat", "saturation", "mains", "baseline_wander", "muscle_noise", "amplitude"):
+        items = hits.get(code, [])
+        if not items:
+            continue
+        fr, en = _messages(code, [i[0] for i in items], mains_hz)
+        for lead, value, threshold, unit in items:
+            f = QualityFinding(code, lead, float(value), float(threshold), unit, fr, en)
+            findings_by_lead[lead].append(f)
+            ordered.append(f)
+    ordered.extend(record_hits)
+    leads = tuple(
+        LeadQuality(lead=lead, connected=bool(per[lead]["connected"]), peak_to_peak_uv=per[lead]["pp"],
+                    baseline_wander_uv=per[lead]["bw"], mains_fraction=per[lead]["mains"],
+                    hf_noise_uv=per[lead]["hf"], saturated_fraction=per[lead]["sat"],
+                    findings=tuple(findings_by_lead[lead]))
+        for lead in raw.leads)
+    verdict: Literal["acceptable", "retake"] = "retake" if any(f.blocking for f in ordered) else "acceptable"
+    return EcgQuality(verdict=verdict, leads=leads, findings=tuple(ordered), mains_hz=mains_hz)
