@@ -40,7 +40,8 @@ def concept(*codings: Json, text: str | None = None) -> Json:
 
 
 def quantity(value: float, unit: str, decimals: int) -> Json:
-    return {"value": round(float(value), decimals), "unit": unit, "system": C.UCUM, "code": unit}
+    v: float | int = round(float(value), decimals) if decimals > 0 else int(round(float(value)))
+    return {"value": v, "unit": unit, "system": C.UCUM, "code": unit}
 
 
 @dataclass

@@ -59,7 +59,12 @@ def _unit(q: Json) -> str:
 
 
 def _num(v: float | int) -> str:
-    return repr(v) if isinstance(v, float) else str(v)
+    """A plain decimal (never exponent notation)."""
+    if isinstance(v, float):
+        import numpy as np
+
+        return str(np.format_float_positional(v, trim="-"))
+    return str(v)
 
 
 def _identifier(res: Json) -> tuple[str, str]:
@@ -101,7 +106,12 @@ def bundle_to_oru(bundle: Json | bytes | str, *, control_id: str, charset: str =
         id_type = "INS" if type_code.startswith("INS") else "PI"
         pid3.append(f"{escape(ident['value'])}^^^{_hd(ident['system'])}^{id_type}")
     name = patient.get("name", [{}])[0]
-    xpn = f"{escape(name.get('family', ''))}^{escape(' '.join(name.get('given', [])))}^^^^^L"
+    given = list(name.get("given", []))
+    birth_list = next((e["valueString"] for e in name.get("extension", [])
+                       if e.get("url") == C.FR_CORE_BIRTH_LIST_GIVEN_NAME), "")
+    further = birth_list.split(" ")[1:] if birth_list else given[1:]
+    first = given[0] if given else ""
+    xpn = f"{escape(name.get('family', ''))}^{escape(first)}^{escape(' '.join(further))}^^^^L"
     segs.append("|".join(["PID", "1", "", "~".join(pid3), "", xpn, "",
                           patient.get("birthDate", "").replace("-", ""), _SEX.get(patient.get("gender", ""), "U")]))
     rep_id, rep_sys = _identifier(report)
