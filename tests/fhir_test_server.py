@@ -15,6 +15,7 @@ Run standalone: ``python tests/fhir_test_server.py [port]``.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections import deque
@@ -31,6 +32,7 @@ def _outcome(code: str, text: str) -> dict[str, Any]:
 class FhirTestServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, require_token: str | None = None) -> None:
         self.store: dict[str, dict[str, dict[str, Any]]] = {}
+        self.index: dict[tuple[str, str, str], list[str]] = {}  # (type, identifier|_tag, system|value) -> ids
         self.lock = threading.Lock()
         self.failures: deque[str] = deque()
         self.requests = 0
@@ -43,6 +45,10 @@ class FhirTestServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()  # no Nagle delay between the header and body writes
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return None
@@ -159,6 +165,11 @@ class FhirTestServer:
             return sum(len(v) for v in self.store.values())
 
     def search(self, rtype: str, query: dict[str, str]) -> list[dict[str, Any]]:
+        if len(query) == 1:
+            ((key, value),) = query.items()
+            if key not in ("identifier", "_tag"):
+                raise ValueError(f"unsupported search parameter {key}")
+            return [self.store[rtype][i] for i in self.index.get((rtype, key, value), [])]
         out = []
         for res in self.store.get(rtype, {}).values():
             if all(self._matches(res, k, v) for k, v in query.items()):
@@ -211,6 +222,11 @@ class FhirTestServer:
                     res["id"] = rid
                     res["meta"] = {**res.get("meta", {}), "versionId": "1"}
                     self.store.setdefault(rtype, {})[rid] = res
+                    for ident in res.get("identifier", []):
+                        key = (rtype, "identifier", f"{ident.get('system')}|{ident.get('value')}")
+                        self.index.setdefault(key, []).append(rid)
+                    for tag in res.get("meta", {}).get("tag", []):
+                        self.index.setdefault((rtype, "_tag", f"{tag.get('system')}|{tag.get('code')}"), []).append(rid)
                     responses.append({"response": {"status": "201 Created", "location": f"{rtype}/{rid}/_history/1"}})
                 else:
                     responses.append({"response": {"status": "200 OK", "location": f"{rtype}/{rid}/_history/1"}})
