@@ -24,6 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from tests.fhir_test_server import FhirTestServer  # noqa: E402
+
 from asalee_devices.drivers.identity import DeviceIdentity  # noqa: E402
 from asalee_devices.fhir_out import ecg_bundle, spirometry_bundle, to_json  # noqa: E402
 from asalee_devices.fhir_out.context import ExamContext, PatientContext, PerformerContext  # noqa: E402
@@ -34,7 +36,6 @@ from asalee_devices.signal.ecg.results import EcgAnalysis, EcgQuality, HeartRate
 from asalee_devices.signal.spirometry.reference import predict  # noqa: E402
 from asalee_devices.signal.spirometry.session import analyse_session  # noqa: E402
 from asalee_devices.simulators.generators.spirometry import forced_expiration  # noqa: E402
-from tests.fhir_test_server import FhirTestServer  # noqa: E402
 
 PATIENT = PatientContext(family="TESTPATIENT", given=("Marie",), birth_date=date(1979, 3, 14), sex="female",
                          ins="279035121518989", ins_kind="INS-NIR-TEST", identity_qualified=True,

@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.fhir import fixtures as F
 
 from asalee_devices.fhir_out import ecg_bundle, spirometry_bundle, to_json
-from tests.fhir import fixtures as F
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
