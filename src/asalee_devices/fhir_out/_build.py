@@ -101,10 +101,8 @@ def patient_resource(patient: PatientContext, *, test_mode: bool) -> Json:
             "system": patient.ins_system, "value": patient.ins_normalised,
         })
         ext.append({"url": C.FR_CORE_IDENTITY_RELIABILITY, "extension": [
-            {"url": "identityStatus", "valueCoding": coding(C.FR_CORE_IDENTITY_STATUS, "VALI")},
-            {"url": "validationMode", "valueCoding": coding(
-                "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-validation-mode",
-                patient.validation_mode)},
+            {"url": "identityStatus", "valueCoding": coding(C.FR_CORE_IDENTITY_STATUS, "VALI", "Identité validée")},
+            {"url": "validationMode", "valueCoding": coding(C.FR_CORE_VALIDATION_MODE, patient.validation_mode)},
         ]})
         ext.append({"url": C.PATIENT_BIRTH_PLACE, "valueAddress": {
             "extension": [{"url": C.FR_INSEE_COG_EXT, "valueCoding": coding(

@@ -19,7 +19,8 @@ DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 FR_CORE_IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
-FR_CORE_IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status"
+FR_CORE_IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"  # FR Core 2.1 (2.2 ballot: fr-core-cs-identity-status)
+FR_CORE_VALIDATION_MODE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-mode-validation-identity"
 FR_CORE_PATIENT_INS = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins"
 FR_CORE_BIRTH_LIST_GIVEN_NAME = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-birth-list-given-name"
 PATIENT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
@@ -77,7 +78,7 @@ SPIRO_CODES: dict[str, SpiroCode] = {c.key: c for c in (
               "19925-7", None),
     SpiroCode("pef", "PEF", "33452-4", "69975-1", "69976-9", 152584, "MDC_FLOW_AWAY_EXP_FORCED_PEAK", "L/s",
               "69974-4", None),
-    SpiroCode("fef25_75", "FEF25-75", "19927-3", "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
+    SpiroCode("fef25_75", "FEF25-75", None, "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
               "L/s", "69971-0", None),
     SpiroCode("fev6", "FEV6", None, None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", None, None),
     SpiroCode("fet", "FET", "65819-5", None, None, 189016, "MDC_VOL_AWAY_EXP_FORCED_TIME", "s", None, None),
