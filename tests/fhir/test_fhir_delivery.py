@@ -18,7 +18,7 @@ from tests.fhir import fixtures as F
 from tests.fhir_test_server import FhirTestServer
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import PatientDataError
+from asalee_devices.errors import ConfigError, PatientDataError
 from asalee_devices.fhir_out import spirometry_bundle, to_json
 from asalee_devices.fhir_out.outbox import Outbox, RetryPolicy
 from asalee_devices.fhir_out.pipeline import patient_from_mapping, queue_exam
@@ -238,3 +238,39 @@ def test_test_ins_outside_test_mode_refused_before_queueing(tmp_path: Path) -> N
     assert box.counts()["pending"] == 1 and box.get(ok).has_pdf
     assert queue_exam(box, sink="fhir", exam=F.exam(), kind="spirometry",
                       build=lambda: spirometry_bundle(F.exam(), F.patient(), session, preds)) == ok  # type: ignore[arg-type]
+
+
+def test_retry_after_forms_and_backoff_bounds() -> None:
+    import email.utils
+    import random
+
+    from asalee_devices.fhir_out.sinks.fhir_rest import backoff_s, retry_after_s
+
+    assert retry_after_s("7") == 7.0 and retry_after_s(None) is None and retry_after_s("soon") is None
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    got = retry_after_s(when)
+    assert got is not None and 28 <= got <= 31
+    rng = random.Random(1)
+    delays = [backoff_s(a, 0.5, 30.0, rng) for a in range(12) for _ in range(50)]
+    assert min(delays) >= 0 and max(delays) <= 30.0 and len(set(delays)) > 500  # jittered, capped
+
+
+def test_outbox_gives_up_after_max_attempts(server: FhirTestServer, tmp_path: Path) -> None:
+    server.inject("500", "500", "500")
+    box = Outbox(tmp_path / "o.sqlite3", policy=RetryPolicy(max_attempts=2, base_s=0.01))
+    mid = box.enqueue(exam_id="exam-0001", kind="spirometry", sink="fhir", performed_on="2026-11-23",
+                      payload=_bundle_bytes())
+    counts = box.drain(FhirRestSink(server.base_url, attempts=1), timeout_s=10)
+    msg = box.get(mid)
+    print(f"persistent 500: {counts}, reason: {msg.last_error}")
+    assert msg.state == "failed" and msg.attempts == 2 and "gave up after 2 attempts" in msg.last_error
+    assert server.count() == 0
+
+
+def test_fhir_sink_from_config_verifies_tls_by_default(tmp_path: Path) -> None:
+    sink = create_sink(SinkConfig(type="fhir", base_url="https://fhir.example.org/fhir", token="t"))
+    assert isinstance(sink, FhirRestSink) and sink.verify_tls and sink.attempts == 3
+    with pytest.raises(ConfigError) as exc:  # SMART without a readable key: a configuration error
+        create_sink(SinkConfig(type="fhir", base_url="https://x/fhir", client_id="c", token_url="https://x/t",
+                               private_key=str(tmp_path / "missing.pem")))
+    assert "private key" in str(exc.value)
