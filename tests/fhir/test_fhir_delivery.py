@@ -274,3 +274,15 @@ def test_fhir_sink_from_config_verifies_tls_by_default(tmp_path: Path) -> None:
         create_sink(SinkConfig(type="fhir", base_url="https://x/fhir", client_id="c", token_url="https://x/t",
                                private_key=str(tmp_path / "missing.pem")))
     assert "private key" in str(exc.value)
+
+
+def test_server_412_on_ambiguous_conditional_create(server: FhirTestServer) -> None:
+    """Two resources already carry the patient's INS: the conditional create is ambiguous, the server answers 412
+    and the sink reports it without retrying."""
+    for rid in ("a", "b"):
+        server.store.setdefault("Patient", {})[rid] = {"resourceType": "Patient", "id": rid}
+        server.index.setdefault(("Patient", "identifier", f"urn:oid:1.2.250.1.213.1.4.10|{F.TEST_INS}"), []).append(rid)
+    with pytest.raises(RejectedDeliveryError) as exc:
+        FhirRestSink(server.base_url, attempts=5, sleep=_Sleeps()).send(_delivery())
+    print("ambiguous conditional create:", exc.value.outcome)
+    assert "matched 2" in exc.value.outcome and server.requests == 1 and server.count("Observation") == 0

@@ -149,3 +149,20 @@ def test_unreachable_peer_is_transient(ecg_payload: bytes) -> None:
 def test_charset_that_cannot_carry_the_text_is_rejected(ecg_payload: bytes) -> None:
     with pytest.raises(RejectedDeliveryError):
         MllpSink("127.0.0.1", 9, charset="ascii").send(Delivery(1, "e", "ecg", "2026-11-23", ecg_payload))
+
+
+def test_spirometry_oru_obx_lines() -> None:
+    from asalee_devices.fhir_out import spirometry_bundle
+    from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+
+    session, preds, _ = F.spiro_session()
+    doc = to_json(spirometry_bundle(F.exam(), F.patient(), session, preds))  # type: ignore[arg-type]
+    msg = hl7.parse(bundle_to_oru(doc, control_id="c1", charset="utf-8"))
+    assert str(msg.segment("MSH")(18)) == "UNICODE UTF-8" and str(msg.segment("OBR")(25)) == "P"
+    fev1 = next(o for o in msg.segments("OBX") if str(o(3)).startswith("152586^"))
+    assert str(fev1(3)).split("^")[3:6] == ["20150-9", "FEV1", "LN"]
+    assert str(fev1(6)) == "L^^UCUM" and str(fev1(7)).startswith(">") and str(fev1(8)) in ("L", "N")
+    assert session.fev1_l is not None and float(str(fev1(5))) == pytest.approx(session.fev1_l, abs=0.0005)
+    pred = next(o for o in msg.segments("OBX") if str(o(3)).startswith("33707018^"))  # MDC predicted FEV1
+    assert str(pred(4)).startswith(str(fev1(4)).rsplit(".", 1)[0] + ".")  # same channel in OBX-4
+    assert str(fev1(18)).startswith("SN123^Contec^SP80B")
