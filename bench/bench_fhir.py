@@ -69,11 +69,15 @@ def bench_ecg(runs: int = 30) -> None:
     e = exam("bench-ecg")
     ecg_bundle(e, PATIENT, a)  # warm-up (imports, pydantic schema build)
     build: list[float] = []
+    only: list[float] = []
     text = ""
     for _ in range(runs):
         t0 = time.perf_counter()
-        text = to_json(ecg_bundle(e, PATIENT, a))
+        bundle = ecg_bundle(e, PATIENT, a)
+        t1 = time.perf_counter()
+        text = to_json(bundle)
         build.append((time.perf_counter() - t0) * 1000)
+        only.append((t1 - t0) * 1000)
     parse: list[float] = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -83,6 +87,8 @@ def bench_ecg(runs: int = 30) -> None:
     print(f"ECG bundle 12 leads x 10 s x 500 Hz ({len(text) / 1024:.0f} KiB JSON): build+validate+serialise "
           f"median {ours:.1f} ms (min {min(build):.1f}, max {max(build):.1f}); target < 50 ms: "
           f"{'met' if ours < 50 else 'NOT met'} ({50 / ours:.1f}x margin)")
+    print(f"  of which build + validate (the criterion): median {statistics.median(only):.1f} ms; "
+          f"serialise {ours - statistics.median(only):.1f} ms")
     print(f"  peer fhir.resources model_validate_json of the same bundle: median {peer:.1f} ms; "
           f"ratio ours / parse-only = {ours / peer:.2f}")
 
