@@ -148,8 +148,11 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
         "fev1_fvc": None if session.fev1_fvc is None else 100.0 * session.fev1_fvc,
         "pef": session.pef_l_s, "fef25_75": session.fef25_75_l_s,
     }
+    fev6 = [bl.indices.fev6_l for bl in session.blows
+            if bl.acceptability.usable_fev1 and bl.indices.fev6_l is not None]
+    if fev6:  # largest FEV6 of the usable manoeuvres (as workflow.spirometry_exam reports it)
+        values["fev6"] = max(fev6)
     if best is not None:
-        values["fev6"] = best.indices.fev6_l
         values["fet"] = best.indices.fet_s
     common = {
         "resourceType": "Observation",
