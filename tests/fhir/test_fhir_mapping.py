@@ -290,3 +290,35 @@ def test_test_ins_refused_outside_test_mode() -> None:
         check_patient(F.patient(), test_mode=False)
     with pytest.raises(PatientDataError):
         PerformerContext("X", "Y", rpps="123")
+
+
+def test_post_bronchodilator_context_and_administration() -> None:
+    from datetime import UTC, datetime
+
+    from asalee_devices.errors import InputError
+    from asalee_devices.fhir_out import Bronchodilator
+
+    session, preds, _ = F.spiro_session()
+    bd = Bronchodilator("salbutamol", 400.0, datetime(2026, 11, 23, 9, 40, tzinfo=UTC), atc_code="R03AC02",
+                        device="pMDI + spacer")
+    bundle = spirometry_bundle(F.exam(), F.patient(), session, preds, pre_post="post",  # type: ignore[arg-type]
+                               bronchodilator=bd)
+    _validate_each(bundle)
+    doc = json.loads(to_json(bundle))
+    assert violations(doc) == []
+    entries = doc["entry"]
+    admin = next(e for e in entries if e["resource"]["resourceType"] == "MedicationAdministration")
+    assert admin["resource"]["dosage"]["dose"] == {"value": 400.0, "unit": "ug", "system": "http://unitsofmeasure.org",
+                                                   "code": "ug"}
+    fev1 = _by_code(entries, "http://loinc.org", "20155-8")  # FEV1 post-BD first ...
+    assert [c["code"] for c in fev1["code"]["coding"]] == ["20155-8", "152586", "20150-9"]  # ... generic LOINC kept
+    assert {"reference": admin["fullUrl"]} in fev1["partOf"]
+    bd_comp = next(c for c in fev1["component"] if c["code"]["coding"][0]["code"] == "bd-context")
+    assert bd_comp["valueCodeableConcept"]["coding"][0]["code"] == "post-bronchodilator"
+    ratio = _by_code(entries, "http://loinc.org", "69970-2")  # FEV1/FVC post-BD
+    assert ratio["code"]["text"] == "FEV1/FVC post-bronchodilator"
+    pre = _entries(spirometry_bundle(F.exam(), F.patient(), session, preds, pre_post="pre"))  # type: ignore[arg-type]
+    pre_ratio = _by_code(pre, "http://loinc.org", "19926-5")  # no pre-BD ratio code: generic code + text
+    assert pre_ratio["code"]["text"] == "FEV1/FVC pre-bronchodilator"
+    with pytest.raises(InputError):
+        spirometry_bundle(F.exam(), F.patient(), session, preds, pre_post="pre", bronchodilator=bd)  # type: ignore[arg-type]

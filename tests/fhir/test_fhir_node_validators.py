@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.fhir import fixtures as F
 
-from asalee_devices.fhir_out import ecg_bundle, spirometry_bundle, to_json
+from asalee_devices.fhir_out import Bronchodilator, ecg_bundle, spirometry_bundle, to_json
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 
@@ -50,7 +50,8 @@ def test_bundles_pass_fhirjs_and_medplum(tmp_path: Path, shared_data: Path) -> N
     bundles = {
         "spiro": spirometry_bundle(F.exam(), F.patient(), session, preds, best_curve=best),  # type: ignore[arg-type]
         "spiro-post-local": spirometry_bundle(replace(F.exam(), gp=None, pdf=None), local, session, preds,  # type: ignore[arg-type]
-                                              pre_post="post"),
+                                              pre_post="post", bronchodilator=Bronchodilator(
+                                                  "salbutamol", 400.0, F.exam().performed_at, atc_code="R03AC02")),
         "ecg-cleaned": ecg_bundle(F.exam(), F.patient(), F.ecg_analysis(shared_data)),
         "ecg-contec-raw": ecg_bundle(F.exam(), F.patient(), F.ecg_analysis(shared_data, "contec-ecg90a/0000037.ECG"),
                                      waveform="raw"),

@@ -5,6 +5,7 @@ Heavy imports (fhir.resources) happen inside the builders; importing this packag
 
 from asalee_devices.fhir_out._build import to_json
 from asalee_devices.fhir_out.context import (
+    Bronchodilator,
     Calibration,
     ExamContext,
     PatientContext,
@@ -15,5 +16,5 @@ from asalee_devices.fhir_out.context import (
 from asalee_devices.fhir_out.ecg import ecg_bundle
 from asalee_devices.fhir_out.spirometry import spirometry_bundle
 
-__all__ = ["Calibration", "ExamContext", "PatientContext", "PerformerContext", "check_patient", "ecg_bundle",
+__all__ = ["Bronchodilator", "Calibration", "ExamContext", "PatientContext", "PerformerContext", "check_patient", "ecg_bundle",
            "sha256_hex", "spirometry_bundle", "to_json"]

@@ -154,6 +154,27 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class Bronchodilator:
+    """The bronchodilator given before post-BD manoeuvres (becomes a MedicationAdministration)."""
+
+    medication: str  # e.g. "salbutamol"
+    dose_ug: float
+    administered_at: datetime
+    atc_code: str = ""  # e.g. R03AC02 (salbutamol)
+    device: str = ""  # e.g. "pMDI + spacer"
+
+    def __post_init__(self) -> None:
+        if not self.medication.strip():
+            raise PatientDataError("Bronchodilator medication is missing", field="medication")
+        if not (self.dose_ug > 0):
+            raise PatientDataError("Bronchodilator dose must be positive", field="dose_ug", value=self.dose_ug,
+                                   expected="> 0 micrograms")
+        if self.administered_at.tzinfo is None:
+            raise PatientDataError("Administration time has no time zone", field="administered_at",
+                                   expected="a timezone-aware datetime")
+
+
+@dataclass(frozen=True)
 class ExamContext:
     """One examination: id, time, practice, people, device, our software, optional PDF and raw recording.
 

@@ -12,7 +12,7 @@ import numpy as np
 from asalee_devices.errors import InputError
 from asalee_devices.fhir_out import _build as B
 from asalee_devices.fhir_out import codes as C
-from asalee_devices.fhir_out.context import ExamContext, PatientContext
+from asalee_devices.fhir_out.context import Bronchodilator, ExamContext, PatientContext
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import Prediction
 from asalee_devices.signal.spirometry.session import SessionResult
@@ -107,9 +107,12 @@ def _curves(rec: FlowRecording) -> list[B.Json]:
 def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: SessionResult,
                       predictions: Mapping[str, Prediction] | Sequence[Prediction] = (), *,
                       equation: str = "gli-global-2022", pre_post: BdContext = "none",
-                      best_curve: FlowRecording | None = None) -> Bundle:
+                      best_curve: FlowRecording | None = None,
+                      bronchodilator: Bronchodilator | None = None) -> Bundle:
     """The transaction Bundle of one spirometry examination (validated with fhir.resources R4B).
 
+    With ``pre_post="post"``, ``bronchodilator`` (drug, dose, time) becomes a MedicationAdministration that the
+    Observations are ``partOf`` (besides the Procedure).
     ``predictions`` are the reference values of the patient (keys ``fev1``, ``fvc``, ``fev1_fvc``, as returned by
     ``reference.predict``) computed with ``equation``; ``best_curve`` is the flow recording of the best manoeuvre.
     FEV1/FVC is sent in % (the fraction x 100); its predicted value and LLN are converted the same way.
@@ -120,6 +123,9 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     if equation not in EQUATION_NAMES:
         raise InputError("Unknown reference equation", field="equation", value=equation,
                          expected=", ".join(EQUATION_NAMES))
+    if bronchodilator is not None and pre_post != "post":
+        raise InputError("A bronchodilator administration belongs to post-bronchodilator manoeuvres",
+                         field="pre_post", value=pre_post, expected="post")
     preds = _as_mapping(predictions)
     b = B.BundleBuilder(exam)
     subject = {"reference": B.add_patient(b, patient)}
@@ -138,6 +144,21 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     }
     if pre_post != "none":
         procedure["note"] = [{"text": f"Manoeuvres{_BD_TEXT[pre_post]}"}]
+    bd_url: str | None = None
+    if bronchodilator is not None:
+        med = B.concept(*([B.coding("http://www.whocc.no/atc", bronchodilator.atc_code)]
+                          if bronchodilator.atc_code else []), text=bronchodilator.medication)
+        if not med["coding"]:
+            del med["coding"]
+        admin: B.Json = {
+            "resourceType": "MedicationAdministration", "status": "completed", "medicationCodeableConcept": med,
+            "subject": subject, "effectiveDateTime": B.iso(bronchodilator.administered_at),
+            "performer": [{"actor": {"reference": nurse_url}}],
+            "dosage": {"text": f"{bronchodilator.dose_ug:g} µg {bronchodilator.device}".strip(),
+                       "route": {"text": "inhalation"},
+                       "dose": {"value": bronchodilator.dose_ug, "unit": "ug", "system": C.UCUM, "code": "ug"}},
+        }
+        bd_url = b.add_identified(admin, part="bronchodilator")
     procedure_url = b.add_identified(procedure, part="procedure")
 
     best = session.blows[session.best_test_index] if session.best_test_index is not None else None
@@ -158,7 +179,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
         "resourceType": "Observation",
         "category": [B.concept(B.coding(C.OBS_CATEGORY, "procedure", "Procedure"))],
         "subject": subject, "effectiveDateTime": effective, "performer": [{"reference": nurse_url}],
-        "device": {"reference": metric_url or device_url}, "partOf": [{"reference": procedure_url}],
+        "device": {"reference": metric_url or device_url},
+        "partOf": [{"reference": procedure_url}] + ([{"reference": bd_url}] if bd_url else []),
     }
     results: list[str] = []
     for key, raw_value in values.items():
