@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck pytest bench venv clean system-deps
+.PHONY: test demo lint typecheck pytest bench venv clean system-deps node-deps
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,8 +23,14 @@ system-deps:
 	  else echo "note: pdftoppm not found; PDF rendering tests will be skipped (install poppler-utils)"; fi; \
 	fi
 
+## Node FHIR validators used by tests/fhir (FHIR.js + @medplum/core, pinned by tests/node/package-lock.json)
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error); \
+	else echo "note: npm not found; the Node FHIR validator tests will be skipped (they fail when CI=true)"; fi
+
 ## make test: install into .venv, then ruff, mypy (src/) and pytest
-test: $(STAMP) system-deps lint typecheck pytest
+test: $(STAMP) system-deps node-deps lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -57,7 +57,10 @@ class SinkConfig:
     client_id: str = ""
     token_url: str = ""
     private_key: str = ""  # path to a PEM file (SMART Backend Services)
+    scope: str = "system/Observation.c system/DiagnosticReport.c system/Device.cu"
     verify_tls: bool = True
+    timeout_s: int = 30
+    attempts: int = 3  # tries per send (network errors, 408, 429, 5xx) before the outbox reschedules
     # HL7 v2 over MLLP
     host: str = ""
     port: int = 2575
@@ -168,6 +171,8 @@ def validate(cfg: Config) -> list[str]:
             problems.append("SMART Backend Services needs sink.token_url and sink.private_key with sink.client_id")
         if cfg.sink.private_key and not Path(cfg.sink.private_key).is_file():
             problems.append(f"sink.private_key: file not found ({cfg.sink.private_key})")
+    if cfg.sink.timeout_s <= 0 or cfg.sink.attempts <= 0:
+        problems.append("sink.timeout_s and sink.attempts must be positive")
     if cfg.sink.type == "mllp":
         if not cfg.sink.host:
             problems.append("sink.host is empty: give the HL7 v2 receiver's host for sink.type = 'mllp'")

@@ -1,0 +1,253 @@
+"""Shared pieces of the bundle builders: deterministic ids, identifiers, entries, and the common resources
+(Patient, Practitioner, Device, DeviceMetric, Task, Provenance) as plain JSON dicts validated at the end."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from asalee_devices.fhir_out import codes as C
+from asalee_devices.fhir_out.context import ExamContext, PatientContext, PerformerContext, check_patient
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
+
+Json = dict[str, Any]
+_NS = uuid.UUID("6f3c0f52-8c55-4f0e-9b1e-2a1c5b7d9e10")  # name-based ids of asalee-devices resources
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
+
+
+def coding(system: str, code: str | int, display: str | None = None) -> Json:
+    out: Json = {"system": system, "code": str(code)}
+    if display:
+        out["display"] = display
+    return out
+
+
+def concept(*codings: Json, text: str | None = None) -> Json:
+    out: Json = {"coding": list(codings)}
+    if text:
+        out["text"] = text
+    return out
+
+
+def quantity(value: float, unit: str, decimals: int) -> Json:
+    v: float | int = round(float(value), decimals) if decimals > 0 else int(round(float(value)))
+    return {"value": v, "unit": unit, "system": C.UCUM, "code": unit}
+
+
+@dataclass
+class BundleBuilder:
+    """Collects transaction entries with deterministic ``urn:uuid:`` full URLs and business identifiers.
+
+    Every id is a name-based UUID of (device serial, exam id, part), so building the same examination twice gives
+    the same identifiers and the receiver's conditional create (``ifNoneExist``) never duplicates it.
+    """
+
+    exam: ExamContext
+    entries: list[Json] = field(default_factory=list)
+
+    def uid(self, part: str) -> str:
+        return str(uuid.uuid5(_NS, f"{self.exam.device.serial_number}|{self.exam.exam_id}|{part}"))
+
+    def business_identifier(self, part: str) -> Json:
+        return {"system": C.ID_SYSTEM, "value": self.uid(part)}
+
+    def add(self, resource: Json, *, part: str, if_none_exist: str | None = None, full_url: str | None = None
+            ) -> str:
+        """Add a POST entry; returns its ``urn:uuid:`` full URL (used in intra-bundle references)."""
+        url = full_url or f"urn:uuid:{self.uid(part)}"
+        request: Json = {"method": "POST", "url": resource["resourceType"]}
+        if if_none_exist is None and "identifier" in resource:
+            ident = resource["identifier"][0]
+            if_none_exist = f"identifier={ident['system']}|{ident['value']}"
+        if if_none_exist:
+            request["ifNoneExist"] = if_none_exist
+        self.entries.append({"fullUrl": url, "resource": resource, "request": request})
+        return url
+
+    def add_identified(self, resource: Json, *, part: str) -> str:
+        resource["identifier"] = [self.business_identifier(part)]
+        return self.add(resource, part=part)
+
+    def bundle(self) -> Json:
+        return {"resourceType": "Bundle", "type": "transaction",
+                "identifier": self.business_identifier("bundle"),
+                "timestamp": iso(self.issued()), "entry": self.entries}
+
+    def issued(self) -> datetime:
+        return self.exam.issued_at or datetime.now(UTC)
+
+
+def patient_resource(patient: PatientContext, *, test_mode: bool) -> Json:
+    """FR Core Patient: INS (official) for a qualified identity, else the local identifier."""
+    check_patient(patient, test_mode=test_mode)
+    res: Json = {"resourceType": "Patient"}
+    identifiers: list[Json] = []
+    ext: list[Json] = []
+    if patient.ins is not None:
+        res["meta"] = {"profile": [C.FR_CORE_PATIENT_INS]}
+        identifiers.append({
+            "use": "official",
+            "type": concept(coding(C.FR_CORE_V2_0203, patient.ins_kind)),
+            "system": patient.ins_system, "value": patient.ins_normalised,
+        })
+        ext.append({"url": C.FR_CORE_IDENTITY_RELIABILITY, "extension": [
+            {"url": "identityStatus", "valueCoding": coding(C.FR_CORE_IDENTITY_STATUS, "VALI", "Identité validée")},
+            {"url": "validationMode", "valueCoding": coding(C.FR_CORE_VALIDATION_MODE, patient.validation_mode)},
+        ]})
+        ext.append({"url": C.PATIENT_BIRTH_PLACE, "valueAddress": {
+            "extension": [{"url": C.FR_INSEE_COG_EXT, "valueCoding": coding(
+                "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM",
+                patient.birth_place_cog or "")}]}})
+    if patient.local_id:
+        identifiers.append({"use": "usual", "system": patient.local_system, "value": patient.local_id})
+    res["identifier"] = identifiers
+    if ext:
+        res["extension"] = ext
+    name: Json = {"use": "official", "family": patient.family, "given": [patient.given[0]]}
+    if patient.ins is not None:
+        name["extension"] = [{"url": C.FR_CORE_BIRTH_LIST_GIVEN_NAME, "valueString": " ".join(patient.given)}]
+    res["name"] = [name]
+    res["gender"] = patient.sex
+    res["birthDate"] = patient.birth_date.isoformat()
+    return res
+
+
+def add_patient(b: BundleBuilder, patient: PatientContext) -> str:
+    system, value = patient.identifier_key()
+    return b.add(patient_resource(patient, test_mode=b.exam.test_mode), part="patient",
+                 if_none_exist=f"identifier={system}|{value}")
+
+
+def add_practitioner(b: BundleBuilder, person: PerformerContext, role: str) -> str:
+    res: Json = {"resourceType": "Practitioner",
+                 "name": [{"family": person.family, **({"given": [person.given]} if person.given else {})}]}
+    nat = person.id_nat_ps
+    if nat is not None:
+        res["identifier"] = [{"system": C.ID_NAT_PS, "value": nat[1],
+                              "type": concept(coding(C.FR_CORE_V2_0203, nat[0]))}]
+    else:  # no national number configured: a stable local identifier from the name
+        digest = uuid.uuid5(_NS, f"practitioner|{person.family}|{person.given}")
+        res["identifier"] = [{"system": f"{C.ID_SYSTEM}/practitioner", "value": str(digest)}]
+    return b.add(res, part=f"practitioner-{role}")
+
+
+def add_devices(b: BundleBuilder, *, kind_text: str, metric_type: tuple[int, str], metric_unit: str | None
+                ) -> tuple[str, str, str | None]:
+    """The measuring Device (conditional on its serial), our software Device, and a DeviceMetric when the device
+    reported a calibration state. Returns (device url, software url, metric url or None)."""
+    dev = b.exam.device
+    ident_value = (f"{dev.manufacturer}|{dev.model}|{dev.serial_number}" if dev.serial_number
+                   and dev.serial_number.lower() not in ("unknown", "0") else f"exam|{b.exam.exam_id}")
+    res: Json = {
+        "resourceType": "Device",
+        "identifier": [{"system": f"{C.ID_SYSTEM}/device", "value": str(uuid.uuid5(_NS, ident_value))}],
+        "status": "active",
+        "type": {"text": kind_text},
+    }
+    if dev.serial_number:
+        res["serialNumber"] = dev.serial_number
+    if dev.manufacturer:
+        res["manufacturer"] = dev.manufacturer
+    if dev.model:
+        res["modelNumber"] = dev.model
+        res["deviceName"] = [{"name": dev.model, "type": "model-name"}]
+    if dev.firmware:
+        res["version"] = [{"type": {"text": "firmware"}, "value": dev.firmware}]
+    device_url = b.add(res, part="device")
+    sw: Json = {
+        "resourceType": "Device",
+        "identifier": [{"system": f"{C.ID_SYSTEM}/software",
+                        "value": f"asalee-devices-{b.exam.software_version}"}],
+        "status": "active",
+        "type": {"text": "Analysis software"},
+        "manufacturer": "ASALEE",
+        "deviceName": [{"name": "asalee-devices", "type": "manufacturer-name"}],
+        "version": [{"type": {"text": "software"}, "value": b.exam.software_version}],
+    }
+    software_url = b.add(sw, part="software")
+    metric_url: str | None = None
+    cal = b.exam.calibration
+    if cal is not None:
+        metric: Json = {
+            "resourceType": "DeviceMetric",
+            "identifier": [b.business_identifier("device-metric")],
+            "type": concept(coding(C.MDC, metric_type[0], metric_type[1])),
+            "source": {"reference": device_url},
+            "category": "measurement",
+            "calibration": [{"type": cal.kind, "state": cal.state,
+                             **({"time": iso(cal.time)} if cal.time else {})}],
+        }
+        if metric_unit:
+            metric["unit"] = concept(coding(C.UCUM, metric_unit))
+        metric_url = b.add(metric, part="device-metric")
+    return device_url, software_url, metric_url
+
+
+def presented_form(pdf: bytes, title: str) -> Json:
+    return {"contentType": "application/pdf", "language": "fr", "title": title, "size": len(pdf),
+            "data": base64.b64encode(pdf).decode("ascii"),
+            "hash": base64.b64encode(hashlib.sha1(pdf).digest()).decode("ascii")}
+
+
+def add_task(b: BundleBuilder, *, report_url: str, patient_url: str, gp_url: str, nurse_url: str) -> str:
+    """A Task asking the GP to interpret the preliminary report (status requested)."""
+    res: Json = {
+        "resourceType": "Task", "status": "requested", "intent": "order",
+        "code": {"text": "Interprétation par le médecin traitant / interpretation by the GP"},
+        "focus": {"reference": report_url}, "for": {"reference": patient_url},
+        "authoredOn": iso(b.issued()), "requester": {"reference": nurse_url}, "owner": {"reference": gp_url},
+    }
+    return b.add_identified(res, part="task")
+
+
+def add_provenance(b: BundleBuilder, *, targets: Sequence[str], nurse_url: str, device_url: str,
+                   software_url: str) -> str:
+    """Provenance of the report and its results: nurse (performer), measuring device, our software (assembler)
+    and the raw recording (source entity, by its SHA-256). Provenance has no identifier element, so its business
+    id is a ``meta.tag`` and the conditional create uses ``_tag``."""
+    tag = b.uid("provenance")
+
+    def agent(code: str, ref: str) -> Json:
+        return {"type": concept(coding(C.PROVENANCE_AGENT, code)), "who": {"reference": ref}}
+
+    res: Json = {
+        "resourceType": "Provenance",
+        "meta": {"tag": [{"system": C.TAG_SYSTEM, "code": tag}]},
+        "target": [{"reference": t} for t in targets],
+        "occurredDateTime": iso(b.exam.performed_at),
+        "recorded": b.issued().isoformat(timespec="milliseconds"),
+        "agent": [agent("performer", nurse_url), agent("performer", device_url), agent("assembler", software_url)],
+    }
+    if b.exam.raw_sha256 or b.exam.raw_reference:
+        what: Json = {}
+        if b.exam.raw_sha256:
+            what["identifier"] = {"system": f"{C.ID_SYSTEM}/sha256", "value": b.exam.raw_sha256.lower()}
+        if b.exam.raw_reference:
+            what["display"] = b.exam.raw_reference
+        res["entity"] = [{"role": "source", "what": what}]
+    return b.add(res, part="provenance", if_none_exist=f"_tag={C.TAG_SYSTEM}|{tag}")
+
+
+def finish(b: BundleBuilder) -> Bundle:
+    """Validate the assembled bundle with fhir.resources (R4B) and return the model."""
+    import json
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    # validating from JSON text is about twice as fast as from Python dicts for large SampledData bundles
+    return Bundle.model_validate_json(json.dumps(b.bundle(), ensure_ascii=False, separators=(",", ":")))
+
+
+def to_json(bundle: Bundle, *, indent: int | None = None) -> str:
+    """FHIR JSON of a bundle (no nulls)."""
+    return str(bundle.model_dump_json(indent=indent, exclude_none=True))

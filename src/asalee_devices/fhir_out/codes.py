@@ -1,0 +1,108 @@
+"""Code systems and code tables used by the FHIR mapping (see docs/fhir-mapping.md and the integration reference).
+
+MDC (ISO/IEEE 11073-10101) 32-bit codes are partition x 65536 + term code; predicted-value codes are the measured
+code + 33 554 432 (partition 514 instead of 2). Both rules are checked by the tests against the tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LOINC = "http://loinc.org"
+MDC = "urn:iso:std:iso:11073:10101"
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+FR_CORE_IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability"
+FR_CORE_IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"  # FR Core 2.1 (2.2 ballot: fr-core-cs-identity-status)
+FR_CORE_VALIDATION_MODE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-mode-validation-identity"
+FR_CORE_PATIENT_INS = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins"
+FR_CORE_BIRTH_LIST_GIVEN_NAME = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-birth-list-given-name"
+PATIENT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+FR_INSEE_COG_EXT = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
+
+#: Our namespace (identifier systems and the project CodeSystems). A placeholder under example.org until the
+#: organisation registers its own; identifiers stay stable as long as this string does.
+ASALEE_BASE = "http://asalee-devices.example.org/fhir"
+CS_SPIRO = f"{ASALEE_BASE}/CodeSystem/asalee-spiro"
+CS_ECG = f"{ASALEE_BASE}/CodeSystem/asalee-ecg"
+CS_EQUATION = f"{ASALEE_BASE}/CodeSystem/asalee-reference-equation"
+ID_SYSTEM = f"{ASALEE_BASE}/identifier"
+TAG_SYSTEM = f"{ASALEE_BASE}/provenance-id"
+
+#: INS identifier systems (FR Core): production NIR, temporary NIA, and the test/demo systems.
+INS_SYSTEMS: dict[str, str] = {
+    "INS-NIR": "urn:oid:1.2.250.1.213.1.4.8",
+    "INS-NIA": "urn:oid:1.2.250.1.213.1.4.9",
+    "INS-NIR-TEST": "urn:oid:1.2.250.1.213.1.4.10",
+    "INS-NIR-DEMO": "urn:oid:1.2.250.1.213.1.4.11",
+}
+TEST_INS_KINDS = frozenset({"INS-NIR-TEST", "INS-NIR-DEMO"})
+ID_NAT_PS = "urn:oid:1.2.250.1.71.4.2.1"
+FINESS = "urn:oid:1.2.250.1.71.4.2.2"
+
+PREDICTED_OFFSET = 33_554_432  # MDC partition 514 - partition 2, x 65536
+
+
+def mdc(partition: int, term: int) -> int:
+    return partition * 65536 + term
+
+
+@dataclass(frozen=True)
+class SpiroCode:
+    """Codes of one spirometry parameter. ``None`` where no code exists (never guessed)."""
+
+    key: str
+    label: str
+    loinc: str | None
+    loinc_pre: str | None
+    loinc_post: str | None
+    mdc: int
+    mdc_ref: str
+    unit: str  # UCUM
+    loinc_predicted: str | None
+    loinc_pct_predicted: str | None
+
+
+SPIRO_CODES: dict[str, SpiroCode] = {c.key: c for c in (
+    SpiroCode("fev1", "FEV1", "20150-9", "20157-4", "20155-8", 152586, "MDC_VOL_AWAY_EXP_FORCED_1S", "L",
+              "20149-1", "20152-5"),
+    SpiroCode("fvc", "FVC", "19868-9", "19876-2", "19874-7", 188928, "MDC_VOL_AWAY_EXP_FORCED_CAPACITY", "L",
+              "19869-7", "19872-1"),
+    SpiroCode("fev1_fvc", "FEV1/FVC", "19926-5", None, "69970-2", 188948, "MDC_RATIO_AWAY_EXP_FORCED_1S_FVC", "%",
+              "19925-7", None),
+    SpiroCode("pef", "PEF", "33452-4", "69975-1", "69976-9", 152584, "MDC_FLOW_AWAY_EXP_FORCED_PEAK", "L/s",
+              "69974-4", None),
+    SpiroCode("fef25_75", "FEF25-75", None, "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
+              "L/s", "69971-0", None),
+    SpiroCode("fev6", "FEV6", None, None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", None, None),
+    SpiroCode("fet", "FET", "65819-5", None, None, 189016, "MDC_VOL_AWAY_EXP_FORCED_TIME", "s", None, None),
+)}
+
+#: Flow-time and volume-time curve channels (MDC, partition 2).
+MDC_FLOW_AWAY = (151764, "MDC_FLOW_AWAY")
+MDC_VOL_AWAY = (152708, "MDC_VOL_AWAY")
+
+MDC_ECG_ELEC_POTL = (131328, "MDC_ECG_ELEC_POTL")
+MDC_ECG_HEART_RATE = (147842, "MDC_ECG_HEART_RATE")
+#: MDC lead term codes (partition 2): lead -> term code.
+ECG_LEAD_TERMS: dict[str, int] = {
+    "I": 257, "II": 258, "V1": 259, "V2": 260, "V3": 261, "V4": 262, "V5": 263, "V6": 264,
+    "III": 317, "aVR": 318, "aVL": 319, "aVF": 320,
+}
+#: Lead -> 32-bit MDC code (partition 2).
+ECG_LEAD_CODES: dict[str, int] = {lead: mdc(2, term) for lead, term in ECG_LEAD_TERMS.items()}
+ECG_LEAD_REFIDS: dict[str, str] = {lead: "MDC_ECG_ELEC_POTL_" + lead.upper() for lead in ECG_LEAD_TERMS}
+
+#: ATS/ERS 2019 session metadata and z-score concepts in the project CodeSystem (LOINC has no z-score codes).
+SPIRO_LOCAL_DISPLAY: dict[str, str] = {
+    "grade": "ATS/ERS 2019 session grade",
+    "acceptable-manoeuvres": "Number of acceptable manoeuvres",
+    "curves": "Forced expiration curves of the best manoeuvre",
+    "bd-context": "Bronchodilator context",
+}

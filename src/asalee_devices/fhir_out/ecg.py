@@ -1,0 +1,167 @@
+"""Resting 12-lead ECG examination -> FHIR R4 transaction Bundle.
+
+Waveform Observation per the FHIR core "ekg" example (MDC 131328, one component per lead coded with its MDC lead
+code, integer samples with ``factor`` in uV/LSB, ``origin`` 0 uV and ``period`` in ms), a heart-rate Observation
+(LOINC 8867-4 + MDC 147842), the technical quality verdict, and a DiagnosticReport with status ``preliminary``:
+awaiting the GP's interpretation, no conclusion is ever written by the service.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from asalee_devices.errors import InputError
+from asalee_devices.fhir_out import _build as B
+from asalee_devices.fhir_out import codes as C
+from asalee_devices.fhir_out.context import ExamContext, PatientContext
+from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.ecg.results import EcgAnalysis
+from asalee_devices.signal.filters import FilterStep
+
+if TYPE_CHECKING:
+    from fhir.resources.R4B.bundle import Bundle
+
+_UV = {"unit": "uV", "system": C.UCUM, "code": "uV"}
+_UCUM_UNITS = frozenset({"uV", "%", "Hz", "s", "ms", "1", "/min", "mV"})
+
+
+def lead_data(row_uv: np.ndarray, invalid: np.ndarray | None, factor_uv: float) -> str:
+    """SampledData ``data`` of one lead: integers (value = factor x data), ``E`` where no valid value."""
+    bad = ~np.isfinite(row_uv)
+    if invalid is not None:
+        bad = bad | invalid
+    ints = np.rint(np.where(bad, 0.0, row_uv) / factor_uv).astype(np.int64)
+    tokens = list(map(str, ints.tolist()))
+    if bad.any():
+        for i in np.flatnonzero(bad).tolist():
+            tokens[i] = "E"
+    return " ".join(tokens)
+
+
+def waveform_components(rec: EcgRecording) -> list[B.Json]:
+    factor = rec.resolution_uv if rec.resolution_uv and rec.resolution_uv > 0 else 1.0
+    period = round(1000.0 / rec.fs_hz, 6)
+    comps: list[B.Json] = []
+    for i, lead in enumerate(rec.leads):
+        code = C.ECG_LEAD_CODES.get(lead)
+        concept = (B.concept(B.coding(C.MDC, code, C.ECG_LEAD_REFIDS[lead]), text=f"Lead {lead}")
+                   if code is not None else {"text": f"Lead {lead}"})
+        comps.append({"code": concept, "valueSampledData": {
+            "origin": {"value": 0, **_UV}, "period": period, "factor": factor, "dimensions": 1,
+            "data": lead_data(rec.samples_uv[i], None if rec.lead_off is None else rec.lead_off[i], factor)}})
+    return comps
+
+
+def _filters_text(steps: tuple[FilterStep, ...]) -> str:
+    return "; ".join(s.describe() for s in steps) if steps else "none"
+
+
+def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis, *,
+               waveform: Literal["cleaned", "raw"] = "cleaned") -> Bundle:
+    """The transaction Bundle of one resting ECG examination (validated with fhir.resources R4B).
+
+    ``waveform`` chooses the trace sent: the diagnostic clean trace (default; what the PDF shows, quantised to
+    the device's resolution) or the raw trace as acquired. Device filters and our filters are stated verbatim.
+    """
+    if waveform not in ("cleaned", "raw"):
+        raise InputError("Unknown waveform choice", field="waveform", value=waveform, expected="cleaned or raw")
+    rec = analysis.cleaned if waveform == "cleaned" else analysis.raw
+    b = B.BundleBuilder(exam)
+    subject = {"reference": B.add_patient(b, patient)}
+    nurse_url = B.add_practitioner(b, exam.performer, "nurse")
+    gp_url = B.add_practitioner(b, exam.gp, "gp") if exam.gp is not None else None
+    device_url, software_url, metric_url = B.add_devices(
+        b, kind_text="Electrocardiograph", metric_type=C.MDC_ECG_ELEC_POTL, metric_unit="uV")
+    effective = B.iso(exam.performed_at)
+    status = "preliminary" if rec.interrupted else "final"
+    common: B.Json = {"resourceType": "Observation", "subject": subject, "effectiveDateTime": effective,
+                      "performer": [{"reference": nurse_url}], "device": {"reference": metric_url or device_url}}
+
+    notes = [f"Filtres appareil / device filters: {_filters_text(rec.device_filters)}",
+             f"Filtres asalee-devices / asalee-devices filters: {_filters_text(rec.applied_filters)}",
+             f"Trace: {waveform}; sampling {rec.fs_hz:g} Hz"]
+    if rec.derived_leads:
+        notes.append("Dérivations calculées / derived leads: "
+                     + ", ".join(ld for ld in rec.leads if ld in rec.derived_leads))
+    if rec.interrupted:
+        notes.append("Acquisition interrompue / acquisition interrupted")
+    if rec.gaps:
+        notes.append(f"{len(rec.gaps)} gap(s) in transmission, samples marked E")
+    wave: B.Json = {
+        **common, "status": status,
+        "category": [B.concept(B.coding(C.OBS_CATEGORY, "procedure", "Procedure"))],
+        "code": B.concept(B.coding(C.MDC, C.MDC_ECG_ELEC_POTL[0], C.MDC_ECG_ELEC_POTL[1]),
+                          B.coding(C.LOINC, "11524-6", "EKG study"), text="ECG 12 dérivations / 12-lead ECG"),
+        "note": [{"text": t} for t in notes],
+        "component": waveform_components(rec),
+    }
+    wave_url = b.add_identified(wave, part="obs-waveform")
+
+    heart = analysis.heart
+    hr: B.Json = {
+        **common, "status": status,
+        "category": [B.concept(B.coding(C.OBS_CATEGORY, "vital-signs", "Vital Signs"))],
+        "code": B.concept(B.coding(C.LOINC, "8867-4", "Heart rate"),
+                          B.coding(C.MDC, C.MDC_ECG_HEART_RATE[0], C.MDC_ECG_HEART_RATE[1]),
+                          text="Fréquence cardiaque / heart rate"),
+        "derivedFrom": [{"reference": wave_url}],
+    }
+    if heart.heart_rate_bpm is not None and np.isfinite(heart.heart_rate_bpm):
+        hr["valueQuantity"] = B.quantity(heart.heart_rate_bpm, "/min", 0)
+        hr["valueQuantity"]["unit"] = "beats/minute"
+        n = int(heart.r_peaks_s.size)
+        leads = ", ".join(heart.leads_used) or "n/a"
+        hr["method"] = {"text": f"mean RR interval over {n} R peaks (leads {leads})"}
+    else:
+        hr["dataAbsentReason"] = B.concept(B.coding(C.DATA_ABSENT, "error", "Error"),
+                                           text="no R peak could be detected")
+    hr_url = b.add_identified(hr, part="obs-heart-rate")
+
+    q = analysis.quality
+    verdict_text = {"acceptable": "Qualité acceptable / acceptable quality",
+                    "retake": "Nouvel enregistrement conseillé / retake advised"}[q.verdict]
+    quality: B.Json = {
+        **common, "status": status,
+        "category": [B.concept(B.coding(C.OBS_CATEGORY, "procedure", "Procedure"))],
+        "code": B.concept(B.coding(C.CS_ECG, "technical-quality", "ECG technical quality"),
+                          text="Qualité technique du tracé / ECG technical quality"),
+        "valueCodeableConcept": B.concept(B.coding(C.CS_ECG, q.verdict), text=verdict_text),
+        "derivedFrom": [{"reference": wave_url}],
+    }
+    comps: list[B.Json] = []
+    for f in q.findings:
+        where = f.lead or "record"
+        qty: B.Json = {"value": round(float(f.indicator), 4), "unit": f.unit}
+        rng: B.Json = {"value": round(float(f.threshold), 4), "unit": f.unit}
+        if f.unit in _UCUM_UNITS:
+            qty |= {"system": C.UCUM, "code": f.unit}
+            rng |= {"system": C.UCUM, "code": f.unit}
+        comps.append({"code": B.concept(B.coding(C.CS_ECG, f"finding-{f.code}", f.code),
+                                        text=f"{f.code} ({where}){' blocking' if f.blocking else ''}"),
+                      "valueQuantity": qty, "referenceRange": [{"high": rng, "text": "threshold"}]})
+    if comps:
+        quality["component"] = comps
+    msgs = q.messages("fr")
+    if msgs:
+        quality["note"] = [{"text": m} for m in msgs]
+    quality_url = b.add_identified(quality, part="obs-quality")
+
+    results = [wave_url, hr_url, quality_url]
+    report_url = f"urn:uuid:{b.uid('report')}"
+    report: B.Json = {
+        "resourceType": "DiagnosticReport", "status": "preliminary",
+        "category": [B.concept(B.coding(C.V2_0074, "EC", "Electrocardiac"))],
+        "code": B.concept(B.coding(C.LOINC, "11524-6", "EKG study"), text="ECG de repos 12 dérivations"),
+        "subject": subject, "effectiveDateTime": effective, "issued": b.issued().isoformat(timespec="milliseconds"),
+        "performer": [{"reference": nurse_url}], "result": [{"reference": r} for r in results],
+    }
+    if exam.pdf is not None:
+        report["presentedForm"] = [B.presented_form(exam.pdf, "ECG 12 dérivations (hors interprétation)")]
+    b.add_identified(report, part="report")
+    if gp_url is not None:
+        B.add_task(b, report_url=report_url, patient_url=subject["reference"], gp_url=gp_url, nurse_url=nurse_url)
+    B.add_provenance(b, targets=[report_url, *results], nurse_url=nurse_url, device_url=device_url,
+                     software_url=software_url)
+    return B.finish(b)

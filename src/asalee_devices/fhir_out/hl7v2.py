@@ -1,0 +1,179 @@
+"""FHIR transaction Bundle -> HL7 v2.6 ORU^R01 in the IHE PCD-01 style (for receivers without FHIR).
+
+One OBR for the DiagnosticReport; one OBX per Observation value and per component (MDC code first, LOINC as the
+alternate identifier, UCUM units, containment path in OBX-4, equipment instance in OBX-18); waveform leads as NA
+OBX rows of the device's integers with sample-rate and resolution facet OBXs (IHE WCM style); notes as NTE.
+Text is HL7-escaped; the message declares its character set in MSH-18.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from asalee_devices.fhir_out import codes as C
+
+Json = dict[str, Any]
+CHARSET_NAMES = {"iso-8859-1": "8859/1", "latin-1": "8859/1", "latin1": "8859/1", "utf-8": "UNICODE UTF-8",
+                 "utf8": "UNICODE UTF-8", "ascii": "ASCII", "us-ascii": "ASCII"}
+PCD01_PROFILE = "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
+MDC_ATTR_SAMPLE_RATE = "68320^MDC_ATTR_SAMPLE_RATE^MDC"
+MDC_ATTR_SA_MSMT_RES = "67945^MDC_ATTR_SA_MSMT_RES^MDC"
+_SEX = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
+
+
+def escape(text: str) -> str:
+    """HL7 v2 escaping of the default delimiters (and line breaks)."""
+    return (text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("&", "\\T\\")
+            .replace("~", "\\R\\").replace("\r", "\\X0D\\").replace("\n", "\\X0A\\"))
+
+
+def _ts(value: str) -> str:
+    """FHIR dateTime -> HL7 DTM (YYYYMMDDHHMMSS+ZZZZ)."""
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        return dt.strftime("%Y%m%d%H%M%S")
+    return dt.strftime("%Y%m%d%H%M%S%z")
+
+
+def _cwe(concept: Json) -> str:
+    """CodeableConcept -> CWE: MDC (or first) coding as identifier, LOINC (or second) as alternate."""
+    codings = concept.get("coding", [])
+    sysname = {C.MDC: "MDC", C.LOINC: "LN", C.SNOMED: "SCT", C.UCUM: "UCUM"}
+    mdc = [c for c in codings if c.get("system") == C.MDC]
+    others = [c for c in codings if c.get("system") != C.MDC]
+    ordered = mdc + others
+    parts: list[str] = []
+    for c in ordered[:2]:
+        name = sysname.get(c.get("system", ""), "99ASL")
+        parts += [escape(str(c["code"])), escape(str(c.get("display") or concept.get("text") or "")), name]
+    if not parts:
+        return "^" + escape(concept.get("text", ""))
+    return "^".join(parts)
+
+
+def _unit(q: Json) -> str:
+    code = q.get("code") or q.get("unit") or ""
+    return f"{escape(code)}^^UCUM" if q.get("system") == C.UCUM else escape(str(q.get("unit", "")))
+
+
+def _num(v: float | int) -> str:
+    """A plain decimal (never exponent notation)."""
+    if isinstance(v, float):
+        import numpy as np
+
+        return str(np.format_float_positional(v, trim="-"))
+    return str(v)
+
+
+def _identifier(res: Json) -> tuple[str, str]:
+    for ident in res.get("identifier", []):
+        return str(ident.get("value", "")), str(ident.get("system", ""))
+    return "", ""
+
+
+def _hd(system: str) -> str:
+    if system.startswith("urn:oid:"):
+        return f"&{system[8:]}&ISO"
+    return f"&{escape(system)}&URI"
+
+
+def bundle_to_oru(bundle: Json | bytes | str, *, control_id: str, charset: str = "iso-8859-1",
+                  sending_application: str = "ASALEE-DEVICES", sending_facility: str = "",
+                  receiving_application: str = "", receiving_facility: str = "", processing_id: str = "P",
+                  now: datetime | None = None) -> str:
+    """The ORU^R01 message (segments separated by ``\\r``) for one examination bundle."""
+    doc: Json = json.loads(bundle) if isinstance(bundle, bytes | str) else bundle
+    by_url: dict[str, Json] = {e["fullUrl"]: e["resource"] for e in doc["entry"]}
+    patient = next(r for r in by_url.values() if r["resourceType"] == "Patient")
+    report = next(r for r in by_url.values() if r["resourceType"] == "DiagnosticReport")
+    devices = [r for r in by_url.values() if r["resourceType"] == "Device"]
+    measuring = next((d for d in devices if d.get("type", {}).get("text") != "Analysis software"), None)
+    equipment = ""
+    if measuring is not None:
+        equipment = "^".join((escape(measuring.get("serialNumber", "") or _identifier(measuring)[0]),
+                              escape(measuring.get("manufacturer", "")), escape(measuring.get("modelNumber", ""))))
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%z")
+    segs = ["|".join(["MSH", "^~\\&", escape(sending_application), escape(sending_facility),
+                      escape(receiving_application), escape(receiving_facility), stamp, "", "ORU^R01^ORU_R01",
+                      escape(control_id), processing_id, "2.6", "", "", "AL", "NE", "FRA",
+                      CHARSET_NAMES.get(charset.lower(), escape(charset)), "", "", PCD01_PROFILE])]
+    pid3 = []
+    for ident in patient.get("identifier", []):
+        type_code = ident.get("type", {}).get("coding", [{}])[0].get("code", "PI" if ident.get("use") != "official"
+                                                                           else "INS")
+        id_type = "INS" if type_code.startswith("INS") else "PI"
+        pid3.append(f"{escape(ident['value'])}^^^{_hd(ident['system'])}^{id_type}")
+    name = patient.get("name", [{}])[0]
+    given = list(name.get("given", []))
+    birth_list = next((e["valueString"] for e in name.get("extension", [])
+                       if e.get("url") == C.FR_CORE_BIRTH_LIST_GIVEN_NAME), "")
+    further = birth_list.split(" ")[1:] if birth_list else given[1:]
+    first = given[0] if given else ""
+    xpn = f"{escape(name.get('family', ''))}^{escape(first)}^{escape(' '.join(further))}^^^^L"
+    segs.append("|".join(["PID", "1", "", "~".join(pid3), "", xpn, "",
+                          patient.get("birthDate", "").replace("-", ""), _SEX.get(patient.get("gender", ""), "U")]))
+    rep_id, rep_sys = _identifier(report)
+    obr_status = {"preliminary": "P", "final": "F"}.get(report.get("status", ""), "P")
+    eff = _ts(report["effectiveDateTime"]) if "effectiveDateTime" in report else ""
+    obr = ["OBR", "1", "", f"{escape(rep_id)}^ASALEE^{escape(rep_sys)}^URI", _cwe(report["code"]), "", "", eff]
+    obr += [""] * (25 - len(obr))
+    obr.append(obr_status)
+    segs.append("|".join(obr))
+    n_obx = 0
+
+    def obx(vtype: str, code: str, sub: str, value: str, unit: str = "", ref: str = "", flag: str = "",
+            status: str = "F", when: str = eff) -> None:
+        nonlocal n_obx
+        n_obx += 1
+        segs.append("|".join(["OBX", str(n_obx), vtype, code, sub, value, unit, ref, flag, "", "", status, "", "",
+                              when, "", "", "", equipment]))
+
+    channel = 0
+    for ref in report.get("result", []):
+        obs = by_url.get(ref["reference"])
+        if obs is None:
+            continue
+        channel += 1
+        status = "F" if obs.get("status") == "final" else "P"
+        when = _ts(obs["effectiveDateTime"]) if "effectiveDateTime" in obs else eff
+        path = f"1.1.{channel}"
+        metric = 0
+        if "valueQuantity" in obs:
+            q = obs["valueQuantity"]
+            rr = obs.get("referenceRange", [{}])[0]
+            ref_range = f">{_num(rr['low']['value'])}" if "low" in rr else ""
+            flag = obs.get("interpretation", [{}])[0].get("coding", [{}])[0].get("code", "")
+            obx("NM", _cwe(obs["code"]), f"{path}.{metric}", _num(q["value"]), _unit(q), ref_range, flag, status,
+                when)
+        elif "valueCodeableConcept" in obs:
+            obx("CWE", _cwe(obs["code"]), f"{path}.{metric}", _cwe(obs["valueCodeableConcept"]), status=status,
+                when=when)
+        elif "dataAbsentReason" in obs:
+            obx("ST", _cwe(obs["code"]), f"{path}.{metric}", "", status="X", when=when)
+        for comp in obs.get("component", []):
+            metric += 1
+            sub = f"{path}.{metric}"
+            if "valueQuantity" in comp:
+                obx("NM", _cwe(comp["code"]), sub, _num(comp["valueQuantity"]["value"]), _unit(comp["valueQuantity"]),
+                    status=status, when=when)
+            elif "valueString" in comp:
+                obx("ST", _cwe(comp["code"]), sub, escape(comp["valueString"]), status=status, when=when)
+            elif "valueInteger" in comp:
+                obx("NM", _cwe(comp["code"]), sub, str(comp["valueInteger"]), status=status, when=when)
+            elif "valueCodeableConcept" in comp:
+                obx("CWE", _cwe(comp["code"]), sub, _cwe(comp["valueCodeableConcept"]), status=status, when=when)
+            elif "valueSampledData" in comp:
+                sd = comp["valueSampledData"]
+                values = "^".join("" if t in ("E", "L", "U") else t for t in sd["data"].split(" "))
+                origin_unit = _unit(sd["origin"])
+                obx("NA", _cwe(comp["code"]), sub, values, origin_unit, status=status, when=when)
+                fs_hz = 1000.0 / float(sd["period"])
+                obx("NM", MDC_ATTR_SAMPLE_RATE, f"{sub}.1", _num(round(fs_hz, 6)), "Hz^^UCUM", status=status,
+                    when=when)
+                obx("NM", MDC_ATTR_SA_MSMT_RES, f"{sub}.2", _num(sd.get("factor", 1)), origin_unit,
+                    status=status, when=when)
+        for i, note in enumerate(obs.get("note", []), start=1):
+            segs.append(f"NTE|{i}||{escape(note['text'])}")
+    return "\r".join(segs) + "\r"

@@ -1,0 +1,247 @@
+"""Durable outbox (SQLite, WAL journal, synchronous=FULL) between the pipeline and the network sinks.
+
+An examination is persisted (its bundle and PDF) before any send. States: ``pending`` -> ``sent`` (committed just
+before the network call) -> ``acknowledged`` | ``failed`` (with the reason). A message found ``sent`` after a
+crash was maybe received, maybe not: it is sent again (at-least-once); the receiver's conditional create on the
+business identifiers makes that effectively once. Transient failures go back to ``pending`` with exponential
+backoff and jitter (or the peer's Retry-After) until ``max_attempts``; rejections fail at once.
+
+Only ids, states and technical reasons are logged, never patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from asalee_devices.errors import DeliveryError, InputError
+from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+State = Literal["pending", "sent", "acknowledged", "failed"]
+STATES: tuple[State, ...] = ("pending", "sent", "acknowledged", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    exam_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sink TEXT NOT NULL,
+    performed_on TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    pdf BLOB,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (exam_id, kind, sink)
+);
+CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt_at);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    exam_id: str
+    kind: str
+    sink: str
+    performed_on: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+    detail: str
+    created_at: float
+    updated_at: float
+    payload_bytes: int
+    has_pdf: bool
+
+
+def _message(r: tuple[Any, ...]) -> OutboxMessage:
+    return OutboxMessage(id=int(r[0]), exam_id=str(r[1]), kind=str(r[2]), sink=str(r[3]), performed_on=str(r[4]),
+                         state=str(r[5]), attempts=int(r[6]), next_attempt_at=float(r[7]), last_error=str(r[8]),
+                         detail=str(r[9]), created_at=float(r[10]), updated_at=float(r[11]),
+                         payload_bytes=int(r[12]), has_pdf=bool(r[13]))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 10
+    base_s: float = 2.0
+    cap_s: float = 3600.0
+
+    def delay_s(self, attempts: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+        if retry_after_s is not None:
+            return float(retry_after_s)
+        return float(rng.uniform(0.5, 1.0) * min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    """The outbox database. One instance per process; safe to open from several processes (SQLite locking)."""
+
+    def __init__(self, path: str | Path, *, policy: RetryPolicy | None = None, rng: random.Random | None = None
+                 ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()
+        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- queueing -------------------------------------------------------------------------------------------
+    def enqueue(self, *, exam_id: str, kind: str, sink: str, performed_on: str, payload: bytes,
+                pdf: bytes | None = None) -> int:
+        """Persist one examination for ``sink`` (durably, before any send); returns its message id. Enqueuing
+        the same (exam, kind, sink) again returns the existing id and changes nothing."""
+        if not payload:
+            raise InputError("Empty payload", field="payload", expected="the bundle JSON")
+        now = time.time()
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO messages (exam_id, kind, sink, performed_on, payload, pdf, "
+                       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (exam_id, kind, sink, performed_on, payload, pdf, now, now))
+            row = db.execute("SELECT id FROM messages WHERE exam_id = ? AND kind = ? AND sink = ?",
+                             (exam_id, kind, sink)).fetchone()
+        log.info("outbox: message %s queued for %s", row[0], sink)
+        return int(row[0])
+
+    # -- inspection -----------------------------------------------------------------------------------------
+    _COLS = ("id, exam_id, kind, sink, performed_on, state, attempts, next_attempt_at, last_error, detail, "
+             "created_at, updated_at, length(payload), pdf IS NOT NULL")
+
+    def get(self, message_id: int) -> OutboxMessage:
+        row = self._db.execute(f"SELECT {self._COLS} FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise InputError("No such outbox message", field="id", value=message_id)
+        return _message(row)
+
+    def payload(self, message_id: int) -> bytes:
+        row = self._db.execute("SELECT payload FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise InputError("No such outbox message", field="id", value=message_id)
+        return bytes(row[0])
+
+    def messages(self, state: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        q = f"SELECT {self._COLS} FROM messages"
+        args: tuple[object, ...] = ()
+        if state:
+            q += " WHERE state = ?"
+            args = (state,)
+        rows = self._db.execute(q + " ORDER BY id LIMIT ?", (*args, limit)).fetchall()
+        return [_message(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
+        for state, n in self._db.execute("SELECT state, count(*) FROM messages GROUP BY state"):
+            out[state] = n
+        return out
+
+    # -- state changes --------------------------------------------------------------------------------------
+    def retry(self, message_id: int | None = None) -> int:
+        """Put failed messages (one, or all) back to pending, due now; returns how many."""
+        now = time.time()
+        with self._tx() as db:
+            if message_id is None:
+                cur = db.execute("UPDATE messages SET state='pending', attempts=0, next_attempt_at=?, "
+                                 "updated_at=? WHERE state='failed'", (now, now))
+            else:
+                self.get(message_id)
+                cur = db.execute("UPDATE messages SET state='pending', attempts=0, next_attempt_at=?, "
+                                 "updated_at=? WHERE id=? AND state IN ('failed', 'pending', 'sent')",
+                                 (now, now, message_id))
+        return cur.rowcount
+
+    def _due(self, sink: str, now: float, limit: int) -> list[tuple[int, str, str, str, str, bytes, bytes | None]]:
+        rows = self._db.execute(
+            "SELECT id, exam_id, kind, performed_on, state, payload, pdf FROM messages "
+            "WHERE sink = ? AND state IN ('pending', 'sent') AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (sink, now, limit)).fetchall()
+        return [(int(r[0]), r[1], r[2], r[3], r[4], bytes(r[5]), None if r[6] is None else bytes(r[6]))
+                for r in rows]
+
+    def deliver_due(self, sink: Sink, *, limit: int = 100, now: float | None = None) -> dict[int, str]:
+        """One delivery pass over the due messages of ``sink``; returns {message id: new state}."""
+        outcome: dict[int, str] = {}
+        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.name, now or time.time(), limit):
+            with self._tx() as db:  # durable 'sent' before the network call
+                db.execute("UPDATE messages SET state='sent', attempts=attempts+1, updated_at=? WHERE id=?",
+                           (time.time(), mid))
+            try:
+                result = sink.send(Delivery(mid, exam_id, kind, day, payload, pdf))
+            except RejectedDeliveryError as exc:
+                reason = f"{exc.message}: {exc.outcome}" if exc.outcome else exc.message
+                self._set(mid, "failed", error=reason)
+                outcome[mid] = "failed"
+                log.warning("outbox: message %s rejected by %s", mid, sink.name)
+            except TransientDeliveryError as exc:
+                outcome[mid] = self._reschedule(mid, exc.message, exc.retry_after_s)
+            except DeliveryError as exc:
+                outcome[mid] = self._reschedule(mid, exc.message, None)
+            else:
+                detail = f"{result.detail}; created {result.created}, already present {result.existing}"
+                self._set(mid, "acknowledged", detail=detail)
+                outcome[mid] = "acknowledged"
+                log.info("outbox: message %s acknowledged by %s", mid, sink.name)
+        return outcome
+
+    def _reschedule(self, mid: int, reason: str, retry_after_s: float | None) -> str:
+        attempts = self.get(mid).attempts
+        if attempts >= self.policy.max_attempts:
+            self._set(mid, "failed", error=f"{reason} (gave up after {attempts} attempts)")
+            return "failed"
+        delay = self.policy.delay_s(attempts, self.rng, retry_after_s)
+        self._set(mid, "pending", error=reason, next_at=time.time() + delay)
+        log.info("outbox: message %s will be retried in %.1f s", mid, delay)
+        return "pending"
+
+    def _set(self, mid: int, state: State, *, error: str | None = None, detail: str | None = None,
+             next_at: float | None = None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE messages SET state=?, last_error=COALESCE(?, last_error), "
+                       "detail=COALESCE(?, detail), next_attempt_at=COALESCE(?, next_attempt_at), updated_at=? "
+                       "WHERE id=?", (state, error, detail, next_at, time.time(), mid))
+
+    def drain(self, sink: Sink, *, timeout_s: float = 60.0, poll_s: float = 0.2) -> dict[str, int]:
+        """Deliver until nothing is due and nothing pending remains (or the timeout); returns the counts."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.deliver_due(sink)
+            row = self._db.execute("SELECT min(next_attempt_at), count(*) FROM messages WHERE sink=? AND "
+                                   "state IN ('pending', 'sent')", (sink.name,)).fetchone()
+            if not row[1]:
+                break
+            time.sleep(min(poll_s, max(0.0, row[0] - time.time())) if row[0] > time.time() else 0)
+        return self.counts()

@@ -1,0 +1,68 @@
+"""Folder sink (the embedded default): one Bundle JSON per examination, written atomically (temporary file in the
+same folder, flushed, then renamed), named ``<date>_<kind>_<exam id>.json``; the PDF report beside it."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from asalee_devices.config import SinkConfig
+from asalee_devices.errors import ConfigError
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, TransientDeliveryError
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of an exam id (no path separators, no leading dot)."""
+    out = _SAFE.sub("_", text).strip("._") or "exam"
+    return out[:120]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class FolderSink:
+    folder: Path
+    name: str = "folder"
+
+    @classmethod
+    def from_config(cls, cfg: SinkConfig) -> FolderSink:
+        if not cfg.folder:
+            raise ConfigError("Folder sink needs a folder", field="sink.folder", expected="a directory path")
+        return cls(Path(cfg.folder))
+
+    def paths(self, d: Delivery) -> tuple[Path, Path]:
+        stem = f"{d.performed_on}_{safe_name(d.kind)}_{safe_name(d.exam_id)}"
+        return self.folder / f"{stem}.json", self.folder / f"{stem}.pdf"
+
+    def send(self, delivery: Delivery) -> SendResult:
+        bundle_path, pdf_path = self.paths(delivery)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if delivery.pdf is not None:  # PDF first: a bundle present means its PDF is too
+                atomic_write(pdf_path, delivery.pdf)
+            existed = bundle_path.exists()
+            atomic_write(bundle_path, delivery.bundle_json)
+        except OSError as exc:
+            raise TransientDeliveryError(f"Cannot write to the output folder: {exc.strerror}",
+                                         field="sink.folder", value=str(self.folder)) from None
+        return SendResult(detail=str(bundle_path), existing=int(existed), created=int(not existed))
+
+    def close(self) -> None:
+        return None

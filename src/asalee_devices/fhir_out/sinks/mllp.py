@@ -1,0 +1,119 @@
+"""HL7 v2 sink: the examination as an ORU^R01 (IHE PCD-01 style) over MLLP with python-hl7's asyncio streams.
+
+The stream limit is raised explicitly (16 MiB; the library's 64 KiB default breaks ECG waveform messages) and the
+blocking ``hl7.client.MLLPClient`` is not used (single ``send``/``recv(4096)``, no timeout). The ACK must echo
+our control id: ``AA``/``CA`` acknowledges; ``AE``/``AR``/``CE``/``CR`` is a NAK (rejected, with MSA-3/ERR text);
+no ACK within the timeout or a network error is transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from asalee_devices.config import SinkConfig
+from asalee_devices.errors import ConfigError
+from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+from asalee_devices.fhir_out.sinks.base import (
+    Delivery,
+    RejectedDeliveryError,
+    SendResult,
+    TransientDeliveryError,
+)
+
+STREAM_LIMIT = 16 * 1024 * 1024
+ACCEPT = frozenset({"AA", "CA"})
+
+
+@dataclass
+class MllpSink:
+    host: str
+    port: int
+    charset: str = "iso-8859-1"
+    timeout_s: float = 30.0
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    limit: int = STREAM_LIMIT
+    name: str = "mllp"
+
+    @classmethod
+    def from_config(cls, cfg: SinkConfig) -> MllpSink:
+        if not cfg.host:
+            raise ConfigError("MLLP sink needs the receiver host", field="sink.host")
+        try:
+            "é".encode(cfg.charset)
+        except LookupError:
+            raise ConfigError("Unknown character set", field="sink.charset", value=cfg.charset) from None
+        return cls(cfg.host, cfg.port, cfg.charset, float(cfg.timeout_s))
+
+    def message(self, delivery: Delivery) -> tuple[str, str]:
+        control_id = f"{delivery.message_id}-{uuid.uuid4().hex[:12]}"
+        return control_id, bundle_to_oru(delivery.bundle_json, control_id=control_id, charset=self.charset,
+                                         receiving_application=self.receiving_application,
+                                         receiving_facility=self.receiving_facility)
+
+    def send(self, delivery: Delivery) -> SendResult:
+        control_id, text = self.message(delivery)
+        try:
+            text.encode(self.charset)
+        except UnicodeEncodeError:
+            raise RejectedDeliveryError("The message has characters the receiver's character set cannot carry",
+                                        field="sink.charset", value=self.charset,
+                                        expected="utf-8, or data representable in the charset") from None
+        try:
+            ack = asyncio.run(asyncio.wait_for(self._exchange(text), self.timeout_s))
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            raise TransientDeliveryError(f"MLLP exchange failed: {type(exc).__name__}", field="sink.host",
+                                         value=f"{self.host}:{self.port}") from None
+        return self._check_ack(ack, control_id)
+
+    async def _exchange(self, text: str) -> str:
+        import hl7.mllp
+
+        reader, writer = await hl7.mllp.open_hl7_connection(self.host, self.port, limit=self.limit,
+                                                            encoding=self.charset)
+        try:
+            writer.writemessage(text)
+            await writer.drain()
+            ack = await reader.readmessage()
+            return str(ack)
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+    @staticmethod
+    def _check_ack(ack_text: str, control_id: str) -> SendResult:
+        import hl7
+
+        try:
+            ack = hl7.parse(ack_text)
+            code = str(ack.segment("MSA")(1))
+            echoed = str(ack.segment("MSA")(2))
+        except (KeyError, IndexError, hl7.ParseException):
+            raise TransientDeliveryError("Unreadable acknowledgement from the HL7 receiver") from None
+        if echoed != control_id:
+            raise TransientDeliveryError("Acknowledgement for another message", field="MSA-2", value=echoed,
+                                         expected=control_id)
+        if code in ACCEPT:
+            return SendResult(detail=f"MSA {code} {control_id}")
+        reasons = []
+        try:
+            text = str(ack.segment("MSA")(3))
+            if text:
+                reasons.append(text)
+        except IndexError:
+            pass
+        try:
+            for err in ack.segments("ERR"):
+                reasons.append(str(err))
+        except KeyError:
+            pass
+        raise RejectedDeliveryError(f"HL7 receiver refused the message (MSA {code})", outcome="; ".join(reasons),
+                                    field="MSA-1", value=code, expected="AA")
+
+    def close(self) -> None:
+        return None

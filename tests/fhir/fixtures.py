@@ -1,0 +1,65 @@
+"""Test inputs for the FHIR tests: a test-INS patient, an exam context, a spirometry session and an ECG analysis
+built from a real device file (the ECG analysis itself is constructed by hand: only the mapping is under test)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from asalee_devices.drivers.ecg_files import read_ecg_file
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.fhir_out.context import Calibration, ExamContext, PatientContext, PerformerContext
+from asalee_devices.signal.ecg.results import EcgAnalysis, EcgQuality, HeartRate, LeadQuality, QualityFinding
+from asalee_devices.signal.filters import FilterStep
+from asalee_devices.signal.spirometry.reference import Prediction, predict
+from asalee_devices.signal.spirometry.session import SessionResult, analyse_session
+from asalee_devices.simulators.generators.spirometry import forced_expiration
+
+#: The test INS of the integration reference (key 89 valid), female, born 03/1979, commune 51215.
+TEST_INS = "279035121518989"
+PDF = b"%PDF-1.4\n% test report\n%%EOF\n"
+
+
+def patient(**changes: object) -> PatientContext:
+    base: dict[str, object] = dict(family="TESTPATIENT", given=("Marie", "Louise"), birth_date=date(1979, 3, 14),
+                                   sex="female", ins=TEST_INS, ins_kind="INS-NIR-TEST", identity_qualified=True,
+                                   birth_place_cog="51215")
+    base.update(changes)
+    return PatientContext(**base)  # type: ignore[arg-type]
+
+
+def exam(exam_id: str = "exam-0001", *, device: DeviceIdentity | None = None, pdf: bytes | None = PDF,
+         calibration: Calibration | None = None) -> ExamContext:
+    return ExamContext(
+        exam_id=exam_id, performed_at=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        performer=PerformerContext("INFIRMIERE", "Anne", rpps="10000000001"),
+        gp=PerformerContext("MEDECIN", "Paul", rpps="10000000002"),
+        device=device or DeviceIdentity("Contec", "SP80B", "SN123", "1.2", "contec-spiro"),
+        software_version="0.1.0", pdf=pdf, raw_reference="exam-0001.raw", raw_sha256="ab" * 32,
+        calibration=calibration, issued_at=datetime(2026, 11, 23, 9, 45, tzinfo=UTC), test_mode=True)
+
+
+def spiro_session() -> tuple[SessionResult, list[Prediction], object]:
+    recs = [forced_expiration(fvc_l=3.5 + 0.03 * i, pef_l_s=7.0, fs_hz=100.0, seed=i) for i in range(3)]
+    session = analyse_session(recs, age_years=47)
+    preds = [predict(p, sex="female", age_years=47, height_cm=165, equation="gli-global-2022")
+             for p in ("fev1", "fvc", "fev1_fvc")]
+    best = recs[session.best_test_index if session.best_test_index is not None else 0]
+    return session, preds, best
+
+
+def ecg_analysis(shared_data: Path, name: str = "ecgtoolkit-example/Example.scp") -> EcgAnalysis:
+    f = read_ecg_file(shared_data / "ecg" / name)
+    raw = f.recording
+    cleaned = raw.with_samples(raw.samples_uv.copy(), applied_filters=(
+        FilterStep("highpass", "asalee", 0.05, order=2, zero_phase=True, design="Butterworth"),
+        FilterStep("notch", "asalee", 50.0, q_factor=30.0, zero_phase=True)))
+    finding = QualityFinding("baseline_wander", "V1", 620.0, 500.0, "uV", "Ligne de base instable en V1",
+                             "Unstable baseline in V1", blocking=False)
+    leads = tuple(LeadQuality(ld, True, 1500.0, 100.0, 0.01, 10.0, 0.0) for ld in raw.leads)
+    quality = EcgQuality("acceptable", leads, (finding,), 50.0)
+    r = np.arange(0.4, raw.duration_s, 0.8)
+    heart = HeartRate(r_peaks_s=r, rr_ms=np.diff(r) * 1000.0, heart_rate_bpm=75.0, leads_used=("II",))
+    return EcgAnalysis(raw=raw, cleaned=cleaned, quality=quality, heart=heart)

@@ -1,0 +1,47 @@
+"""``asalee-devices outbox status|retry|show`` against a real outbox and the folder sink."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asalee_devices.cli.main import main
+from asalee_devices.fhir_out.outbox import Outbox
+from asalee_devices.fhir_out.sinks import Delivery, RejectedDeliveryError, SendResult
+
+
+class _Refusing:
+    name = "folder"
+
+    def send(self, delivery: Delivery) -> SendResult:
+        raise RejectedDeliveryError("refused for the test", outcome="error invalid: test")
+
+    def close(self) -> None:
+        return None
+
+
+def test_outbox_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'outbox = "{tmp_path / "o.sqlite3"}"\n[sink]\ntype = "folder"\nfolder = "{out}"\n')
+    monkeypatch.delenv("ASALEE_CONFIG", raising=False)
+    with Outbox(tmp_path / "o.sqlite3") as box:
+        mid = box.enqueue(exam_id="exam-9", kind="ecg", sink="folder", performed_on="2026-11-23",
+                          payload=b'{"resourceType":"Bundle"}')
+        assert box.deliver_due(_Refusing()) == {mid: "failed"}
+    assert main(["outbox", "status", "--config", str(cfg), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["counts"]["failed"] == 1 and status["messages"][0]["last_error"].endswith("error invalid: test")
+    assert main(["outbox", "show", str(mid), "--config", str(cfg)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "failed" and shown["exam_id"] == "exam-9"
+    assert main(["outbox", "retry", str(mid), "--config", str(cfg)]) == 0
+    text = capsys.readouterr().out
+    with capsys.disabled():
+        print(text)
+    assert "acknowledged" in text and (out / "2026-11-23_ecg_exam-9.json").read_bytes() == b'{"resourceType":"Bundle"}'
+    assert main(["outbox", "show", str(mid), "--payload", "--config", str(cfg)]) == 0
+    assert capsys.readouterr().out.strip() == '{"resourceType":"Bundle"}'
+    assert main(["outbox", "show", "999", "--config", str(cfg)]) == 2  # clear one-line error

@@ -1,0 +1,168 @@
+"""HL7 v2.6 ORU^R01 over MLLP: a python-hl7 asyncio test peer with a raised stream limit receives a full 12-lead
+ECG message (several hundred KB, ISO-8859-1) and ACKs it; a NAK is reported and not retried."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import hl7
+import hl7.mllp
+import numpy as np
+import pytest
+from tests.fhir import fixtures as F
+
+from asalee_devices.config import SinkConfig
+from asalee_devices.fhir_out import ecg_bundle, to_json
+from asalee_devices.fhir_out.codes import ECG_LEAD_CODES
+from asalee_devices.fhir_out.outbox import Outbox
+from asalee_devices.fhir_out.sinks import Delivery, RejectedDeliveryError, TransientDeliveryError, create_sink
+from asalee_devices.fhir_out.sinks.mllp import MllpSink
+
+
+class MllpPeer:
+    """An MLLP receiver in its own thread/event loop: records messages, answers ``ack_code``."""
+
+    def __init__(self, *, limit: int = 16 * 1024 * 1024, encoding: str = "iso-8859-1", ack_code: str = "AA"
+                 ) -> None:
+        self.limit, self.encoding, self.ack_code = limit, encoding, ack_code
+        self.received: list[str] = []
+        self.port = 0
+        self._ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    async def _handle(self, reader: hl7.mllp.HL7StreamReader, writer: hl7.mllp.HL7StreamWriter) -> None:
+        try:
+            while not writer.is_closing():
+                msg = await reader.readmessage()
+                self.received.append(str(msg))
+                ack = str(msg.create_ack(self.ack_code))
+                if self.ack_code != "AA":  # NAK with its text in MSA-3
+                    msa = next(s for s in ack.split("\r") if s.startswith("MSA|"))
+                    ack = ack.replace(msa, msa + "|PID-3 unknown patient")
+                writer.writemessage(ack)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ValueError, ConnectionError):
+            writer.close()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main() -> None:
+            self.server = await hl7.mllp.start_hl7_server(self._handle, "127.0.0.1", 0, limit=self.limit,
+                                                          encoding=self.encoding)
+            self.port = self.server.sockets[0].getsockname()[1]
+            self._ready.set()
+
+        self.loop.run_until_complete(main())
+        self.loop.run_forever()
+
+    def start(self) -> MllpPeer:
+        self.thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture()
+def ecg_payload(shared_data: Path) -> bytes:
+    analysis = F.ecg_analysis(shared_data)
+    patient = F.patient(given=("Hélène", "Zoé"))
+    return to_json(ecg_bundle(F.exam(), patient, analysis, waveform="raw")).encode()
+
+
+@pytest.fixture()
+def peer() -> Iterator[MllpPeer]:
+    p = MllpPeer().start()
+    yield p
+    p.stop()
+
+
+def test_full_12_lead_ecg_oru_acked(peer: MllpPeer, ecg_payload: bytes, shared_data: Path) -> None:
+    sink = create_sink(SinkConfig(type="mllp", host="127.0.0.1", port=peer.port, charset="iso-8859-1"))
+    res = sink.send(Delivery(7, "exam-0001", "ecg", "2026-11-23", ecg_payload))
+    assert res.detail.startswith("MSA AA 7-")
+    (text,) = peer.received
+    size = len(text.encode("iso-8859-1"))
+    msg = hl7.parse(text)
+    msh = msg.segment("MSH")
+    assert str(msh(9)) == "ORU^R01^ORU_R01" and str(msh(12)) == "2.6" and str(msh(18)) == "8859/1"
+    assert str(msh(21)).startswith("IHE_PCD_001")
+    pid = msg.segment("PID")
+    assert str(pid(5)) == "TESTPATIENT^Hélène^Zoé^^^^L"  # Latin-1 accents intact on the wire
+    assert str(pid(3)).startswith(F.TEST_INS + "^^^&1.2.250.1.213.1.4.10&ISO^INS")
+    obx = msg.segments("OBX")
+    na = [o for o in obx if str(o(2)) == "NA"]
+    assert len(na) == 12
+    raw = F.ecg_analysis(shared_data).raw
+    for o, lead in zip(na, raw.leads, strict=True):
+        assert str(o(3)).split("^")[0] == str(ECG_LEAD_CODES[lead])
+        values = np.array(str(o(5)).split("^"), dtype=float) * 2.5
+        assert np.array_equal(values, raw.lead(lead))
+    hr = next(o for o in obx if str(o(3)).startswith("147842"))
+    assert str(hr(5)) == "75" and str(hr(6)).startswith("/min")
+    rates = [str(o(5)) for o in obx if str(o(3)).startswith("68320")]
+    assert rates == ["500"] * 12
+    print(f"MLLP: ORU^R01 of {size / 1024:.0f} KiB, {len(obx)} OBX ({len(na)} NA waveform rows), ACK {res.detail}")
+    assert size > 64 * 1024
+
+
+def test_nak_reported_and_not_retried(ecg_payload: bytes, tmp_path: Path) -> None:
+    peer = MllpPeer(ack_code="AE").start()
+    try:
+        box = Outbox(tmp_path / "o.sqlite3")
+        mid = box.enqueue(exam_id="exam-0001", kind="ecg", sink="mllp", performed_on="2026-11-23",
+                          payload=ecg_payload)
+        assert box.deliver_due(MllpSink("127.0.0.1", peer.port)) == {mid: "failed"}
+        msg = box.get(mid)
+        print(f"NAK: state {msg.state}, reason: {msg.last_error}")
+        assert "MSA AE" in msg.last_error and "unknown patient" in msg.last_error and msg.attempts == 1
+        with pytest.raises(RejectedDeliveryError):
+            MllpSink("127.0.0.1", peer.port).send(Delivery(1, "e", "ecg", "2026-11-23", ecg_payload))
+    finally:
+        peer.stop()
+
+
+def test_default_64k_limit_breaks_ecg_messages(ecg_payload: bytes) -> None:
+    """Why the limit is raised: a peer left at python-hl7's 64 KiB default cannot read the message."""
+    peer = MllpPeer(limit=64 * 1024).start()
+    try:
+        with pytest.raises(TransientDeliveryError):
+            MllpSink("127.0.0.1", peer.port, timeout_s=5).send(Delivery(1, "e", "ecg", "2026-11-23", ecg_payload))
+        assert peer.received == []
+    finally:
+        peer.stop()
+
+
+def test_unreachable_peer_is_transient(ecg_payload: bytes) -> None:
+    with pytest.raises(TransientDeliveryError):
+        MllpSink("127.0.0.1", 9, timeout_s=2).send(Delivery(1, "e", "ecg", "2026-11-23", ecg_payload))
+
+
+def test_charset_that_cannot_carry_the_text_is_rejected(ecg_payload: bytes) -> None:
+    with pytest.raises(RejectedDeliveryError):
+        MllpSink("127.0.0.1", 9, charset="ascii").send(Delivery(1, "e", "ecg", "2026-11-23", ecg_payload))
+
+
+def test_spirometry_oru_obx_lines() -> None:
+    from asalee_devices.fhir_out import spirometry_bundle
+    from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+
+    session, preds, _ = F.spiro_session()
+    doc = to_json(spirometry_bundle(F.exam(), F.patient(), session, preds))  # type: ignore[arg-type]
+    msg = hl7.parse(bundle_to_oru(doc, control_id="c1", charset="utf-8"))
+    assert str(msg.segment("MSH")(18)) == "UNICODE UTF-8" and str(msg.segment("OBR")(25)) == "P"
+    fev1 = next(o for o in msg.segments("OBX") if str(o(3)).startswith("152586^"))
+    assert str(fev1(3)).split("^")[3:6] == ["20150-9", "FEV1", "LN"]
+    assert str(fev1(6)) == "L^^UCUM" and str(fev1(7)).startswith(">") and str(fev1(8)) in ("L", "N")
+    assert session.fev1_l is not None and float(str(fev1(5))) == pytest.approx(session.fev1_l, abs=0.0005)
+    pred = next(o for o in msg.segments("OBX") if str(o(3)).startswith("33707018^"))  # MDC predicted FEV1
+    assert str(pred(4)).startswith(str(fev1(4)).rsplit(".", 1)[0] + ".")  # same channel in OBX-4
+    assert str(fev1(18)).startswith("SN123^Contec^SP80B")
