@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from asalee_devices.devices.session import Lifecycle, LiveBlock, SessionOptions, SessionState, Subscriber, TakeInfo
+from asalee_devices.devices.session import (
+    Lifecycle,
+    LiveBlock,
+    SessionOptions,
+    SessionState,
+    Subscriber,
+    TakeInfo,
+)
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.protocols.ecg12 import codec
 from asalee_devices.drivers.protocols.ecg12.driver import Ecg12Driver, Ecg12Info
@@ -157,14 +164,15 @@ class Electrocardiograph:
                     prev_seq = (first_seq - 1) & 0xFFFF
                 steps = np.diff(np.concatenate(([prev_seq], seq))) % 0x10000
                 keep = steps > 0  # a repeated sequence number is a duplicate frame
-                idx = last_idx + np.cumsum(steps)
-                keep &= idx < n_target
-                idx = idx[keep]
+                idx_all = last_idx + np.cumsum(steps)
+                keep &= idx_all < n_target
+                idx = idx_all[keep]
                 if idx.size:
                     uv[idx] = batch.counts[keep] * info.resolution_uv
                     off[idx] = codec.loff_mask(batch.status[keep])
                     filled[idx] = True
-                    last_idx = int(idx[-1])
+                # a frame past the end proves the last planned samples are lost, not late
+                last_idx = min(int(idx_all[-1]), n_target - 1)
                 prev_seq = int(seq[-1])
             if last_idx + 1 - published >= block_n or (
                     pending_rx is not None and last_idx + 1 > published and now - pending_rx >= opts.block_s):
@@ -175,6 +183,10 @@ class Electrocardiograph:
                 published, pending_rx = stop, None
             if last_idx + 1 >= n_target:
                 break
+        if last_idx + 1 > published:
+            life.publish(LiveBlock(take_no, published, fs, codec.CHANNELS, uv[published:last_idx + 1].T.copy(),
+                                   ((first_seq or 0) + published) / fs, pending_rx or time.monotonic(),
+                                   time.monotonic()))
         done = not reason
         if done:
             try:

@@ -177,6 +177,7 @@ def _serve_connection(channel: _SocketChannel | _PtyChannel, model: DeviceModel,
         if data and not channel.send(data):
             return False
         if unplug:
+            time.sleep(0.1)  # the bytes already on the wire arrive before the cable goes (a pty drops them)
             return True
     return False
 
@@ -209,7 +210,7 @@ class TcpSimulatorServer:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 break
