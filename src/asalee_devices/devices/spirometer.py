@@ -31,7 +31,7 @@ from asalee_devices.drivers.protocols.contec_spiro.driver import (
     plausible_frames,
 )
 from asalee_devices.drivers.transports.base import Transport
-from asalee_devices.errors import DeviceDisconnectedError, DeviceError, DeviceTimeoutError
+from asalee_devices.errors import DeviceDisconnectedError, DeviceError, DeviceTimeoutError, ProtocolError
 from asalee_devices.signal.spirometry.recording import BtpsCorrection, FlowRecording
 
 
@@ -49,6 +49,8 @@ class SpiroDownload:
     takes: tuple[FlowTake, ...]
     deleted_on_device: bool = False
     record_count: int = 0
+    #: protocol errors met during the download (each ended a transaction; the session reconnected)
+    errors: tuple[str, ...] = ()
 
     @property
     def complete(self) -> tuple[FlowTake, ...]:
@@ -68,6 +70,8 @@ class _Curve:
 
 
 class Interrupted(Exception):
+    """Ends one download transaction (control flow inside this module)."""
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -114,15 +118,18 @@ class Spirometer:
         done_keys: set[tuple[int, datetime]] = set()
         reconnects = self.options.reconnects
         deleted = False
+        errors: list[str] = []
         while True:
             try:
                 deleted = self._transaction(driver, info, takes, done_keys, stored, store)
                 transport.close()
                 life.set_state(SessionState.DONE)
                 break
-            except Interrupted:
+            except Interrupted as exc:
                 transport.close()
                 life.set_state(SessionState.INTERRUPTED)
+                if exc.reason.startswith("protocol error"):
+                    errors.append(exc.reason)
             if reconnects <= 0:
                 break
             reconnects -= 1
@@ -135,7 +142,7 @@ class Spirometer:
                 transport.close()
                 life.set_state(SessionState.INTERRUPTED)
                 break
-        return SpiroDownload(tuple(takes), deleted, info.record_count)
+        return SpiroDownload(tuple(takes), deleted, info.record_count, tuple(errors))
 
     def _transaction(self, driver: ContecDriver, info: ContecInfo, takes: list[FlowTake],
                      done_keys: set[tuple[int, datetime]], stored: set[tuple[int, datetime]],
@@ -164,6 +171,8 @@ class Spirometer:
             raise Interrupted("unplugged") from None
         except DeviceTimeoutError:
             raise Interrupted("stalled") from None
+        except ProtocolError as exc:
+            raise Interrupted(f"protocol error: {exc}") from None
         delete = store is not None and len(stored) == info.record_count
         try:
             driver.send(codec.H_RECORD, *(codec.DONE_DELETE if delete else codec.DONE_KEEP))
@@ -206,10 +215,13 @@ class Spirometer:
                 cur.volume.append(fr.volume_ml)
                 cur.ok.append(fr.seven_bit_ok)
                 cur.received += fr.index.size
-            if self._life.subscribers and cur.received - published >= 4:
+            if self._life.subscribers and (cur.received - published >= 4 or cur.received >= n):
                 flow = np.concatenate(cur.flow)[published:].astype(np.float64) / 1000.0
-                self._life.publish(LiveBlock(take_no, published, 0.0, ("flow",), flow[None, :], 0.0, now,
-                                             time.monotonic()))
+                times = np.concatenate(cur.time)
+                step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+                fs = 10_000.0 / step if step > 0 else 100.0
+                self._life.publish(LiveBlock(take_no, published, fs, ("flow",), flow[None, :],
+                                             float(times[published]) / 10_000.0, now, time.monotonic()))
                 published = cur.received
         return self._assemble(cur, info, reason, host_start, driver)
 

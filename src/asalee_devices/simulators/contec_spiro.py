@@ -57,7 +57,7 @@ def make_records(s: ContecSettings) -> list[StoredRecord]:
         t = np.arange(flow.size, dtype=np.int64) * (10_000 // s.rate_hz)
         ind = manoeuvre_indices(FlowRecording(flow / 1000.0, float(s.rate_hz)))
         out.append(StoredRecord(i + 1, datetime(2026, 3, 2, 9, 15 + i, 4 * i), t, flow, vol, ind.fvc_l,
-                                ind.fev1_l, ind.pef_l_s))
+                                ind.fev1_l or 0.0, ind.pef_l_s))
     return out
 
 

@@ -126,7 +126,8 @@ class SimTransport(Transport):
         if self._dying:
             self.close()
             raise DeviceDisconnectedError("Simulated device unplugged", field="address", value=self.address)
-        pump.model.on_host_bytes(data)
+        if time.monotonic() >= pump.stalled_until:
+            pump.model.on_host_bytes(data)
 
     def close(self) -> None:
         self._pump = None
@@ -171,7 +172,7 @@ def _serve_connection(channel: _SocketChannel | _PtyChannel, model: DeviceModel,
         got = channel.recv(_TICK_S)
         if got is None:
             return False
-        if got:
+        if got and time.monotonic() >= pump.stalled_until:  # a frozen device ignores its input too
             model.on_host_bytes(got)
         data, unplug = pump.step()
         if data and not channel.send(data):

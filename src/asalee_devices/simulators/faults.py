@@ -34,7 +34,9 @@ class FaultInjector:
     unplugged: bool = False
 
     def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(self.plan.seed)
+        # separate streams so positions depend only on the byte offset, not on how the stream was chunked
+        seeds = np.random.SeedSequence(self.plan.seed).spawn(3)
+        self._pos_rng, self._val_rng, self._drop_rng = (np.random.default_rng(s) for s in seeds)
 
     def process(self, data: bytes) -> tuple[bytes, float, bool]:
         """Returns (bytes to send, stall seconds to wait before sending them, unplug now)."""
@@ -56,13 +58,13 @@ class FaultInjector:
         arr = np.frombuffer(data, dtype=np.uint8).copy()
         eligible = (np.arange(start, start + n) >= p.start_after_bytes)
         if p.corrupt_rate > 0:
-            hit = (self._rng.random(n) < p.corrupt_rate) & eligible
+            hit = (self._pos_rng.random(n) < p.corrupt_rate) & eligible
             idx = np.nonzero(hit)[0]
-            arr[idx] ^= self._rng.integers(1, 256, idx.size).astype(np.uint8)
+            arr[idx] ^= self._val_rng.integers(1, 256, idx.size).astype(np.uint8)
             self.corrupted_offsets.extend((start + idx).tolist())
         keep_mask = np.ones(n, dtype=bool)
         if p.drop_rate > 0:
-            drop = (self._rng.random(n) < p.drop_rate) & eligible
+            drop = (self._drop_rng.random(n) < p.drop_rate) & eligible
             keep_mask &= ~drop
             self.dropped_offsets.extend((start + np.nonzero(drop)[0]).tolist())
         return arr[keep_mask].tobytes(), stall, unplug

@@ -113,7 +113,7 @@ class CurveFrames:
 
 def decode_curve_frames(chunk: bytes, record: int, first_index: int) -> CurveFrames:
     a = np.frombuffer(chunk, dtype=np.uint8).reshape(-1, CURVE_FRAME_LEN).astype(np.int64)
-    ok = ~(a >= 0x80).any(axis=1)
+    ok: NDArray[np.bool_] = np.asarray(~(a >= 0x80).any(axis=1), dtype=bool)
     a = a & 0x7F
     data = a[:, 1:] | (((a[:, :1] >> np.arange(7)) & 1) << 7)
     t = data[:, 0] | (data[:, 1] << 8) | (data[:, 2] << 16)

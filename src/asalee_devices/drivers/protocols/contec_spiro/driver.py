@@ -84,6 +84,10 @@ class ContecDriver:
         """Start the download transaction up to the record count; returns identity and number of records."""
         self.decoder.reset()
         self._queue.clear()
+        # drop stale bytes (a device that froze may flush old output when it comes back)
+        drain_until = time.monotonic() + 0.5
+        while self.transport.read(65536, 0.03) and time.monotonic() < drain_until:
+            pass
         self.send(codec.H_START)
         self.expect(codec.CLOCK_REQUEST)
         now = self._clock.now()
