@@ -18,7 +18,7 @@ from asalee_devices.simulators.generators.ecg import twelve_lead_ecg
 
 from .harness import ENDPOINTS, link
 
-OPTS = SessionOptions(quiet_time_s=0.4, connect_attempts=2, reconnects=1, backoff_s=0.05, seed=1)
+OPTS = SessionOptions(quiet_time_s=0.4, connect_attempts=3, reconnects=1, backoff_s=0.05, seed=1)
 
 
 def _session(ln: object, rate_hz: int | None = None, options: SessionOptions = OPTS) -> Electrocardiograph:
