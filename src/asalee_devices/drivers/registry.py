@@ -40,6 +40,8 @@ _BUILTIN: dict[str, DriverSpec] = {
     "contec-spiro": DriverSpec("contec-spiro", "spirometer",
                                "Contec-family spirometer record download (reverse-engineered; BLE serial bridge)",
                                ("serial", "socket", "loop"), (), 115200, "contec-spiro"),
+    "turbine": DriverSpec("turbine", "spirometer", "live turbine spirometer, vendor-class USB (interrupt IN)",
+                          ("usb",), ((0x1209, 0x7B10),), 0, "turbine"),
 }
 _REGISTRY: dict[str, DriverSpec] = dict(_BUILTIN)
 _LOADED_ENTRY_POINTS = False

@@ -23,6 +23,7 @@ class SimulatorSpec:
     description: str
     make: Callable[[Mapping[str, str]], Callable[[], DeviceModel]]
     params: tuple[str, ...]
+    usb: bool = False  # reached through the virtual USB backend instead of a byte stream
 
 
 def _settings(cls: Any, params: Mapping[str, str], common: set[str]) -> Any:
@@ -66,12 +67,21 @@ def _contec(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
     return lambda: ContecSpirometerModel(settings)
 
 
+def _turbine(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
+    from asalee_devices.simulators.turbine import TurbineDeviceModel, TurbineSettings
+
+    settings = _settings(TurbineSettings, params, COMMON - {"seed"})
+    return lambda: TurbineDeviceModel(settings)
+
+
 SIMULATORS: dict[str, SimulatorSpec] = {
     "ecg12": SimulatorSpec("ecg12", "ecg12", "12-lead ECG module (ECG12 frames, 500/1000 Hz)", _ecg12,
                            ("rate_hz", "heart_rate_bpm", "duration_s", "electrode_off", "mains_uv",
                             "baseline_wander_uv", "muscle_noise_uv", "serial_number")),
     "contec-spiro": SimulatorSpec("contec-spiro", "contec-spiro", "Contec-family spirometer holding blows",
                                   _contec, ("profile", "blows", "fvc_l", "pef_l_s", "fault", "serial_number")),
+    "turbine": SimulatorSpec("turbine", "turbine", "live USB turbine spirometer (virtual USB backend)", _turbine,
+                             ("profile", "fvc_l", "pef_l_s", "fault", "rate_hz", "serial_number"), usb=True),
 }
 ALIASES = {"ecg": "ecg12", "spirometer": "contec-spiro", "contec": "contec-spiro"}
 
@@ -114,5 +124,18 @@ def factory_from_url(dev: Any) -> Any:
         speed = float(params.get("speed", "1"))
     except ValueError:
         raise ConfigError("Bad simulator speed", field="speed", value=params.get("speed")) from None
-    endpoint = InMemoryEndpoint(spec.make(params), fault_plan(params), speed, label=dev.raw.split("?", 1)[0])
+    label = dev.raw.split("?", 1)[0]
+    if spec.usb:
+        from asalee_devices.drivers.transports.usb import UsbTransport
+        from asalee_devices.simulators.turbine import PID, VID
+        from asalee_devices.simulators.usb_virtual import VirtualUsbBackend, VirtualUsbDevice
+
+        make = spec.make(params)
+        device = VirtualUsbDevice(VID, PID, make, manufacturer="Asalee Sim",  # type: ignore[arg-type]
+                                  product="Turbine USB SIM", serial_number=params.get("serial_number",
+                                                                                      "SIM-TURB-0001"),
+                                  bcd_device=0x0103, faults=fault_plan(params), speed=speed)
+        backend = VirtualUsbBackend([device])
+        return lambda: UsbTransport(VID, PID, backend=backend, label=label)
+    endpoint = InMemoryEndpoint(spec.make(params), fault_plan(params), speed, label=label)
     return endpoint.transport
