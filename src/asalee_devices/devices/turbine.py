@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 import numpy as np
 
 from asalee_devices.devices.electrocardiograph import gaps_from_mask
-from asalee_devices.devices.session import Lifecycle, LiveBlock, SessionOptions, SessionState, Subscriber, TakeInfo
+from asalee_devices.devices.session import (
+    Lifecycle,
+    LiveBlock,
+    SessionOptions,
+    SessionState,
+    Subscriber,
+    TakeInfo,
+)
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.protocols.turbine import codec
 from asalee_devices.drivers.protocols.turbine.driver import TurbineDriver, TurbineInfo
