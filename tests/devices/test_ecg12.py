@@ -105,7 +105,7 @@ def test_corrupted_bytes_lose_only_affected_frames(endpoint: str) -> None:
 
 def test_stall_beyond_quiet_time_reconnects(endpoint: str) -> None:
     settings = Ecg12Settings(rate_hz=500, seed=3)
-    faults = FaultPlan(stall_after_bytes=15_000, stall_s=1.0)
+    faults = FaultPlan(stall_after_bytes=5_000, stall_s=1.0)
     with link(endpoint, "ecg12", lambda: Ecg12DeviceModel(settings), faults) as ln:
         ecg = _session(ln)
         acq = ecg.record(1.0)

@@ -95,7 +95,7 @@ def test_corrupted_bytes_lose_only_affected_frames() -> None:
 
 
 def test_stall_reconnects() -> None:
-    device = virtual_turbine(TurbineSettings(), faults=FaultPlan(stall_after_bytes=3000, stall_s=1.0), speed=SPEED)
+    device = virtual_turbine(TurbineSettings(), faults=FaultPlan(stall_after_bytes=1200, stall_s=1.0), speed=SPEED)
     spiro, _ = _session(device)
     acq = spiro.record(2.0)
     assert [t.info.status for t in acq.takes] == ["interrupted", "done"]

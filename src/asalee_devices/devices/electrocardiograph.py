@@ -144,7 +144,13 @@ class Electrocardiograph:
             reason = "unplugged" if isinstance(exc, DeviceDisconnectedError) else "no start acknowledgement"
         life.set_state(SessionState.ACQUIRING)
         last_rx = time.monotonic()
+        next_read = 0.0
         while not reason:
+            # coalesce reads: a few per live block is enough, and each read costs a fixed overhead
+            pause = next_read - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            next_read = time.monotonic() + opts.block_s / 2
             try:
                 batch = driver.poll(opts.poll_s)
             except DeviceDisconnectedError:
@@ -174,13 +180,18 @@ class Electrocardiograph:
                 # a frame past the end proves the last planned samples are lost, not late
                 last_idx = min(int(idx_all[-1]), n_target - 1)
                 prev_seq = int(seq[-1])
-            if last_idx + 1 - published >= block_n or (
-                    pending_rx is not None and last_idx + 1 > published and now - pending_rx >= opts.block_s):
-                stop = last_idx + 1
+            ready = last_idx + 1 - published
+            if ready >= block_n or (pending_rx is not None and ready > 0 and now - pending_rx >= opts.block_s):
                 assert pending_rx is not None
-                life.publish(LiveBlock(take_no, published, fs, codec.CHANNELS, uv[published:stop].T.copy(),
-                                       ((first_seq or 0) + published) / fs, pending_rx, time.monotonic()))
-                published, pending_rx = stop, None
+                # whole blocks of block_s of signal (a late read is split), then what waited block_s of host time
+                size = block_n if ready >= block_n else ready
+                while ready >= size > 0:
+                    life.publish(LiveBlock(take_no, published, fs, codec.CHANNELS,
+                                           uv[published:published + size].T.copy(),
+                                           ((first_seq or 0) + published) / fs, pending_rx, time.monotonic()))
+                    published += size
+                    ready -= size
+                pending_rx = None if ready == 0 else pending_rx
             if last_idx + 1 >= n_target:
                 break
         if last_idx + 1 > published:

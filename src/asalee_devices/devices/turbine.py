@@ -121,7 +121,13 @@ class TurbineSpirometer:
             reason = "unplugged" if isinstance(exc, DeviceDisconnectedError) else "no start acknowledgement"
         self._life.set_state(SessionState.ACQUIRING)
         last_rx = time.monotonic()
+        next_read = 0.0
         while not reason:
+            # coalesce reads: a few per live block is enough, and each read costs a fixed overhead
+            pause = next_read - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            next_read = time.monotonic() + opts.block_s / 2
             try:
                 fr = driver.poll(opts.poll_s)
             except DeviceDisconnectedError:

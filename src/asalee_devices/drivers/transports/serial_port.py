@@ -49,9 +49,8 @@ class SerialTransport(Transport):
             first: bytes = port.read(1)
             if not first:
                 return b""
-            port.timeout = 0
-            waiting = int(port.in_waiting)
-            rest: bytes = port.read(min(max(waiting, 0), max_bytes - 1)) if waiting and max_bytes > 1 else b""
+            port.timeout = 0  # then whatever else is already there, without waiting
+            rest: bytes = port.read(max_bytes - 1) if max_bytes > 1 else b""
             return first + rest
         except (serial.SerialException, OSError) as exc:
             self.close()

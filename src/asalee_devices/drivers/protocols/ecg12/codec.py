@@ -91,12 +91,12 @@ def concat(batches: list[DataBatch]) -> DataBatch:
 def decode_data_payloads(payloads: bytes, n: int) -> DataBatch:
     """Vectorised decode of ``n`` concatenated 29-byte data payloads."""
     a = np.frombuffer(payloads, dtype=np.uint8, count=n * DATA_PAYLOAD_LEN).reshape(n, DATA_PAYLOAD_LEN)
-    a = a.astype(np.int64)
-    seq = (a[:, 0] << 8) | a[:, 1]
-    status = (a[:, 2] << 16) | (a[:, 3] << 8) | a[:, 4]
-    c = a[:, 5:].reshape(n, 8, 3)
-    counts = (c[:, :, 0] << 16) | (c[:, :, 1] << 8) | c[:, :, 2]
-    counts = np.where(counts >= 1 << 23, counts - (1 << 24), counts)
+    head = a[:, :5].astype(np.int64)
+    seq = (head[:, 0] << 8) | head[:, 1]
+    status = (head[:, 2] << 16) | (head[:, 3] << 8) | head[:, 4]
+    c = a[:, 5:].reshape(n, 8, 3).astype(np.int32)
+    raw = (c[:, :, 0] << 16) | (c[:, :, 1] << 8) | c[:, :, 2]
+    counts = ((raw ^ 0x800000) - 0x800000).astype(np.int64)  # 24-bit two's complement
     return DataBatch(seq, status, counts)
 
 
@@ -224,12 +224,17 @@ def decode_identity(payload: bytes) -> Identity:
 def loff_mask(status: NDArray[np.int64]) -> NDArray[np.bool_]:
     """Per-channel lead-off flags (n_frames, 8) from status words: channel k is off when its P electrode is
     off, and I / II also when RA (LOFF_STATN bits 0 / 1) is off."""
+    if status.size and bool((status == _NOMINAL_STATUS).all()):
+        return np.zeros((status.size, 8), dtype=bool)
     statp = (status >> 12) & 0xFF
     statn = (status >> 4) & 0xFF
     bits = np.arange(8)
     mask = ((statp[:, None] >> bits[None, :]) & 1).astype(bool)
     mask[:, :2] |= ((statn[:, None] >> bits[None, :2]) & 1).astype(bool)
     return mask
+
+
+_NOMINAL_STATUS = STATUS_MARK << 20
 
 
 def status_from_mask(mask_row: NDArray[np.bool_]) -> int:
