@@ -212,3 +212,45 @@ def test_codec_counts_and_resyncs_on_garbage() -> None:
     assert dec.counters.frames_ok == 9 and dec.counters.crc_errors >= 1 and dec.counters.bytes_discarded > 0
     with pytest.raises(AsaleeError):
         Electrocardiograph.from_url("ecg12+usb://1:2")
+
+
+def test_dropped_bytes_resync_and_mark_gaps(endpoint: str) -> None:
+    settings = Ecg12Settings(rate_hz=500, seed=6)
+    with link(endpoint, "ecg12", lambda: Ecg12DeviceModel(settings), FaultPlan(drop_rate=0.005, seed=3)) as ln:
+        acq = _session(ln).record(1.0)
+        model = ln.models[0]
+        dropped = np.asarray(ln.injector.dropped_offsets)
+    assert isinstance(model, Ecg12DeviceModel)
+    take = acq.complete
+    assert take is not None
+    rec = take.recording
+    offsets = np.asarray([o for o, _ in model.frame_offsets])
+    seqs = np.asarray([s for _, s in model.frame_offsets])
+    k = np.searchsorted(offsets, dropped, side="right") - 1
+    inside = (k >= 0) & (dropped < offsets[k] + codec.DATA_FRAME_LEN)
+    affected = {s for s in seqs[k[inside]].tolist() if s < rec.n_samples}
+    lost = set(np.nonzero(np.isnan(rec.lead("V6")))[0].tolist())
+    print(f"\n[{endpoint}] dropped bytes {dropped.size}: frames hit {len(affected)}, lost {len(lost)}, "
+          f"resyncs {take.info.counters['resyncs']}")
+    assert lost == affected and rec.gaps
+
+
+def test_serial_device_refound_by_vid_pid_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from serial.tools import list_ports
+
+    from asalee_devices.simulators.endpoints import PtySimulator
+
+    if not hasattr(__import__("os"), "openpty"):
+        pytest.skip("POSIX only")
+    with PtySimulator(lambda: Ecg12DeviceModel(Ecg12Settings()), speed=10) as pty:
+        ports = [SimpleNamespace(device="/dev/ttyS0", vid=None, pid=None, serial_number=None),
+                 SimpleNamespace(device=pty.port, vid=0x1209, pid=0xEC12, serial_number="SIM-ECG12-0001")]
+        monkeypatch.setattr(list_ports, "comports", lambda: ports)
+        url = "ecg12+serial:///dev/ttyACM7?vid=0x1209&pid=0xec12&serial=SIM-ECG12-0001"  # old node name
+        take = Electrocardiograph.from_url(url, options=OPTS).record(0.5).complete
+        assert take is not None and take.identity.serial_number == "SIM-ECG12-0001"
+        monkeypatch.setattr(list_ports, "comports", lambda: ports[:1])
+        with pytest.raises(DeviceNotFoundError, match="VID/PID"):
+            Electrocardiograph.from_url(url, options=OPTS).record(0.5)
