@@ -46,8 +46,30 @@ def test_urls_and_registry() -> None:
         assert info.value.field == field, bad
     with pytest.raises(ConfigError, match="another driver"):
         Electrocardiograph.from_url("contec-spiro+socket://127.0.0.1:1")
-    register_driver(DriverSpec("third-party", "ecg", "plug-in", ("socket",)))
-    assert "third-party" in drivers() and get_driver("third-party").kind == "ecg"
+
+
+def test_drivers_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asalee_devices.drivers import registry
+
+    spec = DriverSpec("acme-ecg", "ecg", "third-party module", ("serial", "socket"), ((0x1234, 0x0001),))
+
+    class EntryPoint:
+        def __init__(self, name: str, value: object) -> None:
+            self.name, self.value = name, value
+
+        def load(self) -> object:
+            if isinstance(self.value, Exception):
+                raise self.value
+            return self.value
+
+    monkeypatch.setattr(registry, "_LOADED_ENTRY_POINTS", False)
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._BUILTIN))
+    monkeypatch.setattr(registry, "entry_points",
+                        lambda group: [EntryPoint("acme-ecg", spec), EntryPoint("broken", ImportError("x"))])
+    assert get_driver("acme-ecg") is spec  # loaded lazily; the broken plug-in is skipped
+    assert "broken" not in drivers()
+    register_driver(DriverSpec("local", "spirometer", "registered in code", ("usb",)))
+    assert get_driver("local").kind == "spirometer"
 
 
 def test_devices_command_json(capsys: pytest.CaptureFixture[str]) -> None:
