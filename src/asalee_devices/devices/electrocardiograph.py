@@ -56,6 +56,9 @@ class Electrocardiograph:
 
     def __init__(self, open_transport: Callable[[], Transport], *, rate_hz: int | None = None,
                  options: SessionOptions | None = None) -> None:
+        if rate_hz is not None and rate_hz not in codec.RATES_HZ:
+            raise InputError("ECG sampling rate not offered by ECG12 modules", field="rate_hz", value=rate_hz,
+                             expected=" or ".join(map(str, codec.RATES_HZ)) + " Hz")
         self.options = options or SessionOptions()
         self._life: Lifecycle[tuple[Ecg12Driver, Ecg12Info]] = Lifecycle(open_transport, self.options)
         self.rate_hz = rate_hz

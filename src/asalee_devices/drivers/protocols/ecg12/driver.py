@@ -92,6 +92,7 @@ class Ecg12Driver:
         return Ecg12Info(identity, float(rate), ident.resolution_pv / 1e6)
 
     def start(self) -> None:
+        self._pending.clear()  # frames of a stream that ran before our STOP are stale
         self._command(codec.CMD_START)
 
     def stop(self) -> None:
