@@ -134,6 +134,7 @@ class Electrocardiograph:
         off = np.zeros((n_target, 8), dtype=bool)
         filled = np.zeros(n_target, dtype=bool)
         block_n = max(1, int(round(opts.block_s * fs)))
+        max_block_n = max(block_n, int(0.1 * fs))
         host_start = datetime.now(UTC)
         reason = ""
         first_seq: int | None = None
@@ -186,15 +187,15 @@ class Electrocardiograph:
             ready = last_idx + 1 - published
             if ready >= block_n or (pending_rx is not None and ready > 0 and now - pending_rx >= opts.block_s):
                 assert pending_rx is not None
-                # whole blocks of block_s of signal (a late read is split), then what waited block_s of host time
-                size = block_n if ready >= block_n else ready
-                while ready >= size > 0:
-                    life.publish(LiveBlock(take_no, published, fs, codec.CHANNELS,
-                                           uv[published:published + size].T.copy(),
-                                           ((first_seq or 0) + published) / fs, pending_rx, time.monotonic()))
-                    published += size
-                    ready -= size
-                pending_rx = None if ready == 0 else pending_rx
+                # everything ready goes out now; a late (or fast-forwarded) read is split evenly so that no block
+                # exceeds 100 ms of signal
+                parts = -(-ready // max_block_n)
+                for k in range(parts):
+                    lo = published + ready * k // parts
+                    hi = published + ready * (k + 1) // parts
+                    life.publish(LiveBlock(take_no, lo, fs, codec.CHANNELS, uv[lo:hi].T.copy(),
+                                           ((first_seq or 0) + lo) / fs, pending_rx, time.monotonic()))
+                published, pending_rx = published + ready, None
             if last_idx + 1 >= n_target:
                 break
         if last_idx + 1 > published:

@@ -61,7 +61,7 @@ class SessionOptions:
     reconnects: int = 2
     backoff_s: float = 0.5
     backoff_max_s: float = 5.0
-    block_s: float = 0.04
+    block_s: float = 0.02
     poll_s: float = 0.01
     seed: int | None = None
 
