@@ -29,7 +29,8 @@ def _chunked(stream: bytes, sizes: list[int]) -> list[bytes]:
 @given(garbage=GARBAGE, sizes=CHUNKS)
 def test_ecg12_garbage_between_frames(garbage: list[bytes], sizes: list[int]) -> None:
     frames = [ecg.encode_data(i, ecg.status_word(i, 0), [i * 1000 - 5000] * 8) for i in range(12)]
-    stream = b"".join(g + f for g, f in zip(garbage, frames, strict=True))
+    # the stream goes on after the last frame (a false sync in the garbage may announce up to 255 bytes)
+    stream = b"".join(g + f for g, f in zip(garbage, frames, strict=True)) + bytes(300)
     dec = ecg.Ecg12Decoder()
     seqs: list[int] = []
     for part in _chunked(stream, sizes):
@@ -52,7 +53,7 @@ def test_decoders_never_raise(data: bytes, sizes: list[int]) -> None:
 @given(garbage=GARBAGE, sizes=CHUNKS)
 def test_turbine_garbage_between_frames(garbage: list[bytes], sizes: list[int]) -> None:
     frames = [turbine.encode_frame(i, 10_000 * i, 3 * i, 1, 1) for i in range(12)]
-    stream = b"".join(g + f for g, f in zip(garbage, frames, strict=True))
+    stream = b"".join(g + f for g, f in zip(garbage, frames, strict=True)) + bytes(16)
     dec = turbine.TurbineDecoder()
     got: list[int] = []
     for part in _chunked(stream, sizes):

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from numpy.typing import NDArray
 
+from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
 from asalee_devices.devices.session import (
     Lifecycle,
-    LiveBlock,
     SessionOptions,
     SessionState,
     Subscriber,
@@ -42,13 +41,6 @@ class EcgAcquisition:
     def complete(self) -> EcgTake | None:
         """The first take that ran to its planned end, if any."""
         return next((t for t in self.takes if t.info.status == "done"), None)
-
-
-def gaps_from_mask(filled: NDArray[np.bool_]) -> tuple[tuple[int, int], ...]:
-    """Runs of False as (start, stop) sample ranges."""
-    missing = np.concatenate(([False], ~filled, [False])).astype(np.int8)
-    edges = np.diff(missing)
-    return tuple(zip(np.nonzero(edges == 1)[0].tolist(), np.nonzero(edges == -1)[0].tolist(), strict=True))
 
 
 class Electrocardiograph:
@@ -129,32 +121,20 @@ class Electrocardiograph:
         opts = self.options
         life = self._life
         fs = info.fs_hz
-        n_target = int(round(duration_s * fs))
-        uv = np.full((n_target, 8), np.nan)
-        off = np.zeros((n_target, 8), dtype=bool)
-        filled = np.zeros(n_target, dtype=bool)
-        block_n = max(1, int(round(opts.block_s * fs)))
-        max_block_n = max(block_n, int(0.1 * fs))
+        take = SequencedTake(int(round(duration_s * fs)), len(codec.CHANNELS))
+        live = LivePublisher(life.publish, take_no, fs, codec.CHANNELS, opts.block_s,
+                             lambda: (take.first_seq or 0) / fs)
+        pacer = ReadPacer(opts.block_s / 2)
         host_start = datetime.now(UTC)
         reason = ""
-        first_seq: int | None = None
-        prev_seq = 0
-        last_idx = -1
-        published = 0
-        pending_rx: float | None = None
         try:
             driver.start()
         except DeviceError as exc:
             reason = "unplugged" if isinstance(exc, DeviceDisconnectedError) else "no start acknowledgement"
         life.set_state(SessionState.ACQUIRING)
         last_rx = time.monotonic()
-        next_read = 0.0
         while not reason:
-            # coalesce reads: a few per live block is enough, and each read costs a fixed overhead
-            pause = next_read - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            next_read = time.monotonic() + opts.block_s / 2
+            pacer.wait()
             try:
                 batch = driver.poll(opts.poll_s)
             except DeviceDisconnectedError:
@@ -167,53 +147,24 @@ class Electrocardiograph:
                     break
             else:
                 last_rx = now
-                pending_rx = now if pending_rx is None else pending_rx
-                seq = batch.seq
-                if first_seq is None:
-                    first_seq = int(seq[0])
-                    prev_seq = (first_seq - 1) & 0xFFFF
-                steps = np.diff(np.concatenate(([prev_seq], seq))) % 0x10000
-                keep = steps > 0  # a repeated sequence number is a duplicate frame
-                idx_all = last_idx + np.cumsum(steps)
-                keep &= idx_all < n_target
-                idx = idx_all[keep]
-                if idx.size:
-                    uv[idx] = batch.counts[keep] * info.resolution_uv
-                    off[idx] = codec.loff_mask(batch.status[keep])
-                    filled[idx] = True
-                # a frame past the end proves the last planned samples are lost, not late
-                last_idx = min(int(idx_all[-1]), n_target - 1)
-                prev_seq = int(seq[-1])
-            ready = last_idx + 1 - published
-            if ready >= block_n or (pending_rx is not None and ready > 0 and now - pending_rx >= opts.block_s):
-                assert pending_rx is not None
-                # everything ready goes out now; a late (or fast-forwarded) read is split evenly so that no block
-                # exceeds 100 ms of signal
-                parts = -(-ready // max_block_n)
-                for k in range(parts):
-                    lo = published + ready * k // parts
-                    hi = published + ready * (k + 1) // parts
-                    life.publish(LiveBlock(take_no, lo, fs, codec.CHANNELS, uv[lo:hi].T.copy(),
-                                           ((first_seq or 0) + lo) / fs, pending_rx, time.monotonic()))
-                published, pending_rx = published + ready, None
-            if last_idx + 1 >= n_target:
+                live.received(now)
+                take.place(batch.seq, batch.counts * info.resolution_uv, codec.loff_mask(batch.status))
+            live.offer(take, now)
+            if take.complete:
                 break
-        if last_idx + 1 > published:
-            life.publish(LiveBlock(take_no, published, fs, codec.CHANNELS, uv[published:last_idx + 1].T.copy(),
-                                   ((first_seq or 0) + published) / fs, pending_rx or time.monotonic(),
-                                   time.monotonic()))
+        live.offer(take, time.monotonic(), final=True)
         done = not reason
         if done:
             try:
                 driver.stop()
             except DeviceError:
                 pass
-        n = n_target if done else last_idx + 1
+        n = take.n_target if done else take.n_received
         self.counters = driver.decoder.counters.as_dict()
-        rec = EcgRecording(np.ascontiguousarray(uv[:n].T), fs, codec.CHANNELS, resolution_uv=info.resolution_uv,
-                           lead_off=np.ascontiguousarray(off[:n].T), interrupted=not done,
-                           gaps=gaps_from_mask(filled[:n]))
-        take = EcgTake(complete_lead_set(rec), info.identity,
-                       TakeInfo("done" if done else "interrupted", reason, host_start, datetime.now(UTC),
-                                (first_seq or 0) / fs, dict(self.counters)))
-        return take, done
+        rec = EcgRecording(np.ascontiguousarray(take.values[:n].T), fs, codec.CHANNELS,
+                           resolution_uv=info.resolution_uv, lead_off=np.ascontiguousarray(take.flags[:n].T),
+                           interrupted=not done, gaps=take.gaps(n))
+        result = EcgTake(complete_lead_set(rec), info.identity,
+                         TakeInfo("done" if done else "interrupted", reason, host_start, datetime.now(UTC),
+                                  (take.first_seq or 0) / fs, dict(self.counters)))
+        return result, done

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from asalee_devices.devices.electrocardiograph import gaps_from_mask
+from asalee_devices.devices.assembly import gaps_from_mask
 from asalee_devices.devices.session import (
     Lifecycle,
     LiveBlock,

@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from asalee_devices.devices.electrocardiograph import gaps_from_mask
+from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
 from asalee_devices.devices.session import (
     Lifecycle,
-    LiveBlock,
     SessionOptions,
     SessionState,
     Subscriber,
@@ -105,29 +104,20 @@ class TurbineSpirometer:
     def _take(self, driver: TurbineDriver, info: TurbineInfo, duration_s: float, take_no: int) -> LiveFlowTake:
         opts = self.options
         fs = info.fs_hz
-        n_target = int(round(duration_s * fs))
-        flow = np.full(n_target, np.nan)
-        filled = np.zeros(n_target, dtype=bool)
-        block_n = max(1, int(round(opts.block_s * fs)))
+        take = SequencedTake(int(round(duration_s * fs)), 1)
+        first_ts = [0]
+        live = LivePublisher(self._life.publish, take_no, fs, ("flow",), opts.block_s, lambda: first_ts[0] / 1e6)
+        pacer = ReadPacer(opts.block_s / 2)
         host_start = datetime.now(UTC)
         reason = ""
-        first_seq: int | None = None
-        first_ts = 0
-        prev_seq, last_idx, published = 0, -1, 0
-        pending_rx: float | None = None
         try:
             driver.start()
         except DeviceError as exc:
             reason = "unplugged" if isinstance(exc, DeviceDisconnectedError) else "no start acknowledgement"
         self._life.set_state(SessionState.ACQUIRING)
         last_rx = time.monotonic()
-        next_read = 0.0
         while not reason:
-            # coalesce reads: a few per live block is enough, and each read costs a fixed overhead
-            pause = next_read - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            next_read = time.monotonic() + opts.block_s / 2
+            pacer.wait()
             try:
                 fr = driver.poll(opts.poll_s)
             except DeviceDisconnectedError:
@@ -142,35 +132,25 @@ class TurbineSpirometer:
                     break
             else:
                 last_rx = now
-                pending_rx = now if pending_rx is None else pending_rx
-                if first_seq is None:
-                    first_seq, first_ts = int(fr.seq[0]), int(fr.timestamp_us[0])
-                    prev_seq = (first_seq - 1) & 0xFFFF
-                steps = np.diff(np.concatenate(([prev_seq], fr.seq))) % 0x10000
-                idx_all = last_idx + np.cumsum(steps)
-                keep = (steps > 0) & (idx_all < n_target)
-                idx = idx_all[keep]
-                flow[idx] = codec.pulses_to_flow(fr.pulses[keep], fr.direction[keep], info.identify)
-                filled[idx] = True
-                last_idx = min(int(idx_all[-1]), n_target - 1)
-                prev_seq = int(fr.seq[-1])
-            if last_idx + 1 - published >= block_n or (last_idx + 1 >= n_target and last_idx + 1 > published):
-                assert pending_rx is not None
-                self._life.publish(LiveBlock(take_no, published, fs, ("flow",), flow[None, published:last_idx + 1],
-                                             first_ts / 1e6 + published / fs, pending_rx, time.monotonic()))
-                published, pending_rx = last_idx + 1, None
-            if last_idx + 1 >= n_target:
+                live.received(now)
+                if take.first_seq is None:
+                    first_ts[0] = int(fr.timestamp_us[0])
+                flow = codec.pulses_to_flow(fr.pulses, fr.direction, info.identify)
+                take.place(fr.seq, flow[:, None])
+            live.offer(take, now)
+            if take.complete:
                 break
+        live.offer(take, time.monotonic(), final=True)
         done = not reason
         if done:
             try:
                 driver.stop()
             except DeviceError:
                 pass
-        n = n_target if done else last_idx + 1
+        n = take.n_target if done else take.n_received
         self.counters = driver.decoder.counters.as_dict()
-        rec = FlowRecording(flow[:n].copy(), fs, btps=BtpsCorrection(source="none"), interrupted=not done,
-                            gaps=gaps_from_mask(filled[:n]))
+        rec = FlowRecording(take.values[:n, 0].copy(), fs, btps=BtpsCorrection(source="none"),
+                            interrupted=not done, gaps=take.gaps(n))
         return LiveFlowTake(rec, info.identity,
                             TakeInfo("done" if done else "interrupted", reason, host_start, datetime.now(UTC),
-                                     first_ts / 1e6, dict(self.counters)))
+                                     first_ts[0] / 1e6, dict(self.counters)))

@@ -30,6 +30,11 @@ T_IDENTITY = 0x90
 T_ACK = 0x91
 
 DATA_PAYLOAD_LEN = 29
+#: frame types of the protocol with their fixed payload length (None: variable)
+KNOWN_TYPES: dict[int, int | None] = {
+    T_DATA: DATA_PAYLOAD_LEN, T_ACK: 2, T_IDENTITY: None,
+    CMD_IDENTIFY: 0, CMD_START: 0, CMD_STOP: 0, CMD_SET_RATE: 2,
+}
 DATA_FRAME_LEN = HEADER_LEN + DATA_PAYLOAD_LEN + CRC_LEN
 CHANNELS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 #: P-input electrode of each channel (LOFF_STATP bit k); N inputs: RA for I and II (LOFF_STATN bits 0, 1), WCT else
@@ -134,6 +139,14 @@ class Ecg12Decoder:
             if size - pos < HEADER_LEN:
                 break
             ln = buf[pos + 3]
+            expected = KNOWN_TYPES.get(buf[pos + 2])
+            if expected is not None and ln != expected:
+                # a known type with an impossible length is not a frame start: do not wait for its "payload"
+                # (an unknown type is checked by its CRC, so a device speaking another dialect is reported)
+                c.resyncs += 1
+                c.bytes_discarded += 1
+                pos += 1
+                continue
             end = pos + HEADER_LEN + ln + CRC_LEN
             if end > size:
                 break
@@ -145,7 +158,7 @@ class Ecg12Decoder:
                 continue
             ftype = buf[pos + 2]
             if ftype == T_DATA:
-                if ln != DATA_PAYLOAD_LEN or buf[pos + 6] >> 4 != STATUS_MARK:
+                if buf[pos + 6] >> 4 != STATUS_MARK:
                     c.protocol_errors += 1
                 else:
                     payloads += buf[pos + HEADER_LEN:end - 2]
