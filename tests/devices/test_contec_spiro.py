@@ -58,6 +58,7 @@ def test_round_trip_and_identity(endpoint: str) -> None:
         np.testing.assert_array_equal(np.rint(rec.device_volume_l * 1000).astype(np.int64), stored.volume_ml)
     print(f"\n[{endpoint}] max |driver - generator| flow = {worst * 1000:.3f} mL/s (quantum 1 mL/s)")
     assert sum(b.samples.shape[1] for b in blocks) == sum(t.recording.n_samples for t in dl.takes)
+    assert all(b.samples.shape[1] <= 10 for b in blocks)  # <= 100 ms at 100 Hz
     assert spiro.history[-1] is SessionState.DONE
 
 

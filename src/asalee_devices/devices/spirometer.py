@@ -215,14 +215,22 @@ class Spirometer:
                 cur.volume.append(fr.volume_ml)
                 cur.ok.append(fr.seven_bit_ok)
                 cur.received += fr.index.size
-            if self._life.subscribers and (cur.received - published >= 4 or cur.received >= n):
+            ready = cur.received - published
+            if self._life.subscribers and ready > 0:
                 flow = np.concatenate(cur.flow)[published:].astype(np.float64) / 1000.0
                 times = np.concatenate(cur.time)
                 step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
                 fs = 10_000.0 / step if step > 0 else 100.0
-                self._life.publish(LiveBlock(take_no, published, fs, ("flow",), flow[None, :],
-                                             float(times[published]) / 10_000.0, now, time.monotonic()))
-                published = cur.received
+                block_n = max(1, int(round(opts.block_s * fs)))
+                if ready >= block_n or cur.received >= n:
+                    # a download arrives faster than real time: blocks of at most 100 ms of signal
+                    parts = -(-ready // max(block_n, int(0.1 * fs)))
+                    for k in range(parts):
+                        lo, hi = ready * k // parts, ready * (k + 1) // parts
+                        self._life.publish(LiveBlock(take_no, published + lo, fs, ("flow",), flow[None, lo:hi],
+                                                     float(times[published + lo]) / 10_000.0, now,
+                                                     time.monotonic()))
+                    published = cur.received
         return self._assemble(cur, info, reason, host_start, driver)
 
     def _assemble(self, cur: _Curve, info: ContecInfo, reason: str, host_start: datetime,
