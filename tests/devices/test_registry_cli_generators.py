@@ -130,3 +130,22 @@ def test_ecg_generator_artefacts() -> None:
     assert 10 < np.std(noisy.lead("V4") - twelve_lead_ecg(duration_s=2.0, fs_hz=500.0, seed=3).lead("V4")) < 60
     with pytest.raises(InputError):
         twelve_lead_ecg(electrode_off="V7")
+
+
+def test_pyserial_url_handler_reaches_a_simulator() -> None:
+    import serial
+
+    from asalee_devices.drivers.protocols.ecg12 import codec as ecg_codec
+    from asalee_devices.simulators.urlhandler import register
+
+    register()
+    port = serial.serial_for_url("asaleesim://ecg12?seed=1&speed=10", timeout=1.0)
+    port.write(ecg_codec.encode_frame(ecg_codec.CMD_IDENTIFY))
+    raw = port.read(4)
+    assert raw[:3] == b"\xa5\x5a\x90"
+    payload = port.read(raw[3] + 2)[:-2]
+    assert ecg_codec.decode_identity(payload).serial_number == "SIM-ECG12-0001"
+    port.close()
+    # and the real session over it, through the generic serial transport
+    take = Electrocardiograph.from_url("ecg12+asaleesim://ecg12?speed=10").record(0.5).complete
+    assert take is not None and take.recording.n_samples == 250

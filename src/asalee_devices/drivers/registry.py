@@ -108,11 +108,15 @@ def _int(value: str, field: str) -> int:
         raise ConfigError("Not an integer in the device URL", field=field, value=value) from None
 
 
+#: pyserial URL schemes any serial driver can use (``asaleesim`` = our simulators as a pyserial URL handler)
+SERIAL_URL_SCHEMES = frozenset({"serial", "socket", "loop", "rfc2217", "asaleesim"})
+
 _TRANSPORTS: dict[str, str] = {
     "serial": "asalee_devices.drivers.transports.serial_port:factory_from_url",
     "socket": "asalee_devices.drivers.transports.serial_port:factory_from_url",
     "loop": "asalee_devices.drivers.transports.serial_port:factory_from_url",
     "rfc2217": "asalee_devices.drivers.transports.serial_port:factory_from_url",
+    "asaleesim": "asalee_devices.simulators.urlhandler:factory_from_url",
     "usb": "asalee_devices.drivers.transports.usb:factory_from_url",
     "sim": "asalee_devices.simulators.registry:factory_from_url",
 }
@@ -123,7 +127,8 @@ def transport_factory(url: str, *, expect_driver: str | None = None) -> Callable
     dev = parse_url(url)
     if dev.transport != "sim":
         spec = get_driver(dev.driver)
-        if dev.transport not in spec.transports and dev.transport != "rfc2217":
+        serial_family = dev.transport in SERIAL_URL_SCHEMES and "serial" in spec.transports
+        if dev.transport not in spec.transports and not serial_family:
             raise ConfigError("Transport not supported by this driver", field="transport", value=dev.transport,
                               expected=", ".join(spec.transports))
     if expect_driver is not None and dev.transport != "sim" and dev.driver != expect_driver:
