@@ -77,6 +77,21 @@ def test_simulated_good_blows_are_acceptable() -> None:
     assert all(Reason.COUGH_FIRST_SECOND in b.acceptability.reasons for b in bad.blows)
 
 
+@pytest.mark.parametrize(("profile", "fvc", "pef", "ratio"), [("obstructive", 3.0, 4.0, (0.45, 0.65)),
+                                                            ("restrictive", 2.5, 7.0, (0.85, 1.0))])
+def test_simulated_profiles_analyse_as_generated(profile: str, fvc: float, pef: float,
+                                                 ratio: tuple[float, float]) -> None:
+    settings = ContecSettings(profile=profile, fvc_l=fvc, pef_l_s=pef, seed=2)
+    with link("memory", "contec-spiro", lambda: ContecSpirometerModel(settings)) as ln:
+        dl = _session(ln).download()
+    result = analyse_session([t.recording for t in dl.takes], age_years=60)
+    assert result.grade_fev1 == "A" and result.fvc_l == pytest.approx(fvc, abs=0.02)
+    assert result.fev1_fvc is not None and ratio[0] < result.fev1_fvc < ratio[1]
+    # the device's own summary agrees with what we compute from its curve
+    assert dl.takes[0].summary.fvc_l == pytest.approx(result.blows[0].indices.fvc_l, abs=0.011)
+    print(f"\n{profile}: FEV1/FVC {result.fev1_fvc:.3f}, FVC {result.fvc_l:.3f} L, grade {result.grade_fev1}")
+
+
 def test_corrupted_bytes(endpoint: str) -> None:
     settings = ContecSettings(seed=1, blows=1)
     faults = FaultPlan(corrupt_rate=0.01, seed=5, start_after_bytes=160)
