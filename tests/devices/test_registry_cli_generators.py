@@ -80,15 +80,18 @@ def test_devices_command_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "serial_ports" in doc and "usb_devices" in doc
 
 
-def test_simulate_command_serves_the_real_driver() -> None:
+@pytest.mark.parametrize("where", [["--tcp", "0"], ["--pty"]])
+def test_simulate_command_serves_the_real_driver(where: list[str]) -> None:
+    if where == ["--pty"] and sys.platform == "win32":
+        pytest.skip("POSIX only")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    proc = subprocess.Popen([sys.executable, "-m", "asalee_devices.cli.main", "simulate", "ecg", "--tcp", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "asalee_devices.cli.main", "simulate", "ecg", *where,
                              "--seed", "2", "--speed", "10", "--duration", "20"],
                             stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         url = next(line.split(": ", 1)[1].strip() for line in proc.stdout if line.startswith("connect with: "))
-        assert url.startswith("ecg12+socket://127.0.0.1:")
+        assert url.startswith("ecg12+socket://127.0.0.1:" if where[0] == "--tcp" else "ecg12+serial:///dev/")
         take = Electrocardiograph.from_url(url, options=SessionOptions(quiet_time_s=1.0)).record(1.0).complete
         assert take is not None and take.recording.n_samples == 500 and take.identity.model == "ECG12-SIM"
     finally:
