@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "asalee_devices" / "data" / "reference_equations"
 PARAMS = {"FEV1": "fev1", "FVC": "fvc", "FEV1FVC": "fev1_fvc", "FEF25_75": "fef25_75", "FEF75": "fef75",
           "FEV075": "fev0_75", "FEV075FVC": "fev0_75_fvc"}
+#: ECSC parameter names (the shared table uses the ATS naming: FEF25 = flow after 25 % of the FVC is exhaled).
+ECSC_PARAMS = {**PARAMS, "FEF25": "fef25", "FEF50": "fef50", "PEFR": "pef", "FIVC": "fivc"}
 SEXES = {"males": "male", "females": "female"}
 
 
@@ -66,13 +68,14 @@ def convert_ecsc(src: Path) -> None:
         rows = list(csv.DictReader(fh, delimiter=";"))
     params: dict[str, dict[str, dict[str, float]]] = {}
     for r in rows:
-        p = PARAMS.get(r["parameter"])
-        if p is None or (p, r["sex"]) not in ECSC_RSD:
-            continue  # only parameters whose residual SD we ship
+        p = ECSC_PARAMS.get(r["parameter"])
+        if p is None:
+            continue
         scale = 0.01 if p == "fev1_fvc" else 1.0  # FEV1/FVC as a fraction, like GLI
+        rsd = ECSC_RSD.get((p, r["sex"]))  # not in the source for the flows: predicted only, no LLN/ULN/z
         params.setdefault(p, {})[r["sex"]] = {
             "a0": float(r["a0"]) * scale, "a_height_cm": float(r["a_ht"]) * scale,
-            "a_age": float(r["a_age"]) * scale, "rsd": ECSC_RSD[(p, r["sex"])] * scale}
+            "a_age": float(r["a_age"]) * scale, "rsd": None if rsd is None else rsd * scale}
     doc = {"equation": "ecsc-1993", "age_range_years": [18, 70], "age_floor_years": 25, "parameters": params}
     (OUT / "ecsc-1993.json").write_text(json.dumps(doc, separators=(",", ":")) + "\n")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any
@@ -179,88 +178,24 @@ def _predict(args: argparse.Namespace) -> int:
             if out["error"]:
                 print(f"error: {out['error']}")
         return 0 if not out["error"] else 2
-    with args.input.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    results = _predict_columns(rows)
-    in_cols = list(rows[0].keys()) if rows else list(INPUT_COLS)
-    fh2 = args.output.open("w", newline="") if args.output else sys.stdout
-    try:
-        w = csv.writer(fh2)
-        w.writerow(in_cols + list(results))
-        inputs = ([r.get(c, "") for c in in_cols] for r in rows)
-        w.writerows(i + list(o) for i, o in zip(inputs, zip(*results.values(), strict=True), strict=True))
-    finally:
-        if args.output:
-            fh2.close()
+    from asalee_devices.cli._predict_batch import predict_csv
+
+    text = predict_csv(args.input, args.output)
+    if text is not None:
+        sys.stdout.write(text)
     return 0
-
-
-def _predict_columns(rows: list[dict[str, str]]) -> dict[str, Any]:
-    """Vectorised per (equation, parameter) group; rows that fail get an ``error`` and never stop the batch."""
-    import numpy as np
-
-    from asalee_devices.errors import AsaleeError
-    from asalee_devices.signal.spirometry.reference import (
-        EQUATIONS,
-        ETHNICITIES,
-        HEIGHT_RANGE_CM,
-        parameters,
-        predict,
-    )
-
-    n = len(rows)
-    cols: dict[str, Any] = {f"{p}_{k}": np.full(n, "", dtype=object)
-                            for p in PREDICT_PARAMS for k in ("predicted", "lln", "uln")}
-    sex = np.array([(r.get("sex") or "").strip().lower() for r in rows], dtype=object)
-    sex = np.array([{"m": "male", "f": "female"}.get(s, s) for s in sex], dtype=object)
-    eq = np.array([(r.get("equation") or "gli-global-2022").strip().lower() for r in rows], dtype=object)
-    eth = np.array([(r.get("ethnicity") or "caucasian").strip().lower() for r in rows], dtype=object)
-    age = np.full(n, np.nan)
-    ht = np.full(n, np.nan)
-    for i, r in enumerate(rows):
-        try:
-            age[i] = float(r.get("age") or "nan")
-        except ValueError:
-            pass
-        try:
-            ht[i] = float(r.get("height_cm") or "nan")
-        except ValueError:
-            pass
-    err = np.full(n, "", dtype=object)
-    err[~np.isin(sex, ("male", "female"))] = "sex: expected male/female (M/F)"
-    err[(err == "") & ~np.isin(eq, EQUATIONS)] = "equation: expected " + "/".join(EQUATIONS)
-    err[(err == "") & (eq == "gli-2012") & ~np.isin(eth, ETHNICITIES)] = "ethnicity: expected " + "/".join(ETHNICITIES)
-    err[(err == "") & ~((ht >= HEIGHT_RANGE_CM[0]) & (ht <= HEIGHT_RANGE_CM[1]))] = "height_cm: expected 80-250 cm"
-    ecsc = eq == "ecsc-1993"
-    err[(err == "") & ~ecsc & ~((age >= 3) & (age <= 95))] = "age: expected 3-95 years"
-    err[(err == "") & ecsc & ~((age >= 18) & (age <= 70))] = "age: expected 18-70 years (ECSC 1993)"
-    for e in EQUATIONS:
-        sel = np.nonzero((err == "") & (eq == e))[0]
-        if sel.size == 0:
-            continue
-        for p in parameters(e):
-            if p not in PREDICT_PARAMS:
-                continue
-            try:
-                pr = predict(p, sex=sex[sel].astype(str), age_years=age[sel], height_cm=ht[sel], equation=e,
-                             ethnicity=eth[sel].astype(str) if e == "gli-2012" else None)
-            except AsaleeError as exc:
-                for k in sel:
-                    err[k] = str(exc)
-                continue
-            for col, arr in (("predicted", pr.predicted), ("lln", pr.lln), ("uln", pr.uln)):
-                cols[f"{p}_{col}"][sel] = [f"{x:.4f}" if x == x else "" for x in arr.tolist()]
-    cols["error"] = err
-    return cols
 
 
 def _predict_rows(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Per-row dictionaries (input columns, then the prediction columns and ``error``)."""
-    cols = _predict_columns(rows)
-    keys = list(cols)
+    from asalee_devices.cli._predict_batch import OUTPUT_COLS, predict_table
+
+    columns = {k: [r.get(k, "") for r in rows] for k in INPUT_COLS}
+    values, err = predict_table(columns, len(rows))
     out: list[dict[str, Any]] = []
-    for i, values in enumerate(zip(*(cols[k] for k in keys), strict=True)):
-        d = dict(rows[i])
-        d.update(zip(keys, values, strict=True))
+    for i, row in enumerate(rows):
+        d: dict[str, Any] = dict(row)
+        d.update({c: ("" if v != v else f"{v:.4f}") for c, v in zip(OUTPUT_COLS, values[i].tolist(), strict=True)})
+        d["error"] = err[i]
         out.append(d)
     return out

@@ -22,7 +22,8 @@ EQUATIONS = ("gli-global-2022", "gli-2012", "ecsc-1993")
 DEFAULT_EQUATION = "gli-global-2022"
 #: GLI-2012 groups, in the order of the ethnic coefficients a3..a6 / p2..p5 (Caucasian is the baseline).
 ETHNICITIES = ("caucasian", "african_american", "north_east_asian", "south_east_asian", "other")
-Z_95 = 1.6448536269514722
+#: z of the lower limit of normal as GLI defines it and its calculator computes it: LLN = M (1 - 1.645 L S)^(1/L).
+Z_95 = 1.645
 HEIGHT_RANGE_CM = (80.0, 250.0)
 
 
@@ -62,16 +63,42 @@ def _table(equation: str) -> dict[str, Any]:
     if "splines" not in doc:
         return doc
     doc["_age"] = np.asarray(doc["splines"]["age"], dtype=np.float64)
+    steps = np.diff(doc["_age"])
+    doc["_age_step"] = float(steps[0]) if np.allclose(steps, steps[0], rtol=0, atol=1e-9) else None
     doc["_spl"] = {k: np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
                    for k, col in doc["splines"].items() if k != "age"}
     return doc
+
+
+@cache
+def _lms_coefficients(equation: str, parameter: str) -> dict[str, NDArray[np.float64]]:
+    """Coefficients of one LMS parameter stacked by sex (row 0 male, row 1 female) so that predictions gather them
+    per subject: a (2, 3) and p, q (2, 2) base terms, eth_a / eth_p (2, 5) ethnic terms (Caucasian = 0), and the
+    three splines flattened to (2 * n_ages,)."""
+    doc = _table(equation)
+    out: dict[str, list[Any]] = {"a": [], "p": [], "q": [], "eth_a": [], "eth_p": [], "spl_M": [], "spl_S": [],
+                                 "spl_L": []}
+    for sex_name in ("male", "female"):
+        c = doc["parameters"][parameter][sex_name]
+        a, p, q = (np.asarray(c[k], dtype=np.float64) for k in ("a", "p", "q"))
+        out["a"].append(a[:3])
+        out["p"].append(p[:2])
+        out["q"].append(np.pad(q[:2], (0, max(0, 2 - q[:2].size))))
+        out["eth_a"].append(np.concatenate(([0.0], np.pad(a[3:7], (0, max(0, 4 - a[3:7].size))))))
+        out["eth_p"].append(np.concatenate(([0.0], np.pad(p[2:6], (0, max(0, 4 - p[2:6].size))))))
+        for k in ("M", "S", "L"):
+            out["spl_" + k].append(doc["_spl"][f"{parameter}.{sex_name}.{k}"])
+    result = {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+    for k in ("spl_M", "spl_S", "spl_L"):
+        result[k] = result[k].ravel()
+    return result
 
 
 def parameters(equation: str) -> tuple[str, ...]:
     doc = _table(equation)
     if "splines" not in doc:
         return tuple(doc["parameters"])
-    return tuple(p for p in doc["parameters"] if f"{p}.male.M" in doc["_spl"])
+    return tuple(p for p in doc["parameters"] if f"{p}.male.M" in doc["_spl"] or p in _EQUATION_ONLY)
 
 
 def _sex_mask(sex: ArrayLike) -> NDArray[np.bool_]:
@@ -104,6 +131,8 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
         raise ReferenceDomainError("Height outside the plausible range", field="height_cm",
                                    expected=f"{HEIGHT_RANGE_CM[0]:g}-{HEIGHT_RANGE_CM[1]:g} cm")
     group = np.zeros(age.shape, dtype=np.intp)
+    if parameter in _EQUATION_ONLY and f"{parameter}.male.M" not in doc["_spl"]:
+        return _predict_equation_only(doc, parameter, male, age, ht, ethnicity)
     if equation == "gli-2012":
         eth = np.broadcast_to(np.char.lower(np.asarray("caucasian" if ethnicity is None else ethnicity, dtype=str)),
                               age.shape)
@@ -114,29 +143,69 @@ def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: 
         group = np.searchsorted(np.array(ETHNICITIES), eth, sorter=np.argsort(ETHNICITIES))
         group = np.argsort(ETHNICITIES)[group]
     ln_a, ln_h = np.log(age), np.log(ht)
-    out = {k: np.empty(age.shape) for k in ("M", "S", "L")}
-    for sex_name, mask in (("male", male), ("female", ~male)):
-        if not mask.any():
-            continue
-        c = doc["parameters"][parameter][sex_name]
-        a, p, q = (np.asarray(c[k], dtype=np.float64) for k in ("a", "p", "q"))
-        ag = age[mask]
-        spl = {k: np.interp(ag, grid, doc["_spl"][f"{parameter}.{sex_name}.{k}"]) for k in ("M", "S", "L")}
-        eth_a = np.concatenate(([0.0], a[3:7]))[group[mask]]
-        eth_p = np.concatenate(([0.0], p[2:6]))[group[mask]]
-        out["M"][mask] = np.exp(a[0] + a[1] * ln_h[mask] + a[2] * ln_a[mask] + eth_a + spl["M"])
-        out["S"][mask] = np.exp(p[0] + p[1] * ln_a[mask] + eth_p + spl["S"])
-        out["L"][mask] = q[0] + q[1] * ln_a[mask] + spl["L"]
-    m, s, lam = out["M"], out["S"], out["L"]
+    coef = _lms_coefficients(equation, parameter)
+    si = (~male).astype(np.intp)  # 0 = male, 1 = female: every coefficient is gathered, no per-sex masking
+    # Linear interpolation of the splines at the exact age, bracket computed once for M, S and L.
+    step = doc["_age_step"]
+    if step is not None:
+        idx = np.minimum(((age - grid[0]) * (1.0 / step)).astype(np.intp), grid.size - 2)
+    else:
+        idx = np.clip(np.searchsorted(grid, age, side="right") - 1, 0, grid.size - 2)
+    frac = (age - grid[idx]) / (grid[idx + 1] - grid[idx])
+    flat = si * grid.size + idx
+    spl = {}
+    for k in ("M", "S", "L"):
+        table = coef["spl_" + k]
+        lo = table[flat]
+        spl[k] = lo + (table[flat + 1] - lo) * frac
+    a, p, q = coef["a"][si], coef["p"][si], coef["q"][si]
+    eth_a = coef["eth_a"][si, group]
+    eth_p = coef["eth_p"][si, group]
+    m = np.exp(a[:, 0] + a[:, 1] * ln_h + a[:, 2] * ln_a + eth_a + spl["M"])
+    s = np.exp(p[:, 0] + p[:, 1] * ln_a + eth_p + spl["S"])
+    lam = q[:, 0] + q[:, 1] * ln_a + spl["L"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        lln = np.where(lam == 0, m * np.exp(-Z_95 * s), m * (1.0 - Z_95 * lam * s) ** (1.0 / lam))
-        uln = np.where(lam == 0, m * np.exp(Z_95 * s), m * (1.0 + Z_95 * lam * s) ** (1.0 / lam))
+        zls = Z_95 * lam * s
+        lln = m * np.exp(np.log1p(-zls) / lam)
+        uln = m * np.exp(np.log1p(zls) / lam)
+        if np.any(lam == 0):
+            lln = np.where(lam == 0, m * np.exp(-Z_95 * s), lln)
+            uln = np.where(lam == 0, m * np.exp(Z_95 * s), uln)
+    return Prediction(parameter=parameter, predicted=m, lln=lln, uln=uln, l_value=lam, s_value=s)
+
+
+#: GLI-2012 parameters published as equations without look-up tables, for Caucasian children aged 3-7 years only
+#: (the ERS look-up workbook): M = exp(a0 + a1 ln(height) + a2 x), S = exp(p0 + p1 x), L = q0, where x is the age
+#: itself for FEV0.75 and ln(age) for FEV0.75/FVC.
+_EQUATION_ONLY = {"fev0_75": False, "fev0_75_fvc": True}
+EQUATION_ONLY_AGE_RANGE = (3.0, 7.0)
+
+
+def _predict_equation_only(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_], age: NDArray[np.float64],
+                           ht: NDArray[np.float64], ethnicity: ArrayLike | None) -> Prediction:
+    eth = np.broadcast_to(np.char.lower(np.asarray("caucasian" if ethnicity is None else ethnicity, dtype=str)),
+                          age.shape)
+    covered = (eth == "caucasian") & (age >= EQUATION_ONLY_AGE_RANGE[0]) & (age <= EQUATION_ONLY_AGE_RANGE[1])
+    x = np.log(age) if _EQUATION_ONLY[parameter] else age
+    coef = [doc["parameters"][parameter][s] for s in ("male", "female")]
+    si = (~male).astype(np.intp)
+    a = np.asarray([c["a"][:3] for c in coef], dtype=np.float64)[si]
+    p = np.asarray([c["p"][:2] for c in coef], dtype=np.float64)[si]
+    lam = np.asarray([c["q"][0] for c in coef], dtype=np.float64)[si]
+    m = np.where(covered, np.exp(a[:, 0] + a[:, 1] * np.log(ht) + a[:, 2] * x), np.nan)
+    s = np.exp(p[:, 0] + p[:, 1] * x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lln = m * np.exp(np.log1p(-Z_95 * lam * s) / lam)
+        uln = m * np.exp(np.log1p(Z_95 * lam * s) / lam)
     return Prediction(parameter=parameter, predicted=m, lln=lln, uln=uln, l_value=lam, s_value=s)
 
 
 def _predict_linear(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_], age: NDArray[np.float64],
                     ht: NDArray[np.float64]) -> Prediction:
-    """ECSC 1993: predicted = a0 + a_h * height_cm + a_age * max(age, 25); LLN/ULN = predicted -/+ 1.645 RSD."""
+    """ECSC 1993: predicted = a0 + a_h * height_cm + a_age * max(age, 25); LLN/ULN = predicted -/+ 1.645 RSD.
+
+    The flows (FEF25, FEF50, FEF75, FEF25-75, PEF) and FIVC come without a residual SD in our source: predicted only,
+    LLN/ULN/z-score NaN (never invented)."""
     lo, hi = doc["age_range_years"]
     if not np.all((age >= lo) & (age <= hi)):
         raise ReferenceDomainError("Age outside the equation's range", field="age_years", expected=f"{lo}-{hi} years")
@@ -149,7 +218,7 @@ def _predict_linear(doc: dict[str, Any], parameter: str, male: NDArray[np.bool_]
     for sex_name, mask in (("male", male), ("female", ~male)):
         c = doc["parameters"][parameter][sex_name]
         pred[mask] = c["a0"] + c["a_height_cm"] * ht[mask] + c["a_age"] * a_eff[mask]
-        rsd[mask] = c["rsd"]
+        rsd[mask] = np.nan if c["rsd"] is None else c["rsd"]
     nan = np.full(age.shape, np.nan)
     return Prediction(parameter=parameter, predicted=pred, lln=pred - Z_95 * rsd, uln=pred + Z_95 * rsd,
                       l_value=nan, s_value=nan, rsd=rsd)

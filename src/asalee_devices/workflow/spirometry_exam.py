@@ -1,0 +1,311 @@
+"""A spirometry examination, blow by blow: feedback after each blow, stopping advice, pre/post bronchodilator phases,
+reported values against reference values, and the data of the GP's report.
+
+Pure orchestration of ``signal.spirometry`` (no I/O): the CLI and the web app feed it recordings as they arrive from
+the device session and show what it returns. Every recording is kept, including the ones that could not be analysed
+(they are flagged with the reason and excluded from the grading, never silently dropped).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from asalee_devices.errors import AsaleeError, ReferenceDomainError
+from asalee_devices.signal.spirometry.acceptability import ACCEPTABLE_MESSAGE, Acceptability
+from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
+from asalee_devices.signal.spirometry.recording import FlowRecording
+from asalee_devices.signal.spirometry.reference import parameters, predict
+from asalee_devices.signal.spirometry.session import (
+    ADVICE_MESSAGES,
+    MAX_MANOEUVRES,
+    BronchodilatorResponse,
+    SessionResult,
+    analyse_session,
+    bronchodilator_response,
+)
+
+if TYPE_CHECKING:
+    from asalee_devices.reports.spirometry_pdf import SpirometryReportData
+
+Phase = Literal["pre", "post"]
+Lang = Literal["fr", "en"]
+
+#: Reported parameters, in report order: (name, unit, display label).
+REPORTED_PARAMETERS: tuple[tuple[str, str, str], ...] = (
+    ("fev1", "L", "FEV1"),
+    ("fvc", "L", "FVC"),
+    ("fev1_fvc", "", "FEV1/FVC"),
+    ("pef", "L/s", "PEF"),
+    ("fef25_75", "L/s", "FEF25-75"),
+    ("fev6", "L", "FEV6"),
+    ("fet", "s", "FET"),
+)
+EQUATION_LABELS = {"gli-global-2022": "GLI Global 2022", "gli-2012": "GLI-2012", "ecsc-1993": "ECSC/CECA 1993"}
+_NOT_ANALYSABLE = {"fr": "Essai non analysable — refaire l'essai ({reason})",
+                   "en": "Blow could not be analysed — repeat it ({reason})"}
+
+
+@dataclass(frozen=True)
+class ReferenceSubject:
+    """What the reference equations need about the patient (never the identity)."""
+
+    sex: Literal["male", "female"]
+    age_years: float
+    height_cm: float
+    equation: str = "gli-global-2022"
+    ethnicity: str | None = None
+
+
+@dataclass(frozen=True)
+class ParameterResult:
+    """One reported parameter with its reference values (None where the equation does not cover it)."""
+
+    name: str
+    label: str
+    unit: str
+    measured: float | None
+    predicted: float | None = None
+    lln: float | None = None
+    uln: float | None = None
+    z_score: float | None = None
+    percent_predicted: float | None = None
+    equation: str | None = None
+
+
+@dataclass(frozen=True)
+class BlowFeedback:
+    """What the nurse sees after a blow."""
+
+    phase: Phase
+    number: int
+    indices: ManoeuvreIndices | None
+    acceptability: Acceptability | None
+    messages: tuple[str, ...]
+    session: SessionResult | None
+    advice: str
+    stop: bool
+    analysis_ms: float
+    error: str | None = None
+
+    @property
+    def acceptable(self) -> bool:
+        a = self.acceptability
+        return a is not None and a.acceptable_fev1 and a.acceptable_fvc
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    phase: Phase
+    recordings: tuple[FlowRecording, ...]
+    analysed: tuple[int, ...]
+    session: SessionResult | None
+    parameters: tuple[ParameterResult, ...]
+
+
+@dataclass
+class _PhaseState:
+    recordings: list[FlowRecording] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    checked: set[int] = field(default_factory=set)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+class SpirometryExamination:
+    """Blow-by-blow spirometry session with an optional post-bronchodilator phase."""
+
+    def __init__(self, subject: ReferenceSubject | None = None, *, lang: Lang = "fr",
+                 eofe: EofeRule = EOFE_2019) -> None:
+        self.subject = subject
+        self.lang: Lang = lang
+        self.eofe = eofe
+        self._phases: dict[Phase, _PhaseState] = {"pre": _PhaseState()}
+        self.phase: Phase = "pre"
+        if subject is not None and subject.equation not in EQUATION_LABELS:
+            raise ReferenceDomainError("Unknown reference equation", field="equation", value=subject.equation,
+                                       expected=", ".join(EQUATION_LABELS))
+
+    # -- acquisition ---------------------------------------------------------------------------------------------
+    def add_blow(self, rec: FlowRecording) -> BlowFeedback:
+        """Analyse a new blow of the current phase and return the nurse's feedback (never raises on a bad blow:
+        a blow that cannot be analysed is kept, flagged and reported with the reason)."""
+        t0 = time.perf_counter()
+        state = self._phases[self.phase]
+        state.recordings.append(rec)
+        number = len(state.recordings)
+        session, analysed = self._analyse(self.phase)
+        error: str | None = None
+        indices: ManoeuvreIndices | None = None
+        acceptability: Acceptability | None = None
+        if number - 1 in state.errors:
+            error = state.errors[number - 1]
+            messages: tuple[str, ...] = (_NOT_ANALYSABLE[self.lang].format(reason=error),)
+        else:
+            assert session is not None
+            blow = session.blows[analysed.index(number - 1)]
+            indices, acceptability = blow.indices, blow.acceptability
+            messages = acceptability.messages(self.lang)
+        if session is not None:
+            advice_code, stop = session.advice_code, session.stop
+        else:
+            advice_code, stop = "need_more_acceptable", False
+        if number >= MAX_MANOEUVRES:
+            stop = True
+            if advice_code != "enough_acceptable_repeatable":
+                advice_code = "max_manoeuvres_reached"
+        return BlowFeedback(phase=self.phase, number=number, indices=indices, acceptability=acceptability,
+                            messages=messages, session=session, advice=ADVICE_MESSAGES[advice_code][self.lang],
+                            stop=stop, analysis_ms=(time.perf_counter() - t0) * 1000.0, error=error)
+
+    def start_post_bronchodilator(self) -> None:
+        """Close the pre-bronchodilator phase and start the post phase."""
+        if "post" in self._phases:
+            return
+        if not self._phases["pre"].recordings:
+            raise AsaleeError("Record the pre-bronchodilator blows before the post phase", field="phase",
+                              value="post", expected="at least one pre-bronchodilator blow")
+        self._phases["post"] = _PhaseState()
+        self.phase = "post"
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        return tuple(self._phases)
+
+    # -- results -------------------------------------------------------------------------------------------------
+    def _analyse(self, phase: Phase) -> tuple[SessionResult | None, list[int]]:
+        state = self._phases[phase]
+        valid: list[int] = []
+        for i, rec in enumerate(state.recordings):
+            if i not in state.checked:
+                state.checked.add(i)
+                try:  # validate each blow alone once, so one bad blow never hides the others
+                    analyse_session([rec], eofe=self.eofe)
+                except AsaleeError as exc:
+                    state.errors[i] = str(exc)
+            if i not in state.errors:
+                valid.append(i)
+        if not valid:
+            return None, valid
+        age = self.subject.age_years if self.subject else None
+        return analyse_session([state.recordings[i] for i in valid], age_years=age, eofe=self.eofe), valid
+
+    def phase_result(self, phase: Phase = "pre") -> PhaseResult | None:
+        if phase not in self._phases:
+            return None
+        session, analysed = self._analyse(phase)
+        return PhaseResult(phase=phase, recordings=tuple(self._phases[phase].recordings), analysed=tuple(analysed),
+                           session=session, parameters=self._parameters(session))
+
+    def _measured(self, session: SessionResult | None) -> dict[str, float | None]:
+        if session is None:
+            return {name: None for name, _, _ in REPORTED_PARAMETERS}
+        best = session.blows[session.best_test_index] if session.best_test_index is not None else None
+        fev6 = [b.indices.fev6_l for b in session.blows
+                if b.acceptability.usable_fev1 and b.indices.fev6_l is not None]
+        return {"fev1": session.fev1_l, "fvc": session.fvc_l, "fev1_fvc": session.fev1_fvc, "pef": session.pef_l_s,
+                "fef25_75": session.fef25_75_l_s, "fev6": max(fev6) if fev6 else None,
+                "fet": best.indices.fet_s if best is not None else None}
+
+    def _parameters(self, session: SessionResult | None) -> tuple[ParameterResult, ...]:
+        measured = self._measured(session)
+        out: list[ParameterResult] = []
+        subject = self.subject
+        covered = parameters(subject.equation) if subject is not None else ()
+        for name, unit, label in REPORTED_PARAMETERS:
+            value = measured[name]
+            if subject is None or name not in covered:
+                out.append(ParameterResult(name, label, unit, value))
+                continue
+            pr = predict(name, sex=subject.sex, age_years=subject.age_years, height_cm=subject.height_cm,
+                         equation=subject.equation, ethnicity=subject.ethnicity)
+            z = pct = None
+            if value is not None:
+                z = _finite(float(pr.z_score(value)[0]))
+                pct = _finite(float(pr.percent_predicted(value)[0]))
+            out.append(ParameterResult(name, label, unit, value, predicted=_finite(float(pr.predicted[0])),
+                                       lln=_finite(float(pr.lln[0])), uln=_finite(float(pr.uln[0])), z_score=z,
+                                       percent_predicted=pct, equation=subject.equation))
+        return tuple(out)
+
+    def bronchodilator(self) -> BronchodilatorResponse | None:
+        """Pre vs post changes as numbers (no wording), when both phases have reported FEV1 and FVC."""
+        pre, post = self.phase_result("pre"), self.phase_result("post")
+        if pre is None or post is None or pre.session is None or post.session is None:
+            return None
+        a, b = pre.session, post.session
+        if a.fev1_l is None or b.fev1_l is None or a.fvc_l is None or b.fvc_l is None:
+            return None
+        pred = {p.name: p.predicted for p in pre.parameters}
+        return bronchodilator_response(a.fev1_l, b.fev1_l, a.fvc_l, b.fvc_l, fev1_predicted_l=pred.get("fev1"),
+                                       fvc_predicted_l=pred.get("fvc"))
+
+    def acceptable_message(self) -> str:
+        return ACCEPTABLE_MESSAGE[self.lang]
+
+
+def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "", patient_identifier: str = "",
+                           birth_date: str = "", acquired_at: datetime | None = None, device_label: str = "",
+                           performer_label: str = "", btps_note: str = "") -> SpirometryReportData:
+    """The GP's report of an examination: curves of the shown blows (reported one highlighted), the parameter table
+    with reference values and the post-bronchodilator columns when present, grades and per-blow messages."""
+    from asalee_devices.reports.spirometry_pdf import BlowCurve, ParameterRow, SpirometryReportData
+
+    lang = exam.lang
+    pre = exam.phase_result("pre")
+    post = exam.phase_result("post")
+    post_by_name = {p.name: p for p in post.parameters} if post is not None else {}
+    rows: list[ParameterRow] = []
+    if pre is not None:
+        for p in pre.parameters:
+            q = post_by_name.get(p.name)
+            change = None
+            if q is not None and q.measured is not None and p.measured:
+                change = 100.0 * (q.measured - p.measured) / p.measured
+            unit = "%" if p.name == "fev1_fvc" else p.unit
+            scale = 100.0 if p.name == "fev1_fvc" else 1.0
+
+            def _s(v: float | None, k: float = scale) -> float | None:
+                return None if v is None else v * k
+
+            rows.append(ParameterRow(name=p.label, unit=unit, measured=_s(p.measured), predicted=_s(p.predicted),
+                                     lln=_s(p.lln), z_score=p.z_score, percent_predicted=p.percent_predicted,
+                                     post_measured=_s(q.measured) if q is not None else None,
+                                     post_change_percent=change))
+    blows: list[BlowCurve] = []
+    messages: list[str] = []
+    for result in (pre, post):
+        if result is None:
+            continue
+        session = result.session
+        for k, i in enumerate(result.analysed):
+            rec = result.recordings[i]
+            assert session is not None
+            blow = session.blows[k]
+            acc = blow.acceptability
+            label = f"{'Post ' if result.phase == 'post' else ''}{i + 1}"
+            blows.append(BlowCurve(label=label, flow_l_s=rec.flow_l_s, fs_hz=rec.fs_hz,
+                                   acceptable=acc.acceptable_fev1 and acc.acceptable_fvc,
+                                   reported=session.best_test_index == k, phase=result.phase,
+                                   messages=acc.messages(lang)))
+            messages.append(f"{label}: " + "; ".join(acc.messages(lang)))
+        for i in range(len(result.recordings)):
+            if i not in result.analysed:
+                messages.append(f"{i + 1}: " + _NOT_ANALYSABLE[lang].format(reason="signal"))
+        if session is not None:
+            messages.append(ADVICE_MESSAGES[session.advice_code][lang])
+    s = pre.session if pre is not None else None
+    subject = exam.subject
+    n_acc = sum(1 for b in (s.blows if s else ()) if b.acceptability.acceptable_fev1 and b.acceptability.acceptable_fvc)
+    return SpirometryReportData(
+        patient_name=patient_name, patient_identifier=patient_identifier, birth_date=birth_date,
+        sex=subject.sex if subject else "", age_years=subject.age_years if subject else None,
+        height_cm=subject.height_cm if subject else None, acquired_at=acquired_at, device_label=device_label,
+        performer_label=performer_label, equation=EQUATION_LABELS.get(subject.equation, "") if subject else "",
+        grade_fev1=s.grade_fev1 if s else "", grade_fvc=s.grade_fvc if s else "", n_acceptable=n_acc if s else None,
+        btps_note=btps_note, rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)
