@@ -225,3 +225,17 @@ def test_curve_frame_codec_round_trip() -> None:
     assert dec.volume_ml.tolist() == v.tolist() and dec.seven_bit_ok.all()
     assert codec.host_frame(codec.H_START) == b"\x80\x00"
     assert codec.host_frame(codec.H_PREDICTED_ACK) == b"\x90\x10"  # as in the reverse-engineered traces
+
+
+def test_downloaded_blows_feed_the_examination_workflow() -> None:
+    from asalee_devices.workflow.spirometry_exam import SpirometryExamination
+
+    exam = SpirometryExamination()
+    corrupted = Spirometer.from_url("sim://contec-spiro?speed=20&corrupt=0.01&seed=5&faults_after=160",
+                                    options=OPTS).download()
+    for take in corrupted.takes:  # blows with gaps are kept, flagged "not analysable", never repaired
+        assert take.recording.gaps and not exam.add_blow(take.recording).acceptable
+    clean = Spirometer.from_url("sim://contec-spiro?speed=20", options=OPTS).download()
+    feedback = [exam.add_blow(t.recording) for t in clean.takes]
+    assert all(f.acceptable for f in feedback)
+    assert feedback[-1].session is not None and feedback[-1].session.stop
