@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,8 @@ from asalee_devices.simulators.generators.spirometry import forced_expiration
 
 from .harness import ENDPOINTS, link
 
-OPTS = SessionOptions(quiet_time_s=0.4, connect_attempts=3, reconnects=3, backoff_s=0.05, seed=1)
+#: generous quiet time so a loaded CI machine never looks like a stalled device; stall tests use 0.4 s
+OPTS = SessionOptions(quiet_time_s=2.0, connect_attempts=3, reconnects=3, backoff_s=0.05, seed=1)
 
 
 def _session(ln: object, options: SessionOptions = OPTS) -> Spirometer:
@@ -130,7 +132,7 @@ def test_stall_reconnects_and_restarts_the_download(endpoint: str) -> None:
     settings = ContecSettings(seed=2, blows=3)
     faults = FaultPlan(stall_after_bytes=9_000, stall_s=1.0)  # inside the second record's curve
     with link(endpoint, "contec-spiro", lambda: ContecSpirometerModel(settings), faults) as ln:
-        spiro = _session(ln)
+        spiro = _session(ln, replace(OPTS, quiet_time_s=0.4))
         dl = spiro.download()
     statuses = [(t.summary.number, t.info.status, t.info.reason) for t in dl.takes]
     assert statuses == [(1, "done", ""), (2, "interrupted", "stalled"), (2, "done", ""), (3, "done", "")]

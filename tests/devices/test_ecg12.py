@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,7 +19,8 @@ from asalee_devices.simulators.generators.ecg import twelve_lead_ecg
 
 from .harness import ENDPOINTS, link
 
-OPTS = SessionOptions(quiet_time_s=0.4, connect_attempts=3, reconnects=1, backoff_s=0.05, seed=1)
+#: generous quiet time so a loaded CI machine never looks like a stalled device; stall tests use 0.4 s
+OPTS = SessionOptions(quiet_time_s=2.0, connect_attempts=3, reconnects=1, backoff_s=0.05, seed=1)
 
 
 def _session(ln: object, rate_hz: int | None = None, options: SessionOptions = OPTS) -> Electrocardiograph:
@@ -108,7 +110,7 @@ def test_stall_beyond_quiet_time_reconnects(endpoint: str) -> None:
     settings = Ecg12Settings(rate_hz=500, seed=3)
     faults = FaultPlan(stall_after_bytes=5_000, stall_s=1.0)
     with link(endpoint, "ecg12", lambda: Ecg12DeviceModel(settings), faults) as ln:
-        ecg = _session(ln)
+        ecg = _session(ln, options=replace(OPTS, quiet_time_s=0.4))
         acq = ecg.record(1.0)
         connections = len(ln.models)
     assert [t.info.status for t in acq.takes] == ["interrupted", "done"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import usb.core
@@ -23,14 +25,16 @@ from asalee_devices.simulators.turbine import (
 )
 from asalee_devices.simulators.usb_virtual import VirtualUsbBackend, VirtualUsbDevice
 
-OPTS = SessionOptions(quiet_time_s=0.4, connect_attempts=3, reconnects=1, backoff_s=0.05, seed=1)
+#: generous quiet time so a loaded CI machine never looks like a stalled device; stall tests use 0.4 s
+OPTS = SessionOptions(quiet_time_s=2.0, connect_attempts=3, reconnects=1, backoff_s=0.05, seed=1)
 SPEED = 10.0
 
 
-def _session(device: VirtualUsbDevice, serial: str | None = None) -> tuple[TurbineSpirometer, VirtualUsbBackend]:
+def _session(device: VirtualUsbDevice, serial: str | None = None,
+             options: SessionOptions = OPTS) -> tuple[TurbineSpirometer, VirtualUsbBackend]:
     backend = VirtualUsbBackend([device])
     return TurbineSpirometer(lambda: UsbTransport(VID, PID, serial_number=serial, backend=backend),
-                             options=OPTS), backend
+                             options=options), backend
 
 
 def test_virtual_backend_speaks_pyusb() -> None:
@@ -96,7 +100,7 @@ def test_corrupted_bytes_lose_only_affected_frames() -> None:
 
 def test_stall_reconnects() -> None:
     device = virtual_turbine(TurbineSettings(), faults=FaultPlan(stall_after_bytes=1200, stall_s=1.0), speed=SPEED)
-    spiro, _ = _session(device)
+    spiro, _ = _session(device, options=replace(OPTS, quiet_time_s=0.4))
     acq = spiro.record(2.0)
     assert [t.info.status for t in acq.takes] == ["interrupted", "done"]
     assert acq.takes[0].info.reason == "stalled" and 0 < acq.takes[0].recording.n_samples < 200
