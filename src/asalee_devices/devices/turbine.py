@@ -1,0 +1,156 @@
+"""Live spirometry with the USB turbine: one blow recorded as a :class:`FlowRecording` (pulses linearised by the
+device's own table), the same lifecycle, watchdog and reconnection as the other sessions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
+from asalee_devices.devices.session import (
+    Lifecycle,
+    SessionOptions,
+    SessionState,
+    Subscriber,
+    TakeInfo,
+)
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.drivers.protocols.turbine import codec
+from asalee_devices.drivers.protocols.turbine.driver import TurbineDriver, TurbineInfo
+from asalee_devices.drivers.transports.base import Transport
+from asalee_devices.errors import DeviceDisconnectedError, DeviceError, DeviceTimeoutError, InputError
+from asalee_devices.signal.spirometry.recording import BtpsCorrection, FlowRecording
+
+
+@dataclass(frozen=True)
+class LiveFlowTake:
+    recording: FlowRecording
+    identity: DeviceIdentity
+    info: TakeInfo
+
+
+@dataclass(frozen=True)
+class FlowAcquisition:
+    takes: tuple[LiveFlowTake, ...]
+
+    @property
+    def complete(self) -> LiveFlowTake | None:
+        return next((t for t in self.takes if t.info.status == "done"), None)
+
+
+class TurbineSpirometer:
+    def __init__(self, open_transport: Callable[[], Transport], *, options: SessionOptions | None = None) -> None:
+        self.options = options or SessionOptions()
+        self._life: Lifecycle[tuple[TurbineDriver, TurbineInfo]] = Lifecycle(open_transport, self.options)
+        self.identity: DeviceIdentity | None = None
+        self.counters: dict[str, int] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: object) -> TurbineSpirometer:
+        from asalee_devices.drivers.registry import transport_factory
+
+        return cls(transport_factory(url, expect_driver="turbine"), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def state(self) -> SessionState:
+        return self._life.state
+
+    @property
+    def history(self) -> tuple[SessionState, ...]:
+        return tuple(self._life.history)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._life.subscribers.append(subscriber)
+
+    def _negotiate(self, transport: Transport) -> tuple[TurbineDriver, TurbineInfo]:
+        driver = TurbineDriver(transport, reply_timeout_s=min(1.0, self.options.quiet_time_s))
+        return driver, driver.negotiate()
+
+    def record(self, duration_s: float) -> FlowAcquisition:
+        if not 0.5 <= duration_s <= 60:
+            raise InputError("Blow recording duration out of range", field="duration_s", value=duration_s,
+                             expected="0.5-60 s")
+        life = self._life
+        transport, (driver, info) = life.connect(self._negotiate, self.options.connect_attempts)
+        self.identity = info.identity
+        takes: list[LiveFlowTake] = []
+        reconnects = self.options.reconnects
+        while True:
+            take = self._take(driver, info, duration_s, len(takes))
+            takes.append(take)
+            transport.close()
+            if take.info.status == "done":
+                life.set_state(SessionState.DONE)
+                break
+            life.set_state(SessionState.INTERRUPTED)
+            if reconnects <= 0:
+                break
+            reconnects -= 1
+            try:
+                transport, (driver, info) = life.connect(self._negotiate, self.options.connect_attempts)
+            except DeviceError:
+                life.set_state(SessionState.INTERRUPTED)
+                break
+            if info.identity != self.identity:
+                transport.close()
+                life.set_state(SessionState.INTERRUPTED)
+                break
+        return FlowAcquisition(tuple(takes))
+
+    def _take(self, driver: TurbineDriver, info: TurbineInfo, duration_s: float, take_no: int) -> LiveFlowTake:
+        opts = self.options
+        fs = info.fs_hz
+        take = SequencedTake(int(round(duration_s * fs)), 1)
+        first_ts = [0]
+        live = LivePublisher(self._life.publish, take_no, fs, ("flow",), opts.block_s, lambda: first_ts[0] / 1e6)
+        pacer = ReadPacer(opts.block_s / 2)
+        host_start = datetime.now(UTC)
+        reason = ""
+        try:
+            driver.start()
+        except DeviceError as exc:
+            reason = "unplugged" if isinstance(exc, DeviceDisconnectedError) else "no start acknowledgement"
+        self._life.set_state(SessionState.ACQUIRING)
+        last_rx = time.monotonic()
+        while not reason:
+            pacer.wait()
+            try:
+                fr = driver.poll(opts.poll_s)
+            except DeviceDisconnectedError:
+                reason = "unplugged"
+                break
+            except DeviceTimeoutError:
+                fr = codec.TurbineFrames(*(np.zeros(0, dtype=np.int64),) * 5)
+            now = time.monotonic()
+            if fr.n == 0:
+                if now - last_rx > opts.quiet_time_s:
+                    reason = "stalled"
+                    break
+            else:
+                last_rx = now
+                live.received(now)
+                if take.first_seq is None:
+                    first_ts[0] = int(fr.timestamp_us[0])
+                flow = codec.pulses_to_flow(fr.pulses, fr.direction, info.identify)
+                take.place(fr.seq, flow[:, None])
+            live.offer(take, now)
+            if take.complete:
+                break
+        live.offer(take, time.monotonic(), final=True)
+        done = not reason
+        if done:
+            try:
+                driver.stop()
+            except DeviceError:
+                pass
+        n = take.n_target if done else take.n_received
+        self.counters = driver.decoder.counters.as_dict()
+        rec = FlowRecording(take.values[:n, 0].copy(), fs, btps=BtpsCorrection(source="none"),
+                            interrupted=not done, gaps=take.gaps(n))
+        return LiveFlowTake(rec, info.identity,
+                            TakeInfo("done" if done else "interrupted", reason, host_start, datetime.now(UTC),
+                                     first_ts[0] / 1e6, dict(self.counters)))

@@ -1,0 +1,1 @@
+"""Contec-family spirometer record download (reverse-engineered by a third party; see docs/protocols.md)."""

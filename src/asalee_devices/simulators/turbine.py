@@ -1,0 +1,120 @@
+"""Device side of the USB turbine spirometer: pulses from a generated forced expiration through the inverse of the
+linearisation table, streamed as 16-byte frames on the interrupt IN endpoint at the device's rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from asalee_devices.drivers.protocols.turbine import codec
+from asalee_devices.simulators.generators.spirometry import Fault, Profile, forced_expiration
+from asalee_devices.simulators.usb_virtual import VirtualUsbDevice
+
+VID, PID = 0x1209, 0x7B10
+DEFAULT_TABLE = ((0.0, 1.25), (0.2, 1.12), (0.5, 1.05), (1.0, 1.02), (2.0, 1.0), (16.0, 0.99))
+
+
+@dataclass(frozen=True)
+class TurbineSettings:
+    profile: str = "normal"
+    fvc_l: float = 4.5
+    pef_l_s: float = 9.0
+    fault: str = ""
+    rate_hz: int = 100
+    nl_per_pulse: int = 200_000  # 0.2 mL per pulse (nominal)
+    seed: int = 0
+    serial_number: str = "SIM-TURB-0001"
+    lead_in_s: float = 0.5  # turbine still before the manoeuvre starts
+
+
+def identify_info(s: TurbineSettings) -> codec.TurbineIdentify:
+    return codec.TurbineIdentify(codec.PROTOCOL_VERSION, s.rate_hz, s.nl_per_pulse,
+                                 tuple(p[0] for p in DEFAULT_TABLE), tuple(p[1] for p in DEFAULT_TABLE))
+
+
+def true_flow(s: TurbineSettings) -> NDArray[np.float64]:
+    fault: Fault | None = s.fault or None  # type: ignore[assignment]
+    profile: Profile = s.profile  # type: ignore[assignment]
+    rec = forced_expiration(profile, fvc_l=s.fvc_l, pef_l_s=s.pef_l_s, fs_hz=float(s.rate_hz), fault=fault,
+                            seed=s.seed)
+    return np.concatenate((np.zeros(int(s.lead_in_s * s.rate_hz)), rec.flow_l_s))
+
+
+def flow_to_pulses(flow_l_s: NDArray[np.float64], info: codec.TurbineIdentify
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Pulses per sample and direction: invert raw -> raw x k(raw) on a dense grid, integrate the raw volume and
+    emit whole pulses (the remainder carries over, so the cumulative volume stays within one pulse)."""
+    grid = np.linspace(0.0, 20.0, 20001)
+    corrected = grid * np.interp(grid, info.table_flow_l_s, info.table_correction)
+    raw = np.interp(np.abs(flow_l_s), corrected, grid)
+    v_pulse = info.nl_per_pulse * 1e-9
+    cum = np.floor(np.cumsum(raw / info.rate_hz) / v_pulse + 1e-9).astype(np.int64)
+    pulses = np.diff(np.concatenate(([0], cum)))
+    return pulses, np.sign(flow_l_s).astype(np.int64)
+
+
+class TurbineDeviceModel:
+    """One plug-in of the turbine: vendor requests and the paced frame stream."""
+
+    def __init__(self, settings: TurbineSettings) -> None:
+        self.settings = settings
+        self.info = identify_info(settings)
+        self.flow = true_flow(settings)
+        self.pulses, self.direction = flow_to_pulses(self.flow, self.info)
+        self._streaming = False
+        self._t0 = 0.0
+        self._sent = 0
+        self._seq = 0
+        self._clock_us = 0
+        self._now = 0.0
+        self.frame_offsets: list[tuple[int, int]] = []
+        self._emitted = 0
+
+    def control_in(self, request: int, value: int, index: int, length: int) -> bytes | None:
+        if request == codec.REQ_IDENTIFY:
+            return codec.encode_identify(self.info)
+        return None
+
+    def control_out(self, request: int, value: int, index: int, data: bytes) -> bool:
+        if request == codec.REQ_START:
+            self._streaming, self._t0, self._sent = True, self._now, 0
+        elif request == codec.REQ_STOP:
+            self._streaming = False
+        elif request == codec.REQ_ZERO:
+            self._seq, self._clock_us = 0, 0
+        else:
+            return False
+        return True
+
+    def on_host_bytes(self, data: bytes) -> None:
+        return None
+
+    def output(self, elapsed_s: float) -> bytes:
+        self._now = elapsed_s
+        if not self._streaming:
+            return b""
+        due = int((elapsed_s - self._t0) * self.settings.rate_hz) + 1
+        out = bytearray()
+        period_us = 1_000_000 // self.settings.rate_hz
+        for k in range(self._sent, due):
+            p, d = (int(self.pulses[k]), int(self.direction[k])) if k < self.pulses.size else (0, 0)
+            self.frame_offsets.append((self._emitted + len(out), self._seq))
+            out += codec.encode_frame(self._seq, self._clock_us, p, d if p else 0, codec.STATUS_TURBINE_PRESENT)
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._clock_us += period_us
+        self._sent = max(self._sent, due)
+        self._emitted += len(out)
+        return bytes(out)
+
+
+def virtual_turbine(settings: TurbineSettings | None = None, *, faults: object = None,
+                    speed: float = 1.0) -> VirtualUsbDevice:
+    from asalee_devices.simulators.faults import FaultPlan
+
+    s = settings or TurbineSettings()
+    plan = faults if isinstance(faults, FaultPlan) else FaultPlan()
+    return VirtualUsbDevice(VID, PID, lambda: TurbineDeviceModel(s), manufacturer="Asalee Sim",
+                            product="Turbine USB SIM", serial_number=s.serial_number, bcd_device=0x0103,
+                            faults=plan, speed=speed)
