@@ -10,8 +10,8 @@ samples are never turned into gaps.
 from __future__ import annotations
 
 import struct
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
