@@ -62,6 +62,9 @@ RAW_TAGS = frozenset({0x00080100, 0x00080102, 0x00080104, 0x003A0210, 0x003A0212
                       0x003A0221, 0x003A0222, 0x0040A30A, 0x00700006})
 _VALUE_TAGS = frozenset(t for t, _v, k in _KEYWORDS.values() if k != "sq") | RAW_TAGS | {_CHARSET}
 _LATIN1_CHARSETS = frozenset({"", "ISO_IR 100", "ISO_IR 6"})
+#: Single-valued Specific Character Sets pydicom decodes without correction (other values: pydicom decides).
+_CHARSETS = _LATIN1_CHARSETS | {"ISO_IR 101", "ISO_IR 109", "ISO_IR 110", "ISO_IR 126", "ISO_IR 127", "ISO_IR 138",
+                                "ISO_IR 144", "ISO_IR 148", "ISO_IR 166", "ISO_IR 192", "GB18030", "GBK"}
 _DS = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
 
 
@@ -210,7 +213,10 @@ def _dataset(data: bytes, pos: int, end: int, implicit: bool, undefined: bool, d
             if tag == _CHARSET:
                 if not top:
                     raise Unsupported("character set inside an item")
-                latin1 = data[pos:vend].decode("latin-1").rstrip("\x00 ") in _LATIN1_CHARSETS
+                charset = data[pos:vend].decode("latin-1").rstrip("\x00 ")
+                if charset not in _CHARSETS:
+                    raise Unsupported("character set")
+                latin1 = charset in _LATIN1_CHARSETS
         pos = vend
     return FastDataset(elems, latin1), pos
 
