@@ -8,6 +8,7 @@ of the document before parsing (:func:`lift_bulk`) so the parser only walks the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,60 +17,73 @@ from asalee_devices.errors import FormatError
 _MARK = "@@asalee-bulk:"
 
 
+_OPENERS: dict[tuple[str, ...], re.Pattern[bytes]] = {}
+
+
+def _opener(names: tuple[str, ...]) -> re.Pattern[bytes]:
+    pattern = _OPENERS.get(names)
+    if pattern is None:
+        alternatives = b"|".join(re.escape(n.encode()) for n in names)
+        pattern = _OPENERS[names] = re.compile(rb"<(" + alternatives + rb")[ \t\n\r>]")
+    return pattern
+
+
+def _has_declaration(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` holds ``<!`` (comment, CDATA): searched through the rare ``!`` (memchr) rather
+    than ``<``, which is everywhere in a document."""
+    i = data.find(b"!", start, end)
+    while i >= 0:
+        if i > start and data[i - 1] == 0x3C:
+            return True
+        i = data.find(b"!", i + 1, end)
+    return False
+
+
 def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = ()) -> tuple[bytes, list[bytes]]:
     """Cut the character data of elements ``names`` out of an ASCII-compatible document (replaced by a marker):
     long digit or base64 texts then bypass the XML parser. Contents holding markup (``<``) or references (``&``)
     are left in place, so the document means the same; the parser still checks the whole skeleton.
 
     Elements named in ``drop`` (detail a reader never uses) lose their whole content, unless it holds comments,
-    CDATA or another element of the same name."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200]:
+    CDATA or another element of the same name.
+
+    One pass in document order: the search for the next element resumes after each cut region, so the long
+    texts are scanned once (for their closing tag and for ``<``/``&``), never by the element search."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200] or not names + drop:
         return data, []
+    opener = _opener(names + drop)
+    dropped = frozenset(n.encode() for n in drop)
     parts: list[bytes] = []
     bulk: list[bytes] = []
     pos = 0
-    found: list[tuple[int, int]] = []
-    for name in names + drop:
-        open_tag = b"<" + name.encode()
-        close_tag = b"</" + name.encode() + b">"
-        i = data.find(open_tag)
-        while i >= 0:
-            after = data[i + len(open_tag): i + len(open_tag) + 1]
-            if after in (b">", b" ", b"\t", b"\n", b"\r"):
-                gt = data.find(b">", i)
-                if gt < 0 or data[gt - 1: gt] == b"/":
-                    i = data.find(open_tag, i + 1)
-                    continue
-                end = data.find(close_tag, gt)
-                if end < 0:
-                    break
-                found.append((gt + 1, end))
-                i = data.find(open_tag, end)
-            else:
-                i = data.find(open_tag, i + 1)
-    dropped = {(b"<" + n.encode(), b"</" + n.encode() + b">") for n in drop}
-    changed = False
-    for a, b in sorted(found):
-        if a < pos:
+    search = 0
+    while True:
+        m = opener.search(data, search)
+        if m is None:
+            break
+        name = m.group(1)
+        gt = data.find(b">", m.start())
+        if data[gt - 1: gt] == b"/":  # <name/>: nothing to cut
+            search = gt + 1
             continue
-        chunk = data[a:b]
-        tag = data[data.rfind(b"<", 0, a): a]
-        drop_it = any(tag.startswith(o) and data.startswith(c, b) for o, c in dropped)
-        if drop_it:
-            if b"<!" in chunk or any(o in chunk for o, _c in dropped):
+        end = data.find(b"</" + name + b">", gt)
+        if end < 0:
+            search = gt + 1
+            continue
+        if name in dropped:
+            if _has_declaration(data, gt + 1, end) or data.find(b"<" + name, gt + 1, end) >= 0:
+                search = gt + 1
                 continue
-            parts.append(data[pos:a])
-            pos = b
-            changed = True
-            continue
-        if b"<" in chunk or b"&" in chunk:
-            continue
-        parts.append(data[pos:a])
-        parts.append(f"{_MARK}{len(bulk)}@@".encode("ascii"))
-        bulk.append(chunk)
-        pos = b
-        changed = True
-    if not changed:
+            parts.append(data[pos: gt + 1])
+        else:
+            if data.find(b"<", gt + 1, end) >= 0 or data.find(b"&", gt + 1, end) >= 0:
+                search = gt + 1
+                continue
+            parts.append(data[pos: gt + 1])
+            parts.append(f"{_MARK}{len(bulk)}@@".encode("ascii"))
+            bulk.append(data[gt + 1: end])
+        pos = search = end
+    if pos == 0:
         return data, []
     parts.append(data[pos:])
     return b"".join(parts), bulk

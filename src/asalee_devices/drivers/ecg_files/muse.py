@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from asalee_devices.drivers.ecg_files._util import (
     MAX_LEADS,
     MAX_SAMPLES_PER_LEAD,
     Deviations,
+    derive_limb_leads,
     filter_steps,
+    lead_layout,
     read_bounded,
     safe_datetime,
     to_float,
@@ -36,8 +37,6 @@ from asalee_devices.errors import FormatError, SignalError
 from asalee_devices.signal.ecg.recording import (
     EcgRecording,
     canonical_lead_name,
-    complete_lead_set,
-    lead_sort_key,
 )
 
 NAME = "ge-muse-xml"
@@ -72,7 +71,7 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         raise FormatError("MUSE waveform sampling rate invalid", field="SampleBase", value=wf.findtext("SampleBase"),
                           expected="> 0 Hz")
     fs = base * 10.0 ** exp
-    leads: dict[str, NDArray[np.float64]] = {}
+    leads: dict[str, tuple[bytes, int, float]] = {}  # raw little-endian int16, sample count, µV per LSB
     steps: set[float] = set()
     for ld in wf.findall("LeadData"):
         if len(leads) >= MAX_LEADS:
@@ -114,11 +113,11 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         if crc.isdigit() and zlib.crc32(raw) != int(crc):
             dev.warn("crc_mismatch", f"{kind} lead {name}: CRC-32 does not match (reading continues)")
         step = upb * unit
-        leads[name] = np.frombuffer(raw, "<i2", count=n) * step
+        leads[name] = (raw, n, step)
         steps.add(step)
     if not leads:
         raise FormatError("MUSE waveform has no lead", field="Waveform", value=kind)
-    lengths = {x.size for x in leads.values()}
+    lengths = {x[1] for x in leads.values()}
     if len(lengths) != 1:
         dev.warn("unequal_lead_lengths", f"{kind}: leads have different lengths; the shortest is kept")
     m = min(lengths)
@@ -126,12 +125,19 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
     lp = to_float(wf.findtext("LowPassFilter"))
     ac = wf.findtext("ACFilter").upper()
     notch = [float(ac)] if ac.isdigit() else []
-    names = sorted(leads, key=lead_sort_key)
+    # the final array (stored + derived leads, standard order) is allocated once and filled in place
+    names, derived = lead_layout(leads)
+    samples = np.empty((len(names), m))
+    for row, name in enumerate(names):
+        if name in leads:
+            raw, _n, step = leads[name]
+            np.multiply(np.frombuffer(raw, "<i2", count=m), step, out=samples[row])
+    derive_limb_leads(samples, names, derived)
     try:
-        rec = EcgRecording(np.vstack([leads[k][:m] for k in names]), fs, tuple(names),
-                           resolution_uv=steps.pop() if len(steps) == 1 else None,
-                           device_filters=filter_steps(hp / 100.0 if hp else None, lp, notch))
-        return kind, complete_lead_set(rec)
+        rec = EcgRecording(samples, fs, names, resolution_uv=steps.pop() if len(steps) == 1 else None,
+                           device_filters=filter_steps(hp / 100.0 if hp else None, lp, notch),
+                           derived_leads=derived)
+        return kind, rec
     except SignalError as exc:
         raise FormatError("MUSE leads cannot form a recording", field="leads", value=str(exc)) from exc
 
