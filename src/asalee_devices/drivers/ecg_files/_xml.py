@@ -89,6 +89,13 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = ()) -
     return b"".join(parts), bulk
 
 
+def element_text(el: Any) -> str:
+    """Character data directly inside an ElementTree element (its text and its children's tails)."""
+    if len(el) == 0:
+        return el.text or ""
+    return "".join([el.text or ""] + [c.tail or "" for c in el])
+
+
 class Node:
     """A view of one XML element: ``tag`` (local name), ``attrib``, ``text``, ``children``."""
 
@@ -111,10 +118,12 @@ class Node:
 
     @property
     def text(self) -> str:
-        el = self._el
-        if len(el) == 0:
-            return el.text or ""
-        return "".join([el.text or ""] + [c.tail or "" for c in el])
+        return element_text(self._el)
+
+    @property
+    def element(self) -> Any:
+        """The underlying ElementTree element (for readers' hot loops)."""
+        return self._el
 
     @property
     def children(self) -> list[Node]:
