@@ -133,6 +133,17 @@ class Node:
         el = self._el.find(self.ns + name)
         return Node(el, self.ns) if el is not None else None
 
+    def child_texts(self) -> dict[str, str]:
+        """Stripped text of each child element by local name (the first of each name), in one pass: what
+        ``findtext(name)`` gives for every child, without a wrapper per look-up."""
+        out: dict[str, str] = {}
+        ns = self.ns
+        for c in self._el:
+            tag = c.tag
+            if isinstance(tag, str) and tag.startswith(ns) and "}" not in tag[len(ns):]:
+                out.setdefault(tag[len(ns):], element_text(c).strip())
+        return out
+
     def find(self, *path: str) -> Node | None:
         """First descendant along the child path ``path`` (local names, in the document's namespace)."""
         node: Node | None = self
@@ -156,7 +167,10 @@ class Node:
 
     def content(self, node: Node) -> str | bytes:
         """Text of ``node`` (a descendant of this root), as the original bytes when it was lifted out."""
-        text = node.text
+        return self.lifted(node.text)
+
+    def lifted(self, text: str) -> str | bytes:
+        """``text`` of an element of this document, as the original bytes when it was lifted out."""
         if text.startswith(_MARK) and text.endswith("@@") and self.bulk:
             key = text[len(_MARK):-2]
             if key.isdigit() and int(key) < len(self.bulk):

@@ -76,7 +76,8 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
     for ld in wf.findall("LeadData"):
         if len(leads) >= MAX_LEADS:
             raise FormatError("Too many MUSE leads", field="leads", expected=f"<= {MAX_LEADS}")
-        lead_id = ld.findtext("LeadID")
+        texts = ld.child_texts()  # every field of the lead in one pass
+        lead_id = texts.get("LeadID", "")
         try:
             name = canonical_lead_name(lead_id)
         except SignalError:
@@ -84,15 +85,15 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
             continue
         if name in leads:
             raise FormatError("MUSE lead given twice", field="lead", value=name)
-        n = int(to_float(ld.findtext("LeadSampleCountTotal")) or 0)
-        size = int(to_float(ld.findtext("LeadSampleSize") or "2") or 0)
+        n = int(to_float(texts.get("LeadSampleCountTotal", "")) or 0)
+        size = int(to_float(texts.get("LeadSampleSize", "") or "2") or 0)
         if not 1 <= n <= MAX_SAMPLES_PER_LEAD:
             raise FormatError("Implausible MUSE lead sample count", field="LeadSampleCountTotal", value=n,
                               expected=f"1..{MAX_SAMPLES_PER_LEAD}")
         if size != 2:
             raise FormatError("Unsupported MUSE sample size", field="LeadSampleSize", value=size, expected="2")
-        upb = to_float(ld.findtext("LeadAmplitudeUnitsPerBit"))
-        unit = _UNITS.get(ld.findtext("LeadAmplitudeUnits", default="MICROVOLTS").upper())
+        upb = to_float(texts.get("LeadAmplitudeUnitsPerBit", ""))
+        unit = _UNITS.get(texts.get("LeadAmplitudeUnits", "MICROVOLTS").upper())
         if upb is None or unit is None:
             raise FormatError("MUSE lead amplitude scale missing or unknown", field="lead", value=name)
         if upb == 0:
@@ -109,7 +110,7 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         if len(raw) < 2 * n:
             raise FormatError("MUSE lead data shorter than its sample count", field="lead", value=name,
                               expected=f"{2 * n} bytes, got {len(raw)}")
-        crc = ld.findtext("LeadDataCRC32")
+        crc = texts.get("LeadDataCRC32", "")
         if crc.isdigit() and zlib.crc32(raw) != int(crc):
             dev.warn("crc_mismatch", f"{kind} lead {name}: CRC-32 does not match (reading continues)")
         step = upb * unit
