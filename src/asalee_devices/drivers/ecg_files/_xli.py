@@ -26,9 +26,13 @@ def _codes(chunk: bytes) -> tuple[list[int], bool]:
     n = len(chunk) * 8 // _BITS
     if n == 0:
         return [], False
-    bits = np.unpackbits(np.frombuffer(chunk, np.uint8))[: n * _BITS].reshape(n, _BITS)
-    weights = (1 << np.arange(_BITS - 1, -1, -1)).astype(np.int64)
-    codes = bits.astype(np.int64) @ weights
+    # code i holds bits [10 i, 10 i + 10): read from the big-endian 16-bit window at its first byte (an unaligned
+    # strided view of the zero-padded chunk), shifted by its bit offset in that byte (0, 2, 4 or 6)
+    pad = np.zeros(len(chunk) + 2, np.uint8)
+    pad[: len(chunk)] = np.frombuffer(chunk, np.uint8)
+    windows = np.ndarray((len(chunk),), dtype=">u2", buffer=pad, strides=(1,)).astype(np.int64)
+    start = np.arange(n, dtype=np.int64) * _BITS
+    codes = (windows[start >> 3] >> (16 - _BITS - (start & 7))) & ((1 << _BITS) - 1)
     ends = np.flatnonzero(codes > _MAX_CODE)
     if ends.size:
         return codes[: int(ends[0])].tolist(), True
