@@ -20,6 +20,9 @@ _MARK = "@@asalee-bulk:"
 _OPENERS: dict[tuple[str, ...], re.Pattern[bytes]] = {}
 
 
+_START_TAG_END = re.compile(rb"""(?:\s+[^\s=/>"']+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+
+
 def _opener(names: tuple[str, ...]) -> re.Pattern[bytes]:
     pattern = _OPENERS.get(names)
     if pattern is None:
@@ -28,24 +31,64 @@ def _opener(names: tuple[str, ...]) -> re.Pattern[bytes]:
     return pattern
 
 
-def _has_declaration(data: bytes, start: int, end: int) -> bool:
-    """Whether ``data[start:end]`` holds ``<!`` (comment, CDATA): searched through the rare ``!`` (memchr) rather
-    than ``<``, which is everywhere in a document."""
-    i = data.find(b"!", start, end)
-    while i >= 0:
+_SAME_NAME: dict[bytes, re.Pattern[bytes]] = {}
+_DECLARATIONS = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"))
+
+
+def _declaration_covering(data: bytes, start: int, pos: int) -> int:
+    """End of a comment, CDATA section or processing instruction that begins in ``data[start:pos]`` and runs past
+    ``pos`` (so ``pos`` is inside it, not markup), or -1. Found through the rare ``!`` and ``?`` (memchr), not
+    through ``<``, which is everywhere in a document."""
+    bang = data.find(b"!", start, pos)
+    quest = data.find(b"?", start, pos)
+    while bang >= 0 or quest >= 0:
+        i = bang if quest < 0 or 0 <= bang < quest else quest
+        nxt = i + 1
         if i > start and data[i - 1] == 0x3C:
+            for opener, closer in _DECLARATIONS:
+                if data.startswith(opener, i - 1):
+                    j = data.find(closer, i - 1 + len(opener))
+                    end = len(data) if j < 0 else j + len(closer)
+                    if end > pos:
+                        return end
+                    nxt = end
+                    break
+        if bang >= 0 and bang < nxt:
+            bang = data.find(b"!", nxt, pos)
+        if quest >= 0 and quest < nxt:
+            quest = data.find(b"?", nxt, pos)
+    return -1
+
+
+def _unsafe_to_drop(data: bytes, start: int, end: int, name: bytes, keep: tuple[bytes, ...]) -> bool:
+    """Whether the content ``data[start:end]`` of element ``name`` (``end`` = the first ``</name>`` after its
+    start tag) may hold something the reader uses or may not be the element's whole content: an element of the
+    same name (nesting), one of the ``keep`` names, or a comment, CDATA section or processing instruction that
+    runs past ``end`` (the closing tag found would then be inside it). Outside those, ``</name>`` can only be
+    markup (``<`` is not allowed in text or attribute values)."""
+    same = _SAME_NAME.get(name)
+    if same is None:
+        same = _SAME_NAME[name] = re.compile(rb"<" + re.escape(name) + rb"[ \t\n\r>/]")
+    opening = b"<" + name
+    i = data.find(opening, start, end)
+    while i >= 0:
+        if same.match(data, i):
             return True
-        i = data.find(b"!", i + 1, end)
-    return False
+        i = data.find(opening, i + 1, end)
+    if any(data.find(k, start, end) >= 0 for k in keep):
+        return True
+    return _declaration_covering(data, start, end) >= 0
 
 
-def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = ()) -> tuple[bytes, list[bytes]]:
+def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+              ) -> tuple[bytes, list[bytes]]:
     """Cut the character data of elements ``names`` out of an ASCII-compatible document (replaced by a marker):
     long digit or base64 texts then bypass the XML parser. Contents holding markup (``<``) or references (``&``)
     are left in place, so the document means the same; the parser still checks the whole skeleton.
 
-    Elements named in ``drop`` (detail a reader never uses) lose their whole content, unless it holds comments,
-    CDATA or another element of the same name.
+    Elements named in ``drop`` (detail a reader never uses) lose their whole content, unless it holds another
+    element of the same name, one of the ``keep`` names (what the reader searches the whole tree for), or a
+    comment, CDATA section or processing instruction that is not closed before the element's closing tag.
 
     One pass in document order: the search for the next element resumes after each cut region, so the long
     texts are scanned once (for their closing tag and for ``<``/``&``), never by the element search."""
@@ -53,25 +96,33 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = ()) -
         return data, []
     opener = _opener(names + drop)
     dropped = frozenset(n.encode() for n in drop)
+    kept = tuple(n.encode() for n in keep)
     parts: list[bytes] = []
     bulk: list[bytes] = []
     pos = 0
     search = 0
+    scanned = 0  # comments, CDATA and PIs before this position have been stepped over
     while True:
         m = opener.search(data, search)
         if m is None:
             break
-        name = m.group(1)
-        gt = data.find(b">", m.start())
-        if data[gt - 1: gt] == b"/":  # <name/>: nothing to cut
-            search = gt + 1
+        inside = _declaration_covering(data, max(scanned, search), m.start())
+        scanned = m.start()
+        if inside >= 0:  # the match is text of a comment, CDATA section or PI
+            search = scanned = inside
             continue
+        name = m.group(1)
+        tag = _START_TAG_END.match(data, m.end() - 1)  # the attributes (a quoted value may hold ">")
+        if tag is None or tag.group(1):  # not a start tag we can read, or <name/>: nothing to cut
+            search = m.end()
+            continue
+        gt = tag.end() - 1
         end = data.find(b"</" + name + b">", gt)
         if end < 0:
             search = gt + 1
             continue
         if name in dropped:
-            if _has_declaration(data, gt + 1, end) or data.find(b"<" + name, gt + 1, end) >= 0:
+            if _unsafe_to_drop(data, gt + 1, end, name, kept):
                 search = gt + 1
                 continue
             parts.append(data[pos: gt + 1])
@@ -184,7 +235,8 @@ def _declares_entities(data: bytes) -> bool:
     return b"<!ENTITY" in data
 
 
-def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> Node:
+def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+          ) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
     :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`).
 
@@ -200,7 +252,7 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
 
     lifted: list[bytes] = []
     if bulk or drop:
-        data, lifted = lift_bulk(data, bulk, drop)
+        data, lifted = lift_bulk(data, bulk, drop, keep)
     parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
                    if _declares_entities(data) else ET.XMLParser())
     try:

@@ -39,6 +39,8 @@ from asalee_devices.signal.ecg.recording import (
 NAME = "hl7-aecg"
 _UNIT_UV = {"uV": 1.0, "mV": 1000.0, "V": 1e6, "nV": 1e-3}
 _UNIT_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+#: element names the reader looks for anywhere in the tree (``iter``): a dropped region must not hold them
+_SEARCHED = ("annotation", "eries", "subjectDemographicPerson", "trialSubject", "controlVariable")
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -226,7 +228,9 @@ def read(path: Path, strict: bool = False) -> EcgFile:
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     dev = Deviations("HL7 aECG", strict)
-    root = parse(data, "HL7 aECG", bulk=("digits",))
+    # the regions of interest of the annotations (``support``: ROI boundaries, a third of the document's elements)
+    # are never read: they are cut before parsing, unless they hold anything the reader searches the tree for
+    root = parse(data, "HL7 aECG", bulk=("digits",), drop=("support",), keep=_SEARCHED)
     if root.tag != "AnnotatedECG":
         raise FormatError("Not an HL7 aECG document", field="root", value=root.tag, expected="AnnotatedECG")
     rhythm: EcgRecording | None = None
