@@ -103,7 +103,8 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     if duration_ms is None or duration_ms <= 0:
         raise FormatError("Sierra waveform duration invalid", field="durationperchannel",
                           value=pw.attrib.get("durationperchannel"), expected="> 0 ms")
-    n = int(round(duration_ms * fs / 1000.0))
+    samples_f = duration_ms * fs / 1000.0  # both finite, but their product may overflow to infinity
+    n = int(round(samples_f)) if samples_f < MAX_SAMPLES_PER_LEAD + 1 else MAX_SAMPLES_PER_LEAD + 1
     if not 1 <= n <= MAX_SAMPLES_PER_LEAD:
         raise FormatError("Sierra waveform too long", field="samples", value=n, expected=f"<= {MAX_SAMPLES_PER_LEAD}")
     labels_attr = pw.attrib.get("leadlabels", "")
