@@ -126,3 +126,10 @@ def test_random_scp_sections(tail: bytes) -> None:
     body = struct.pack("<HIBB", 0, 16 + 120, 20, 20) + b"SCPECG" + tail
     data = struct.pack("<HI", 0, 6 + 2 + len(body)) + b"\x00\x00" + body
     _check(scp.decode, data)
+
+
+def test_philips_duration_times_rate_overflow_is_a_format_error() -> None:
+    """Found with 200 examples per test: a finite duration whose product with the rate overflows to infinity."""
+    data = re.sub(rb'durationperchannel="[0-9.]+"', b'durationperchannel="1e308"', _original("philips"), count=1)
+    with pytest.raises(FormatError):
+        philips.decode(data)

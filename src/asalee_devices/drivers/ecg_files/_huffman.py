@@ -117,9 +117,7 @@ class HuffmanDecoder:
         seg = np.frombuffer(data, np.uint8, count=min(b1 + 8, len(data)) - b0, offset=b0)
         pad = np.zeros(b1 - b0 + 8, np.uint8)
         pad[: seg.size] = seg
-        words = np.zeros(b1 - b0, np.uint64)
-        for k in range(8):
-            words |= pad[k: k + b1 - b0].astype(np.uint64) << np.uint64(56 - 8 * k)
+        words = np.ndarray((b1 - b0,), dtype=">u8", buffer=pad, strides=(1,)).astype(np.uint64)
         nb = (b1 - b0) * 8
         pos = np.arange(nb, dtype=np.int64)
         return words[pos >> 3] << (pos & 7).astype(np.uint64)  # type: ignore[no-any-return]
@@ -131,8 +129,8 @@ class HuffmanDecoder:
         pad = np.zeros(b1 - b0 + 4, np.uint8)
         pad[: seg.size] = seg
         m = b1 - b0
-        words = ((pad[:m].astype(np.int64) << 24) | (pad[1:m + 1].astype(np.int64) << 16)
-                 | (pad[2:m + 2].astype(np.int64) << 8) | pad[3:m + 3].astype(np.int64))
+        # big-endian 32-bit windows at every byte: an unaligned strided view, converted in one pass
+        words = np.ndarray((m,), dtype=">u4", buffer=pad, strides=(1,)).astype(np.int64)
         shifts = (32 - maxp) - np.arange(8, dtype=np.int64)
         idx = (words[:, None] >> shifts[None, :]) & ((1 << maxp) - 1)
         out: NDArray[np.int64] = idx.reshape(-1)
@@ -144,9 +142,8 @@ class HuffmanDecoder:
             return self._cache[1]
         raw = np.zeros(len(data) + 8, np.uint8)
         raw[: len(data)] = np.frombuffer(data, np.uint8)
-        words = np.zeros(len(data), np.uint64)
-        for k in range(8):
-            words |= raw[k: k + len(data)].astype(np.uint64) << np.uint64(56 - 8 * k)
+        # big-endian 64-bit windows at every byte: an unaligned strided view, converted in one pass
+        words = np.ndarray((len(data),), dtype=">u8", buffer=raw, strides=(1,)).astype(np.uint64)
         self._cache = (data, words)
         return words
 

@@ -8,8 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from asalee_devices.drivers.ecg_files.base import MAX_FILE_BYTES, FormatWarning
 from asalee_devices.errors import FormatError
+from asalee_devices.signal.ecg.recording import lead_sort_key
 from asalee_devices.signal.filters import FilterStep
 
 #: Largest number of samples per lead any reader accepts (10 min at 1 kHz): bounds every allocation.
@@ -26,7 +30,11 @@ def read_bounded(path: Path) -> bytes:
             raise FormatError("ECG file too large", field="size_bytes", value=size,
                               expected=f"at most {MAX_FILE_BYTES} bytes")
         with path.open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+            # read the size stat() gave plus one byte (asking for MAX_FILE_BYTES + 1 at once makes Python allocate
+            # the whole 64 MiB buffer first); a file still growing is read on, up to the limit
+            data = fh.read(size + 1)
+            if len(data) > size:
+                data += fh.read(MAX_FILE_BYTES + 1 - len(data))
     except OSError as exc:
         raise FormatError("Cannot read the ECG file", field="path", value=path.name) from exc
     if len(data) > MAX_FILE_BYTES:
@@ -166,3 +174,49 @@ def decode_text(raw: bytes) -> str:
         return raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         return raw.decode("latin-1").strip()
+
+
+def lead_layout(present: Iterable[str]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The lead order and the derived leads :func:`~asalee_devices.signal.ecg.recording.complete_lead_set` gives
+    for a recording holding the leads ``present`` (no lead-off masks): lets a reader allocate the final array once,
+    write the stored leads into their rows and derive the others in place (:func:`derive_limb_leads`)."""
+    have = set(present)
+    new: set[str] = set()
+    has_i, has_ii = "I" in have, "II" in have
+    if not has_i and has_ii and "III" in have:
+        new.add("I")
+        has_i = True
+    if not has_ii and has_i and "III" in have:
+        new.add("II")
+        has_ii = True
+    if has_i and has_ii:
+        new |= {n for n in ("III", "aVR", "aVL", "aVF") if n not in have}
+    return tuple(sorted(have | new, key=lead_sort_key)), frozenset(new)
+
+
+def derive_limb_leads(samples: NDArray[np.float64], names: tuple[str, ...], derived: frozenset[str]) -> None:
+    """Fill the rows of ``derived`` leads in place, with the same float64 operations, in the same order, as
+    :func:`~asalee_devices.signal.ecg.recording.complete_lead_set` (bit-identical results)."""
+    if not derived:
+        return
+    row = {n: samples[k] for k, n in enumerate(names)}
+    if "I" in derived:
+        np.subtract(row["II"], row["III"], out=row["I"])
+    if "II" in derived:
+        np.add(row["I"], row["III"], out=row["II"])
+    i, ii = row["I"], row["II"]
+    if "III" in derived:
+        np.subtract(ii, i, out=row["III"])
+    if "aVR" in derived:
+        out = row["aVR"]
+        np.add(i, ii, out=out)
+        np.negative(out, out=out)
+        np.divide(out, 2.0, out=out)
+    if "aVL" in derived:
+        out = row["aVL"]
+        np.divide(ii, 2.0, out=out)
+        np.subtract(i, out, out=out)
+    if "aVF" in derived:
+        out = row["aVF"]
+        np.divide(i, 2.0, out=out)
+        np.subtract(ii, out, out=out)

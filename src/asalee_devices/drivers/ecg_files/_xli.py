@@ -21,42 +21,68 @@ _MAX_CODE = (1 << _BITS) - 2
 MAX_CHUNK_OUTPUT = 4 * 1024 * 1024
 
 
-def _codes(chunk: bytes) -> list[int]:
+def _codes(chunk: bytes) -> tuple[list[int], bool]:
+    """The 10-bit codes up to the end marker (a code above :data:`_MAX_CODE`), and whether the marker was found."""
     n = len(chunk) * 8 // _BITS
     if n == 0:
-        return []
-    bits = np.unpackbits(np.frombuffer(chunk, np.uint8))[: n * _BITS].reshape(n, _BITS)
-    weights = (1 << np.arange(_BITS - 1, -1, -1)).astype(np.int64)
-    out: list[int] = (bits.astype(np.int64) @ weights).tolist()
-    return out
+        return [], False
+    # code i holds bits [10 i, 10 i + 10): read from the big-endian 16-bit window at its first byte (an unaligned
+    # strided view of the zero-padded chunk), shifted by its bit offset in that byte (0, 2, 4 or 6)
+    pad = np.zeros(len(chunk) + 2, np.uint8)
+    pad[: len(chunk)] = np.frombuffer(chunk, np.uint8)
+    windows = np.ndarray((len(chunk),), dtype=">u2", buffer=pad, strides=(1,)).astype(np.int64)
+    start = np.arange(n, dtype=np.int64) * _BITS
+    codes = (windows[start >> 3] >> (16 - _BITS - (start & 7))) & ((1 << _BITS) - 1)
+    ends = np.flatnonzero(codes > _MAX_CODE)
+    if ends.size:
+        return codes[: int(ends[0])].tolist(), True
+    out: list[int] = codes.tolist()
+    return out, False
 
 
 def lzw_decode(chunk: bytes) -> bytes:
+    """Decode one LZW stream. Codes are handled in blocks of 1024 (the output size is checked after each block
+    but the one holding the end marker); once the table is full (:data:`_MAX_CODE`), every remaining code is a
+    plain table look-up, done by ``map`` at C speed."""
     table: list[bytes] = [bytes((i,)) for i in range(256)]
     tappend = table.append
     size = 256
-    prev: bytes | None = None
+    prev = b""
     out: list[bytes] = []
     append = out.append
-    codes = _codes(chunk)
+    codes, marker = _codes(chunk)
     total = 0
-    for first in range(0, len(codes), 1024):
+    n = len(codes)
+    for first in range(0, n, 1024):
         done = len(out)
-        for c in codes[first: first + 1024]:
-            if c > _MAX_CODE:
-                return b"".join(out)
+        block = codes[first: first + 1024]
+        k = 0
+        if first == 0 and block:
+            c = block[0]
+            if c >= size:
+                raise FormatError("XLI data hold an undefined LZW code", field="code", value=c,
+                                  expected=f"<= {size}")
+            prev = table[c]
+            append(prev)
+            k = 1
+        stop = min(len(block), k + _MAX_CODE + 1 - size)  # codes until the table is full
+        for c in block[k:stop]:
             if c < size:
                 entry = table[c]
-            elif c == size and prev is not None:
+            elif c == size:
                 entry = prev + prev[:1]
             else:
                 raise FormatError("XLI data hold an undefined LZW code", field="code", value=c,
                                   expected=f"<= {size}")
-            if prev is not None and size <= _MAX_CODE:
-                tappend(prev + entry[:1])
-                size += 1
+            tappend(prev + entry[:1])
+            size += 1
             append(entry)
             prev = entry
+        k = max(k, stop)
+        if k < len(block):  # table full: codes <= _MAX_CODE < size are all defined
+            out.extend(map(table.__getitem__, block[k:]))
+        if marker and first + 1024 >= n:
+            break  # the reference decoder returns at the end marker without a last size check
         total += sum(map(len, out[done:]))
         if total > MAX_CHUNK_OUTPUT:
             raise FormatError("XLI chunk expands beyond the size limit", field="bytes", value=total,

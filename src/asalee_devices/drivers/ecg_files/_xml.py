@@ -8,6 +8,7 @@ of the document before parsing (:func:`lift_bulk`) so the parser only walks the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,63 +17,134 @@ from asalee_devices.errors import FormatError
 _MARK = "@@asalee-bulk:"
 
 
-def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = ()) -> tuple[bytes, list[bytes]]:
+_OPENERS: dict[tuple[str, ...], re.Pattern[bytes]] = {}
+
+
+_START_TAG_END = re.compile(rb"""(?:\s+[^\s=/>"']+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(/?)>""")
+
+
+def _opener(names: tuple[str, ...]) -> re.Pattern[bytes]:
+    pattern = _OPENERS.get(names)
+    if pattern is None:
+        alternatives = b"|".join(re.escape(n.encode()) for n in names)
+        pattern = _OPENERS[names] = re.compile(rb"<(" + alternatives + rb")[ \t\n\r>]")
+    return pattern
+
+
+_SAME_NAME: dict[bytes, re.Pattern[bytes]] = {}
+_DECLARATIONS = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"))
+
+
+def _declaration_covering(data: bytes, start: int, pos: int) -> int:
+    """End of a comment, CDATA section or processing instruction that begins in ``data[start:pos]`` and runs past
+    ``pos`` (so ``pos`` is inside it, not markup), or -1. Found through the rare ``!`` and ``?`` (memchr), not
+    through ``<``, which is everywhere in a document."""
+    bang = data.find(b"!", start, pos)
+    quest = data.find(b"?", start, pos)
+    while bang >= 0 or quest >= 0:
+        i = bang if quest < 0 or 0 <= bang < quest else quest
+        nxt = i + 1
+        if i > start and data[i - 1] == 0x3C:
+            for opener, closer in _DECLARATIONS:
+                if data.startswith(opener, i - 1):
+                    j = data.find(closer, i - 1 + len(opener))
+                    end = len(data) if j < 0 else j + len(closer)
+                    if end > pos:
+                        return end
+                    nxt = end
+                    break
+        if bang >= 0 and bang < nxt:
+            bang = data.find(b"!", nxt, pos)
+        if quest >= 0 and quest < nxt:
+            quest = data.find(b"?", nxt, pos)
+    return -1
+
+
+def _unsafe_to_drop(data: bytes, start: int, end: int, name: bytes, keep: tuple[bytes, ...]) -> bool:
+    """Whether the content ``data[start:end]`` of element ``name`` (``end`` = the first ``</name>`` after its
+    start tag) may hold something the reader uses or may not be the element's whole content: an element of the
+    same name (nesting), one of the ``keep`` names, or a comment, CDATA section or processing instruction that
+    runs past ``end`` (the closing tag found would then be inside it). Outside those, ``</name>`` can only be
+    markup (``<`` is not allowed in text or attribute values)."""
+    same = _SAME_NAME.get(name)
+    if same is None:
+        same = _SAME_NAME[name] = re.compile(rb"<" + re.escape(name) + rb"[ \t\n\r>/]")
+    opening = b"<" + name
+    i = data.find(opening, start, end)
+    while i >= 0:
+        if same.match(data, i):
+            return True
+        i = data.find(opening, i + 1, end)
+    if any(data.find(k, start, end) >= 0 for k in keep):
+        return True
+    return _declaration_covering(data, start, end) >= 0
+
+
+def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+              ) -> tuple[bytes, list[bytes]]:
     """Cut the character data of elements ``names`` out of an ASCII-compatible document (replaced by a marker):
     long digit or base64 texts then bypass the XML parser. Contents holding markup (``<``) or references (``&``)
     are left in place, so the document means the same; the parser still checks the whole skeleton.
 
-    Elements named in ``drop`` (detail a reader never uses) lose their whole content, unless it holds comments,
-    CDATA or another element of the same name."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200]:
+    Elements named in ``drop`` (detail a reader never uses) lose their whole content, unless it holds another
+    element of the same name, one of the ``keep`` names (what the reader searches the whole tree for), or a
+    comment, CDATA section or processing instruction that is not closed before the element's closing tag.
+
+    One pass in document order: the search for the next element resumes after each cut region, so the long
+    texts are scanned once (for their closing tag and for ``<``/``&``), never by the element search."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200] or not names + drop:
         return data, []
+    opener = _opener(names + drop)
+    dropped = frozenset(n.encode() for n in drop)
+    kept = tuple(n.encode() for n in keep)
     parts: list[bytes] = []
     bulk: list[bytes] = []
     pos = 0
-    found: list[tuple[int, int]] = []
-    for name in names + drop:
-        open_tag = b"<" + name.encode()
-        close_tag = b"</" + name.encode() + b">"
-        i = data.find(open_tag)
-        while i >= 0:
-            after = data[i + len(open_tag): i + len(open_tag) + 1]
-            if after in (b">", b" ", b"\t", b"\n", b"\r"):
-                gt = data.find(b">", i)
-                if gt < 0 or data[gt - 1: gt] == b"/":
-                    i = data.find(open_tag, i + 1)
-                    continue
-                end = data.find(close_tag, gt)
-                if end < 0:
-                    break
-                found.append((gt + 1, end))
-                i = data.find(open_tag, end)
-            else:
-                i = data.find(open_tag, i + 1)
-    dropped = {(b"<" + n.encode(), b"</" + n.encode() + b">") for n in drop}
-    changed = False
-    for a, b in sorted(found):
-        if a < pos:
+    search = 0
+    scanned = 0  # comments, CDATA and PIs before this position have been stepped over
+    while True:
+        m = opener.search(data, search)
+        if m is None:
+            break
+        inside = _declaration_covering(data, max(scanned, search), m.start())
+        scanned = m.start()
+        if inside >= 0:  # the match is text of a comment, CDATA section or PI
+            search = scanned = inside
             continue
-        chunk = data[a:b]
-        tag = data[data.rfind(b"<", 0, a): a]
-        drop_it = any(tag.startswith(o) and data.startswith(c, b) for o, c in dropped)
-        if drop_it:
-            if b"<!" in chunk or any(o in chunk for o, _c in dropped):
+        name = m.group(1)
+        tag = _START_TAG_END.match(data, m.end() - 1)  # the attributes (a quoted value may hold ">")
+        if tag is None or tag.group(1):  # not a start tag we can read, or <name/>: nothing to cut
+            search = m.end()
+            continue
+        gt = tag.end() - 1
+        end = data.find(b"</" + name + b">", gt)
+        if end < 0:
+            search = gt + 1
+            continue
+        if name in dropped:
+            if _unsafe_to_drop(data, gt + 1, end, name, kept):
+                search = gt + 1
                 continue
-            parts.append(data[pos:a])
-            pos = b
-            changed = True
-            continue
-        if b"<" in chunk or b"&" in chunk:
-            continue
-        parts.append(data[pos:a])
-        parts.append(f"{_MARK}{len(bulk)}@@".encode("ascii"))
-        bulk.append(chunk)
-        pos = b
-        changed = True
-    if not changed:
+            parts.append(data[pos: gt + 1])
+        else:
+            if data.find(b"<", gt + 1, end) >= 0 or data.find(b"&", gt + 1, end) >= 0:
+                search = gt + 1
+                continue
+            parts.append(data[pos: gt + 1])
+            parts.append(f"{_MARK}{len(bulk)}@@".encode("ascii"))
+            bulk.append(data[gt + 1: end])
+        pos = search = end
+    if pos == 0:
         return data, []
     parts.append(data[pos:])
     return b"".join(parts), bulk
+
+
+def element_text(el: Any) -> str:
+    """Character data directly inside an ElementTree element (its text and its children's tails)."""
+    if len(el) == 0:
+        return el.text or ""
+    return "".join([el.text or ""] + [c.tail or "" for c in el])
 
 
 class Node:
@@ -97,10 +169,12 @@ class Node:
 
     @property
     def text(self) -> str:
-        el = self._el
-        if len(el) == 0:
-            return el.text or ""
-        return "".join([el.text or ""] + [c.tail or "" for c in el])
+        return element_text(self._el)
+
+    @property
+    def element(self) -> Any:
+        """The underlying ElementTree element (for readers' hot loops)."""
+        return self._el
 
     @property
     def children(self) -> list[Node]:
@@ -109,6 +183,17 @@ class Node:
     def _child(self, name: str) -> Node | None:
         el = self._el.find(self.ns + name)
         return Node(el, self.ns) if el is not None else None
+
+    def child_texts(self) -> dict[str, str]:
+        """Stripped text of each child element by local name (the first of each name), in one pass: what
+        ``findtext(name)`` gives for every child, without a wrapper per look-up."""
+        out: dict[str, str] = {}
+        ns = self.ns
+        for c in self._el:
+            tag = c.tag
+            if isinstance(tag, str) and tag.startswith(ns) and "}" not in tag[len(ns):]:
+                out.setdefault(tag[len(ns):], element_text(c).strip())
+        return out
 
     def find(self, *path: str) -> Node | None:
         """First descendant along the child path ``path`` (local names, in the document's namespace)."""
@@ -133,7 +218,10 @@ class Node:
 
     def content(self, node: Node) -> str | bytes:
         """Text of ``node`` (a descendant of this root), as the original bytes when it was lifted out."""
-        text = node.text
+        return self.lifted(node.text)
+
+    def lifted(self, text: str) -> str | bytes:
+        """``text`` of an element of this document, as the original bytes when it was lifted out."""
         if text.startswith(_MARK) and text.endswith("@@") and self.bulk:
             key = text[len(_MARK):-2]
             if key.isdigit() and int(key) < len(self.bulk):
@@ -147,7 +235,8 @@ def _declares_entities(data: bytes) -> bool:
     return b"<!ENTITY" in data
 
 
-def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> Node:
+def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+          ) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
     :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`).
 
@@ -163,7 +252,7 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
 
     lifted: list[bytes] = []
     if bulk or drop:
-        data, lifted = lift_bulk(data, bulk, drop)
+        data, lifted = lift_bulk(data, bulk, drop, keep)
     parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
                    if _declares_entities(data) else ET.XMLParser())
     try:

@@ -14,12 +14,14 @@ from asalee_devices.drivers.ecg_files._util import (
     MAX_LEADS,
     MAX_SAMPLES_PER_LEAD,
     Deviations,
+    derive_limb_leads,
     filter_steps,
+    lead_layout,
     read_bounded,
     to_float,
     xml_root_name,
 )
-from asalee_devices.drivers.ecg_files._xml import Node, parse
+from asalee_devices.drivers.ecg_files._xml import Node, element_text, parse
 from asalee_devices.drivers.ecg_files.base import (
     DeviceStatement,
     EcgFile,
@@ -32,13 +34,13 @@ from asalee_devices.errors import FormatError, SignalError
 from asalee_devices.signal.ecg.recording import (
     EcgRecording,
     canonical_lead_name,
-    complete_lead_set,
-    lead_sort_key,
 )
 
 NAME = "hl7-aecg"
 _UNIT_UV = {"uV": 1.0, "mV": 1000.0, "V": 1e6, "nV": 1e-3}
 _UNIT_S = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+#: element names the reader looks for anywhere in the tree (``iter``): a dropped region must not hold them
+_SEARCHED = ("annotation", "eries", "subjectDemographicPerson", "trialSubject", "controlVariable")
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -61,19 +63,19 @@ def _ts(value: str) -> datetime | None:
         return None
 
 
-def _digits(text: str | bytes, lead: str) -> NDArray[np.float64]:
-    """Space-separated numbers: integers on the fast path, decimals on the slow one."""
+def _digits(text: str | bytes, lead: str) -> NDArray[np.int64] | NDArray[np.float64]:
+    """Space-separated numbers: integers on the fast path (int64, exact), decimals on the slow one."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            arr = np.fromstring(text, dtype=np.int64, sep=" ").astype(np.float64)
+            arr: NDArray[np.int64] | NDArray[np.float64] = np.fromstring(text, dtype=np.int64, sep=" ")
         except (ValueError, DeprecationWarning):
             try:
                 arr = np.fromstring(text, dtype=np.float64, sep=" ")
             except (ValueError, DeprecationWarning) as exc:
                 raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
-    if not np.all(np.isfinite(arr)):
-        raise FormatError("aECG digits hold non-finite values", field="lead", value=lead)
+            if not np.all(np.isfinite(arr)):
+                raise FormatError("aECG digits hold non-finite values", field="lead", value=lead) from None
     if arr.size == 0:
         raise FormatError("aECG lead has no digits", field="lead", value=lead)
     if arr.size > MAX_SAMPLES_PER_LEAD:
@@ -82,10 +84,14 @@ def _digits(text: str | bytes, lead: str) -> NDArray[np.float64]:
     return arr
 
 
-def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str) -> tuple[dict[str, NDArray[np.float64]], float, float]:
-    """Leads (µV), sampling rate and the common quantisation step of one sequenceSet."""
+#: one lead of a sequence set: the stored numbers, the scale (µV per unit) and the origin (µV)
+_Lead = tuple[NDArray[np.int64] | NDArray[np.float64], float, float]
+
+
+def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str) -> tuple[dict[str, _Lead], float, float]:
+    """Leads (stored numbers, scale, origin), sampling rate and the common quantisation step of one sequenceSet."""
     fs: float | None = None
-    leads: dict[str, NDArray[np.float64]] = {}
+    leads: dict[str, _Lead] = {}
     steps: set[float] = set()
     for comp in ss.findall("component"):
         seq = comp.find("sequence")
@@ -129,7 +135,7 @@ def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str) -> tuple[dic
         if digits is None:
             raise FormatError("aECG lead has no digits", field="lead", value=name)
         k = scale * scale_unit
-        leads[name] = _digits(root.content(digits), name) * k + origin * origin_unit
+        leads[name] = (_digits(root.content(digits), name), k, origin * origin_unit)
         steps.add(k)
         if len(leads) > MAX_LEADS:
             raise FormatError("Too many aECG leads", field="leads", value=len(leads), expected=f"<= {MAX_LEADS}")
@@ -140,17 +146,26 @@ def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str) -> tuple[dic
     return leads, fs, (steps.pop() if len(steps) == 1 else 0.0)
 
 
-def _recording(leads: dict[str, NDArray[np.float64]], fs: float, step: float, dev: Deviations, what: str,
+def _recording(leads: dict[str, _Lead], fs: float, step: float, dev: Deviations, what: str,
                **kw: object) -> EcgRecording:
-    n = {a.size for a in leads.values()}
+    n = {a[0].size for a in leads.values()}
     if len(n) != 1:
         dev.warn("unequal_lead_lengths", f"{what}: leads have different lengths; the shortest length is kept")
     m = min(n)
-    names = sorted(leads, key=lead_sort_key)
+    # the final array (stored + derived leads, standard order) is allocated once: each stored lead is scaled
+    # into its row (number x scale + origin, in float64), the limb leads are derived in place
+    names, derived = lead_layout(leads)
+    samples = np.empty((len(names), m))
+    for row, name in enumerate(names):
+        if name in leads:
+            values, k, offset = leads[name]
+            out = samples[row]
+            np.multiply(values[:m], k, out=out)
+            out += offset
+    derive_limb_leads(samples, names, derived)
     try:
-        rec = EcgRecording(np.vstack([leads[x][:m] for x in names]), fs, tuple(names),
-                           resolution_uv=step or None, **kw)  # type: ignore[arg-type]
-        return complete_lead_set(rec)
+        return EcgRecording(samples, fs, names, resolution_uv=step or None, derived_leads=derived,
+                            **kw)  # type: ignore[arg-type]
     except SignalError as exc:
         raise FormatError(f"aECG {what} cannot form a recording", field="leads", value=str(exc)) from exc
 
@@ -180,21 +195,25 @@ def _filters(series: Node) -> tuple[float | None, float | None, list[float]]:
 
 def _annotations(root: Node) -> list[DeviceStatement]:
     """Device annotations (measurements, rhythm and beat statements), each distinct one once; wave-component
-    markers (``MDC_ECG_WAVC*``, per-beat fiducials) are left out."""
+    markers (``MDC_ECG_WAVC*``, per-beat fiducials) are left out. (Walks the ElementTree elements directly:
+    there are hundreds of annotations.)"""
     out: list[DeviceStatement] = []
     seen: set[DeviceStatement] = set()
-    for ann in root.iter("annotation"):
-        code = _code(ann)
-        v = ann.find("value")
+    code_tag, value_tag = root.ns + "code", root.ns + "value"
+    for ann in root.element.iter(root.ns + "annotation"):
+        c = ann.find(code_tag)
+        code = c.get("code", "") if c is not None else ""
+        v = ann.find(value_tag)
         if not code or v is None or code.startswith("MDC_ECG_WAVC"):
             continue
-        num = to_float(v.attrib.get("value"))
+        num = to_float(v.get("value"))
+        text = element_text(v).strip()
         if num is not None:
-            st = DeviceStatement("measurement", code, value=num, unit=v.attrib.get("unit", ""))
-        elif v.text.strip():
-            st = DeviceStatement("statement", code, text=v.text.strip())
-        elif v.attrib.get("code"):
-            st = DeviceStatement("statement", code, text=v.attrib.get("displayName", v.attrib["code"]))
+            st = DeviceStatement("measurement", code, value=num, unit=v.get("unit", ""))
+        elif text:
+            st = DeviceStatement("statement", code, text=text)
+        elif v.get("code"):
+            st = DeviceStatement("statement", code, text=v.get("displayName", v.get("code")))
         else:
             continue
         if st not in seen:
@@ -209,7 +228,9 @@ def read(path: Path, strict: bool = False) -> EcgFile:
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     dev = Deviations("HL7 aECG", strict)
-    root = parse(data, "HL7 aECG", bulk=("digits",))
+    # the regions of interest of the annotations (``support``: ROI boundaries, a third of the document's elements)
+    # are never read: they are cut before parsing, unless they hold anything the reader searches the tree for
+    root = parse(data, "HL7 aECG", bulk=("digits",), drop=("support",), keep=_SEARCHED)
     if root.tag != "AnnotatedECG":
         raise FormatError("Not an HL7 aECG document", field="root", value=root.tag, expected="AnnotatedECG")
     rhythm: EcgRecording | None = None

@@ -11,13 +11,14 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
 from asalee_devices.drivers.ecg_files._util import (
     MAX_LEADS,
     MAX_SAMPLES_PER_LEAD,
     Deviations,
+    derive_limb_leads,
     filter_steps,
+    lead_layout,
     read_bounded,
     safe_datetime,
     to_float,
@@ -36,8 +37,6 @@ from asalee_devices.errors import FormatError, SignalError
 from asalee_devices.signal.ecg.recording import (
     EcgRecording,
     canonical_lead_name,
-    complete_lead_set,
-    lead_sort_key,
 )
 
 NAME = "ge-muse-xml"
@@ -72,12 +71,13 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         raise FormatError("MUSE waveform sampling rate invalid", field="SampleBase", value=wf.findtext("SampleBase"),
                           expected="> 0 Hz")
     fs = base * 10.0 ** exp
-    leads: dict[str, NDArray[np.float64]] = {}
+    leads: dict[str, tuple[bytes, int, float]] = {}  # raw little-endian int16, sample count, µV per LSB
     steps: set[float] = set()
     for ld in wf.findall("LeadData"):
         if len(leads) >= MAX_LEADS:
             raise FormatError("Too many MUSE leads", field="leads", expected=f"<= {MAX_LEADS}")
-        lead_id = ld.findtext("LeadID")
+        texts = ld.child_texts()  # every field of the lead in one pass
+        lead_id = texts.get("LeadID", "")
         try:
             name = canonical_lead_name(lead_id)
         except SignalError:
@@ -85,15 +85,15 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
             continue
         if name in leads:
             raise FormatError("MUSE lead given twice", field="lead", value=name)
-        n = int(to_float(ld.findtext("LeadSampleCountTotal")) or 0)
-        size = int(to_float(ld.findtext("LeadSampleSize") or "2") or 0)
+        n = int(to_float(texts.get("LeadSampleCountTotal", "")) or 0)
+        size = int(to_float(texts.get("LeadSampleSize", "") or "2") or 0)
         if not 1 <= n <= MAX_SAMPLES_PER_LEAD:
             raise FormatError("Implausible MUSE lead sample count", field="LeadSampleCountTotal", value=n,
                               expected=f"1..{MAX_SAMPLES_PER_LEAD}")
         if size != 2:
             raise FormatError("Unsupported MUSE sample size", field="LeadSampleSize", value=size, expected="2")
-        upb = to_float(ld.findtext("LeadAmplitudeUnitsPerBit"))
-        unit = _UNITS.get(ld.findtext("LeadAmplitudeUnits", default="MICROVOLTS").upper())
+        upb = to_float(texts.get("LeadAmplitudeUnitsPerBit", ""))
+        unit = _UNITS.get(texts.get("LeadAmplitudeUnits", "MICROVOLTS").upper())
         if upb is None or unit is None:
             raise FormatError("MUSE lead amplitude scale missing or unknown", field="lead", value=name)
         if upb == 0:
@@ -110,15 +110,15 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         if len(raw) < 2 * n:
             raise FormatError("MUSE lead data shorter than its sample count", field="lead", value=name,
                               expected=f"{2 * n} bytes, got {len(raw)}")
-        crc = ld.findtext("LeadDataCRC32")
+        crc = texts.get("LeadDataCRC32", "")
         if crc.isdigit() and zlib.crc32(raw) != int(crc):
             dev.warn("crc_mismatch", f"{kind} lead {name}: CRC-32 does not match (reading continues)")
         step = upb * unit
-        leads[name] = np.frombuffer(raw, "<i2", count=n) * step
+        leads[name] = (raw, n, step)
         steps.add(step)
     if not leads:
         raise FormatError("MUSE waveform has no lead", field="Waveform", value=kind)
-    lengths = {x.size for x in leads.values()}
+    lengths = {x[1] for x in leads.values()}
     if len(lengths) != 1:
         dev.warn("unequal_lead_lengths", f"{kind}: leads have different lengths; the shortest is kept")
     m = min(lengths)
@@ -126,12 +126,19 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
     lp = to_float(wf.findtext("LowPassFilter"))
     ac = wf.findtext("ACFilter").upper()
     notch = [float(ac)] if ac.isdigit() else []
-    names = sorted(leads, key=lead_sort_key)
+    # the final array (stored + derived leads, standard order) is allocated once and filled in place
+    names, derived = lead_layout(leads)
+    samples = np.empty((len(names), m))
+    for row, name in enumerate(names):
+        if name in leads:
+            raw, _n, step = leads[name]
+            np.multiply(np.frombuffer(raw, "<i2", count=m), step, out=samples[row])
+    derive_limb_leads(samples, names, derived)
     try:
-        rec = EcgRecording(np.vstack([leads[k][:m] for k in names]), fs, tuple(names),
-                           resolution_uv=steps.pop() if len(steps) == 1 else None,
-                           device_filters=filter_steps(hp / 100.0 if hp else None, lp, notch))
-        return kind, complete_lead_set(rec)
+        rec = EcgRecording(samples, fs, names, resolution_uv=steps.pop() if len(steps) == 1 else None,
+                           device_filters=filter_steps(hp / 100.0 if hp else None, lp, notch),
+                           derived_leads=derived)
+        return kind, rec
     except SignalError as exc:
         raise FormatError("MUSE leads cannot form a recording", field="leads", value=str(exc)) from exc
 
@@ -155,22 +162,22 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             median = rec
     if rhythm is None:
         raise FormatError("MUSE document has no rhythm waveform", field="Waveform", expected="WaveformType Rhythm")
-    empty = parse(b"<x/>", "GE MUSE XML")
-    pd = root.find("PatientDemographics") or empty
-    td = root.find("TestDemographics") or empty
-    age = to_float(pd.findtext("PatientAge"))
-    age_unit = pd.findtext("AgeUnits").upper()
+    pd_node, td_node = root.find("PatientDemographics"), root.find("TestDemographics")
+    pd = pd_node.child_texts() if pd_node is not None else {}  # every field in one pass
+    td = td_node.child_texts() if td_node is not None else {}
+    age = to_float(pd.get("PatientAge", ""))
+    age_unit = pd.get("AgeUnits", "").upper()
     if age is not None and age_unit and age_unit != "YEARS":
         age = age / {"MONTHS": 12.0, "WEEKS": 52.18, "DAYS": 365.25}.get(age_unit, float("nan"))
         age = age if age == age else None
-    birth = _date(pd.findtext("DateofBirth"))
+    birth = _date(pd.get("DateofBirth", ""))
     patient = PatientDemographics(
-        patient_id=pd.findtext("PatientID"), family_name=pd.findtext("PatientLastName"),
-        given_name=pd.findtext("PatientFirstName"), birth_date=birth.date().isoformat() if birth else "",
-        sex={"MALE": "male", "FEMALE": "female"}.get(pd.findtext("Gender").upper(), ""), age_years=age,
-        height_cm=to_float(pd.findtext("HeightCM")) or None, weight_kg=to_float(pd.findtext("WeightKG")) or None)
-    device = DeviceIdentity(manufacturer="", model=td.findtext("AcquisitionDevice"), serial_number="",
-                            firmware=td.findtext("AcquisitionSoftwareVersion"), source=NAME)
+        patient_id=pd.get("PatientID", ""), family_name=pd.get("PatientLastName", ""),
+        given_name=pd.get("PatientFirstName", ""), birth_date=birth.date().isoformat() if birth else "",
+        sex={"MALE": "male", "FEMALE": "female"}.get(pd.get("Gender", "").upper(), ""), age_years=age,
+        height_cm=to_float(pd.get("HeightCM", "")) or None, weight_kg=to_float(pd.get("WeightKG", "")) or None)
+    device = DeviceIdentity(manufacturer="", model=td.get("AcquisitionDevice", ""), serial_number="",
+                            firmware=td.get("AcquisitionSoftwareVersion", ""), source=NAME)
     statements: list[DeviceStatement] = []
     meas = root.find("RestingECGMeasurements")
     if meas is not None:
@@ -185,10 +192,10 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             text = st.findtext("StmtText")
             if text:
                 statements.append(DeviceStatement("statement", "diagnosis", text=text))
-    extra = {k: v for k, v in (("cart_number", td.findtext("CartNumber")),
+    extra = {k: v for k, v in (("cart_number", td.get("CartNumber", "")),
                                ("muse_version", root.findtext("MuseInfo", "MuseVersion"))) if v}
     return EcgFile(format=NAME, recording=rhythm, device=device,
-                   acquired_at=_date(td.findtext("AcquisitionDate"), td.findtext("AcquisitionTime")),
+                   acquired_at=_date(td.get("AcquisitionDate", ""), td.get("AcquisitionTime", "")),
                    patient=patient, device_data=tuple(statements), warnings=dev.as_tuple(), median_beats=median,
                    format_version=root.findtext("MuseInfo", "MuseVersion"), extra=extra)
 

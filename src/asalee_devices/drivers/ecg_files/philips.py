@@ -103,7 +103,8 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     if duration_ms is None or duration_ms <= 0:
         raise FormatError("Sierra waveform duration invalid", field="durationperchannel",
                           value=pw.attrib.get("durationperchannel"), expected="> 0 ms")
-    n = int(round(duration_ms * fs / 1000.0))
+    samples_f = duration_ms * fs / 1000.0  # both finite, but their product may overflow to infinity
+    n = int(round(samples_f)) if samples_f < MAX_SAMPLES_PER_LEAD + 1 else MAX_SAMPLES_PER_LEAD + 1
     if not 1 <= n <= MAX_SAMPLES_PER_LEAD:
         raise FormatError("Sierra waveform too long", field="samples", value=n, expected=f"<= {MAX_SAMPLES_PER_LEAD}")
     labels_attr = pw.attrib.get("leadlabels", "")
@@ -171,9 +172,10 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     pace_text = root.findtext("patient", "generalpatientdata", "pacestatus").lower()
     pacemaker = {"yes": True, "paced": True, "no": False, "notpaced": False}.get(pace_text)
     names = sorted(leads, key=lead_sort_key)
-    _note_calibration(leads, dev)
+    samples = np.vstack([leads[k] for k in names])
+    _note_calibration(samples, dev)
     try:
-        rec = EcgRecording(np.vstack([leads[k] for k in names]), fs, tuple(names), resolution_uv=res,
+        rec = EcgRecording(samples, fs, tuple(names), resolution_uv=res,
                            pacemaker=pacemaker, device_filters=filter_steps(hp, lp, notch))
     except SignalError as exc:
         raise FormatError("Sierra leads cannot form a recording", field="leads", value=str(exc)) from exc
@@ -216,15 +218,18 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                    extra=extra)
 
 
-def _note_calibration(leads: dict[str, NDArray[np.float64]], dev: Deviations) -> None:
-    """Sierra exports end with a 1 mV calibration pulse on every lead: say where it is (samples kept as is)."""
-    stack = np.vstack(list(leads.values()))
-    same = np.all(stack == 1000.0, axis=0)
-    if same.size and same[-1]:
-        start = int(np.flatnonzero(~same)[-1]) + 1 if np.any(~same) else 0
-        while start > 0 and np.all(stack[:, start - 1] == stack[0, start - 1]):
-            start -= 1
-        dev.note("calibration_pulse", f"samples {start}..{same.size - 1} hold the 1 mV calibration pulse")
+def _note_calibration(samples: NDArray[np.float64], dev: Deviations) -> None:
+    """Sierra exports end with a 1 mV calibration pulse on every lead: say where it is (samples kept as is).
+    The pulse is the final run where every lead is 1000 µV, extended back over the samples where all the leads
+    are equal (the pulse's step)."""
+    if samples.size == 0 or not np.all(samples[:, -1] == 1000.0):
+        return
+    same = np.all(samples == 1000.0, axis=0)
+    start = int(np.flatnonzero(~same)[-1]) + 1 if not same.all() else 0
+    if start > 0:
+        equal = np.all(samples[:, :start] == samples[0, :start], axis=0)
+        start = int(np.flatnonzero(~equal)[-1]) + 1 if not equal.all() else 0
+    dev.note("calibration_pulse", f"samples {start}..{same.size - 1} hold the 1 mV calibration pulse")
 
 
 def canonical_name(label: str) -> str | None:
