@@ -213,3 +213,34 @@ def test_kill_during_processing_with_the_real_pipeline(tmp_path: Path, muse: Pat
     assert states == {"done"}
     print(f"\nkill {mode} (real pipeline): {before} bundle before the restart, {len(bundles)} after, "
           f"for 2 files; ledger {states}")
+
+
+def test_watch_configuration_section(tmp_path: Path) -> None:
+    from asalee_devices.errors import ConfigError
+
+    cfg = load_config(_config(tmp_path), env={"ASALEE_WATCH_SETTLE_S": "5.5", "ASALEE_WATCH_STRICT": "true"})
+    assert cfg.watch.folder.endswith("inbox") and cfg.watch.settle_s == 5.5 and cfg.watch.strict
+    assert cfg.watch.mains_hz == 50 and cfg.watch.patient_id_system == SYSTEM
+    assert Config().watch.mains_hz == 0 and Config().watch.settle_s == 2.0  # 0: the top-level mains_hz
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for env, needle in (({"ASALEE_WATCH_SETTLE_S": "-1"}, "watch.settle_s"),
+                        ({"ASALEE_WATCH_SETTLE_S": "soon"}, "watch.settle_s"),
+                        ({"ASALEE_WATCH_MAINS_HZ": "55"}, "watch.mains_hz"),
+                        ({"ASALEE_WATCH_FOLDER": str(a_file)}, "watch.folder"),
+                        ({"ASALEE_WATCH_PATIENT_ID_SYSTEM": "practice ids"}, "watch.patient_id_system")):
+        with pytest.raises(ConfigError) as exc:
+            load_config(_config(tmp_path), env=env)
+        assert needle in str(exc.value)
+    # `config check` reports it; `watch` without DIR and without [watch] folder says what to set
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASALEE_")}
+    env |= {"PYTHONPATH": str(ROOT / "src"), "ASALEE_WATCH_MAINS_HZ": "55"}
+    bad = subprocess.run([sys.executable, "-m", "asalee_devices.cli.main", "config", "check", "--config",
+                          str(_config(tmp_path))], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "watch.mains_hz" in bad.stderr
+    env.pop("ASALEE_WATCH_MAINS_HZ")
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    none = subprocess.run([sys.executable, "-m", "asalee_devices.cli.main", "watch", "--config", str(empty),
+                           "--once"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert none.returncode == 2 and "watch.folder" in none.stderr
