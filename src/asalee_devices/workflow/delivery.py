@@ -219,10 +219,12 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
 def _btps_note(recordings: tuple[FlowRecording, ...], lang: str) -> str:
     sources = {r.btps.source for r in recordings}
     if sources == {"device"}:
-        return "BTPS : appliqué par l'appareil" if lang == "fr" else "BTPS: applied by the device"
+        return "appliqué par l'appareil" if lang == "fr" else "applied by the device"
     if sources == {"none"}:
-        return "BTPS : non corrigé" if lang == "fr" else "BTPS: not corrected"
-    return "BTPS : " + ", ".join(sorted(sources))
+        return "non corrigé" if lang == "fr" else "not corrected"
+    if sources == {"ambient"}:
+        return "corrigé (conditions ambiantes)" if lang == "fr" else "corrected (ambient conditions)"
+    return ", ".join(sorted(sources))
 
 
 def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: datetime,
