@@ -307,3 +307,38 @@ def test_invalid_patient_is_refused_before_the_device_is_touched(tmp_path: Path,
     assert code == 2 and f"({field}" in err
     assert "279035121518988" not in err  # never the identity itself
     assert not (tmp_path / "out").exists()
+
+
+def test_post_bronchodilator_phase_gives_a_second_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["spirometry", "record", "--demo-patient", "--device", "sim://turbine?script=ok,ok,ok&speed=20",
+                 "--out", str(out), "--yes", "--blow-s", "12", "--post-bd", "salbutamol:400", "--lang", "en"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "post-BD Blow 1" in text and "Examination sent" in text
+    bundles = {p.name.split("_")[1]: json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*.json")}
+    assert set(bundles) == {"spirometry", "spirometry-post"}
+    post = bundles["spirometry-post"]
+    admin = [e for e in post["entry"] if e["resource"]["resourceType"] == "MedicationAdministration"]
+    assert len(admin) == 1 and admin[0]["resource"]["dosage"]["dose"]["value"] == 400.0
+    (folder,) = [p for p in (out / "recordings").iterdir() if p.is_dir()]
+    assert len(list(folder.glob("blow-post-*.npz"))) == 3 and replay(folder).identical
+
+
+def test_download_spirometer_stages_blows_until_the_examination_holds_them(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["spirometry", "record", "--demo-patient", "--device", "sim://contec-spiro?blows=3&speed=20",
+                 "--out", str(out), "--yes"]) == 0
+    assert not list((out / "recordings" / "incoming").glob("*.npz"))  # staged copies removed once stored
+    (folder,) = [p for p in (out / "recordings").iterdir() if p.is_dir() and p.name != "incoming"]
+    assert len(list(folder.glob("blow-pre-*.npz"))) == 3
+
+
+def test_ecg_6x2_at_50_mm_s(tmp_path: Path) -> None:
+    pdfplumber = pytest.importorskip("pdfplumber")
+    out = tmp_path / "out"
+    assert main(["ecg", "record", "--demo-patient", "--device", "sim://ecg12?speed=20", "--out", str(out), "--yes",
+                 "--layout", "6x2", "--paper-speed", "50"]) == 0
+    with pdfplumber.open(next(out.glob("*.pdf"))) as doc:
+        text = doc.pages[0].extract_text()
+    assert "50 mm/s" in text

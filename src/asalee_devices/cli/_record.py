@@ -247,8 +247,21 @@ def spirometry_record(args: argparse.Namespace) -> int:
         out.write("  " + TEXT[lang]["device_lost"].format(reason=outcome.device_error) + "\n")
     result = deliver_spirometry(exam, setup, device=outcome.require_device(),
                                 performed_at=outcome.started_at or datetime.now(UTC), bronchodilator=bd)
+    _clear_staging(staging, result.recordings_dir)
     print_delivery(result, lang, out)
     return _exit(result)
+
+
+def _clear_staging(staging: Path, exam_dir: Path) -> None:
+    """Downloaded blows are staged (so the device may delete them) until the examination folder holds them."""
+    from asalee_devices.workflow.replay import load_manifest
+
+    if not staging.is_dir():
+        return
+    stored = {entry["sha256"] for entry in load_manifest(exam_dir)["recordings"]}
+    for path in staging.glob("*.npz"):
+        if path.stem in stored:
+            path.unlink()
 
 
 def _post_bd(value: str | None) -> tuple[str, float]:
@@ -273,6 +286,9 @@ def add_ecg_record(sub: Any) -> None:
                               "ecg12+serial://COM3, sim://ecg12")
     p.add_argument("--duration-s", type=float, default=10.0, help="capture length, s (default 10)")
     p.add_argument("--max-captures", type=int, default=3, help="most captures (retakes included; default 3)")
+    p.add_argument("--layout", choices=("3x4", "6x2"), default="3x4", help="PDF layout (default 3x4 + rhythm strip)")
+    p.add_argument("--paper-speed", type=float, choices=(25.0, 50.0), default=25.0, help="PDF mm/s (default 25)")
+    p.add_argument("--gain", type=float, choices=(5.0, 10.0, 20.0), default=10.0, help="PDF mm/mV (default 10)")
     p.set_defaults(handler=ecg_record)
 
 
@@ -303,7 +319,10 @@ def ecg_record(args: argparse.Namespace) -> int:
         out.write("  " + TEXT[lang]["device_lost"].format(reason=outcome.device_error) + "\n")
     if exam.kept is not None:
         out.write(f"  {TEXT[lang]['kept']} {exam.kept + 1}\n")
+    from asalee_devices.reports.ecg_layout import EcgLayout
+
+    layout = EcgLayout(name=args.layout, speed_mm_s=args.paper_speed, gain_mm_mv=args.gain)
     result = deliver_ecg(exam, setup, device=outcome.require_device(),
-                         performed_at=outcome.started_at or datetime.now(UTC))
+                         performed_at=outcome.started_at or datetime.now(UTC), layout=layout)
     print_delivery(result, lang, out)
     return _exit(result)

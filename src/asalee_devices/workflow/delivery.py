@@ -25,6 +25,7 @@ from asalee_devices.fhir_out.pipeline import queue_exam
 from asalee_devices.fhir_out.sinks.base import create_sink
 from asalee_devices.fhir_out.sinks.folder import atomic_write
 from asalee_devices.jsonable import to_jsonable
+from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import EcgExamination
@@ -239,7 +240,7 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
 
 
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
-                performed_at: datetime) -> DeliveryResult:
+                performed_at: datetime, layout: EcgLayout | None = None) -> DeliveryResult:
     """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation."""
     from asalee_devices.fhir_out.ecg import ecg_bundle
     from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
@@ -258,7 +259,7 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
                                performer_label=f"{setup.performer.given} {setup.performer.family}",
                                quality_verdict=verdict[setup.lang][q.verdict], quality_messages=q.messages(setup.lang),
                                heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang)
-    pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf)
+    pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)
     pdf_path = folder / REPORT
     atomic_write(pdf_path, pdf)
     ctx = _exam_context(setup, exam_id=exam_id, device=device, performed_at=performed_at, pdf=pdf,
