@@ -18,6 +18,7 @@ from asalee_devices.devices.session import LiveBlock, SessionOptions
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.registry import driver_for_url
 from asalee_devices.errors import ConfigError, DeviceError
+from asalee_devices.signal.spirometry.live import end_of_forced_expiration
 from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
 from asalee_devices.workflow.spirometry_exam import BlowFeedback, SpirometryExamination
 
@@ -47,6 +48,7 @@ def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, ma
                      on_block: BlockFn | None, on_blow: Callable[[BlowFeedback], None] | None,
                      proceed: Callable[[BlowFeedback], bool] | None, options: SessionOptions | None,
                      staging: Path | None) -> AcquisitionOutcome:
+    """Live spirometer: one recording per blow, ended at the end of the forced expiration (or ``blow_s``)."""
     from asalee_devices.devices.turbine import TurbineSpirometer
 
     spiro = TurbineSpirometer.from_url(url, options=options) if options else TurbineSpirometer.from_url(url)
@@ -56,7 +58,7 @@ def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, ma
     count = 0
     while count < max_blows:
         try:
-            acq = spiro.record(blow_s)
+            acq = spiro.record(blow_s, until=end_of_forced_expiration)
         except DeviceError as exc:
             if count == 0:
                 raise
