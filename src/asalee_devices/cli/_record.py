@@ -194,7 +194,7 @@ def add_spirometry_record(sub: Any) -> None:
     add_common(p, device_help="spirometer URL (default: the configuration's devices.spirometer), e.g. "
                               "turbine+usb://1209:7B10, contec-spiro+serial://COM3, sim://turbine")
     p.add_argument("--height-cm", type=float, help="patient height in cm (or height_cm in the patient file)")
-    p.add_argument("--blow-s", type=float, default=15.0, help="recording time per blow, s (default 15)")
+    p.add_argument("--blow-s", type=float, default=15.0, help="longest recording per blow, s (default 15); a live blow ends at the end of forced expiration")
     p.add_argument("--max-blows", type=int, default=8, help="most blows per phase (ATS/ERS: 8)")
     p.add_argument("--post-bd", metavar="DRUG:DOSE_UG", help="add a post-bronchodilator phase, e.g. salbutamol:400")
     p.set_defaults(handler=spirometry_record)
