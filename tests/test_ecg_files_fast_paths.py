@@ -121,3 +121,72 @@ def test_lzw_output_size_limit(marker: bool) -> None:
         lzw_decode(over)
     assert exc.value.field == "bytes"
     print(f"LZW: {len(ok)}-byte stream -> {len(out)} bytes exact; {size}-byte output refused")
+
+
+def _aecg_both_ways(data: bytes) -> tuple[object, object]:
+    """Decode an aECG document with the worker-thread number parsing and without it (threshold raised)."""
+    from asalee_devices.drivers.ecg_files import aecg
+
+    def outcome() -> object:
+        try:
+            f = aecg.decode(data)
+        except FormatError as exc:
+            return f"error {exc.field}"
+        med = f.median_beats
+        return (f.recording.leads, f.recording.samples_uv.tobytes(),
+                None if med is None else (med.leads, med.samples_uv.tobytes()))
+
+    fast = outcome()
+    saved = aecg._Integers.MIN_BYTES
+    aecg._Integers.MIN_BYTES = 1 << 62
+    try:
+        slow = outcome()
+    finally:
+        aecg._Integers.MIN_BYTES = saved
+    return fast, slow
+
+
+def test_aecg_worker_parse_matches_the_per_lead_parse(shared_data: Path) -> None:
+    import re
+
+    data = (shared_data / "ecg" / "ecgtoolkit-example" / "Example.xml").read_bytes()
+    fast, slow = _aecg_both_ways(data)
+    assert fast == slow and not isinstance(fast, str)
+    # one lead with decimals, one with a stray character, one holding the sentinel value, one empty: the worker's
+    # result is refused and each text goes through the per-lead parse, which decides (same outcome)
+    digits = [m.span(1) for m in re.finditer(rb"<digits>([^<]*)</digits>", data)]
+    for k, (change, _why) in enumerate(((b" 1.5 ", "decimal"), (b" 7x ", "stray"),
+                                        (b" -9223372036854775807 ", "sentinel"), (None, "empty"))):
+        a, b = digits[3 + k]
+        body = data[a:b]
+        new = body[:40] + change + body[40:] if change is not None else b" "
+        mutated = data[:a] + new + data[b:]
+        fast, slow = _aecg_both_ways(mutated)
+        assert fast == slow, _why
+
+
+@pytest.mark.parametrize("texts", [
+    [b"1 2 3", b"-4\n  5 ", b"6"],
+    [b"", b"1"],
+    [b"1 2.5 3", b"4"],
+    [b"1 2", b"3 -9223372036854775807 4"],
+    [b"12 34x", b"5"],
+    [b"1 -", b"2"],
+])
+def test_aecg_joined_parse_is_the_per_text_parse_or_nothing(texts: list[bytes]) -> None:
+    import threading
+    import warnings
+
+    from asalee_devices.drivers.ecg_files.aecg import _Integers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = _Integers._parse(texts, threading.Event())
+        if got:
+            assert len(got) == len(texts)
+            for text, arr in zip(texts, got, strict=True):
+                np.testing.assert_array_equal(arr, np.fromstring(text, dtype=np.int64, sep=" "))
+    clean = all(t.replace(b"-", b"").replace(b"\n", b" ").split() == [x for x in t.replace(b"-", b"")
+                .replace(b"\n", b" ").split() if x.isdigit()] for t in texts) and b"-9223372036854775807" \
+        not in b" ".join(texts) and not any(t.rstrip().endswith(b"-") for t in texts)
+    assert bool(got) == clean
