@@ -5,6 +5,8 @@ so that the precise error is raised); the XLI LZW output-size limit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
