@@ -353,4 +353,4 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                    format_version="PORT_MT020001")
 
 
-register_format(EcgFormat(NAME, "HL7 aECG (FDA annotated ECG XML)", sniff, read))
+register_format(EcgFormat(NAME, "HL7 aECG (FDA annotated ECG XML)", sniff, read, decode))

@@ -378,4 +378,4 @@ def _merge(groups: list[_Group], dev: Deviations, what: str) -> EcgRecording:
         raise FormatError(f"DICOM {what} leads cannot form a recording", field="leads", value=str(exc)) from exc
 
 
-register_format(EcgFormat(NAME, "DICOM waveform ECG (12-lead, General ECG)", sniff, read))
+register_format(EcgFormat(NAME, "DICOM waveform ECG (12-lead, General ECG)", sniff, read, decode))

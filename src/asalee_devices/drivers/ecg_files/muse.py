@@ -200,4 +200,4 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                    format_version=root.findtext("MuseInfo", "MuseVersion"), extra=extra)
 
 
-register_format(EcgFormat(NAME, "GE MUSE XML (RestingECG)", sniff, read))
+register_format(EcgFormat(NAME, "GE MUSE XML (RestingECG)", sniff, read, decode))

@@ -738,4 +738,4 @@ def _add_reference_beats(full: list[NDArray[np.float64]], median: list[NDArray[n
             x[t0 + (a - m0): t0 + (b - m0)] += med[a:b]
 
 
-register_format(EcgFormat(NAME, "SCP-ECG (EN 1064) v1.x/2.x/3.0", sniff, read))
+register_format(EcgFormat(NAME, "SCP-ECG (EN 1064) v1.x/2.x/3.0", sniff, read, decode))
