@@ -192,3 +192,15 @@ def test_aecg_joined_parse_is_the_per_text_parse_or_nothing(texts: list[bytes]) 
                 .replace(b"\n", b" ").split() if x.isdigit()] for t in texts) and b"-9223372036854775807" \
         not in b" ".join(texts) and not any(t.rstrip().endswith(b"-") for t in texts)
     assert bool(got) == clean
+
+
+def test_dicom_length_field_mutation_is_a_format_error(shared_data: Path) -> None:
+    # found by the fuzz test: a meta group length whose value length is not a multiple of 4 made pydicom raise
+    # its own BytesLengthException through the reader
+    from asalee_devices.drivers.ecg_files import dicom
+
+    buf = bytearray((shared_data / "ecg" / "ecgtoolkit-example" / "Example.dcm").read_bytes())
+    buf[137:139] = b"\x00\x00"
+    for strict in (False, True):
+        with pytest.raises(FormatError):
+            dicom.decode(bytes(buf), strict)
