@@ -190,6 +190,12 @@ class Node:
         ``findtext(name)`` gives for every child, without a wrapper per look-up."""
         out: dict[str, str] = {}
         ns = self.ns
+        if not ns:  # no namespace (MUSE, Sierra): the tag is the name
+            for c in self._el:
+                tag = c.tag
+                if type(tag) is str and tag not in out and "}" not in tag:
+                    out[tag] = (c.text or "").strip() if len(c) == 0 else element_text(c).strip()
+            return out
         skip = len(ns)
         for c in self._el:
             tag = c.tag
