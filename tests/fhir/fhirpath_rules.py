@@ -12,7 +12,7 @@ R4 = models["r4"]
 _INS = "('urn:oid:1.2.250.1.213.1.4.8' | 'urn:oid:1.2.250.1.213.1.4.9' | 'urn:oid:1.2.250.1.213.1.4.10' | " \
        "'urn:oid:1.2.250.1.213.1.4.11')"
 _VALI = ("extension.where(url='https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability')"
-         ".extension.where(url='identityStatus').value.code = 'VALI'")
+         ".extension.where(url='identityStatus').value.where(code = 'VALI').exists()")
 
 #: (resource type or "*", name, expression that must be true)
 RULES: list[tuple[str, str, str]] = [

@@ -322,3 +322,18 @@ def test_post_bronchodilator_context_and_administration() -> None:
     assert pre_ratio["code"]["text"] == "FEV1/FVC pre-bronchodilator"
     with pytest.raises(InputError):
         spirometry_bundle(F.exam(), F.patient(), session, preds, pre_post="pre", bronchodilator=bd)  # type: ignore[arg-type]
+
+
+def test_fr_core_ins_rules_hold_for_both_identities_and_catch_a_missing_ins() -> None:
+    """fr-core-1/2 are true for a qualified INS identity and for an unqualified local one (not merely empty), and
+    fail when a qualified identity loses its INS."""
+    session, preds, _ = F.spiro_session()
+    local = F.patient(ins=None, identity_qualified=False, local_id="P-42", local_system="urn:oid:1.2.3.4")
+    for patient in (F.patient(), local):
+        doc = json.loads(to_json(spirometry_bundle(F.exam(), patient, session, preds)))  # type: ignore[arg-type]
+        assert violations(doc) == []
+    doc = json.loads(to_json(spirometry_bundle(F.exam(), F.patient(), session, preds)))  # type: ignore[arg-type]
+    pat = next(e for e in doc["entry"] if e["resource"]["resourceType"] == "Patient")
+    pat["resource"]["identifier"] = [i for i in pat["resource"]["identifier"]
+                                     if not i["system"].startswith("urn:oid:1.2.250.1.213.1.4.")]
+    assert {v.split(": ")[1] for v in violations(doc)} >= {"fr-core-1", "fr-core-2"}
