@@ -179,6 +179,7 @@ class EcgExam(BaseExam):
     captures: list[Capture] = field(default_factory=list)
     attempts: int = 0
     interpretation: Interpretation | None = None
+    interpretation_count: int = 0
 
     kind = "ecg"
 
