@@ -95,8 +95,9 @@ async def patient_validate(request: Request) -> Response:
 async def patient_set(request: Request) -> Response:
     state = web(request)
     body = await json_body(request)
-    ctx = validate_patient(state, patient_mapping(body))
+    mapping = patient_mapping(body)
     height = get_number(body, "height_cm", lo=50, hi=250, required=False)
+    ctx = validate_patient(state, mapping)
     rec = state.store.add_patient(ctx, height)
     return JSONResponse({"patient": rec.view()}, status_code=201)
 
