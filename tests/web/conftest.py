@@ -28,7 +28,7 @@ def serve() -> Iterator[Callable[..., RunningServer]]:
         app = create_app(WebSettings.from_config(config, data_dir, **settings))
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False,
-                                               log_level="warning", ws="websockets"))
+                                               log_level="warning", ws="websockets-sansio"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

@@ -41,5 +41,5 @@ def _serve(args: argparse.Namespace) -> int:
         print("warning: bound to a non-loopback address; anyone on the network holding the link can use it",
               flush=True)
     # no access log: it would write the one-time login URL (and nothing else useful) to the console
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning", ws="websockets-sansio")
     return 0
