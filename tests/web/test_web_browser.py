@@ -322,8 +322,8 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
         assert fhir.count("Observation") == 3 and fhir.count("Patient") == 1
         assert all(t["status"] == "completed" for t in fhir.store.get("Task", {}).values())
         page.click("#nav button[data-page=gp]")
-        page.wait_for_function("document.getElementById('gp-list').innerText.length > 0")
-        assert page.locator(f"#gp-list button[data-exam='{eid}']").count() == 0
+        page.wait_for_selector(f"#gp-list button[data-exam='{eid}']", state="detached")
+        assert "Aucun ECG" in page.inner_text("#gp-list")  # interpreted: no longer awaiting the physician
     finally:
         fhir.stop()
 
