@@ -171,6 +171,11 @@ def test_unplug_mid_blow_then_reopen_resumes(page: Any, browser: Any, serve: Ser
         assert p2.locator("#blow-table tr").nth(0).get_attribute("data-interrupted") == "1"
         p2.wait_for_function(f"({_BLUE})('fv-canvas') > 50")
         shot(p2, "07-reopened-resumed")
+        p2.click("#lang-btn")  # English on one click: labels and the workflow's messages
+        p2.wait_for_function("document.getElementById('spiro-message').innerText.includes('unplugged')")
+        assert p2.inner_text("#nav button[data-page=spiro]") == "Spirometry"
+        p2.click("#lang-btn")
+        p2.wait_for_function("document.getElementById('spiro-message').innerText.includes('débranché')")
         blow(p2, 2)
         assert p2.locator("#blow-table tr").count() == 2
     finally:
@@ -305,6 +310,12 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
               f"{true_rr_ms:.1f} ms (R peaks at samples {i1}, {i2}); one sample = {1000 / fs:g} ms")
         assert abs(shown - true_rr_ms) <= 1000.0 / fs
         shot(page, "11-gp-calipers")
+        page.focus("#gp-canvas")  # keyboard calipers: Enter, 50 x ArrowRight, Enter -> 50 samples
+        page.keyboard.press("Enter")
+        for _ in range(5):
+            page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("Enter")
+        assert float(page.get_attribute("#caliper-readout", "data-value") or "nan") == pytest.approx(50 * 1000 / fs)
         text = "Rythme sinusal régulier, pas d'anomalie de la repolarisation (interprétation du médecin)."
         page.fill("#gp-text", text)
         page.click("#gp-save")

@@ -13,7 +13,10 @@
     for (let y = Math.ceil(yr[0]); y <= yr[1]; y += 2) { ctx.beginPath(); ctx.moveTo(X(xr[0]), Y(y)); ctx.lineTo(X(xr[1]), Y(y)); ctx.stroke(); }
     ctx.strokeStyle = "#555"; ctx.beginPath(); ctx.moveTo(X(xr[0]), Y(0)); ctx.lineTo(X(xr[1]), Y(0)); ctx.stroke();
     ctx.beginPath(); ctx.moveTo(X(Math.max(xr[0], 0)), Y(yr[0])); ctx.lineTo(X(Math.max(xr[0], 0)), Y(yr[1])); ctx.stroke();
-    ctx.fillStyle = "#333"; ctx.font = "13px sans-serif"; ctx.fillText(xlabel, w - 60, h - 8); ctx.fillText(ylabel, 4, 14);
+    ctx.fillStyle = "#333"; ctx.font = "12px sans-serif";
+    for (let x = Math.ceil(xr[0]); x <= xr[1]; x += xr[1] > 10 ? 2 : 1) ctx.fillText(String(x), X(x) - 3, h - 16);
+    for (let y = Math.ceil(yr[0] / 2) * 2; y <= yr[1]; y += 2) ctx.fillText(String(y), 22, Y(y) + 4);
+    ctx.font = "13px sans-serif"; ctx.fillText(xlabel, w - 45, h - 3); ctx.fillText(ylabel, 44, 14);
     return [X, Y];
   }
 
