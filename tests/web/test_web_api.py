@@ -198,3 +198,26 @@ def test_no_patient_data_in_logs_or_urls(client: TestClient, caplog: pytest.LogC
     text = "\n".join(rec.getMessage() for rec in caplog.records)
     assert caplog.records, "expected some log output to check"
     assert not any(s in text for s in secrets_)
+
+
+def test_nothing_imports_the_web_package() -> None:
+    """``web`` sits on top: only the ``serve`` command (inside its handler) reaches it."""
+    src = Path(__file__).resolve().parents[2] / "src" / "asalee_devices"
+    offenders = [str(p.relative_to(src)) for p in src.rglob("*.py")
+                 if "asalee_devices.web" in p.read_text(encoding="utf-8")
+                 and p.parent.name != "web" and p.name != "serve.py"]
+    assert offenders == []
+
+
+def test_pages_and_scripts_are_local_only(client: TestClient) -> None:
+    """No external network resources: every script/style is served by the app, and the CSP forbids others."""
+    import re
+
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    refs = [r for r in re.findall(r'(?:src|href)="([^"]+)"', page.text) if r != "about:blank"]
+    assert refs and all(r.startswith("/static/") for r in refs)
+    for r in refs:
+        body = client.get(r)
+        assert body.status_code == 200 and len(body.content) > 500
+        assert not re.search(r"https?://(?!127\.0\.0\.1)", body.text.replace("http://evil", ""))
