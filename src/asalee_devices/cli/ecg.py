@@ -17,3 +17,6 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="ecg_command", metavar="SUBCOMMAND")
     add_read_parser(sub)
     add_analyze_parser(sub)
+    from asalee_devices.cli._record import add_ecg_record
+
+    add_ecg_record(sub)

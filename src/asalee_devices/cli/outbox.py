@@ -65,6 +65,24 @@ def _retry(args: argparse.Namespace) -> int:
     return 0 if all(s == "acknowledged" for s in outcome.values()) else 1
 
 
+def _send(args: argparse.Namespace) -> int:
+    """Send every waiting message now, without waiting for its backoff delay."""
+    from asalee_devices.fhir_out.sinks import create_sink
+
+    cfg, box = _open(args)
+    sink = create_sink(cfg.sink)
+    try:
+        outcome = box.deliver_due(sink, now=float("inf"))
+    finally:
+        sink.close()
+    if not outcome:
+        print("nothing waiting in the outbox")
+    for mid, state in outcome.items():
+        msg = box.get(mid)
+        print(f"  #{mid} {state}" + (f": {msg.last_error}" if state != "acknowledged" else f" ({msg.detail})"))
+    return 0 if all(s == "acknowledged" for s in outcome.values()) else 1
+
+
 def _show(args: argparse.Namespace) -> int:
     from asalee_devices.cli._common import print_json
 
@@ -92,6 +110,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--all", action="store_true", help="every failed message")
     r.add_argument("--no-send", action="store_true", help="only re-queue, do not send now")
     r.set_defaults(handler=_retry)
+    se = osub.add_parser("send", parents=[common], help="send every waiting message now (ignores the backoff delay)")
+    se.set_defaults(handler=_send)
     sh = osub.add_parser("show", parents=[common], help="one message's state, attempts and last error")
     sh.add_argument("id", type=int)
     sh.add_argument("--payload", action="store_true", help="print the bundle JSON instead (contains patient data)")

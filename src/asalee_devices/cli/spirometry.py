@@ -30,6 +30,9 @@ def register(sub: Any) -> None:
     q.add_argument("--output", type=Path, help="predictions CSV (with --input; default stdout)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(handler=_predict)
+    from asalee_devices.cli._record import add_spirometry_record
+
+    add_spirometry_record(s)
 
 
 def _patient_args(p: argparse.ArgumentParser) -> None:

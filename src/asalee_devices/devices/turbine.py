@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from numpy.typing import NDArray
 
 from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
 from asalee_devices.devices.session import (
@@ -70,7 +71,10 @@ class TurbineSpirometer:
         driver = TurbineDriver(transport, reply_timeout_s=min(1.0, self.options.quiet_time_s))
         return driver, driver.negotiate()
 
-    def record(self, duration_s: float) -> FlowAcquisition:
+    def record(self, duration_s: float, *, until: Callable[[NDArray[np.float64], float], bool] | None = None
+               ) -> FlowAcquisition:
+        """Record one blow of at most ``duration_s``; with ``until`` (called with the flow received so far, L/s, and the rate, Hz),
+        the take ends early, complete, as soon as it returns True (e.g. at the end of the forced expiration)."""
         if not 0.5 <= duration_s <= 60:
             raise InputError("Blow recording duration out of range", field="duration_s", value=duration_s,
                              expected="0.5-60 s")
@@ -80,7 +84,7 @@ class TurbineSpirometer:
         takes: list[LiveFlowTake] = []
         reconnects = self.options.reconnects
         while True:
-            take = self._take(driver, info, duration_s, len(takes))
+            take = self._take(driver, info, duration_s, len(takes), until)
             takes.append(take)
             transport.close()
             if take.info.status == "done":
@@ -101,7 +105,8 @@ class TurbineSpirometer:
                 break
         return FlowAcquisition(tuple(takes))
 
-    def _take(self, driver: TurbineDriver, info: TurbineInfo, duration_s: float, take_no: int) -> LiveFlowTake:
+    def _take(self, driver: TurbineDriver, info: TurbineInfo, duration_s: float, take_no: int,
+              until: Callable[[NDArray[np.float64], float], bool] | None = None) -> LiveFlowTake:
         opts = self.options
         fs = info.fs_hz
         take = SequencedTake(int(round(duration_s * fs)), 1)
@@ -110,6 +115,8 @@ class TurbineSpirometer:
         pacer = ReadPacer(opts.block_s / 2)
         host_start = datetime.now(UTC)
         reason = ""
+        ended_early = False
+        checked_n, end_n = 0, 0
         try:
             driver.start()
         except DeviceError as exc:
@@ -140,6 +147,13 @@ class TurbineSpirometer:
             live.offer(take, now)
             if take.complete:
                 break
+            if until is not None and fr.n:
+                n_now = take.n_received
+                if until(take.values[:n_now, 0], fs):
+                    ended_early = True
+                    end_n = _first_true(lambda k: until(take.values[:k, 0], fs), checked_n, n_now)
+                    break
+                checked_n = n_now
         live.offer(take, time.monotonic(), final=True)
         done = not reason
         if done:
@@ -147,10 +161,22 @@ class TurbineSpirometer:
                 driver.stop()
             except DeviceError:
                 pass
-        n = take.n_target if done else take.n_received
+        n = take.n_target if done and not ended_early else (end_n if ended_early and done else take.n_received)
         self.counters = driver.decoder.counters.as_dict()
         rec = FlowRecording(take.values[:n, 0].copy(), fs, btps=BtpsCorrection(source="none"),
                             interrupted=not done, gaps=take.gaps(n))
         return LiveFlowTake(rec, info.identity,
                             TakeInfo("done" if done else "interrupted", reason, host_start, datetime.now(UTC),
                                      first_ts[0] / 1e6, dict(self.counters)))
+
+
+def _first_true(pred: Callable[[int], bool], lo: int, hi: int) -> int:
+    """Smallest k in (lo, hi] with pred(k), pred(hi) being True (bisection; pred monotone): the early end of a
+    take does not depend on how the samples happened to be grouped in transport reads."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -141,3 +141,12 @@ def transport_factory(url: str, *, expect_driver: str | None = None) -> Callable
     module, func = target.split(":")
     make: Callable[[DeviceUrl], Callable[[], Transport]] = getattr(importlib.import_module(module), func)
     return make(dev)
+
+
+def driver_for_url(url: str) -> DriverSpec:
+    """The driver a device URL speaks to (for ``sim://NAME``, the simulated device's driver)."""
+    dev = parse_url(url)
+    if dev.transport == "sim":
+        simulators = importlib.import_module("asalee_devices.simulators.registry")
+        return get_driver(simulators.get_simulator(dev.location).driver)
+    return get_driver(dev.driver)

@@ -114,9 +114,17 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def _volume(b: BlowCurve) -> NDArray[np.float64]:
+    """Volume exhaled since maximal inspiration: when the recording holds the inspiration before the blow, volumes
+    are counted from its deepest point (TLC), so the expiratory limb starts at 0 and the inspiration lies below the
+    zero-flow line on the loop."""
     f = np.nan_to_num(b.flow_l_s)
     v = np.concatenate(([0.0], np.cumsum((f[1:] + f[:-1]) / 2.0) / b.fs_hz))
-    return v
+    return v - min(0.0, float(v.min()))
+
+
+def _blow_start(v: NDArray[np.float64]) -> int:
+    """Index of maximal inspiration (start of the forced expiration) for the volume-time curve."""
+    return int(np.argmin(v))
 
 
 def _axes(c: Canvas, x: float, y: float, w: float, h: float, xmax: float, ymin: float, ymax: float,
@@ -170,7 +178,8 @@ def _curves(c: Canvas, d: SpirometryReportData, tx: dict[str, str]) -> None:
     x0, y0, w, h = 18.0, 150.0, 85.0, 80.0
     _axes(c, x0, y0, w, h, vmax, fmin, fmax, 1.0, 2.0 if fmax > 6 else 1.0, tx["fv"])
     # volume-time
-    tmax = max(6.0, math.ceil(max(b.flow_l_s.size / b.fs_hz for b in shown)))
+    starts = [_blow_start(v) for v in vols]
+    tmax = max(6.0, math.ceil(max((b.flow_l_s.size - i0) / b.fs_hz for b, i0 in zip(shown, starts, strict=True))))
     x1 = 115.0
     _axes(c, x1, y0, w, h, tmax, 0.0, vmax, 2.0 if tmax > 8 else 1.0, 1.0, tx["vt"])
     order = sorted(range(len(shown)), key=lambda k: shown[k].reported)  # reported drawn last (on top)
@@ -181,9 +190,10 @@ def _curves(c: Canvas, d: SpirometryReportData, tx: dict[str, str]) -> None:
         xs = x0 + w * v / vmax
         ys = y0 + h * (np.nan_to_num(b.flow_l_s) - fmin) / (fmax - fmin)
         _polyline(c, xs, ys, color, width)
-        t = np.arange(v.size) / b.fs_hz
+        ve = v[starts[k]:]
+        t = np.arange(ve.size) / b.fs_hz
         keep = t <= tmax
-        _polyline(c, x1 + w * t[keep] / tmax, y0 + h * v[keep] / vmax, color, width)
+        _polyline(c, x1 + w * t[keep] / tmax, y0 + h * ve[keep] / vmax, color, width)
 
 
 def _table(c: Canvas, d: SpirometryReportData, tx: dict[str, str], top: float) -> float:
@@ -296,7 +306,9 @@ def render_spirometry_pdf(data: SpirometryReportData) -> bytes:
         y -= 3.6
         if y < 20:
             break
-    for msg in data.session_messages[:3]:
+    for msg in data.session_messages:
+        if y < 20:
+            break
         c.drawString(_mm(20), _mm(y), msg[:160])
         y -= 3.6
     c.setFont("Helvetica-Oblique", 7)

@@ -4,7 +4,7 @@ from a generated 12-lead ECG (looped), with the ADS1298 lead-off bits of the gen
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,16 @@ class Ecg12Settings:
     baseline_wander_uv: float = 0.0
     muscle_noise_uv: float = 0.0
     serial_number: str = "SIM-ECG12-0001"
+    #: with ``electrode_off``: the electrode is off only during the first N captures (STARTs), then the nurse has
+    #: re-attached it (a retake scenario); 0 = off in every capture
+    electrode_off_takes: int = 0
+
+
+class CaptureCounter:
+    """Captures started on one simulated device, shared by its successive connections."""
+
+    def __init__(self) -> None:
+        self.started = 0
 
 
 def quantise(signal: EcgRecording, resolution_pv: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -50,8 +60,11 @@ class Ecg12DeviceModel:
     """One connection's device state. ``frame_offsets`` logs (output byte offset, sequence) for every data frame."""
 
     def __init__(self, settings: Ecg12Settings,
-                 signal_factory: Callable[[Ecg12Settings, int], EcgRecording] | None = None) -> None:
-        self.settings = settings
+                 signal_factory: Callable[[Ecg12Settings, int], EcgRecording] | None = None,
+                 counter: CaptureCounter | None = None) -> None:
+        self.base_settings = settings
+        self.counter = counter or CaptureCounter()
+        self.settings = self._capture_settings()
         self.rate_hz = settings.rate_hz
         self._factory = signal_factory or _default_signal
         self._signals: dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
@@ -64,6 +77,12 @@ class Ecg12DeviceModel:
         self._now = 0.0
         self._decoder = codec.Ecg12Decoder()
         self.frame_offsets: list[tuple[int, int]] = []
+
+    def _capture_settings(self) -> Ecg12Settings:
+        s = self.base_settings
+        if s.electrode_off and s.electrode_off_takes and self.counter.started >= s.electrode_off_takes:
+            return replace(s, electrode_off=None)
+        return s
 
     def identity(self) -> codec.Identity:
         return codec.Identity(codec.PROTOCOL_VERSION, self.rate_hz, self.settings.resolution_pv, 8,
@@ -84,6 +103,10 @@ class Ecg12DeviceModel:
                 self._reply(codec.encode_identity(self.identity()))
             elif f.frame_type == codec.CMD_START:
                 self._reply(codec.encode_frame(codec.T_ACK, bytes((f.frame_type, codec.ACK_OK))))
+                settings = self._capture_settings()
+                self.counter.started += 1
+                if settings != self.settings:
+                    self.settings, self._signals = settings, {}
                 self.signal(self.rate_hz)
                 self._streaming, self._stream_t0, self._sent = True, self._now, 0
             elif f.frame_type == codec.CMD_STOP:

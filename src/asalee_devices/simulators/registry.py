@@ -53,11 +53,12 @@ COMMON = {"seed", "speed", "corrupt", "drop", "stall_after", "stall_s", "unplug_
 
 
 def _ecg12(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
-    from asalee_devices.simulators.ecg12 import Ecg12DeviceModel, Ecg12Settings
+    from asalee_devices.simulators.ecg12 import CaptureCounter, Ecg12DeviceModel, Ecg12Settings
 
     settings = _settings(Ecg12Settings, {**params, **({"seed": params["seed"]} if "seed" in params else {})},
                          COMMON - {"seed"})
-    return lambda: Ecg12DeviceModel(settings)
+    counter = CaptureCounter()
+    return lambda: Ecg12DeviceModel(settings, counter=counter)
 
 
 def _contec(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
@@ -68,20 +69,21 @@ def _contec(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
 
 
 def _turbine(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
-    from asalee_devices.simulators.turbine import TurbineDeviceModel, TurbineSettings
+    from asalee_devices.simulators.turbine import BlowCounter, TurbineDeviceModel, TurbineSettings
 
     settings = _settings(TurbineSettings, params, COMMON - {"seed"})
-    return lambda: TurbineDeviceModel(settings)
+    counter = BlowCounter()
+    return lambda: TurbineDeviceModel(settings, counter)
 
 
 SIMULATORS: dict[str, SimulatorSpec] = {
     "ecg12": SimulatorSpec("ecg12", "ecg12", "12-lead ECG module (ECG12 frames, 500/1000 Hz)", _ecg12,
                            ("rate_hz", "heart_rate_bpm", "duration_s", "electrode_off", "mains_uv",
-                            "baseline_wander_uv", "muscle_noise_uv", "serial_number")),
+                            "baseline_wander_uv", "muscle_noise_uv", "serial_number", "electrode_off_takes")),
     "contec-spiro": SimulatorSpec("contec-spiro", "contec-spiro", "Contec-family spirometer holding blows",
                                   _contec, ("profile", "blows", "fvc_l", "pef_l_s", "fault", "serial_number")),
     "turbine": SimulatorSpec("turbine", "turbine", "live USB turbine spirometer (virtual USB backend)", _turbine,
-                             ("profile", "fvc_l", "pef_l_s", "fault", "rate_hz", "serial_number"), usb=True),
+                             ("profile", "fvc_l", "pef_l_s", "fault", "rate_hz", "serial_number", "script"), usb=True),
 }
 ALIASES = {"ecg": "ecg12", "spirometer": "contec-spiro", "contec": "contec-spiro"}
 

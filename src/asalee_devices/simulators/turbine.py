@@ -3,7 +3,7 @@ linearisation table, streamed as 16-byte frames on the interrupt IN endpoint at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +27,28 @@ class TurbineSettings:
     seed: int = 0
     serial_number: str = "SIM-TURB-0001"
     lead_in_s: float = 0.5  # turbine still before the manoeuvre starts
+    #: a session script: one entry per START (blow), a fault name or "ok", comma-separated, e.g.
+    #: "hesitant_start,ok,ok,ok". Blow k varies slightly (seed + k, FVC/PEF within +-1 %) like a real patient;
+    #: after the script, blows are good ones. Empty: every START replays the configured blow.
+    script: str = ""
+
+
+def blow_settings(s: TurbineSettings, k: int) -> TurbineSettings:
+    """The settings of the k-th blow (0-based) of a scripted session (``s`` itself without a script)."""
+    if not s.script:
+        return s
+    items = [item.strip() for item in s.script.split(",")]
+    fault = items[k] if k < len(items) else "ok"
+    wobble = 1.0 + 0.01 * ((k % 3) - 1)
+    return replace(s, fault="" if fault in ("", "ok") else fault, seed=s.seed + k, fvc_l=s.fvc_l * wobble,
+                   pef_l_s=s.pef_l_s * (2.0 - wobble), script="")
+
+
+class BlowCounter:
+    """Blows started on one simulated device, shared by its successive connections (re-plugs)."""
+
+    def __init__(self) -> None:
+        self.started = 0
 
 
 def identify_info(s: TurbineSettings) -> codec.TurbineIdentify:
@@ -58,11 +80,11 @@ def flow_to_pulses(flow_l_s: NDArray[np.float64], info: codec.TurbineIdentify
 class TurbineDeviceModel:
     """One plug-in of the turbine: vendor requests and the paced frame stream."""
 
-    def __init__(self, settings: TurbineSettings) -> None:
+    def __init__(self, settings: TurbineSettings, counter: BlowCounter | None = None) -> None:
         self.settings = settings
+        self.counter = counter or BlowCounter()
         self.info = identify_info(settings)
-        self.flow = true_flow(settings)
-        self.pulses, self.direction = flow_to_pulses(self.flow, self.info)
+        self._load(blow_settings(settings, self.counter.started))
         self._streaming = False
         self._t0 = 0.0
         self._sent = 0
@@ -72,6 +94,10 @@ class TurbineDeviceModel:
         self.frame_offsets: list[tuple[int, int]] = []
         self._emitted = 0
 
+    def _load(self, blow: TurbineSettings) -> None:
+        self.flow = true_flow(blow)
+        self.pulses, self.direction = flow_to_pulses(self.flow, self.info)
+
     def control_in(self, request: int, value: int, index: int, length: int) -> bytes | None:
         if request == codec.REQ_IDENTIFY:
             return codec.encode_identify(self.info)
@@ -79,6 +105,9 @@ class TurbineDeviceModel:
 
     def control_out(self, request: int, value: int, index: int, data: bytes) -> bool:
         if request == codec.REQ_START:
+            if self.settings.script:
+                self._load(blow_settings(self.settings, self.counter.started))
+                self.counter.started += 1
             self._streaming, self._t0, self._sent = True, self._now, 0
         elif request == codec.REQ_STOP:
             self._streaming = False
@@ -115,6 +144,7 @@ def virtual_turbine(settings: TurbineSettings | None = None, *, faults: object =
 
     s = settings or TurbineSettings()
     plan = faults if isinstance(faults, FaultPlan) else FaultPlan()
-    return VirtualUsbDevice(VID, PID, lambda: TurbineDeviceModel(s), manufacturer="Asalee Sim",
+    counter = BlowCounter()
+    return VirtualUsbDevice(VID, PID, lambda: TurbineDeviceModel(s, counter), manufacturer="Asalee Sim",
                             product="Turbine USB SIM", serial_number=s.serial_number, bcd_device=0x0103,
                             faults=plan, speed=speed)

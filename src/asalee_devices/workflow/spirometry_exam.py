@@ -293,7 +293,6 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
                                    acceptable=acc.acceptable_fev1 and acc.acceptable_fvc,
                                    reported=session.best_test_index == k, phase=result.phase,
                                    messages=acc.messages(lang)))
-            messages.append(f"{label}: " + "; ".join(acc.messages(lang)))
         for i in range(len(result.recordings)):
             if i not in result.analysed:
                 messages.append(f"{i + 1}: " + _NOT_ANALYSABLE[lang].format(reason="signal"))

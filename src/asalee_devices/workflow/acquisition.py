@@ -1,0 +1,171 @@
+"""Drive a device session for an examination: blow by blow (live spirometer), a download (spirometer that stores
+blows), or ECG captures with retakes. The device kind comes from the driver registry, not from an if-chain on
+names: each driver kind maps to one runner.
+
+Failure handling: a device that cannot be reached before anything was recorded raises its
+:class:`DeviceError` (nothing to lose); once something was recorded, a device error ends the acquisition with the
+reason in ``device_error`` and every recording so far is returned (interrupted ones flagged) so the caller keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asalee_devices.devices.session import LiveBlock, SessionOptions
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.drivers.registry import driver_for_url
+from asalee_devices.errors import ConfigError, DeviceError
+from asalee_devices.signal.spirometry.live import end_of_forced_expiration
+from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
+from asalee_devices.workflow.spirometry_exam import BlowFeedback, SpirometryExamination
+
+BlockFn = Callable[[LiveBlock], None]
+
+
+@dataclass(frozen=True)
+class AcquisitionOutcome:
+    """What the device session gave: identity, when it started, and why it ended early (if it did)."""
+
+    device: DeviceIdentity | None
+    started_at: datetime | None
+    recordings: int
+    device_error: str = ""
+
+    def require_device(self) -> DeviceIdentity:
+        if self.device is None:
+            raise DeviceError("The device never identified itself", expected="a device answering its handshake")
+        return self.device
+
+
+def _start(started: datetime | None, at: datetime) -> datetime:
+    return started if started is not None else at
+
+
+def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, max_blows: int,
+                     on_block: BlockFn | None, on_blow: Callable[[BlowFeedback], None] | None,
+                     proceed: Callable[[BlowFeedback], bool] | None, options: SessionOptions | None,
+                     staging: Path | None) -> AcquisitionOutcome:
+    """Live spirometer: one recording per blow, ended at the end of the forced expiration (or ``blow_s``)."""
+    from asalee_devices.devices.turbine import TurbineSpirometer
+
+    spiro = TurbineSpirometer.from_url(url, options=options) if options else TurbineSpirometer.from_url(url)
+    if on_block is not None:
+        spiro.subscribe(on_block)
+    started: datetime | None = None
+    count = 0
+    while count < max_blows:
+        try:
+            acq = spiro.record(blow_s, until=end_of_forced_expiration)
+        except DeviceError as exc:
+            if count == 0:
+                raise
+            return AcquisitionOutcome(spiro.identity, started, count, str(exc))
+        stop = False
+        feedback: BlowFeedback | None = None
+        for take in acq.takes:
+            started = _start(started, take.info.host_start_utc)
+            feedback = exam.add_blow(take.recording)
+            count += 1
+            if on_blow is not None:
+                on_blow(feedback)
+            stop = stop or feedback.stop
+        if acq.complete is None:
+            reason = acq.takes[-1].info.reason if acq.takes else "no data"
+            return AcquisitionOutcome(spiro.identity, started, count, f"device lost during the blow ({reason})")
+        if stop or feedback is None or (proceed is not None and not proceed(feedback)):
+            break
+    return AcquisitionOutcome(spiro.identity, started, count)
+
+
+def _download_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, max_blows: int,
+                         on_block: BlockFn | None, on_blow: Callable[[BlowFeedback], None] | None,
+                         proceed: Callable[[BlowFeedback], bool] | None, options: SessionOptions | None,
+                         staging: Path | None) -> AcquisitionOutcome:
+    """Spirometers that store blows: download them all; the device deletes them only once each is saved."""
+    from asalee_devices.devices.spirometer import FlowTake, Spirometer
+    from asalee_devices.workflow.recording_store import recording_digest, save_recording
+
+    spiro = Spirometer.from_url(url, options=options) if options else Spirometer.from_url(url)
+
+    def store(take: FlowTake) -> bool:
+        if staging is None:
+            return False  # nowhere durable to keep it: leave it on the device
+        save_recording(take.recording, staging / f"{recording_digest(take.recording)}.npz")
+        return True
+
+    download = spiro.download(store=store)
+    started: datetime | None = None
+    for take in download.takes[:max_blows]:
+        started = _start(started, take.info.host_start_utc)
+        feedback = exam.add_blow(take.recording)
+        if on_blow is not None:
+            on_blow(feedback)
+    error = "; ".join(download.errors)
+    return AcquisitionOutcome(spiro.identity, started, len(download.takes[:max_blows]), error)
+
+
+SpirometryRunner = Callable[..., AcquisitionOutcome]
+#: driver name -> how its examination runs (third-party drivers register theirs here)
+SPIROMETRY_RUNNERS: dict[str, SpirometryRunner] = {"turbine": _live_spirometry,
+                                                   "contec-spiro": _download_spirometry}
+
+
+def run_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float = 12.0, max_blows: int = 8,
+                   on_block: BlockFn | None = None, on_blow: Callable[[BlowFeedback], None] | None = None,
+                   proceed: Callable[[BlowFeedback], bool] | None = None, options: SessionOptions | None = None,
+                   staging: Path | None = None) -> AcquisitionOutcome:
+    """Record the current phase of ``exam`` from the spirometer at ``url`` until the standard's stopping advice,
+    ``max_blows``, or ``proceed(feedback)`` returning False (the nurse ends the phase)."""
+    spec = driver_for_url(url)
+    runner = SPIROMETRY_RUNNERS.get(spec.name)
+    if spec.kind != "spirometer" or runner is None:
+        raise ConfigError("This device is not a spirometer this service can run", field="device", value=spec.name,
+                          expected=", ".join(SPIROMETRY_RUNNERS))
+    return runner(exam, url, blow_s=blow_s, max_blows=max_blows, on_block=on_block, on_blow=on_blow,
+                  proceed=proceed, options=options, staging=staging)
+
+
+def run_ecg(exam: EcgExamination, url: str, *, duration_s: float = 10.0, max_captures: int = 3,
+            on_block: BlockFn | None = None, on_capture: Callable[[CaptureFeedback], None] | None = None,
+            retake: Callable[[CaptureFeedback], bool] | None = None,
+            options: SessionOptions | None = None) -> AcquisitionOutcome:
+    """Capture ``duration_s`` of 12-lead ECG; while the verdict advises a retake and ``retake(feedback)`` agrees
+    (default: yes), capture again, up to ``max_captures``."""
+    from asalee_devices.devices.electrocardiograph import Electrocardiograph
+
+    spec = driver_for_url(url)
+    if spec.kind != "ecg":
+        raise ConfigError("This device is not an electrocardiograph", field="device", value=spec.name,
+                          expected="an ECG device URL, e.g. sim://ecg12 or ecg12+serial://COM3")
+    ecg = Electrocardiograph.from_url(url, options=options) if options else Electrocardiograph.from_url(url)
+    if on_block is not None:
+        ecg.subscribe(on_block)
+    started: datetime | None = None
+    count = 0
+    while count < max_captures:
+        try:
+            acq = ecg.record(duration_s)
+        except DeviceError as exc:
+            if count == 0:
+                raise
+            return AcquisitionOutcome(ecg.identity, started, count, str(exc))
+        feedback: CaptureFeedback | None = None
+        for take in acq.takes:
+            started = _start(started, take.info.host_start_utc)
+            feedback = exam.add_capture(take.recording)
+            count += 1
+            if on_capture is not None:
+                on_capture(feedback)
+        if acq.complete is None:
+            reason = acq.takes[-1].info.reason if acq.takes else "no data"
+            return AcquisitionOutcome(ecg.identity, started, count, f"device lost during the capture ({reason})")
+        if feedback is None or feedback.acceptable or (retake is not None and not retake(feedback)):
+            break
+    return AcquisitionOutcome(ecg.identity, started, count)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
