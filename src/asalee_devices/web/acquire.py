@@ -8,6 +8,7 @@ from asalee_devices.devices.electrocardiograph import Electrocardiograph
 from asalee_devices.devices.session import SessionOptions
 from asalee_devices.devices.turbine import TurbineSpirometer
 from asalee_devices.errors import AsaleeError
+from asalee_devices.signal.spirometry.live import end_of_forced_expiration
 from asalee_devices.web.exams import DEVICE_ERROR, Capture, EcgExam, Lang, SpiroExam
 from asalee_devices.web.live import LiveHub
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, WebSettings, script_step, scripted_url
@@ -25,7 +26,7 @@ def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: st
         device = TurbineSpirometer.from_url(url, options=_OPTIONS)
         device.subscribe(hub.block_subscriber("flow", exam.id, take_offset=index))
         hub.publish({"t": "start", "kind": "flow", "exam": exam.id, "take": index})
-        acquisition = device.record(settings.blow_s)
+        acquisition = device.record(settings.blow_s, until=end_of_forced_expiration)
     except AsaleeError as exc:
         exam.device_error = DEVICE_ERROR[lang].format(reason=exc.message)
         exam.busy = False

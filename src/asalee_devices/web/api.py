@@ -4,16 +4,17 @@ bronchodilator, keep), the PDF report, sending through the outbox, delivery stat
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from asalee_devices.errors import AsaleeError, PatientDataError
+from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out.context import PatientContext, check_patient
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
 from asalee_devices.web import acquire
-from asalee_devices.web.delivery import prepare_ecg, prepare_spirometry, render_pdf
+from asalee_devices.web.delivery import deliver, render_pdf
 from asalee_devices.web.errors import ApiError, get_number, get_str, json_body
 from asalee_devices.web.exams import Delivery, EcgExam, SpiroExam
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, is_simulator
@@ -196,10 +197,13 @@ async def blow_curve(request: Request) -> Response:
 
 
 async def report_pdf(request: Request) -> Response:
+    """The delivered report once sent; before that, a preview rendered from the examination in progress."""
     state = web(request)
     exam = exam_of(state, request)
-    pdf = exam.pdf if exam.deliveries and exam.pdf else await asyncio.to_thread(
-        render_pdf, exam, state.settings.config, _lang(state))
+    if exam.pdf_path:
+        pdf = await asyncio.to_thread(Path(exam.pdf_path).read_bytes)
+    else:
+        pdf = await asyncio.to_thread(render_pdf, exam, state.settings.config, _lang(state))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": 'inline; filename="report.pdf"'})
 
@@ -211,23 +215,22 @@ async def send(request: Request) -> Response:
     if exam.busy:
         raise ApiError(409, "busy", "Wait for the recording to finish")
     if not exam.deliveries:
-        cfg = state.settings.config
+        cfg, lang = state.settings.config, _lang(state)
 
-        def build() -> None:
+        def run(_outbox: Any, _sink: Any) -> None:
             with exam.lock:
-                pdf = render_pdf(exam, cfg, _lang(state))
-                items = (prepare_spirometry(exam, cfg, pdf) if isinstance(exam, SpiroExam)
-                         else prepare_ecg(exam, cfg, pdf))
-                ids = state.outbox.enqueue(items)
-                exam.pdf = pdf
-                for item, mid in zip(items, ids, strict=True):
-                    paths = state.outbox.sink_paths(item.kind, item.exam_id, item.performed_on)
-                    exam.bundles[item.kind] = item.bundle_json
-                    exam.deliveries.append(Delivery(item.kind, mid, paths[1] if paths else ""))
-        try:
-            await asyncio.to_thread(build)
-        except AsaleeError:
-            raise
+                if exam.deliveries:
+                    return
+                result = deliver(exam, cfg, lang)
+                if result.status == "kept":
+                    raise ApiError(409, "nothing_to_send", result.message)
+                exam.record_id, exam.message = result.exam_id, result.message
+                exam.pdf_path = str(result.pdf_path or "")
+                kinds = ["spirometry", "spirometry-post"] if isinstance(exam, SpiroExam) else ["ecg"]
+                exam.deliveries = [Delivery(kind, mid, exam.pdf_path)
+                                   for kind, mid in zip(kinds, result.message_ids, strict=False)]
+
+        await asyncio.wrap_future(state.outbox.call(run))
     return await delivery(request)
 
 

@@ -1,10 +1,9 @@
-"""From a finished examination to the record: PDF, FHIR bundle, outbox, sink — and the delivery status.
+"""From a finished examination to the record, and the delivery status.
 
-Thin adapter over the planned ``workflow.delivery`` API (``deliver_spirometry`` / ``deliver_ecg``): until that module
-lands, :func:`prepare_spirometry` / :func:`prepare_ecg` build the same pieces from ``reports`` and ``fhir_out``. The
-outbox (SQLite) is owned by one worker thread (:class:`OutboxService`), which also delivers what is due every
-``interval_s``; the pages read the status from the outbox: sent, waiting (record unreachable, will retry) or failed
-(rejected, with the reason).
+Thin adapter over ``workflow.delivery`` (``deliver_spirometry`` / ``deliver_ecg``, the CLI's path: recordings kept,
+PDF, bundle, outbox, one attempt). Every outbox operation runs on one worker thread (:class:`OutboxService`), which
+also delivers what is due every ``interval_s`` (so two senders never race on a message); the pages read the status
+from the outbox: sent, waiting (record unreachable, will retry) or failed (rejected, with the reason).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from asalee_devices import __version__
 from asalee_devices.config import Config, PersonConfig
@@ -24,6 +23,9 @@ from asalee_devices.errors import AsaleeError, InputError
 from asalee_devices.fhir_out.context import ExamContext, PerformerContext, sha256_hex
 from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage
 from asalee_devices.web.exams import EcgExam, SpiroExam
+
+if TYPE_CHECKING:
+    from asalee_devices.workflow.delivery import DeliveryResult
 
 T = TypeVar("T")
 Status = Literal["sent", "waiting", "failed"]
@@ -37,7 +39,7 @@ STATUS_TEXT = {
 
 @dataclass(frozen=True)
 class Prepared:
-    """One bundle ready for the outbox (``kind`` names it: spirometry, spirometry-post, ecg, ecg-interpretation)."""
+    """One bundle ready for the outbox (here only the GP's ``ecg-interpretation`` updates)."""
 
     kind: str
     exam_id: str
@@ -117,57 +119,28 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
     return render_ecg_pdf(analysis.cleaned, ctx)
 
 
-def prepare_spirometry(exam: SpiroExam, config: Config, pdf: bytes) -> list[Prepared]:
-    from asalee_devices.fhir_out._build import to_json
-    from asalee_devices.fhir_out.spirometry import spirometry_bundle
-    from asalee_devices.signal.spirometry.reference import parameters, predict
-
-    out: list[Prepared] = []
-    subject = exam.exam.subject
-    has_post = "post" in exam.exam.phases
-    for phase in exam.exam.phases:
-        result = exam.exam.phase_result(phase)
-        if result is None or result.session is None:
-            continue
-        session = result.session
-        preds = []
-        if subject is not None:
-            covered = parameters(subject.equation)
-            preds = [predict(p, sex=subject.sex, age_years=subject.age_years, height_cm=subject.height_cm,
-                             equation=subject.equation) for p in ("fev1", "fvc", "fev1_fvc") if p in covered]
-        best = None
-        if session.best_test_index is not None:
-            best = result.recordings[result.analysed[session.best_test_index]]
-        raw = b"".join(r.flow_l_s.tobytes() for r in result.recordings)
-        eid = exam.id if phase == "pre" else f"{exam.id}-post"
-        ctx = exam_context(config, eid, exam.started_at, exam.identity, pdf, raw)
-        equation = subject.equation if subject is not None else "gli-global-2022"
-        bundle = spirometry_bundle(ctx, exam.patient.ctx, session, preds, equation=equation,
-                                   pre_post=("pre" if phase == "pre" else "post") if has_post else "none",
-                                   best_curve=best)
-        out.append(Prepared("spirometry" if phase == "pre" else "spirometry-post", eid,
-                            ctx.performed_at.date().isoformat(), to_json(bundle).encode("utf-8"), pdf))
-    if not out:
-        raise InputError("No analysable blow to send", field="blows", expected="at least one analysed blow")
-    return out
+def unknown_device() -> DeviceIdentity:
+    return DeviceIdentity("unknown", "unknown", "unknown", "", "web")
 
 
-def ecg_context(exam: EcgExam, config: Config, pdf: bytes | None) -> ExamContext:
-    analysis = exam.exam.kept_analysis
-    raw = analysis.raw.samples_uv.tobytes() if analysis is not None else b""
-    return exam_context(config, exam.id, exam.started_at, exam.identity, pdf, raw)
+def deliver(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> DeliveryResult:
+    """Keep, report and deliver the examination through ``workflow.delivery`` (the CLI's path): recordings kept,
+    PDF rendered, bundle(s) queued in the outbox, one delivery attempt now. Run it on the outbox thread."""
+    from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
+    from asalee_devices.workflow.setup import setup_from_config
+
+    setup = setup_from_config(config, exam.patient.ctx, lang=lang)
+    device = exam.identity or unknown_device()
+    if isinstance(exam, SpiroExam):
+        exam.exam.lang = lang
+        return deliver_spirometry(exam.exam, setup, device=device, performed_at=exam.started_at)
+    exam.exam.lang = lang
+    return deliver_ecg(exam.exam, setup, device=device, performed_at=exam.started_at)
 
 
-def prepare_ecg(exam: EcgExam, config: Config, pdf: bytes) -> list[Prepared]:
-    from asalee_devices.fhir_out._build import to_json
-    from asalee_devices.fhir_out.ecg import ecg_bundle
-
-    analysis = exam.exam.kept_analysis
-    if analysis is None:
-        raise InputError("No ECG capture kept yet", field="capture", expected="an analysed capture")
-    ctx = ecg_context(exam, config, pdf)
-    bundle = ecg_bundle(ctx, exam.patient.ctx, analysis)
-    return [Prepared("ecg", exam.id, ctx.performed_at.date().isoformat(), to_json(bundle).encode("utf-8"), pdf)]
+def ecg_context(exam: EcgExam, config: Config) -> ExamContext:
+    """The context of the delivered ECG (same exam id and device, hence the same business identifiers)."""
+    return exam_context(config, exam.record_id, exam.started_at, exam.identity or unknown_device(), None)
 
 
 class OutboxService:
@@ -244,4 +217,4 @@ class OutboxService:
         self._pool.shutdown(wait=True)
 
 
-__all__ = ["DeliveryStatus", "OutboxService", "Prepared", "prepare_ecg", "prepare_spirometry", "render_pdf"]
+__all__ = ["DeliveryStatus", "OutboxService", "Prepared", "deliver", "ecg_context", "render_pdf"]

@@ -72,8 +72,9 @@ class BaseExam:
     device_error: str = ""
     identity: DeviceIdentity | None = None
     deliveries: list[Delivery] = field(default_factory=list)
-    bundles: dict[str, bytes] = field(default_factory=dict, repr=False)  # kind -> bundle JSON as queued
-    pdf: bytes | None = field(default=None, repr=False)
+    record_id: str = ""  # the examination id in the record (workflow.delivery: derived from the recordings)
+    pdf_path: str = ""  # the delivered report
+    message: str = ""  # the delivery message for the nurse
 
     kind = "exam"
 

@@ -74,8 +74,8 @@ async def interpret(request: Request) -> Response:
     if not isinstance(codes_raw, list) or not all(isinstance(c, dict) for c in codes_raw) or len(codes_raw) > 50:
         raise ApiError(400, "bad_field", "Field 'codes' must be a list of {system, code, display}", field="codes")
     codes = tuple({k: str(v)[:200] for k, v in c.items() if k in ("system", "code", "display")} for c in codes_raw)
-    original = exam.bundles.get("ecg")
-    if original is None:
+    sent = next((d for d in exam.deliveries if d.kind == "ecg"), None)
+    if sent is None:
         raise ApiError(409, "not_sent", "Send the ECG to the record before interpreting it")
     cfg = state.settings.config
     version = exam.interpretation_count + 1
@@ -85,11 +85,13 @@ async def interpret(request: Request) -> Response:
         from asalee_devices.fhir_out.interpretation import interpretation_bundle
 
         now = datetime.now(UTC)
-        ctx = ecg_context(exam, cfg, None)
-        bundle = interpretation_bundle(ctx, json.loads(original), gp=person(cfg.gp), conclusion=text, codes=codes,
+        ctx = ecg_context(exam, cfg)
+        original = json.loads(state.outbox.payload(sent.message_id))
+        bundle = interpretation_bundle(ctx, original, gp=person(cfg.gp), conclusion=text, codes=codes,
                                        interpreted_at=now)
         kind = "ecg-interpretation" if version == 1 else f"ecg-interpretation-{version}"
-        item = Prepared(kind, exam.id, exam.started_at.date().isoformat(), to_json(bundle).encode("utf-8"), None)
+        item = Prepared(kind, exam.record_id, exam.started_at.date().isoformat(), to_json(bundle).encode("utf-8"),
+                        None)
         (mid,) = state.outbox.enqueue([item])
         exam.interpretation = Interpretation(text, codes, now, mid)
         exam.interpretation_count = version
