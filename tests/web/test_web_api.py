@@ -142,7 +142,9 @@ def test_patient_validation_as_you_type(client: TestClient) -> None:
         print(f"{field}: {r['message']}")
         assert r["valid"] is False and field in str(r["field"])
     short = check(ins=TEST_INS[:10])
-    assert short["field"] == "ins" and "15 characters" in short["message"]
+    assert short["field"] == "ins" and "15 caractères" in short["message"]  # French by default
+    assert client.post("/api/lang", json={"lang": "en"}, headers=h).status_code == 200
+    assert "15 characters" in check(ins=TEST_INS[:10])["message"]  # the CLI's wording in English
 
 
 def test_test_ins_refused_outside_test_mode(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     page.wait_for_selector("#patient-check.invalid")
     msg = page.inner_text("#patient-check")
     print(f"\npatient check on a wrong key: {msg!r}")
-    assert "INS" in msg
+    assert "Clé de contrôle de l'INS (NIR) invalide" in msg
     shot(page, "01-patient-invalid-ins")
     page.fill("#p-ins", PATIENT["ins"])
     page.wait_for_selector("#patient-check.valid")

@@ -17,6 +17,7 @@ from asalee_devices.web import acquire
 from asalee_devices.web.delivery import deliver, render_pdf
 from asalee_devices.web.errors import ApiError, get_number, get_str, json_body
 from asalee_devices.web.exams import Delivery, EcgExam, SpiroExam
+from asalee_devices.web.patient_messages import message as patient_message
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, is_simulator
 from asalee_devices.web.state import WebState, web
 
@@ -89,7 +90,7 @@ async def patient_validate(request: Request) -> Response:
     try:
         validate_patient(state, patient_mapping(body))
     except PatientDataError as exc:
-        return JSONResponse({"valid": False, "field": exc.field, "message": str(exc)})
+        return JSONResponse({"valid": False, "field": exc.field, "message": patient_message(exc, _lang(state))})
     return JSONResponse({"valid": True})
 
 
