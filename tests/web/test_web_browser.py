@@ -106,6 +106,10 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     page.wait_for_selector("#page-spiro:not([hidden])")
     page.click("#spiro-new")
     page.wait_for_function("App.session.spirometry !== null")
+    page.evaluate("""() => { window.rowTimes = []; new MutationObserver(() => {
+        const n = document.querySelectorAll('#blow-table tr').length;
+        if (n > window.rowTimes.length) window.rowTimes.push(performance.timeOrigin + performance.now()); })
+        .observe(document.getElementById('blow-table'), { childList: true }); }""")
     # blow 1 (scripted hesitant start): live curve growing, then its message
     counts = blow(page, 1)
     print(f"flow-volume canvas curve pixels while blowing: {counts}")
@@ -120,6 +124,13 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     for n in (2, 3, 4):
         blow(page, n)
     grade = page.get_attribute("#spiro-grade", "data-grade")
+    # end of blow (last flow block in the browser) -> its row on screen
+    blocks = [b for b in page.evaluate("App.stats.blocks") if b["kind"] == "flow"]
+    rows = page.evaluate("window.rowTimes")
+    last = [max(b["recv"] for b in blocks if b["take"] == k) for k in range(4)]
+    delays = [r - t for r, t in zip(rows, last, strict=True)]
+    print(f"end of blow -> results on screen (ms): {[round(d, 1) for d in delays]}")
+    assert max(delays) < 100.0
     print(f"session grade after 4 blows: {grade}; advice: {page.inner_text('#spiro-advice')!r}")
     assert grade == "A"
     assert page.is_visible("#ref-block") and page.locator("#ref-table tr").count() >= 3

@@ -269,8 +269,11 @@ async def devices(request: Request) -> Response:
         latest = next((e for e in reversed(list(state.store.exams.values()))
                        if e.kind == ("spirometry" if kind == "spirometer" else "ecg") and e.identity), None)
         ident = latest.identity if latest else None
+        busy = any(e.busy for e in state.store.exams.values()
+                   if e.kind == ("spirometry" if kind == "spirometer" else "ecg"))
+        status = "acquiring" if busy else "connected" if ident else "unknown"
         out.append({"kind": kind, "url": url.split("?", 1)[0], "simulator": is_simulator(url),
-                    "status": "connected" if ident else "unknown", "calibration": "not-reported",
+                    "status": status, "calibration": "not-reported",
                     "identity": None if ident is None else {"manufacturer": ident.manufacturer, "model": ident.model,
                                                             "serial_number": ident.serial_number,
                                                             "firmware": ident.firmware}})
