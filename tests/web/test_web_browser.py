@@ -254,6 +254,10 @@ def test_ecg_electrode_off_retake_latency_send(page: Any, serve: Serve, tmp_path
     shot(page, "10-ecg-sent")
     bundles = list((tmp_path / "out").glob("*_ecg_*.json"))
     assert len(bundles) == 1
+    page.click("#nav button[data-page=devices]")  # device status: identity from the session
+    page.wait_for_function("document.getElementById('devices-body').innerText.includes('ECG12-SIM')")
+    assert "SIM-ECG12-0001" in page.inner_text("#devices-body")
+    shot(page, "11a-devices")
     report = next(e["resource"] for e in json.loads(bundles[0].read_text())["entry"]
                   if e["resource"]["resourceType"] == "DiagnosticReport")
     assert report["status"] == "preliminary" and "conclusion" not in report
