@@ -74,6 +74,10 @@ async def interpret(request: Request) -> Response:
     if not isinstance(codes_raw, list) or not all(isinstance(c, dict) for c in codes_raw) or len(codes_raw) > 50:
         raise ApiError(400, "bad_field", "Field 'codes' must be a list of {system, code, display}", field="codes")
     codes = tuple({k: str(v)[:200] for k, v in c.items() if k in ("system", "code", "display")} for c in codes_raw)
+    bad = next((c for c in codes if not c.get("system") or not c.get("code")), None)
+    if bad is not None:
+        raise ApiError(400, "bad_field", "Each coded statement needs a system and a code (system|code|display)",
+                       field="codes")
     sent = next((d for d in exam.deliveries if d.kind == "ecg"), None)
     if sent is None:
         raise ApiError(409, "not_sent", "Send the ECG to the record before interpreting it")

@@ -136,7 +136,11 @@
       App.el("gp-save").addEventListener("click", async () => {
         if (!G.data) return;
         try {
-          const r = await App.api("/api/gp/ecg/" + G.data.id + "/interpretation", "POST", { text: App.el("gp-text").value });
+          const codes = App.el("gp-codes").value.split("\n").map((l) => l.trim()).filter((l) => l).map((l) => {
+            const [system, code, ...rest] = l.split("|").map((x) => x.trim());
+            return { system: system || "", code: code || "", display: rest.join("|") };
+          });
+          const r = await App.api("/api/gp/ecg/" + G.data.id + "/interpretation", "POST", { text: App.el("gp-text").value, codes });
           App.text("gp-status", r.delivery.text + (r.delivery.status !== "sent" && r.delivery.reason ? " — " + r.delivery.reason : ""), "big status-" + r.delivery.status);
           App.el("gp-status").dataset.status = r.delivery.status;
         } catch (e) { App.text("gp-status", e.message, "big status-failed"); }
