@@ -298,14 +298,16 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
         box = page.locator("#gp-canvas").bounding_box()
         px_mm = float(page.evaluate("GP.pxPerMm"))
         assert px_mm == pytest.approx(CSS_PX_PER_MM)
-        print(f"\nreading view 25 mm/s: canvas {box['width']:.1f} CSS px for {duration_s:g} s "
-              f"(expected {duration_s * 25 * CSS_PX_PER_MM:.1f})")
-        assert box["width"] == pytest.approx(duration_s * 25 * CSS_PX_PER_MM, abs=1.0)
+        print(f"\nreading view 25 mm/s: canvas {box['width']:.1f} CSS px for {duration_s:g} s + 10 mm margin "
+              f"(expected {(10 + duration_s * 25) * CSS_PX_PER_MM:.1f})")
+        margin_mm = float(page.evaluate("GP.marginMm"))  # holds the 1 mV calibration pulse
+        assert box["width"] == pytest.approx((margin_mm + duration_s * 25) * CSS_PX_PER_MM, abs=1.0)
+        assert page.locator("#gp-ruler").bounding_box()["width"] == pytest.approx(100 * CSS_PX_PER_MM, abs=0.5)
         assert box["height"] == pytest.approx(12 * 30 * CSS_PX_PER_MM, abs=1.0)  # 10 mm/mV rows of 30 mm
         assert "Qualité technique" in page.inner_text("#gp-quality") and "Filtres" in page.inner_text("#gp-filters")
         page.select_option("#gp-speed", "50")
         assert page.locator("#gp-canvas").bounding_box()["width"] == pytest.approx(
-            duration_s * 50 * CSS_PX_PER_MM, abs=1.0)
+            (margin_mm + duration_s * 50) * CSS_PX_PER_MM, abs=1.0)
         page.select_option("#gp-speed", "25")
         # calipers on two consecutive R peaks of lead II, placed where true scale puts them
         lead_ii = np.array([np.nan if v is None else v for v in trace["samples_uv"][trace["leads"].index("II")]])
@@ -315,6 +317,7 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
         page.locator("#gp-canvas").scroll_into_view_if_needed()
         box = page.locator("#gp-canvas").bounding_box()
         px_per_s = 25 * CSS_PX_PER_MM
+        box["x"] += margin_mm * CSS_PX_PER_MM
         y = box["y"] + 1.5 * 30 * CSS_PX_PER_MM
         page.mouse.move(box["x"] + i1 / fs * px_per_s, y)
         page.mouse.down()

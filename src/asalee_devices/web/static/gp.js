@@ -3,13 +3,14 @@
 // adjustable), time and amplitude calipers (mouse or keyboard), and saving the GP's interpretation.
 (function () {
   const G = { data: null, pxPerMm: Number(localStorage.getItem("asalee.pxPerMm")) || 96 / 25.4,
-    speed: 25, gain: 10, zoom: 1, a: null, b: null, cursor: null, dragging: false };
+    speed: 25, gain: 10, zoom: 1, a: null, b: null, cursor: null, dragging: false, marginMm: 10 };
   window.GP = G;
 
   function geometry() {
     const pxmm = G.pxPerMm * G.zoom, rowMm = G.gain === 20 ? 50 : 30;
     const d = G.data, dur = d.n_samples / d.fs_hz;
-    return { pxmm, rowPx: rowMm * pxmm, width: dur * G.speed * pxmm, height: 12 * rowMm * pxmm,
+    const x0 = G.marginMm * pxmm;  // left margin holding the 1 mV calibration pulse
+    return { pxmm, x0, rowPx: rowMm * pxmm, width: x0 + dur * G.speed * pxmm, height: 12 * rowMm * pxmm,
       pxPerSample: G.speed * pxmm / d.fs_hz, pxPerUv: G.gain * pxmm / 1000 };
   }
 
@@ -34,11 +35,15 @@
       const y0 = g.rowPx * (k + 0.5), row = d.samples_uv[k];
       ctx.fillStyle = "#000"; ctx.fillText(lead, 4, g.rowPx * k + 16);
       ctx.strokeStyle = "#000"; ctx.lineWidth = 1.1; ctx.beginPath();
+      const p0 = 2 * g.pxmm, pw = 5 * g.pxmm, ph = 1000 * g.pxPerUv;  // 1 mV pulse, 5 mm wide
+      ctx.moveTo(p0 - g.pxmm, y0); ctx.lineTo(p0, y0); ctx.lineTo(p0, y0 - ph); ctx.lineTo(p0 + pw, y0 - ph);
+      ctx.lineTo(p0 + pw, y0); ctx.lineTo(p0 + pw + g.pxmm, y0); ctx.stroke();
+      ctx.beginPath();
       let pen = false;
       for (let i = 0; i < row.length; i++) {
         const v = row[i];
         if (v === null) { pen = false; continue; }
-        const x = i * g.pxPerSample, y = y0 - v * g.pxPerUv;
+        const x = g.x0 + i * g.pxPerSample, y = y0 - v * g.pxPerUv;
         if (pen) ctx.lineTo(x, y); else { ctx.moveTo(x, y); pen = true; }
       }
       ctx.stroke();
@@ -48,7 +53,7 @@
       if (!p) continue;
       ctx.setLineDash(p === G.cursor ? [4, 4] : []);
       ctx.beginPath();
-      if (mode() === "time") { ctx.moveTo(p.i * g.pxPerSample, 0); ctx.lineTo(p.i * g.pxPerSample, g.height); }
+      if (mode() === "time") { ctx.moveTo(g.x0 + p.i * g.pxPerSample, 0); ctx.lineTo(g.x0 + p.i * g.pxPerSample, g.height); }
       else { ctx.moveTo(0, p.y); ctx.lineTo(g.width, p.y); }
       ctx.stroke();
     }
@@ -60,7 +65,7 @@
   function point(ev) {
     const g = geometry(), rect = App.el("gp-canvas").getBoundingClientRect();
     const x = ev.clientX - rect.left, y = ev.clientY - rect.top;
-    return { i: Math.max(0, Math.min(G.data.n_samples - 1, Math.round(x / g.pxPerSample))), y };
+    return { i: Math.max(0, Math.min(G.data.n_samples - 1, Math.round((x - g.x0) / g.pxPerSample))), y };
   }
 
   function readout() {
@@ -111,9 +116,11 @@
       for (const [id, key] of [["gp-speed", "speed"], ["gp-gain", "gain"], ["gp-zoom", "zoom"]]) {
         App.el(id).addEventListener("change", () => { G[key] = Number(App.el(id).value); G.a = G.b = null; draw(); readout(); });
       }
+      const ruler = () => { App.el("gp-ruler").style.width = (100 * G.pxPerMm) + "px"; };
+      ruler();
       App.el("gp-pxmm").addEventListener("change", () => {
         const v = Number(App.el("gp-pxmm").value);
-        if (v >= 1 && v <= 20) { G.pxPerMm = v; localStorage.setItem("asalee.pxPerMm", String(v)); draw(); readout(); }
+        if (v >= 1 && v <= 20) { G.pxPerMm = v; localStorage.setItem("asalee.pxPerMm", String(v)); ruler(); draw(); readout(); }
       });
       for (const r of document.querySelectorAll('input[name="caliper"]')) r.addEventListener("change", () => { G.a = G.b = null; draw(); readout(); });
       const c = App.el("gp-canvas");
