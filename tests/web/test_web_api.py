@@ -223,3 +223,21 @@ def test_pages_and_scripts_are_local_only(client: TestClient) -> None:
         body = client.get(r)
         assert body.status_code == 200 and len(body.content) > 500
         assert not re.search(r"https?://(?!127\.0\.0\.1)", body.text.replace("http://evil", ""))
+
+
+def test_a_client_that_falls_behind_is_closed_not_the_acquisition() -> None:
+    import asyncio
+
+    from asalee_devices.web.live import CLOSE, QUEUE_MAX, LiveHub
+
+    async def run() -> tuple[int, str, bool]:
+        hub = LiveHub()
+        hub.bind(asyncio.get_running_loop())
+        slow = hub.add()
+        for k in range(QUEUE_MAX + 5):  # publish never blocks the device thread
+            hub.publish({"t": "block", "k": k})
+        await asyncio.sleep(0.05)
+        return slow.qsize(), slow.get_nowait(), slow in hub.queues
+
+    size, first, still = asyncio.run(run())
+    assert (size, first, still) == (1, CLOSE, False)

@@ -219,19 +219,22 @@ async def send(request: Request) -> Response:
         cfg, lang = state.settings.config, _lang(state)
 
         def run(_outbox: Any, _sink: Any) -> None:
-            with exam.lock:
-                if exam.deliveries:
-                    return
-                result = deliver(exam, cfg, lang)
-                if result.status == "kept":
-                    raise ApiError(409, "nothing_to_send", result.message)
-                exam.record_id, exam.message = result.exam_id, result.message
-                exam.pdf_path = str(result.pdf_path or "")
-                kinds = ["spirometry", "spirometry-post"] if isinstance(exam, SpiroExam) else ["ecg"]
-                exam.deliveries = [Delivery(kind, mid, exam.pdf_path)
-                                   for kind, mid in zip(kinds, result.message_ids, strict=False)]
+            if exam.deliveries:  # runs on the outbox thread: one send at a time
+                return
+            result = deliver(exam, cfg, lang)
+            if result.status == "kept":
+                raise ApiError(409, "nothing_to_send", result.message)
+            exam.record_id, exam.message = result.exam_id, result.message
+            exam.pdf_path = str(result.pdf_path or "")
+            kinds = ["spirometry", "spirometry-post"] if isinstance(exam, SpiroExam) else ["ecg"]
+            exam.deliveries = [Delivery(kind, mid, exam.pdf_path)
+                               for kind, mid in zip(kinds, result.message_ids, strict=False)]
 
-        await asyncio.wrap_future(state.outbox.call(run))
+        exam.busy = True  # no new blow / capture while the examination is being sent
+        try:
+            await asyncio.wrap_future(state.outbox.call(run))
+        finally:
+            exam.busy = False
     return await delivery(request)
 
 

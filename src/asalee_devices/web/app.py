@@ -22,6 +22,7 @@ from asalee_devices.errors import AsaleeError
 from asalee_devices.web import api, gp
 from asalee_devices.web.delivery import OutboxService
 from asalee_devices.web.errors import ApiError, error_response, from_asalee
+from asalee_devices.web.live import CLOSE
 from asalee_devices.web.security import (
     CSRF_COOKIE,
     TOKEN_COOKIE,
@@ -97,6 +98,9 @@ async def websocket(ws: WebSocket) -> None:
     try:
         while True:
             text = await queue.get()
+            if text == CLOSE:
+                await ws.close(code=1013, reason="client too slow")
+                break
             await ws.send_text(text)
     except (WebSocketDisconnect, RuntimeError):
         pass

@@ -119,6 +119,10 @@ class SpiroExam(BaseExam):
                 "pef_l_s": _num(i.pef_l_s, 2) if i else None, "fs_hz": b.recording.fs_hz}
 
     def view(self, lang: Lang) -> dict[str, Any]:
+        with self.lock:  # the device thread may be adding a blow
+            return self._view(lang)
+
+    def _view(self, lang: Lang) -> dict[str, Any]:
         from asalee_devices.signal.spirometry.session import ADVICE_MESSAGES
 
         self.exam.lang = lang
@@ -204,6 +208,10 @@ class EcgExam(BaseExam):
                 "heart_rate_bpm": _num(fb.heart_rate_bpm, 0), "leads": leads, "error": fb.error}
 
     def view(self, lang: Lang) -> dict[str, Any]:
+        with self.lock:  # the device thread may be adding a capture
+            return self._view(lang)
+
+    def _view(self, lang: Lang) -> dict[str, Any]:
         self.exam.lang = lang
         out = self.base_view()
         it = self.interpretation

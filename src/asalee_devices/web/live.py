@@ -21,6 +21,7 @@ from asalee_devices.web.errors import dumps
 #: monotonic -> wall clock (ms), fixed at import: blocks carry wall-clock times the browser can compare with its own
 _WALL_OFFSET_S = time.time() - time.monotonic()
 QUEUE_MAX = 2000
+CLOSE = "\x00close"  # queued in place of the backlog of a client that fell behind
 
 
 def wall_ms(monotonic_s: float) -> float:
@@ -65,8 +66,11 @@ class LiveHub:
         for q in list(self.queues):
             try:
                 q.put_nowait(text)
-            except asyncio.QueueFull:
+            except asyncio.QueueFull:  # too slow: close it (the page reconnects and reloads the state)
                 self.queues.discard(q)
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(CLOSE)
         self.sent += 1
 
     def publish(self, message: dict[str, Any]) -> None:
