@@ -73,7 +73,10 @@ const App = {
         for (const h of App.eventHandlers) h(m);
       }
     };
-    ws.onopen = () => { App.wsOpen = true; };
+    ws.onopen = () => {  // after a reconnection, events may have been missed: reload the state
+      if (App.wasConnected) App.refresh().catch(() => {});
+      App.wsOpen = true; App.wasConnected = true;
+    };
     ws.onclose = () => { App.wsOpen = false; setTimeout(() => App.connect(), 1000); };
   },
 };
