@@ -246,6 +246,10 @@ def test_ecg_electrode_off_retake_latency_send(page: Any, serve: Serve, tmp_path
           f"{lat['oldest_p95']:.1f} ms, max {lat['oldest_max']:.1f} ms (newest sample max {lat['newest_max']:.1f}"
           f" ms); host receipt -> browser p95 {lat['host_to_browser_p95']:.1f} ms")
     assert fs == 500 and expected == 5000
+    frames = np.array(page.evaluate("Ecg.drawMs"))
+    print(f"live 12-lead frames drawn: {frames.size}, draw time p50 {np.median(frames):.1f} ms, p95 "
+          f"{np.percentile(frames, 95):.1f} ms (60 fps budget 16.7 ms)")
+    assert np.percentile(frames, 95) < 16.7
     assert lat["oldest_max"] < 100.0
     page.click("#nav button[data-page=review]")
     page.wait_for_function("document.getElementById('review-exam').options.length > 0")

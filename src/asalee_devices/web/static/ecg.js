@@ -3,7 +3,7 @@
 (function () {
   const LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"];
   const ELECTRODES = { I: ["RA", "LA"], II: ["RA", "LL"], III: ["LA", "LL"], aVR: ["RA"], aVL: ["LA"], aVF: ["LL"] };
-  const E = { take: null, fs: 500, n: 5000, buf: null, last: 0, pending: false, exam: null };
+  const E = { take: null, fs: 500, n: 5000, buf: null, last: 0, pending: false, exam: null, drawMs: [] };
 
   function reset(fs) {
     E.fs = fs; E.n = Math.round(10 * fs); E.buf = LEADS.map(() => new Float32Array(E.n).fill(NaN)); E.last = 0;
@@ -11,6 +11,12 @@
   reset(500);
 
   function draw() {
+    const t0 = performance.now();
+    drawFrame();
+    E.drawMs.push(performance.now() - t0);
+    if (E.drawMs.length > 2000) E.drawMs.shift();
+  }
+  function drawFrame() {
     E.pending = false;
     const c = App.el("ecg-live-canvas"), ctx = c.getContext("2d"), w = c.width, h = c.height, rowH = h / 12;
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);
