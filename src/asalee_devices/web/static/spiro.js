@@ -23,16 +23,17 @@
   function draw() {
     S.pending = false;
     const flow = S.live.flow, fs = S.live.fs;
-    const vol = new Float64Array(flow.length); let v = 0, vmin = 0;
-    for (let i = 0; i < flow.length; i++) { const f = flow[i] === null ? 0 : flow[i]; v += f / fs; vol[i] = v; if (v < vmin) vmin = v; }
+    const vol = new Float64Array(flow.length); let v = 0, vmin = 0, imin = 0;
+    for (let i = 0; i < flow.length; i++) { const f = flow[i] === null ? 0 : flow[i]; v += f / fs; vol[i] = v; if (v < vmin) { vmin = v; imin = i; } }
     const fv = App.el("fv-canvas").getContext("2d"), vt = App.el("vt-canvas").getContext("2d");
     const [X1, Y1] = axes(fv, 520, 380, [0, FV.xmax], [FV.ymin, FV.ymax], "V (L)", "F (L/s)");
     const [X2, Y2] = axes(vt, 520, 380, [0, VT.xmax], [VT.ymin, VT.ymax], "t (s)", "V (L)");
     fv.strokeStyle = vt.strokeStyle = "#0b5cad"; fv.lineWidth = vt.lineWidth = 2.5;
     fv.beginPath(); vt.beginPath();
-    for (let i = 0; i < flow.length; i++) {
+    for (let i = 0; i < flow.length; i++) {  // flow-volume: the whole loop; volume-time: from full inspiration
       const f = flow[i] === null ? 0 : flow[i], x = vol[i] - vmin;
-      if (i === 0) { fv.moveTo(X1(x), Y1(f)); vt.moveTo(X2(i / fs), Y2(x)); } else { fv.lineTo(X1(x), Y1(f)); vt.lineTo(X2(i / fs), Y2(x)); }
+      if (i === 0) fv.moveTo(X1(x), Y1(f)); else fv.lineTo(X1(x), Y1(f));
+      if (i === imin) vt.moveTo(X2(0), Y2(x)); else if (i > imin) vt.lineTo(X2((i - imin) / fs), Y2(x));
     }
     fv.stroke(); vt.stroke();
   }
