@@ -118,8 +118,7 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     # blow 1 (scripted hesitant start): live curve growing, then its message
     counts = blow(page, 1)
     print(f"flow-volume canvas curve pixels while blowing: {counts}")
-    assert counts[-1] > counts[0] > 0 or (counts[0] == 0 and counts[-1] > 0)
-    assert all(b >= a for a, b in zip(counts, counts[1:], strict=False)) and counts[-1] > counts[0]
+    assert all(b >= a for a, b in zip(counts, counts[1:], strict=False)) and counts[-1] > counts[0] + 500
     row = page.locator("#blow-table tr").nth(0)
     assert row.get_attribute("data-acceptable") == "0"
     message = page.inner_text("#spiro-message")
