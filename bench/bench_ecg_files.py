@@ -1,8 +1,9 @@
 """Per-file decode time of the ECG file readers vs ecgdatakit, in the same run.
 
 Run: PYTHONPATH=src /work/devvenv/bin/python bench/bench_ecg_files.py [--repeat N]
-Each reader decodes each file N times after one warm-up; the median time is reported. The ratio is
-ecgdatakit / asalee-devices (higher = we are faster; target >= 5).
+Each reader decodes each file N times after one warm-up, the two readers alternating in rounds of 5 decodes (so
+that both see the same machine load, each with its own data in the caches); the median time of each is reported. The ratio is ecgdatakit / asalee-devices
+(higher = we are faster; target >= 5).
 """
 
 from __future__ import annotations
@@ -29,14 +30,29 @@ FILES = [
 ]
 
 
-def median_ms(fn: Callable[[], object], repeat: int) -> float:
+ROUND = 5
+
+
+def _once(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
     fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+    return time.perf_counter() - t0
+
+
+def median_ms(fn: Callable[[], object], repeat: int, peer: Callable[[], object] | None = None,
+              ) -> tuple[float, float | None]:
+    """Median ms of ``fn`` and, when given, of ``peer``, timed alternately in rounds of :data:`ROUND` decodes
+    (after one warm-up decode per round)."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    while len(ours) < repeat:
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000.0
+        ours.extend(_once(fn) for _ in range(ROUND))
+        if peer is not None:
+            peer()
+            theirs.extend(_once(peer) for _ in range(ROUND))
+    return (statistics.median(ours) * 1000.0,
+            statistics.median(theirs) * 1000.0 if theirs else None)
 
 
 def main() -> int:
@@ -57,19 +73,24 @@ def main() -> int:
     ratios = []
     for label, rel in FILES:
         path = DATA / rel
-        ours = median_ms(lambda p=path: read_ecg_file(p), args.repeat)  # type: ignore[misc]
         theirs_txt, ratio_txt = "n/a", "-"
+        peer_fn: Callable[[], object] | None = None
         if peer is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    theirs = median_ms(lambda p=path: peer.parse(p), args.repeat)  # type: ignore[misc]
+                    peer.parse(path)
                 except Exception as exc:  # the peer rejects the file
                     theirs_txt = f"fails ({type(exc).__name__})"
                 else:
-                    theirs_txt = f"{theirs:.2f}"
-                    ratios.append(theirs / ours)
-                    ratio_txt = f"{theirs / ours:.1f}x"
+                    peer_fn = lambda p=path: peer.parse(p)  # type: ignore[misc]  # noqa: E731
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours, theirs = median_ms(lambda p=path: read_ecg_file(p), args.repeat, peer_fn)  # type: ignore[misc]
+        if theirs is not None:
+            theirs_txt = f"{theirs:.2f}"
+            ratios.append(theirs / ours)
+            ratio_txt = f"{theirs / ours:.1f}x"
         print(f"{label:<26}{ours:>10.2f}{theirs_txt:>15}{ratio_txt:>8}")
     if ratios:
         print(f"geometric mean ratio: {statistics.geometric_mean(ratios):.1f}x; "

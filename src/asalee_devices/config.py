@@ -68,12 +68,24 @@ class SinkConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """``[watch]``: the watched folder of ``asalee-devices watch`` (used when DIR is not given)."""
+
+    folder: str = ""  # the folder the ECG software exports into
+    settle_s: float = 2.0  # seconds a file must stay unchanged before it is read
+    mains_hz: int = 0  # mains frequency for the ECG cleaning; 0 = the top-level mains_hz
+    strict: bool = False  # refuse files that deviate from their format
+    patient_id_system: str = "urn:asalee-devices:ecg-file-patient-id"  # system of the files' patient numbers
+
+
+@dataclass(frozen=True)
 class Config:
     devices: DevicesConfig = DevicesConfig()
     practice: PracticeConfig = PracticeConfig()
     nurse: PersonConfig = PersonConfig(family_name="INFIRMIERE", given_name="Demo")
     gp: PersonConfig = PersonConfig(family_name="MEDECIN", given_name="Demo")
     sink: SinkConfig = SinkConfig()
+    watch: WatchConfig = WatchConfig()
     outbox: str = "asalee-output/outbox.sqlite3"
     mains_hz: int = 50
     lang: str = "fr"
@@ -95,7 +107,7 @@ class Config:
 
 
 _SECTIONS: dict[str, type] = {"devices": DevicesConfig, "practice": PracticeConfig, "nurse": PersonConfig,
-                              "gp": PersonConfig, "sink": SinkConfig}
+                              "gp": PersonConfig, "sink": SinkConfig, "watch": WatchConfig}
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
@@ -105,6 +117,11 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
         if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
             return value.lower() in {"1", "true", "yes", "on"}
         raise ConfigError("Invalid boolean", field=where, value=value, expected="true or false")
+    if isinstance(target, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError("Invalid number", field=where, value=value, expected="a number") from None
     if isinstance(target, int):
         try:
             return int(value)
@@ -196,10 +213,25 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"{role}.adeli must be 9 digits")
     if cfg.practice.finess and not (cfg.practice.finess.isdigit() and len(cfg.practice.finess) == 9):
         problems.append("practice.finess must be 9 digits")
+    problems.extend(_watch_problems(cfg.watch))
     for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
         if "://" not in url:
             problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
                             "contec-spiro+serial://COM3")
+    return problems
+
+
+def _watch_problems(w: WatchConfig) -> list[str]:
+    problems: list[str] = []
+    if not w.settle_s >= 0 or w.settle_s > 3600:
+        problems.append(f"watch.settle_s = {w.settle_s}: expected 0 to 3600 seconds")
+    if w.mains_hz not in (0, 50, 60):
+        problems.append(f"watch.mains_hz = {w.mains_hz}: expected 50, 60 or 0 (the top-level mains_hz)")
+    if w.folder and Path(w.folder).exists() and not Path(w.folder).is_dir():
+        problems.append(f"watch.folder = {w.folder!r} is a file: give the folder the ECG software exports into")
+    if ":" not in w.patient_id_system or any(c.isspace() for c in w.patient_id_system):
+        problems.append("watch.patient_id_system must be a URI (e.g. urn:oid:... of the practice's patient "
+                        "numbers)")
     return problems
 
 

@@ -14,8 +14,8 @@ Cycle: list the folder; a file is *complete* once its size and modification time
 A kill at any point leaves the file in the folder; the next run finds it, and the ledger tells whether it was
 delivered (then it is only moved) or not (then it is processed again). The only window where a delivery can be
 repeated is a kill between the end of ``process`` and the ledger commit: ``process`` must therefore be idempotent
-for a given content hash (the default :class:`JsonSummaryWriter` writes ``<hash>.json`` atomically; FHIR sinks use
-the hash as the bundle identifier). A file whose processing crashed ``max_attempts`` times is moved to ``failed/``.
+for a given content hash (:class:`~asalee_devices.workflow.ecg_file_import.EcgFileImporter`, the ECG pipeline,
+derives the exam id from the hash; :class:`JsonSummaryWriter` writes ``<hash>.json`` atomically). A file whose processing crashed ``max_attempts`` times is moved to ``failed/``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class WatchedFolder:
 
     def __init__(self, inbox: Path, process: ProcessFn, *, ledger_path: Path | None = None, settle_s: float = 2.0,
                  poll_s: float = 1.0, strict: bool = False, max_attempts: int = 3,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, on_cycle: Callable[[], object] | None = None) -> None:
         if not inbox.is_dir():
             raise ConfigError("Watched folder does not exist", field="dir", value=str(inbox),
                               expected="an existing directory")
@@ -140,6 +140,7 @@ class WatchedFolder:
         self.strict = strict
         self.max_attempts = max_attempts
         self.clock = clock
+        self.on_cycle = on_cycle  # called after each scan of the loop (e.g. the outbox's delivery pass)
         self._seen: dict[str, tuple[int, int, float]] = {}  # name -> (size, mtime_ns, first time stable)
 
     # -- discovery ------------------------------------------------------------------------------------------
@@ -239,6 +240,11 @@ class WatchedFolder:
         stop = stop or threading.Event()
         while not stop.is_set():
             self.scan_once()
+            if self.on_cycle is not None:
+                try:
+                    self.on_cycle()
+                except Exception as exc:  # a delivery problem must not stop the watch
+                    log.warning("watch: end-of-cycle step failed (%s)", type(exc).__name__)
             cycles += 1
             if max_cycles is not None and cycles >= max_cycles:
                 break

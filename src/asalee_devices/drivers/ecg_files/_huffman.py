@@ -1,8 +1,11 @@
 """SCP-ECG Huffman decoding (EN 1064 section 2): the default table, custom tables and table switching.
 
 Decoding is vectorised: for every bit position of a lead's data the code found there (its length and value) is
-computed with numpy, and only the walk from one code to the next runs in Python. Tables with switch codes take a
-slower per-symbol path.
+computed with numpy, and the walk from one code to the next is done by pointer doubling (the "next code" table
+composed with itself). :meth:`HuffmanDecoder.decode_leads` does this once for all the leads of a section (one table
+over the whole section, the leads walked side by side), which removes the per-lead overhead; it falls back to the
+per-lead :meth:`HuffmanDecoder.decode` (which also gives the precise error) whenever a lead does not decode cleanly.
+Tables with switch codes take a slower per-symbol path.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from asalee_devices.errors import FormatError
 MAX_PREFIX_BITS = 16
 MAX_EXTRA_BITS = 32
 _CHUNK_BYTES = 16384
+#: the all-leads path is used up to this many bits of section data (its tables take ~24 bytes per bit)
+_BATCH_MAX_BITS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class _Lut:
     switch_to: NDArray[np.int64]  # -1 = not a switch code
     step: NDArray[np.int32]  # prefix + extra bits; 0 = no code
     window_bytes: int  # bytes to read at a code position to hold the code and its extra bits
+    jump_step: NDArray[np.intp]  # prefix + extra bits; 2**30 (beyond any data) = no code
 
 
 def _build_lut(table: tuple[HuffmanCode, ...], n_tables: int) -> _Lut:
@@ -98,7 +104,25 @@ def _build_lut(table: tuple[HuffmanCode, ...], n_tables: int) -> _Lut:
         base[lo:hi] = c.base_value
         switch_to[lo:hi] = c.base_value - 1 if c.switch else -1
     longest = int(np.max(plen + extra))
-    return _Lut(maxp, plen, extra, base, switch_to, (plen + extra).astype(np.int32), min(8, (longest + 7 + 7) // 8))
+    step = plen + extra
+    jump_step = np.where(step > 0, step, 1 << 30).astype(np.intp)
+    return _Lut(maxp, plen, extra, base, switch_to, step.astype(np.int32), min(8, (longest + 7 + 7) // 8), jump_step)
+
+
+def _batch_block(nbits: int, n_max: int, n_leads: int) -> int:
+    """Codes jumped per gather in :meth:`HuffmanDecoder.decode_leads`: each doubling of the jump costs a pass
+    over all ``nbits``, each block a gather of ``n_leads * block`` positions plus a fixed overhead (~3000
+    elements' worth); the power of two with the least total cost."""
+    best, best_cost = 1, float("inf")
+    b, levels = 1, 0
+    while True:
+        cost = levels * nbits + (n_max / b + 1) * (3000 + n_leads * b)
+        if cost < best_cost:
+            best, best_cost = b, cost
+        if b >= n_max:
+            return best
+        b *= 2
+        levels += 1
 
 
 class HuffmanDecoder:
@@ -168,6 +192,54 @@ class HuffmanDecoder:
         if self.simple:
             return self._decode_simple(data, start, nbytes, n_samples)
         return self._decode_general(data, start, nbytes, n_samples)
+
+    def decode_leads(self, data: bytes, start: int, counts: list[int], ns: list[int]) -> NDArray[np.int64] | None:
+        """Decode the leads stored back to back from ``data[start]`` (lead ``k``: ``counts[k]`` bytes holding
+        ``ns[k]`` values) in one pass over the section: column ``k`` of the result holds lead ``k``'s values in
+        its first ``ns[k]`` rows (the rows after them are meaningless). Returns ``None`` when this path does not
+        apply (table switching, section too large) or when a lead does not decode cleanly within its bytes; the
+        caller then decodes lead by lead with :meth:`decode`, which gives the same values, or the precise error."""
+        if not self.simple or not counts or len(counts) != len(ns):
+            return None
+        nbits = 8 * sum(counts)
+        n_max = max(ns)
+        if nbits == 0 or nbits > _BATCH_MAX_BITS or n_max == 0 or min(ns) < 0:
+            return None
+        lut = self.luts[0]
+        # next code position for every bit (an undefined code jumps out of range); a code ending exactly at the
+        # end of the data is kept (position nbits), past it one absorbing sink
+        past = nbits + 1
+        jump = np.empty(nbits + 2, np.intp)
+        np.take(lut.jump_step, self._prefix_index(data, start, start + nbits // 8, lut.maxp), out=jump[:nbits],
+                mode="clip")
+        jump[:nbits] += np.arange(nbits, dtype=np.intp)
+        np.minimum(jump, past, out=jump)
+        jump[nbits:] = past
+        n_leads = len(counts)
+        ends = np.cumsum(np.asarray(counts, np.intp)) * 8  # end bit of each lead
+        # pos[r, k]: start of code r of lead k (row n_max: end of the last code). Rows are filled in blocks by
+        # pointer doubling: with ``jump`` moving ``by`` codes ahead, rows [f, f + by) = jump(rows [f - by, f)).
+        pos = np.empty((n_max + 1, n_leads), np.intp)
+        pos[0] = ends - np.asarray(counts, np.intp) * 8
+        total = n_max + 1
+        block = _batch_block(nbits, n_max, n_leads)
+        filled = by = 1
+        while filled < total:
+            take = min(by, total - filled)
+            src = filled - by
+            jump.take(pos[src: src + take], out=pos[filled: filled + take], mode="clip")
+            filled += take
+            if by < block and filled < total:
+                jump = jump.take(jump, mode="clip")
+                by *= 2
+        ns_arr = np.asarray(ns, np.intp)
+        if np.any(pos[ns_arr, np.arange(n_leads)] > ends):
+            return None  # a lead runs past its bytes or holds an undefined code: decode lead by lead
+        starts = pos[:n_max]
+        if np.any(ns_arr != n_max):  # rows past a shorter lead's end may hold the sinks
+            starts = np.minimum(starts, nbits - 1)
+        vals = self._values(data, start, starts.reshape(-1).astype(np.int64, copy=False), lut)
+        return vals.reshape(starts.shape)
 
     def _decode_simple(self, data: bytes, start: int, nbytes: int, n: int) -> tuple[NDArray[np.int64], int]:
         lut = self.luts[0]

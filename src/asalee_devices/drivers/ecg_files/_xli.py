@@ -21,11 +21,11 @@ _MAX_CODE = (1 << _BITS) - 2
 MAX_CHUNK_OUTPUT = 4 * 1024 * 1024
 
 
-def _codes(chunk: bytes) -> tuple[list[int], bool]:
+def _codes(chunk: bytes) -> tuple[NDArray[np.int64], bool]:
     """The 10-bit codes up to the end marker (a code above :data:`_MAX_CODE`), and whether the marker was found."""
     n = len(chunk) * 8 // _BITS
     if n == 0:
-        return [], False
+        return np.zeros(0, np.int64), False
     # code i holds bits [10 i, 10 i + 10): read from the big-endian 16-bit window at its first byte (an unaligned
     # strided view of the zero-padded chunk), shifted by its bit offset in that byte (0, 2, 4 or 6)
     pad = np.zeros(len(chunk) + 2, np.uint8)
@@ -35,59 +35,62 @@ def _codes(chunk: bytes) -> tuple[list[int], bool]:
     codes = (windows[start >> 3] >> (16 - _BITS - (start & 7))) & ((1 << _BITS) - 1)
     ends = np.flatnonzero(codes > _MAX_CODE)
     if ends.size:
-        return codes[: int(ends[0])].tolist(), True
-    out: list[int] = codes.tolist()
-    return out, False
+        return codes[: int(ends[0])], True
+    return codes, False
+
+
+#: codes that add a table entry: the first code adds none, the next ones add entries 256.._MAX_CODE
+_GROWING = _MAX_CODE - 256 + 2
+_BLOCK = 1024
+_BYTE = [bytes((i,)) for i in range(256)]
 
 
 def lzw_decode(chunk: bytes) -> bytes:
-    """Decode one LZW stream. Codes are handled in blocks of 1024 (the output size is checked after each block
-    but the one holding the end marker); once the table is full (:data:`_MAX_CODE`), every remaining code is a
-    plain table look-up, done by ``map`` at C speed."""
-    table: list[bytes] = [bytes((i,)) for i in range(256)]
-    tappend = table.append
-    size = 256
-    prev = b""
-    out: list[bytes] = []
-    append = out.append
+    """Decode one LZW stream.
+
+    The table is built first, then the output is one ``join`` of table look-ups at C speed (an entry never
+    changes once made). Entry ``256 + j`` is entry ``codes[j]`` followed by the first byte of entry
+    ``codes[j + 1]``, and that first byte is the literal at the root of ``codes[j + 1]``'s chain of parents
+    (found for all codes at once by pointer doubling), so building the table is one concatenation per entry,
+    with no branch (the "KwKwK" code, naming the entry it creates, needs no special case). The codes are
+    checked before (an undefined code is refused as the reference decoder refuses it), and the output size is
+    checked before it is allocated, at the points the reference decoder checks it (after each block of 1024
+    codes, but the one holding the end marker)."""
     codes, marker = _codes(chunk)
-    total = 0
-    n = len(codes)
-    for first in range(0, n, 1024):
-        done = len(out)
-        block = codes[first: first + 1024]
-        k = 0
-        if first == 0 and block:
-            c = block[0]
-            if c >= size:
-                raise FormatError("XLI data hold an undefined LZW code", field="code", value=c,
-                                  expected=f"<= {size}")
-            prev = table[c]
-            append(prev)
-            k = 1
-        stop = min(len(block), k + _MAX_CODE + 1 - size)  # codes until the table is full
-        for c in block[k:stop]:
-            if c < size:
-                entry = table[c]
-            elif c == size:
-                entry = prev + prev[:1]
-            else:
-                raise FormatError("XLI data hold an undefined LZW code", field="code", value=c,
-                                  expected=f"<= {size}")
-            tappend(prev + entry[:1])
-            size += 1
-            append(entry)
-            prev = entry
-        k = max(k, stop)
-        if k < len(block):  # table full: codes <= _MAX_CODE < size are all defined
-            out.extend(map(table.__getitem__, block[k:]))
-        if marker and first + 1024 >= n:
-            break  # the reference decoder returns at the end marker without a last size check
-        total += sum(map(len, out[done:]))
-        if total > MAX_CHUNK_OUTPUT:
-            raise FormatError("XLI chunk expands beyond the size limit", field="bytes", value=total,
+    n = codes.size
+    if n == 0:
+        return b""
+    m = min(n, _GROWING)
+    grow = codes[:m]
+    # code i (0 < i < m) may name any entry up to the one it creates (256 + i - 1)
+    limit = np.arange(255, 255 + m, dtype=np.int64)
+    bad = np.flatnonzero(grow > limit)
+    if bad.size:
+        i = int(bad[0])
+        raise FormatError("XLI data hold an undefined LZW code", field="code", value=int(codes[i]),
+                          expected=f"<= {256 if i == 0 else i + 255}")
+    # root literal of every node: entry 256 + j has the root of codes[j] (an earlier node)
+    root = np.arange(256 + m - 1, dtype=np.int64)
+    root[256:] = grow[: m - 1]
+    while True:
+        nxt = root[root]
+        if np.array_equal(nxt, root):
+            break
+        root = nxt[nxt]
+    table: list[bytes] = _BYTE.copy()
+    tappend = table.append
+    for c, first in zip(grow[: m - 1].tolist(), root[grow[1:]].tolist(), strict=True):
+        tappend(table[c] + _BYTE[first])
+    code_list: list[int] = codes.tolist()
+    points = list(range(_BLOCK, n, _BLOCK)) + ([] if marker else [n])
+    if points and n * m > MAX_CHUNK_OUTPUT:  # an entry is at most m bytes long: else the limit cannot be hit
+        cum = np.cumsum(np.fromiter(map(len, table), np.int64, len(table))[codes])
+        at = cum[np.asarray(points, np.int64) - 1]
+        over = np.flatnonzero(at > MAX_CHUNK_OUTPUT)
+        if over.size:
+            raise FormatError("XLI chunk expands beyond the size limit", field="bytes", value=int(at[over[0]]),
                               expected=f"<= {MAX_CHUNK_OUTPUT}")
-    return b"".join(out)
+    return b"".join(map(table.__getitem__, code_list))
 
 
 def _undelta(buf: bytes, first: int) -> NDArray[np.int16]:

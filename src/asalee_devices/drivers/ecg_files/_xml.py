@@ -8,8 +8,9 @@ of the document before parsing (:func:`lift_bulk`) so the parser only walks the 
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from asalee_devices.errors import FormatError
@@ -189,10 +190,21 @@ class Node:
         ``findtext(name)`` gives for every child, without a wrapper per look-up."""
         out: dict[str, str] = {}
         ns = self.ns
+        if not ns:  # no namespace (MUSE, Sierra): the tag is the name
+            for c in self._el:
+                tag = c.tag
+                if type(tag) is str and tag not in out and "}" not in tag:
+                    out[tag] = (c.text or "").strip() if len(c) == 0 else element_text(c).strip()
+            return out
+        skip = len(ns)
         for c in self._el:
             tag = c.tag
-            if isinstance(tag, str) and tag.startswith(ns) and "}" not in tag[len(ns):]:
-                out.setdefault(tag[len(ns):], element_text(c).strip())
+            if type(tag) is not str or not tag.startswith(ns):
+                continue
+            name = tag[skip:] if skip else tag
+            if name in out or "}" in name:
+                continue
+            out[name] = (c.text or "").strip() if len(c) == 0 else element_text(c).strip()
         return out
 
     def find(self, *path: str) -> Node | None:
@@ -220,13 +232,18 @@ class Node:
         """Text of ``node`` (a descendant of this root), as the original bytes when it was lifted out."""
         return self.lifted(node.text)
 
-    def lifted(self, text: str) -> str | bytes:
-        """``text`` of an element of this document, as the original bytes when it was lifted out."""
+    def bulk_index(self, text: str) -> int | None:
+        """Index in :attr:`bulk` of the lifted text an element's ``text`` stands for, or ``None``."""
         if text.startswith(_MARK) and text.endswith("@@") and self.bulk:
             key = text[len(_MARK):-2]
             if key.isdigit() and int(key) < len(self.bulk):
-                return self.bulk[int(key)]
-        return text
+                return int(key)
+        return None
+
+    def lifted(self, text: str) -> str | bytes:
+        """``text`` of an element of this document, as the original bytes when it was lifted out."""
+        index = self.bulk_index(text)
+        return self.bulk[index] if index is not None else text
 
 
 def _declares_entities(data: bytes) -> bool:
@@ -236,9 +253,11 @@ def _declares_entities(data: bytes) -> bool:
 
 
 def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
-          ) -> Node:
+          alongside: Callable[[list[bytes]], Callable[[], None]] | None = None) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
-    :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`).
+    :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`);
+    ``alongside(texts)``, when given, is called with them before the skeleton is parsed (to start work on them
+    that runs while the parser does) and the function it returns once the parse is over, whatever its outcome.
 
     Policy of defusedxml (entity declarations and external references refused): a document that declares
     entities goes through :class:`defusedxml.ElementTree.DefusedXMLParser`, which refuses it; the others (no
@@ -255,12 +274,23 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
         data, lifted = lift_bulk(data, bulk, drop, keep)
     parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
                    if _declares_entities(data) else ET.XMLParser())
+    # the tree's elements are thousands of container objects, none in a reference cycle: a garbage collection
+    # triggered by their allocation would walk every object of the process for nothing (a quarter of the parse
+    # time in a service that holds many objects), so collection waits until the tree is built
+    finish = alongside(lifted) if alongside is not None else None
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         parser.feed(data)
         root = parser.close()
     except (ParseError, DefusedXmlException, ValueError, UnicodeError, LookupError, SyntaxError) as exc:
         raise FormatError(f"{fmt}: the XML document cannot be parsed", field="xml",
                           value=type(exc).__name__) from exc
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        if finish is not None:
+            finish()
     if root is None or not isinstance(root.tag, str):
         raise FormatError(f"{fmt}: empty XML document", field="xml")
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""

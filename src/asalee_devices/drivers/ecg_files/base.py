@@ -76,12 +76,15 @@ class EcgFormat:
     """A registered file format.
 
     ``sniff(head)`` gets the first bytes of the file (up to 64 KiB) and says whether it is this format;
-    ``read(path, strict)`` decodes it (``strict=True`` refuses every tolerated deviation)."""
+    ``read(path, strict)`` decodes it (``strict=True`` refuses every tolerated deviation). A single-file format
+    may also give ``decode(data, strict)`` (the same from the file's bytes): :func:`read_ecg_file` then reads the
+    file once, for detection and decoding."""
 
     name: str
     description: str
     sniff: Callable[[bytes, Path], bool]
     read: Callable[[Path, bool], EcgFile]
+    decode: Callable[[bytes, bool], EcgFile] | None = None
 
 
 _REGISTRY: dict[str, EcgFormat] = {}
@@ -125,7 +128,7 @@ def available_formats() -> list[EcgFormat]:
     return list(_REGISTRY.values())
 
 
-def _head(path: Path) -> bytes:
+def _checked_size(path: Path) -> int:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -135,6 +138,11 @@ def _head(path: Path) -> bytes:
                           expected=f"at most {MAX_FILE_BYTES} bytes")
     if size == 0:
         raise FormatError("ECG file is empty", field="path", value=str(path))
+    return size
+
+
+def _head(path: Path) -> bytes:
+    _checked_size(path)
     with path.open("rb") as fh:
         return fh.read(65536)
 
@@ -158,6 +166,22 @@ def detect_format(path: str | Path) -> EcgFormat:
 
 
 def read_ecg_file(path: str | Path, *, strict: bool = False) -> EcgFile:
-    """Detect the format of ``path`` from its content and decode it."""
+    """Detect the format of ``path`` from its content and decode it (the file is read once when its format
+    decodes from bytes)."""
     p = _record_path(Path(path))
-    return detect_format(p).read(p, strict)
+    size = _checked_size(p)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(size + 1)  # a file still growing is read on, up to the limit (+1 to see it)
+            if len(data) > size:
+                data += fh.read(MAX_FILE_BYTES + 1 - len(data))
+    except OSError as exc:
+        raise FormatError("Cannot read the ECG file", field="path", value=p.name) from exc
+    head = data[:65536]
+    for fmt in available_formats():
+        if fmt.sniff(head, p):
+            if fmt.decode is not None and len(data) <= MAX_FILE_BYTES:
+                return fmt.decode(data, strict)
+            return fmt.read(p, strict)
+    names = ", ".join(f.name for f in available_formats()) or "none registered"
+    raise FormatError("Unrecognised ECG file format", field="path", value=p.name, expected=f"one of: {names}")

@@ -96,4 +96,4 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                    acquired_at=acquired, patient=patient, warnings=dev.as_tuple(), format_version="")
 
 
-register_format(EcgFormat(NAME, "Contec ECG90A native .ECG", sniff, read))
+register_format(EcgFormat(NAME, "Contec ECG90A native .ECG", sniff, read, decode))

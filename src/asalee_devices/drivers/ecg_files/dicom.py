@@ -293,7 +293,7 @@ def decode_pydicom(data: bytes, strict: bool = False) -> EcgFile:
 
 
 def _decode_dataset(load: Callable[[], Any], strict: bool) -> EcgFile:
-    from pydicom.errors import InvalidDicomError
+    from pydicom.errors import BytesLengthException, InvalidDicomError
 
     dev = Deviations("DICOM ECG", strict)
     try:
@@ -317,7 +317,7 @@ def _decode_dataset(load: Callable[[], Any], strict: bool) -> EcgFile:
         statements = _annotations(ds)
     except FormatError:
         raise
-    except (InvalidDicomError, ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+    except (InvalidDicomError, BytesLengthException, ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
             EOFError, OSError, NotImplementedError, RecursionError, MemoryError, struct.error, UnicodeError,
             LookupError) as exc:
         raise FormatError("DICOM file cannot be decoded", field="dicom", value=type(exc).__name__) from exc
@@ -378,4 +378,4 @@ def _merge(groups: list[_Group], dev: Deviations, what: str) -> EcgRecording:
         raise FormatError(f"DICOM {what} leads cannot form a recording", field="leads", value=str(exc)) from exc
 
 
-register_format(EcgFormat(NAME, "DICOM waveform ECG (12-lead, General ECG)", sniff, read))
+register_format(EcgFormat(NAME, "DICOM waveform ECG (12-lead, General ECG)", sniff, read, decode))

@@ -99,8 +99,7 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         if upb == 0:
             raise FormatError("MUSE lead amplitude scale is zero", field="LeadAmplitudeUnitsPerBit", value=0,
                               expected="> 0")
-        node = ld.find("WaveFormData")
-        text = root.content(node) if node is not None else b""
+        text = root.lifted(texts["WaveFormData"]) if "WaveFormData" in texts else b""
         if len(text) > 4 * MAX_SAMPLES_PER_LEAD:
             raise FormatError("MUSE lead data too long", field="WaveFormData", value=len(text))
         try:
@@ -200,4 +199,4 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                    format_version=root.findtext("MuseInfo", "MuseVersion"), extra=extra)
 
 
-register_format(EcgFormat(NAME, "GE MUSE XML (RestingECG)", sniff, read))
+register_format(EcgFormat(NAME, "GE MUSE XML (RestingECG)", sniff, read, decode))

@@ -245,4 +245,4 @@ def _complete(rec: EcgRecording) -> EcgRecording:
     return complete_lead_set(rec)
 
 
-register_format(EcgFormat(NAME, "Philips Sierra ECG XML 1.03/1.04", sniff, read))
+register_format(EcgFormat(NAME, "Philips Sierra ECG XML 1.03/1.04", sniff, read, decode))

@@ -411,21 +411,24 @@ def _parse_section4(r: _Reader, sec: _Section) -> tuple[int, int, list[_Qrs], li
 
 
 def _undo_differences(x: NDArray[np.int64], encoding: int) -> NDArray[np.int64]:
-    if encoding == 0 or x.size == 0:
+    """Undo first (1) or second (2) differences along the first axis (one lead, or one lead per column)."""
+    if encoding == 0 or x.shape[0] == 0:
         return x
     if encoding == 1:
-        return np.cumsum(x)
+        return np.cumsum(x, axis=0)
     if encoding == 2:
-        if x.size < 3:
+        if x.shape[0] < 3:
             return x
-        y = np.empty_like(x)
-        y[0] = x[0]
-        y[1] = x[1] - x[0]  # first difference at 1
-        y[2:] = x[2:]
-        dy = np.cumsum(y[1:])  # first differences x[n] - x[n-1] for n >= 1
+        # x[0] and x[1] are the first two samples, then second differences: the first differences are
+        # d[1] = x[1] - x[0], d[n] = d[n-1] + x[n]; the samples x[0] + cumulative sums of d
+        d = np.empty_like(x[1:])
+        d[0] = x[1] - x[0]
+        d[1:] = x[2:]
+        np.cumsum(d, axis=0, out=d)
         out = np.empty_like(x)
         out[0] = x[0]
-        out[1:] = x[0] + np.cumsum(dy)
+        np.cumsum(d, axis=0, out=out[1:])
+        out[1:] += x[0]
         return out
     raise FormatError("Unknown SCP difference encoding", field="difference_encoding", value=encoding,
                       expected="0, 1 or 2")
@@ -456,6 +459,13 @@ def _decode_block(r: _Reader, dev: Deviations, sec: _Section, what: str, n_leads
         dev.warn("lead_length_overflow",
                  f"{what}: per-lead byte counts overflow their 16-bit field; lead boundaries recovered by decoding")
     out: list[NDArray[np.int64]] = []
+    if decoder is not None and not overflow:
+        batch = decoder.decode_leads(r.d, data0, counts, n_encoded)
+        if batch is not None:
+            if len(set(n_encoded)) == 1:
+                batch = _undo_differences(batch, encoding)
+                return [batch[:, k] for k in range(n_leads)], avm, interval
+            return [_undo_differences(batch[:n, k], encoding) for k, n in enumerate(n_encoded)], avm, interval
     pos = data0
     for k in range(n_leads):
         n = n_encoded[k]
@@ -728,4 +738,4 @@ def _add_reference_beats(full: list[NDArray[np.float64]], median: list[NDArray[n
             x[t0 + (a - m0): t0 + (b - m0)] += med[a:b]
 
 
-register_format(EcgFormat(NAME, "SCP-ECG (EN 1064) v1.x/2.x/3.0", sniff, read))
+register_format(EcgFormat(NAME, "SCP-ECG (EN 1064) v1.x/2.x/3.0", sniff, read, decode))
