@@ -14,13 +14,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Debian tools some tests need (poppler-utils renders the PDF reports to PNG); installed when missing and root
+## Debian tools some tests need (poppler-utils renders the PDF reports to PNG; chromium runs the web app's browser
+## tests through Playwright, never a downloaded browser); installed when missing and root
 system-deps:
 	@if ! command -v pdftoppm >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing poppler-utils (pdftoppm)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; \
 	  else echo "note: pdftoppm not found; PDF rendering tests will be skipped (install poppler-utils)"; fi; \
+	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (web app browser tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium not found; web browser tests will be skipped (apt-get install chromium)"; fi; \
 	fi
 
 ## Node FHIR validators used by tests/fhir (FHIR.js + @medplum/core, pinned by tests/node/package-lock.json)

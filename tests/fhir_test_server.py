@@ -2,7 +2,9 @@
 
 Implements: POST of ``transaction`` Bundles at the base (atomic; ``urn:uuid:`` references rewritten to the
 assigned ``Type/id``), conditional create (``ifNoneExist`` on ``identifier=system|value`` or ``_tag=system|code``;
-0 match -> 201, 1 -> 200 with the existing resource, > 1 -> 412 for the whole transaction), a token endpoint
+0 match -> 201, 1 -> 200 with the existing resource, > 1 -> 412 for the whole transaction), conditional update
+(``PUT Type?identifier=system|value``: 0 match -> 201 created, 1 -> 200 replaced with ``versionId`` + 1, > 1 -> 412),
+a token endpoint
 for SMART Backend Services (``/token``, records the client assertions) and bearer checks when ``require_token``.
 Failures are injected in order with :meth:`FhirTestServer.inject`: ``"500"``, ``"429:<seconds>"`` (Retry-After),
 ``"412"``, ``"400"`` (OperationOutcome), ``"drop"`` (connection closed before processing), ``"commit-drop"``
@@ -190,14 +192,18 @@ class FhirTestServer:
         with self.lock:
             resolved: dict[str, str] = {}
             plan: list[tuple[str, dict[str, Any], str | None]] = []  # (type, resource, existing id)
+            updates: set[int] = set()  # plan indexes of conditional updates (PUT Type?search)
             for entry in bundle.get("entry", []):
                 req = entry.get("request", {})
                 res = entry["resource"]
                 rtype = res["resourceType"]
-                if req.get("method") != "POST" or req.get("url") != rtype:
-                    return 400, _outcome("not-supported", "only POST <Type> entries are supported")
+                put = req.get("method") == "PUT" and str(req.get("url", "")).startswith(f"{rtype}?")
+                if not put and (req.get("method") != "POST" or req.get("url") != rtype):
+                    return 400, _outcome("not-supported", "only POST <Type> and PUT <Type>?<search> entries")
                 existing: str | None = None
-                cond = req.get("ifNoneExist")
+                cond = req["url"].split("?", 1)[1] if put else req.get("ifNoneExist")
+                if put:
+                    updates.add(len(plan))
                 if cond:
                     q = {k: v[0] for k, v in parse_qs(cond).items()}
                     try:
@@ -216,9 +222,17 @@ class FhirTestServer:
                 text = text.replace(json.dumps(full), json.dumps(local))
             resources = json.loads(text)
             responses = []
-            for (rtype, _res, existing), res, full in zip(plan, resources, resolved, strict=True):
+            for k, ((rtype, _res, existing), res, full) in enumerate(zip(plan, resources, resolved, strict=True)):
                 rid = resolved[full].split("/")[1]
-                if existing is None:
+                if existing is not None and k in updates:
+                    old = self.store[rtype][existing]
+                    version = str(int(old.get("meta", {}).get("versionId", "1")) + 1)
+                    res["id"] = existing
+                    res["meta"] = {**res.get("meta", {}), "versionId": version}
+                    self.store[rtype][existing] = res
+                    responses.append({"response": {"status": "200 OK",
+                                                   "location": f"{rtype}/{rid}/_history/{version}"}})
+                elif existing is None:
                     res["id"] = rid
                     res["meta"] = {**res.get("meta", {}), "versionId": "1"}
                     self.store.setdefault(rtype, {})[rid] = res

@@ -1,0 +1,68 @@
+"""Device sessions of the pages, run in a worker thread: one blow (turbine) or one ECG capture, live blocks to the
+WebSocket hub, the result through the examination workflow, and a clear message when the device is absent or
+unplugged (the partial recording is kept, marked interrupted)."""
+
+from __future__ import annotations
+
+from asalee_devices.devices.electrocardiograph import Electrocardiograph
+from asalee_devices.devices.session import SessionOptions
+from asalee_devices.devices.turbine import TurbineSpirometer
+from asalee_devices.errors import AsaleeError
+from asalee_devices.signal.spirometry.live import end_of_forced_expiration
+from asalee_devices.web.exams import DEVICE_ERROR, Capture, EcgExam, Lang, SpiroExam
+from asalee_devices.web.live import LiveHub
+from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, WebSettings, script_step, scripted_url
+
+#: the web app never silently continues on a reconnected device mid-take: the nurse decides
+_OPTIONS = SessionOptions(reconnects=0, connect_attempts=2, backoff_s=0.2)
+
+
+def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: str | None, lang: Lang) -> None:
+    index = exam.attempts
+    exam.attempts += 1
+    step = script_step(settings.spirometry_script, index, choice, SPIRO_CHOICES)
+    url = scripted_url(settings.spirometer_url, step, speed=settings.spirometry_speed, index=index)
+    try:
+        device = TurbineSpirometer.from_url(url, options=_OPTIONS)
+        device.subscribe(hub.block_subscriber("flow", exam.id, take_offset=index))
+        hub.publish({"t": "start", "kind": "flow", "exam": exam.id, "take": index})
+        acquisition = device.record(settings.blow_s, until=end_of_forced_expiration)
+    except AsaleeError as exc:
+        exam.device_error = DEVICE_ERROR[lang].format(reason=exc.message)
+        exam.busy = False
+        hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
+        return
+    take = acquisition.takes[-1]
+    with exam.lock:
+        exam.identity = device.identity
+        exam.device_error = ""
+        blow = exam.add(take.recording, take.info.reason)
+        exam.busy = False
+    hub.publish({"t": "blow", "exam": exam.id, "number": blow.number, "phase": blow.phase,
+                 "interrupted": take.recording.interrupted})
+
+
+def record_capture(exam: EcgExam, settings: WebSettings, hub: LiveHub, choice: str | None, lang: Lang) -> None:
+    index = exam.attempts
+    exam.attempts += 1
+    step = script_step(settings.ecg_script, index, choice, ECG_CHOICES)
+    url = scripted_url(settings.ecg_url, step, speed=settings.ecg_speed, index=0)
+    try:
+        device = Electrocardiograph.from_url(url, options=_OPTIONS)
+        device.subscribe(hub.block_subscriber("ecg", exam.id, take_offset=index))
+        hub.publish({"t": "start", "kind": "ecg", "exam": exam.id, "take": index})
+        acquisition = device.record(settings.capture_s)
+    except AsaleeError as exc:
+        exam.device_error = DEVICE_ERROR[lang].format(reason=exc.message)
+        exam.busy = False
+        hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
+        return
+    take = acquisition.takes[-1]
+
+    with exam.lock:
+        exam.identity = device.identity
+        exam.device_error = ""
+        fb = exam.exam.add_capture(take.recording)
+        exam.captures.append(Capture(fb.number, take.recording, fb, take.info.reason))
+        exam.busy = False
+    hub.publish({"t": "capture", "exam": exam.id, "number": fb.number, "acceptable": fb.acceptable})

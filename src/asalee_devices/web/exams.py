@@ -1,0 +1,261 @@
+"""The examinations of the day, held by the server (so closing and reopening the page resumes them), and their JSON
+views for the pages. Ids are opaque random hex strings (never patient data in URLs)."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.fhir_out.context import PatientContext
+from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.recording import FlowRecording
+from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
+from asalee_devices.workflow.spirometry_exam import (
+    BlowFeedback,
+    ReferenceSubject,
+    SpirometryExamination,
+)
+
+Lang = Literal["fr", "en"]
+
+INTERRUPTED_BLOW = {"fr": "Appareil débranché pendant l'essai — essai partiel conservé et marqué interrompu ; "
+                          "rebrancher l'appareil puis refaire l'essai",
+                    "en": "Device unplugged during the blow — the partial blow is kept and marked interrupted; "
+                          "plug the device back in and repeat the blow"}
+DEVICE_ERROR = {"fr": "Appareil injoignable : {reason}", "en": "Device unreachable: {reason}"}
+
+
+def new_id() -> str:
+    return secrets.token_hex(12)
+
+
+def age_years(birth: date, on: date) -> float:
+    return (on - birth).days / 365.25
+
+
+def _num(v: float | None, digits: int = 3) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(float(v), digits)
+
+
+@dataclass
+class PatientRecord:
+    id: str
+    ctx: PatientContext
+    height_cm: float | None = None
+
+    def view(self) -> dict[str, Any]:
+        p = self.ctx
+        return {"id": self.id, "family": p.family, "given": " ".join(p.given), "birth_date": p.birth_date.isoformat(),
+                "sex": p.sex, "ins": p.ins_normalised, "ins_kind": p.ins_kind if p.ins else None,
+                "local_id": p.local_id, "height_cm": self.height_cm}
+
+
+@dataclass
+class Delivery:
+    kind: str
+    message_id: int
+    pdf_path: str = ""
+
+
+@dataclass
+class BaseExam:
+    id: str
+    patient: PatientRecord
+    started_at: datetime
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    busy: bool = False
+    device_error: str = ""
+    identity: DeviceIdentity | None = None
+    deliveries: list[Delivery] = field(default_factory=list)
+    record_id: str = ""  # the examination id in the record (workflow.delivery: derived from the recordings)
+    pdf_path: str = ""  # the delivered report
+    message: str = ""  # the delivery message for the nurse
+
+    kind = "exam"
+
+    def base_view(self) -> dict[str, Any]:
+        ident = self.identity
+        return {"id": self.id, "kind": self.kind, "patient": self.patient.view(),
+                "started_at": self.started_at.isoformat(timespec="seconds"), "busy": self.busy,
+                "device_error": self.device_error, "sent": bool(self.deliveries),
+                "device": None if ident is None else {"manufacturer": ident.manufacturer, "model": ident.model,
+                                                      "serial_number": ident.serial_number,
+                                                      "firmware": ident.firmware}}
+
+
+@dataclass
+class Blow:
+    phase: str
+    number: int
+    recording: FlowRecording
+    feedback: BlowFeedback
+    reason: str = ""
+
+
+@dataclass
+class SpiroExam(BaseExam):
+    exam: SpirometryExamination = field(default_factory=SpirometryExamination)
+    blows: list[Blow] = field(default_factory=list)
+    attempts: int = 0  # device sessions started (drives the simulator script)
+
+    kind = "spirometry"
+
+    def blow_view(self, b: Blow, lang: Lang) -> dict[str, Any]:
+        fb = b.feedback
+        acc = fb.acceptability
+        msgs = list(acc.messages(lang)) if acc is not None else list(fb.messages)
+        if b.recording.interrupted:
+            msgs.insert(0, INTERRUPTED_BLOW[lang])
+        i = fb.indices
+        return {"phase": b.phase, "number": b.number, "acceptable": fb.acceptable and not b.recording.interrupted,
+                "usable": bool(acc is not None and acc.usable_fev1), "interrupted": b.recording.interrupted,
+                "reason": b.reason, "messages": msgs, "error": fb.error,
+                "fev1_l": _num(i.fev1_l) if i else None, "fvc_l": _num(i.fvc_l) if i else None,
+                "pef_l_s": _num(i.pef_l_s, 2) if i else None, "fs_hz": b.recording.fs_hz}
+
+    def view(self, lang: Lang) -> dict[str, Any]:
+        with self.lock:  # the device thread may be adding a blow
+            return self._view(lang)
+
+    def _view(self, lang: Lang) -> dict[str, Any]:
+        from asalee_devices.signal.spirometry.session import ADVICE_MESSAGES
+
+        self.exam.lang = lang
+        out = self.base_view()
+        phase = self.exam.phase
+        result = self.exam.phase_result(phase)
+        session = result.session if result is not None else None
+        n_phase = len(result.recordings) if result is not None else 0
+        stop = bool(session is not None and session.stop) or n_phase >= 8
+        advice = ADVICE_MESSAGES[session.advice_code][lang] if session is not None else (
+            ADVICE_MESSAGES["need_more_acceptable"][lang])
+        phases = []
+        for ph in self.exam.phases:
+            r = self.exam.phase_result(ph)
+            s = r.session if r is not None else None
+            phases.append({"phase": ph, "grade_fev1": s.grade_fev1 if s else None,
+                           "grade_fvc": s.grade_fvc if s else None,
+                           "fev1_l": _num(s.fev1_l) if s else None, "fvc_l": _num(s.fvc_l) if s else None,
+                           "parameters": [{"name": p.name, "label": p.label, "unit": p.unit,
+                                           "measured": _num(p.measured), "predicted": _num(p.predicted),
+                                           "lln": _num(p.lln), "z_score": _num(p.z_score, 2),
+                                           "percent_predicted": _num(p.percent_predicted, 0)}
+                                          for p in (r.parameters if r is not None else ())]})
+        bd = self.exam.bronchodilator()
+        out.update({"phase": phase, "stop": stop, "advice": advice, "complete": stop,
+                    "grade_fev1": session.grade_fev1 if session else None,
+                    "grade_fvc": session.grade_fvc if session else None,
+                    "blows": [self.blow_view(b, lang) for b in self.blows], "phases": phases,
+                    "bronchodilator": None if bd is None else {
+                        k: _num(v, 3) for k, v in vars(bd).items() if isinstance(v, float)}})
+        return out
+
+    def add(self, rec: FlowRecording, reason: str) -> Blow:
+        fb = self.exam.add_blow(rec)
+        blow = Blow(self.exam.phase, fb.number, rec, fb, reason)
+        self.blows.append(blow)
+        return blow
+
+
+@dataclass
+class Capture:
+    number: int
+    recording: EcgRecording
+    feedback: CaptureFeedback
+    reason: str = ""
+
+
+@dataclass
+class Interpretation:
+    text: str
+    codes: tuple[dict[str, str], ...]
+    at: datetime
+    message_id: int | None = None
+
+
+@dataclass
+class EcgExam(BaseExam):
+    exam: EcgExamination = field(default_factory=EcgExamination)
+    captures: list[Capture] = field(default_factory=list)
+    attempts: int = 0
+    interpretation: Interpretation | None = None
+    interpretation_count: int = 0
+
+    kind = "ecg"
+
+    def capture_view(self, c: Capture, lang: Lang) -> dict[str, Any]:
+        fb = c.feedback
+        a = fb.analysis
+        msgs = list(a.quality.messages(lang)) if a is not None else list(fb.messages)
+        if c.recording.interrupted:
+            msgs.insert(0, {"fr": "Enregistrement interrompu (appareil déconnecté) — refaire l'ECG",
+                            "en": "Recording interrupted (device disconnected) — record the ECG again"}[lang])
+        leads = []
+        if a is not None:
+            for lq in a.quality.leads:
+                f = lq.findings[0] if lq.findings else None
+                leads.append({"lead": lq.lead, "ok": f is None, "code": f.code if f else None,
+                              "message": (f.message_fr if lang == "fr" else f.message_en) if f else ""})
+        verdict = {"fr": ("Qualité technique acceptable — tracé prêt pour le médecin", "Refaire l'ECG conseillé"),
+                   "en": ("Technical quality acceptable — trace ready for the physician", "Retake advised")}[lang]
+        return {"number": c.number, "acceptable": fb.acceptable, "interrupted": c.recording.interrupted,
+                "reason": c.reason, "verdict": verdict[0] if fb.acceptable else verdict[1], "messages": msgs,
+                "heart_rate_bpm": _num(fb.heart_rate_bpm, 0), "leads": leads, "error": fb.error}
+
+    def view(self, lang: Lang) -> dict[str, Any]:
+        with self.lock:  # the device thread may be adding a capture
+            return self._view(lang)
+
+    def _view(self, lang: Lang) -> dict[str, Any]:
+        self.exam.lang = lang
+        out = self.base_view()
+        it = self.interpretation
+        out.update({"captures": [self.capture_view(c, lang) for c in self.captures],
+                    "kept": None if self.exam.kept is None else self.exam.kept + 1,
+                    "interpretation": None if it is None else {"text": it.text, "at": it.at.isoformat(
+                        timespec="seconds"), "codes": list(it.codes)}})
+        return out
+
+
+@dataclass
+class ExamStore:
+    patients: dict[str, PatientRecord] = field(default_factory=dict)
+    exams: dict[str, SpiroExam | EcgExam] = field(default_factory=dict)
+    current_patient: str | None = None
+
+    def add_patient(self, ctx: PatientContext, height_cm: float | None) -> PatientRecord:
+        rec = PatientRecord(new_id(), ctx, height_cm)
+        self.patients[rec.id] = rec
+        self.current_patient = rec.id
+        return rec
+
+    def new_spirometry(self, patient: PatientRecord, lang: Lang, equation: str) -> SpiroExam:
+        now = datetime.now(UTC)
+        subject = None
+        if patient.height_cm is not None and patient.ctx.sex in ("male", "female"):
+            subject = ReferenceSubject(sex=patient.ctx.sex, age_years=age_years(patient.ctx.birth_date, now.date()),
+                                       height_cm=patient.height_cm, equation=equation)
+        exam = SpiroExam(new_id(), patient, now, exam=SpirometryExamination(subject, lang=lang))
+        self.exams[exam.id] = exam
+        return exam
+
+    def new_ecg(self, patient: PatientRecord, lang: Lang, mains_hz: float) -> EcgExam:
+        exam = EcgExam(new_id(), patient, datetime.now(UTC), exam=EcgExamination(mains_hz=mains_hz, lang=lang))
+        self.exams[exam.id] = exam
+        return exam
+
+    def today(self) -> list[SpiroExam | EcgExam]:
+        day = datetime.now(UTC).date()
+        return [e for e in self.exams.values() if e.started_at.date() == day]
+
+    def current(self, kind: str) -> SpiroExam | EcgExam | None:
+        """The latest examination of this kind not yet sent (what a reopened page resumes)."""
+        for e in reversed(list(self.exams.values())):
+            if e.kind == kind and not e.deliveries:
+                return e
+        return None

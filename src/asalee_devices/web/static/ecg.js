@@ -1,0 +1,122 @@
+"use strict";
+// ECG page: live 12-lead sweep view, per-lead quality badges naming the electrode, the 10-s capture and retake.
+(function () {
+  const LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"];
+  const ELECTRODES = { I: ["RA", "LA"], II: ["RA", "LL"], III: ["LA", "LL"], aVR: ["RA"], aVL: ["LA"], aVF: ["LL"] };
+  const E = { take: null, fs: 500, n: 5000, buf: null, last: 0, pending: false, exam: null, drawMs: [] };
+
+  function reset(fs) {
+    E.fs = fs; E.n = Math.round(10 * fs); E.buf = LEADS.map(() => new Float32Array(E.n).fill(NaN)); E.last = 0;
+  }
+  reset(500);
+
+  function draw() {
+    const t0 = performance.now();
+    drawFrame();
+    E.drawMs.push(performance.now() - t0);
+    if (E.drawMs.length > 2000) E.drawMs.shift();
+  }
+  function drawFrame() {
+    E.pending = false;
+    const c = App.el("ecg-live-canvas"), ctx = c.getContext("2d"), w = c.width, h = c.height, rowH = h / 12;
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);
+    ctx.strokeStyle = "#f3d0d0"; ctx.lineWidth = 1;
+    for (let s = 0; s <= 10; s++) { const x = 40 + s / 10 * (w - 50); ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke(); }
+    ctx.font = "14px sans-serif"; ctx.fillStyle = "#333";
+    const step = Math.max(1, Math.floor(E.n / (w - 50)));
+    const head = E.last % E.n;
+    for (let k = 0; k < 12; k++) {
+      const y0 = rowH * (k + 0.5), b = E.buf[k];
+      ctx.fillText(LEADS[k], 4, y0 + 4);
+      ctx.strokeStyle = "#111"; ctx.lineWidth = 1.2; ctx.beginPath();
+      let pen = false;
+      for (let i = 0; i < E.n; i += step) {
+        const v = b[i];
+        if (Number.isNaN(v) || (i > head && i < head + E.fs * 0.1)) { pen = false; continue; }
+        const x = 40 + i / E.n * (w - 50), y = y0 - v * 0.03;
+        if (pen) ctx.lineTo(x, y); else { ctx.moveTo(x, y); pen = true; }
+      }
+      ctx.stroke();
+    }
+  }
+  function schedule() { if (!E.pending) { E.pending = true; requestAnimationFrame(draw); } }
+
+  App.blockHandlers.push((m) => {
+    if (m.kind !== "ecg" || !E.exam || m.exam !== E.exam.id) return;
+    if (m.take !== E.take || m.fs !== E.fs) { E.take = m.take; reset(m.fs); }
+    for (let c = 0; c < m.ch.length; c++) {
+      const k = LEADS.indexOf(m.ch[c]); if (k < 0) continue;
+      const row = m.s[c], b = E.buf[k];
+      for (let j = 0; j < row.length; j++) b[(m.i0 + j) % E.n] = row[j] === null ? NaN : row[j];
+    }
+    E.last = m.i0 + m.n;
+    App.text("ecg-live", App.t("ecg.recording") + " " + (E.last / m.fs).toFixed(1) + " s");
+    schedule();
+  });
+  App.eventHandlers.push(async (m) => {
+    if (!E.exam || m.exam !== E.exam.id) return;
+    if (m.t === "start" && m.kind === "ecg") { E.take = m.take; reset(E.fs); schedule(); }
+    if (m.t === "capture" || m.t === "error") {
+      App.text("ecg-live", "");
+      if (m.t === "error") App.banner(m.message);
+      await App.refresh();
+    }
+  });
+
+  function electrodeText(lead) {
+    const el = ELECTRODES[lead] || [lead];
+    return el.map((e) => (App.t("el." + e) !== "el." + e ? App.t("el." + e) : e)).join(" / ");
+  }
+
+  function render(ex) {
+    E.exam = ex;
+    App.el("capture-btn").disabled = !ex || ex.busy || ex.sent;
+    const badges = App.el("lead-badges"); badges.textContent = "";
+    const table = App.el("capture-table"); table.textContent = "";
+    if (!ex) { App.text("ecg-verdict", ""); App.el("ecg-messages").textContent = ""; return; }
+    if (ex.device_error) App.banner(ex.device_error); else App.banner("");
+    const last = ex.captures[ex.captures.length - 1];
+    App.el("capture-btn").textContent = App.t(last && !last.acceptable ? "ecg.retake" : "ecg.capture");
+    for (const c of ex.captures) {
+      const tr = table.insertRow();
+      tr.insertCell().textContent = String(c.number) + (ex.kept === c.number ? " (" + App.t("ecg.kept") + ")" : "");
+      tr.insertCell().textContent = c.verdict;
+      tr.insertCell().textContent = c.heart_rate_bpm === null ? "—" : String(c.heart_rate_bpm);
+      const td = tr.insertCell();
+      if (!c.error && ex.kept !== c.number && !ex.sent) {
+        const b = document.createElement("button"); b.type = "button"; b.textContent = App.t("ecg.keep");
+        b.addEventListener("click", async () => { await App.api("/api/exams/" + ex.id + "/keep", "POST", { number: c.number }); await App.refresh(); });
+        td.appendChild(b);
+      }
+    }
+    if (!last) { App.text("ecg-verdict", ""); App.el("ecg-messages").textContent = ""; return; }
+    App.text("ecg-verdict", last.verdict, "huge " + (last.acceptable ? "good" : "bad"));
+    const ul = App.el("ecg-messages"); ul.textContent = "";
+    for (const msg of last.messages) { const li = document.createElement("li"); li.textContent = msg; ul.appendChild(li); }
+    for (const lq of last.leads) {
+      const s = document.createElement("span");
+      s.className = "badge " + (lq.ok ? "ok" : "bad"); s.dataset.lead = lq.lead; s.dataset.code = lq.code || "";
+      s.textContent = lq.ok ? lq.lead + " " + App.t("ecg.ok") : lq.lead + " — " + App.t("ecg.electrode") + " " + electrodeText(lq.lead);
+      s.title = lq.message; s.setAttribute("role", "status");
+      badges.appendChild(s);
+    }
+  }
+
+  App.pages.ecg = {
+    init() {
+      App.el("ecg-new").addEventListener("click", async () => {
+        try { await App.api("/api/exams", "POST", { kind: "ecg" }); await App.refresh(); } catch (e) { App.banner(e.message); }
+      });
+      App.el("capture-btn").addEventListener("click", async () => {
+        if (!E.exam) return;
+        const sim = App.el("sim-ecg").value;
+        try { App.el("capture-btn").disabled = true; await App.api("/api/exams/" + E.exam.id + "/capture", "POST", sim ? { sim } : {}); App.text("ecg-live", App.t("ecg.recording")); }
+        catch (e) { App.banner(e.message); App.el("capture-btn").disabled = false; }
+      });
+      draw();
+    },
+    update() { render(App.session.ecg); },
+    show() { schedule(); },
+  };
+  window.Ecg = E;
+})();
