@@ -110,3 +110,14 @@ def test_pre_post_bronchodilator_gives_two_bundles(tmp_path: Path) -> None:
         report_ids = {e["resource"]["identifier"][0]["value"] for d in docs for e in d["entry"]
                       if e["resource"]["resourceType"] == "DiagnosticReport"}
         assert len(report_ids) == 2
+
+
+def test_every_take_is_on_disk_as_soon_as_it_is_recorded(tmp_path: Path) -> None:
+    """A server restart before sending never loses a recording: each take is kept under in-progress/."""
+    from asalee_devices.workflow.recording_store import load_recording
+
+    with _client(tmp_path) as c:
+        eid = _ecg_exam(c)
+    (kept,) = (tmp_path / "data" / "in-progress" / eid).glob("capture-*.npz")
+    rec = load_recording(kept)
+    assert rec.samples_uv.shape[0] >= 8 and rec.samples_uv.shape[1] > 1000

@@ -4,17 +4,33 @@ unplugged (the partial recording is kept, marked interrupted)."""
 
 from __future__ import annotations
 
+import logging
+
 from asalee_devices.devices.electrocardiograph import Electrocardiograph
 from asalee_devices.devices.session import SessionOptions
 from asalee_devices.devices.turbine import TurbineSpirometer
 from asalee_devices.errors import AsaleeError
+from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.live import end_of_forced_expiration
+from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.web.exams import DEVICE_ERROR, Capture, EcgExam, Lang, SpiroExam
 from asalee_devices.web.live import LiveHub
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, WebSettings, script_step, scripted_url
+from asalee_devices.workflow.recording_store import save_recording
+
+log = logging.getLogger(__name__)
 
 #: the web app never silently continues on a reconnected device mid-take: the nurse decides
 _OPTIONS = SessionOptions(reconnects=0, connect_attempts=2, backoff_s=0.2)
+
+
+def _keep(settings: WebSettings, exam_id: str, name: str, rec: FlowRecording | EcgRecording) -> None:
+    """Every take is written to disk as it arrives (raw signal, no identity), so a server crash or restart before
+    the examination is sent never loses a recording: ``<data dir>/in-progress/<exam id>/``."""
+    try:
+        save_recording(rec, settings.data_dir / "in-progress" / exam_id / f"{name}.npz")
+    except OSError as exc:  # the in-memory examination continues; the nurse's session is not broken by the disk
+        log.warning("could not keep take %s of examination %s on disk: %s", name, exam_id, exc.strerror)
 
 
 def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: str | None, lang: Lang) -> None:
@@ -33,6 +49,7 @@ def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: st
         hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
         return
     take = acquisition.takes[-1]
+    _keep(settings, exam.id, f"blow-{index + 1:02d}", take.recording)
     with exam.lock:
         exam.identity = device.identity
         exam.device_error = ""
@@ -58,7 +75,7 @@ def record_capture(exam: EcgExam, settings: WebSettings, hub: LiveHub, choice: s
         hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
         return
     take = acquisition.takes[-1]
-
+    _keep(settings, exam.id, f"capture-{index + 1:02d}", take.recording)
     with exam.lock:
         exam.identity = device.identity
         exam.device_error = ""
