@@ -149,7 +149,8 @@ def read(path: Path, strict: bool = False) -> EcgFile:
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     dev = Deviations("GE MUSE XML", strict)
     root = parse(data, "GE MUSE XML", bulk=("WaveFormData",),
-                 drop=("AmplitudeMeasurements", "IntervalMeasurements", "QRSTimesTypes", "MeasurementMatrix"))
+                 drop=("AmplitudeMeasurements", "IntervalMeasurements", "QRSTimesTypes", "MeasurementMatrix",
+                       "OriginalRestingECGMeasurements", "OriginalDiagnosis", "Order", "PharmaData"))
     if root.tag != "RestingECG":
         raise FormatError("Not a GE MUSE document", field="root", value=root.tag, expected="RestingECG")
     rhythm = median = None
