@@ -34,6 +34,7 @@ from pathlib import Path
 
 from asalee_devices.drivers.ecg_files import EcgFile, read_ecg_file
 from asalee_devices.errors import AsaleeError, ConfigError
+from asalee_devices.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,8 @@ class JsonSummaryWriter:
         info = summary(ecg)
         info["source_file"] = path.name
         info["sha256"] = digest
-        target = self.out_dir / f"{digest}.json"
-        tmp = target.with_suffix(".json.tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(to_jsonable(info), fh, ensure_ascii=False, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        data = json.dumps(to_jsonable(info), ensure_ascii=False, indent=2).encode("utf-8")
+        atomic_write(self.out_dir / f"{digest}.json", data)
 
 
 def sha256_file(path: Path) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from asalee_devices.devices.session import LiveBlock, SessionOptions
 from asalee_devices.drivers.identity import DeviceIdentity
@@ -40,8 +41,41 @@ class AcquisitionOutcome:
         return self.device
 
 
-def _start(started: datetime | None, at: datetime) -> datetime:
-    return started if started is not None else at
+F = TypeVar("F", BlowFeedback, CaptureFeedback)
+
+
+class _LiveSession(Protocol):
+    identity: DeviceIdentity | None
+
+
+def _run_takes(session: _LiveSession, record: Callable[[], Any], add: Callable[[Any], F], limit: int,
+               on_feedback: Callable[[F], None] | None, again: Callable[[list[F]], bool], what: str
+               ) -> AcquisitionOutcome:
+    """Record until ``again`` (given this recording's feedback, one per take) says stop or ``limit`` takes; every
+    take (interrupted ones included) goes through ``add``. A device error before the first take is raised; later
+    ones, and a recording that ended without a complete take, end the run with the reason."""
+    started: datetime | None = None
+    count = 0
+    while count < limit:
+        try:
+            acq = record()
+        except DeviceError as exc:
+            if count == 0:
+                raise
+            return AcquisitionOutcome(session.identity, started, count, str(exc))
+        feedback: list[F] = []
+        for take in acq.takes:
+            started = started or take.info.host_start_utc
+            feedback.append(add(take.recording))
+            count += 1
+            if on_feedback is not None:
+                on_feedback(feedback[-1])
+        if acq.complete is None:
+            reason = acq.takes[-1].info.reason if acq.takes else "no data"
+            return AcquisitionOutcome(session.identity, started, count, f"device lost during the {what} ({reason})")
+        if not feedback or not again(feedback):
+            break
+    return AcquisitionOutcome(session.identity, started, count)
 
 
 def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, max_blows: int,
@@ -51,33 +85,15 @@ def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, ma
     """Live spirometer: one recording per blow, ended at the end of the forced expiration (or ``blow_s``)."""
     from asalee_devices.devices.turbine import TurbineSpirometer
 
-    spiro = TurbineSpirometer.from_url(url, options=options) if options else TurbineSpirometer.from_url(url)
+    spiro = TurbineSpirometer.from_url(url, options=options)
     if on_block is not None:
         spiro.subscribe(on_block)
-    started: datetime | None = None
-    count = 0
-    while count < max_blows:
-        try:
-            acq = spiro.record(blow_s, until=end_of_forced_expiration)
-        except DeviceError as exc:
-            if count == 0:
-                raise
-            return AcquisitionOutcome(spiro.identity, started, count, str(exc))
-        stop = False
-        feedback: BlowFeedback | None = None
-        for take in acq.takes:
-            started = _start(started, take.info.host_start_utc)
-            feedback = exam.add_blow(take.recording)
-            count += 1
-            if on_blow is not None:
-                on_blow(feedback)
-            stop = stop or feedback.stop
-        if acq.complete is None:
-            reason = acq.takes[-1].info.reason if acq.takes else "no data"
-            return AcquisitionOutcome(spiro.identity, started, count, f"device lost during the blow ({reason})")
-        if stop or feedback is None or (proceed is not None and not proceed(feedback)):
-            break
-    return AcquisitionOutcome(spiro.identity, started, count)
+
+    def again(feedback: list[BlowFeedback]) -> bool:
+        return not any(f.stop for f in feedback) and (proceed is None or proceed(feedback[-1]))
+
+    return _run_takes(spiro, lambda: spiro.record(blow_s, until=end_of_forced_expiration), exam.add_blow,
+                      max_blows, on_blow, again, "blow")
 
 
 def _download_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, max_blows: int,
@@ -88,7 +104,7 @@ def _download_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float
     from asalee_devices.devices.spirometer import FlowTake, Spirometer
     from asalee_devices.workflow.recording_store import recording_digest, save_recording
 
-    spiro = Spirometer.from_url(url, options=options) if options else Spirometer.from_url(url)
+    spiro = Spirometer.from_url(url, options=options)
 
     def store(take: FlowTake) -> bool:
         if staging is None:
@@ -99,7 +115,7 @@ def _download_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float
     download = spiro.download(store=store)
     started: datetime | None = None
     for take in download.takes[:max_blows]:
-        started = _start(started, take.info.host_start_utc)
+        started = started or take.info.host_start_utc
         feedback = exam.add_blow(take.recording)
         if on_blow is not None:
             on_blow(feedback)
@@ -140,32 +156,12 @@ def run_ecg(exam: EcgExamination, url: str, *, duration_s: float = 10.0, max_cap
     if spec.kind != "ecg":
         raise ConfigError("This device is not an electrocardiograph", field="device", value=spec.name,
                           expected="an ECG device URL, e.g. sim://ecg12 or ecg12+serial://COM3")
-    ecg = Electrocardiograph.from_url(url, options=options) if options else Electrocardiograph.from_url(url)
+    ecg = Electrocardiograph.from_url(url, options=options)
     if on_block is not None:
         ecg.subscribe(on_block)
-    started: datetime | None = None
-    count = 0
-    while count < max_captures:
-        try:
-            acq = ecg.record(duration_s)
-        except DeviceError as exc:
-            if count == 0:
-                raise
-            return AcquisitionOutcome(ecg.identity, started, count, str(exc))
-        feedback: CaptureFeedback | None = None
-        for take in acq.takes:
-            started = _start(started, take.info.host_start_utc)
-            feedback = exam.add_capture(take.recording)
-            count += 1
-            if on_capture is not None:
-                on_capture(feedback)
-        if acq.complete is None:
-            reason = acq.takes[-1].info.reason if acq.takes else "no data"
-            return AcquisitionOutcome(ecg.identity, started, count, f"device lost during the capture ({reason})")
-        if feedback is None or feedback.acceptable or (retake is not None and not retake(feedback)):
-            break
-    return AcquisitionOutcome(ecg.identity, started, count)
 
+    def again(feedback: list[CaptureFeedback]) -> bool:
+        return not feedback[-1].acceptable and (retake is None or retake(feedback[-1]))
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+    return _run_takes(ecg, lambda: ecg.record(duration_s), exam.add_capture, max_captures, on_capture, again,
+                      "capture")

@@ -19,11 +19,12 @@ from typing import Any, Literal
 
 from asalee_devices import __version__
 from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.fhir_out.codes import TEST_INS_KINDS
 from asalee_devices.fhir_out.context import Bronchodilator, ExamContext
 from asalee_devices.fhir_out.outbox import Outbox
 from asalee_devices.fhir_out.pipeline import queue_exam
 from asalee_devices.fhir_out.sinks.base import create_sink
-from asalee_devices.fhir_out.sinks.folder import atomic_write
+from asalee_devices.files import atomic_write
 from asalee_devices.jsonable import to_jsonable
 from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
@@ -138,10 +139,11 @@ def _kept(setup: ExaminationSetup, exam_id: str, kind: str, folder: Path) -> Del
 def _identity_labels(setup: ExaminationSetup) -> tuple[str, str, str]:
     p = setup.patient
     name = f"{p.family.upper()} {' '.join(p.given)}"
-    system, value = p.identifier_key()
-    ident = f"INS {value}" + (" (test)" if p.ins_kind in ("INS-NIR-TEST", "INS-NIR-DEMO") else "") \
-        if p.ins is not None else f"N° {value}"
-    del system
+    _system, value = p.identifier_key()
+    if p.ins is None:
+        ident = f"N° {value}"
+    else:
+        ident = f"INS {value}" + (" (test)" if p.ins_kind in TEST_INS_KINDS else "")
     return name, ident, p.birth_date.strftime("%d/%m/%Y")
 
 

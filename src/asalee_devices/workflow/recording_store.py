@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asalee_devices.errors import FormatError
+from asalee_devices.files import atomic_write
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.filters import FilterStep
 from asalee_devices.signal.spirometry.recording import BtpsCorrection, FlowRecording
@@ -76,16 +75,7 @@ def save_recording(rec: FlowRecording | EcgRecording, path: Path) -> str:
     payload["meta_json"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     np.savez(buf, **payload)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, buf.getvalue())
     return digest
 
 

@@ -111,6 +111,9 @@ class _PhaseState:
     recordings: list[FlowRecording] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
     checked: set[int] = field(default_factory=set)
+    #: the session analysis of the first n recordings (blows are only ever appended): results, reports and the
+    #: FHIR mapping ask for it several times per examination, it is computed once per new blow
+    analysed: tuple[int, SessionResult | None, list[int]] | None = None
 
 
 def _finite(x: float) -> float | None:
@@ -180,6 +183,13 @@ class SpirometryExamination:
     # -- results -------------------------------------------------------------------------------------------------
     def _analyse(self, phase: Phase) -> tuple[SessionResult | None, list[int]]:
         state = self._phases[phase]
+        if state.analysed is not None and state.analysed[0] == len(state.recordings):
+            return state.analysed[1], list(state.analysed[2])
+        session, valid = self._analyse_all(state)
+        state.analysed = (len(state.recordings), session, list(valid))
+        return session, valid
+
+    def _analyse_all(self, state: _PhaseState) -> tuple[SessionResult | None, list[int]]:
         valid: list[int] = []
         for i, rec in enumerate(state.recordings):
             if i not in state.checked:

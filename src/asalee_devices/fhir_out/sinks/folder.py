@@ -3,15 +3,14 @@ same folder, flushed, then renamed), named ``<date>_<kind>_<exam id>.json``; the
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from asalee_devices.config import SinkConfig
 from asalee_devices.errors import ConfigError
 from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, TransientDeliveryError
+from asalee_devices.files import atomic_write
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -20,20 +19,6 @@ def safe_name(text: str) -> str:
     """A file-name-safe version of an exam id (no path separators, no leading dot)."""
     out = _SAFE.sub("_", text).strip("._") or "exam"
     return out[:120]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
