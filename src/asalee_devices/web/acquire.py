@@ -33,6 +33,12 @@ def _keep(settings: WebSettings, exam_id: str, name: str, rec: FlowRecording | E
         log.warning("could not keep take %s of examination %s on disk: %s", name, exam_id, exc.strerror)
 
 
+def _device_failed(exam: SpiroExam | EcgExam, hub: LiveHub, lang: Lang, exc: AsaleeError) -> None:
+    exam.device_error = DEVICE_ERROR[lang].format(reason=exc.message)
+    exam.busy = False
+    hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
+
+
 def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: str | None, lang: Lang) -> None:
     index = exam.attempts
     exam.attempts += 1
@@ -44,9 +50,7 @@ def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: st
         hub.publish({"t": "start", "kind": "flow", "exam": exam.id, "take": index})
         acquisition = device.record(settings.blow_s, until=end_of_forced_expiration)
     except AsaleeError as exc:
-        exam.device_error = DEVICE_ERROR[lang].format(reason=exc.message)
-        exam.busy = False
-        hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
+        _device_failed(exam, hub, lang, exc)
         return
     take = acquisition.takes[-1]
     _keep(settings, exam.id, f"blow-{index + 1:02d}", take.recording)
@@ -70,9 +74,7 @@ def record_capture(exam: EcgExam, settings: WebSettings, hub: LiveHub, choice: s
         hub.publish({"t": "start", "kind": "ecg", "exam": exam.id, "take": index})
         acquisition = device.record(settings.capture_s)
     except AsaleeError as exc:
-        exam.device_error = DEVICE_ERROR[lang].format(reason=exc.message)
-        exam.busy = False
-        hub.publish({"t": "error", "exam": exam.id, "message": exam.device_error})
+        _device_failed(exam, hub, lang, exc)
         return
     take = acquisition.takes[-1]
     _keep(settings, exam.id, f"capture-{index + 1:02d}", take.recording)

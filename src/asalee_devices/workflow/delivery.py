@@ -76,9 +76,9 @@ def exam_id_for(kind: str, digests: list[str]) -> str:
 
 
 def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | EcgRecording]],
-           manifest: dict[str, Any]) -> tuple[str, Path, str]:
-    """Save every recording (digest first: the exam id depends on them) and the manifest; returns (exam id,
-    folder, manifest digest)."""
+           manifest: dict[str, Any], results: bytes) -> tuple[str, Path, str]:
+    """Save every recording (digest first: the exam id depends on them), the manifest and the analysis results;
+    returns (exam id, folder, manifest digest)."""
     from asalee_devices.workflow.recording_store import recording_digest
 
     digests = [recording_digest(rec) for _, rec in named]
@@ -94,6 +94,7 @@ def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | 
            "software_version": __version__, "recordings": files, **manifest}
     data = json.dumps(to_jsonable(doc), sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
     atomic_write(folder / MANIFEST, data)
+    atomic_write(folder / RESULTS, results)
     return exam_id, folder, hashlib.sha256(data).hexdigest()
 
 
@@ -161,9 +162,7 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
         named += [(f"blow-{phase}-{i + 1:02d}", rec) for i, rec in enumerate(result.recordings)]
     manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                 "subject": exam.subject, "phases": list(exam.phases)}
-    exam_id, folder, digest = _store(recordings_root, "spirometry", named, manifest)
-    atomic_write(folder / RESULTS, canonical_json(spirometry_results(exam)))
-    return exam_id, folder, digest
+    return _store(recordings_root, "spirometry", named, manifest, canonical_json(spirometry_results(exam)))
 
 
 def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
@@ -236,9 +235,7 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
         (f"capture-{i + 1:02d}", rec) for i, rec in enumerate(exam.captures)]
     manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                 "mains_hz": exam.mains_hz, "kept": exam.kept}
-    exam_id, folder, digest = _store(recordings_root, "ecg", named, manifest)
-    atomic_write(folder / RESULTS, canonical_json(ecg_results(exam)))
-    return exam_id, folder, digest
+    return _store(recordings_root, "ecg", named, manifest, canonical_json(ecg_results(exam)))
 
 
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
