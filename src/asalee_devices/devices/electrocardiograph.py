@@ -12,10 +12,9 @@ import numpy as np
 
 from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
 from asalee_devices.devices.session import (
-    Lifecycle,
+    DeviceSession,
     SessionOptions,
     SessionState,
-    Subscriber,
     TakeInfo,
 )
 from asalee_devices.drivers.identity import DeviceIdentity
@@ -43,39 +42,18 @@ class EcgAcquisition:
         return next((t for t in self.takes if t.info.status == "done"), None)
 
 
-class Electrocardiograph:
+class Electrocardiograph(DeviceSession[tuple[Ecg12Driver, Ecg12Info]]):
     """A 12-lead ECG device session (ECG12 protocol). Build it with :meth:`from_url` or a transport factory."""
+
+    DRIVER = "ecg12"
 
     def __init__(self, open_transport: Callable[[], Transport], *, rate_hz: int | None = None,
                  options: SessionOptions | None = None) -> None:
         if rate_hz is not None and rate_hz not in codec.RATES_HZ:
             raise InputError("ECG sampling rate not offered by ECG12 modules", field="rate_hz", value=rate_hz,
                              expected=" or ".join(map(str, codec.RATES_HZ)) + " Hz")
-        self.options = options or SessionOptions()
-        self._life: Lifecycle[tuple[Ecg12Driver, Ecg12Info]] = Lifecycle(open_transport, self.options)
+        super().__init__(open_transport, options=options)
         self.rate_hz = rate_hz
-        self.identity: DeviceIdentity | None = None
-        self.counters: dict[str, int] = {}
-
-    @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> Electrocardiograph:
-        from asalee_devices.drivers.registry import transport_factory
-
-        return cls(transport_factory(url, expect_driver="ecg12"), **kwargs)  # type: ignore[arg-type]
-
-    @property
-    def state(self) -> SessionState:
-        return self._life.state
-
-    @property
-    def history(self) -> tuple[SessionState, ...]:
-        return tuple(self._life.history)
-
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._life.subscribers.append(subscriber)
-
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        self._life.subscribers.remove(subscriber)
 
     def _negotiate(self, transport: Transport) -> tuple[Ecg12Driver, Ecg12Info]:
         driver = Ecg12Driver(transport, rate_hz=self.rate_hz, reply_timeout_s=min(1.0, self.options.quiet_time_s))

@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.transports.base import Transport
 from asalee_devices.errors import DeviceError, InputError, ProtocolError
 
@@ -146,3 +147,36 @@ class Lifecycle(Generic[T]):
             return transport, info
         assert last is not None
         raise last
+
+
+class DeviceSession(Generic[T]):
+    """The front every device session shares: options, lifecycle, identity, live subscribers and construction from
+    a device URL (``DRIVER`` names the driver the URL must speak). ``T`` is what negotiation returns."""
+
+    DRIVER: ClassVar[str] = ""
+
+    def __init__(self, open_transport: Callable[[], Transport], *, options: SessionOptions | None = None) -> None:
+        self.options = options or SessionOptions()
+        self._life: Lifecycle[T] = Lifecycle(open_transport, self.options)
+        self.identity: DeviceIdentity | None = None
+        self.counters: dict[str, int] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Self:
+        from asalee_devices.drivers.registry import transport_factory
+
+        return cls(transport_factory(url, expect_driver=cls.DRIVER), **kwargs)
+
+    @property
+    def state(self) -> SessionState:
+        return self._life.state
+
+    @property
+    def history(self) -> tuple[SessionState, ...]:
+        return tuple(self._life.history)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._life.subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._life.subscribers.remove(subscriber)

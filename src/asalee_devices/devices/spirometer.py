@@ -14,11 +14,9 @@ import numpy as np
 
 from asalee_devices.devices.assembly import gaps_from_mask
 from asalee_devices.devices.session import (
-    Lifecycle,
+    DeviceSession,
     LiveBlock,
-    SessionOptions,
     SessionState,
-    Subscriber,
     TakeInfo,
 )
 from asalee_devices.drivers.identity import DeviceIdentity
@@ -77,31 +75,10 @@ class Interrupted(Exception):
         self.reason = reason
 
 
-class Spirometer:
+class Spirometer(DeviceSession[tuple[ContecDriver, ContecInfo]]):
     """A spirometer session. ``download()`` fetches every stored manoeuvre."""
 
-    def __init__(self, open_transport: Callable[[], Transport], *, options: SessionOptions | None = None) -> None:
-        self.options = options or SessionOptions()
-        self._life: Lifecycle[tuple[ContecDriver, ContecInfo]] = Lifecycle(open_transport, self.options)
-        self.identity: DeviceIdentity | None = None
-        self.counters: dict[str, int] = {}
-
-    @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> Spirometer:
-        from asalee_devices.drivers.registry import transport_factory
-
-        return cls(transport_factory(url, expect_driver="contec-spiro"), **kwargs)  # type: ignore[arg-type]
-
-    @property
-    def state(self) -> SessionState:
-        return self._life.state
-
-    @property
-    def history(self) -> tuple[SessionState, ...]:
-        return tuple(self._life.history)
-
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._life.subscribers.append(subscriber)
+    DRIVER = "contec-spiro"
 
     def _negotiate(self, transport: Transport) -> tuple[ContecDriver, ContecInfo]:
         driver = ContecDriver(transport, reply_timeout_s=min(1.0, self.options.quiet_time_s))

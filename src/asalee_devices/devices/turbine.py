@@ -13,10 +13,8 @@ from numpy.typing import NDArray
 
 from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
 from asalee_devices.devices.session import (
-    Lifecycle,
-    SessionOptions,
+    DeviceSession,
     SessionState,
-    Subscriber,
     TakeInfo,
 )
 from asalee_devices.drivers.identity import DeviceIdentity
@@ -43,29 +41,8 @@ class FlowAcquisition:
         return next((t for t in self.takes if t.info.status == "done"), None)
 
 
-class TurbineSpirometer:
-    def __init__(self, open_transport: Callable[[], Transport], *, options: SessionOptions | None = None) -> None:
-        self.options = options or SessionOptions()
-        self._life: Lifecycle[tuple[TurbineDriver, TurbineInfo]] = Lifecycle(open_transport, self.options)
-        self.identity: DeviceIdentity | None = None
-        self.counters: dict[str, int] = {}
-
-    @classmethod
-    def from_url(cls, url: str, **kwargs: object) -> TurbineSpirometer:
-        from asalee_devices.drivers.registry import transport_factory
-
-        return cls(transport_factory(url, expect_driver="turbine"), **kwargs)  # type: ignore[arg-type]
-
-    @property
-    def state(self) -> SessionState:
-        return self._life.state
-
-    @property
-    def history(self) -> tuple[SessionState, ...]:
-        return tuple(self._life.history)
-
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._life.subscribers.append(subscriber)
+class TurbineSpirometer(DeviceSession[tuple[TurbineDriver, TurbineInfo]]):
+    DRIVER = "turbine"
 
     def _negotiate(self, transport: Transport) -> tuple[TurbineDriver, TurbineInfo]:
         driver = TurbineDriver(transport, reply_timeout_s=min(1.0, self.options.quiet_time_s))
