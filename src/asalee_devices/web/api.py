@@ -61,6 +61,20 @@ def exam_of(state: WebState, request: Request) -> SpiroExam | EcgExam:
     return exam
 
 
+def spiro_of(state: WebState, request: Request) -> SpiroExam:
+    exam = exam_of(state, request)
+    if not isinstance(exam, SpiroExam):
+        raise ApiError(409, "wrong_kind", "Not a spirometry examination")
+    return exam
+
+
+def ecg_of(state: WebState, request: Request) -> EcgExam:
+    exam = exam_of(state, request)
+    if not isinstance(exam, EcgExam):
+        raise ApiError(409, "wrong_kind", "Not an ECG examination")
+    return exam
+
+
 async def session(request: Request) -> Response:
     state = web(request)
     s = state.settings
@@ -126,47 +140,37 @@ async def exam_get(request: Request) -> Response:
     return JSONResponse({"exam": exam_of(state, request).view(_lang(state))})
 
 
-def _start(state: WebState, exam: SpiroExam | EcgExam, choice: str | None) -> None:
+def _start(state: WebState, exam: SpiroExam | EcgExam, record: Any, choice: str | None) -> None:
     if exam.deliveries:
         raise ApiError(409, "already_sent", "This examination has been sent; start a new one")
     if exam.busy:
         raise ApiError(409, "busy", "A recording is already in progress")
     exam.busy = True
-    if isinstance(exam, SpiroExam):
-        fn: Any = acquire.record_blow
-    else:
-        fn = acquire.record_capture
     loop = asyncio.get_running_loop()
-    loop.run_in_executor(None, fn, exam, state.settings, state.hub, choice, _lang(state))
+    loop.run_in_executor(None, record, exam, state.settings, state.hub, choice, _lang(state))
 
 
 async def blow(request: Request) -> Response:
     state = web(request)
-    exam = exam_of(state, request)
-    if not isinstance(exam, SpiroExam):
-        raise ApiError(409, "wrong_kind", "Not a spirometry examination")
+    exam = spiro_of(state, request)
     body = await json_body(request)
     choice = get_str(body, "sim", required=False, choices=tuple(SPIRO_CHOICES))
-    _start(state, exam, choice)
+    _start(state, exam, acquire.record_blow, choice)
     return JSONResponse({"started": True}, status_code=202)
 
 
 async def capture(request: Request) -> Response:
     state = web(request)
-    exam = exam_of(state, request)
-    if not isinstance(exam, EcgExam):
-        raise ApiError(409, "wrong_kind", "Not an ECG examination")
+    exam = ecg_of(state, request)
     body = await json_body(request)
     choice = get_str(body, "sim", required=False, choices=tuple(ECG_CHOICES))
-    _start(state, exam, choice)
+    _start(state, exam, acquire.record_capture, choice)
     return JSONResponse({"started": True}, status_code=202)
 
 
 async def post_bd(request: Request) -> Response:
     state = web(request)
-    exam = exam_of(state, request)
-    if not isinstance(exam, SpiroExam):
-        raise ApiError(409, "wrong_kind", "Not a spirometry examination")
+    exam = spiro_of(state, request)
     await json_body(request)
     with exam.lock:
         exam.exam.start_post_bronchodilator()
@@ -175,9 +179,7 @@ async def post_bd(request: Request) -> Response:
 
 async def keep(request: Request) -> Response:
     state = web(request)
-    exam = exam_of(state, request)
-    if not isinstance(exam, EcgExam):
-        raise ApiError(409, "wrong_kind", "Not an ECG examination")
+    exam = ecg_of(state, request)
     body = await json_body(request)
     number = get_number(body, "number", lo=1, hi=1000)
     with exam.lock:
@@ -187,9 +189,7 @@ async def keep(request: Request) -> Response:
 
 async def blow_curve(request: Request) -> Response:
     state = web(request)
-    exam = exam_of(state, request)
-    if not isinstance(exam, SpiroExam):
-        raise ApiError(409, "wrong_kind", "Not a spirometry examination")
+    exam = spiro_of(state, request)
     k = int(request.path_params["k"])
     if not 1 <= k <= len(exam.blows):
         raise ApiError(404, "no_blow", "No such blow")
