@@ -200,7 +200,7 @@ def add_spirometry_record(sub: Any) -> None:
     p.set_defaults(handler=spirometry_record)
 
 
-def spirometry_record(args: argparse.Namespace) -> int:
+def spirometry_record(args: argparse.Namespace, *, config: Config | None = None) -> int:
     from datetime import UTC, datetime
 
     from asalee_devices.errors import InputError
@@ -210,7 +210,7 @@ def spirometry_record(args: argparse.Namespace) -> int:
     from asalee_devices.workflow.setup import reference_subject
     from asalee_devices.workflow.spirometry_exam import SpirometryExamination
 
-    setup, file_height = prepare(args)
+    setup, file_height = prepare(args, config=config)
     lang, out = setup.lang, sys.stdout
     height = args.height_cm if args.height_cm is not None else file_height
     if height is None:
@@ -292,14 +292,14 @@ def add_ecg_record(sub: Any) -> None:
     p.set_defaults(handler=ecg_record)
 
 
-def ecg_record(args: argparse.Namespace) -> int:
+def ecg_record(args: argparse.Namespace, *, config: Config | None = None) -> int:
     from datetime import UTC, datetime
 
     from asalee_devices.workflow.acquisition import run_ecg
     from asalee_devices.workflow.delivery import deliver_ecg
     from asalee_devices.workflow.ecg_exam import EcgExamination
 
-    setup, _ = prepare(args)
+    setup, _ = prepare(args, config=config)
     lang, out = setup.lang, sys.stdout
     exam = EcgExamination(mains_hz=float(setup.config.mains_hz), lang=lang)
     url = args.device or setup.config.devices.ecg

@@ -13,11 +13,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from asalee_devices.workflow.ecg_exam import CaptureFeedback
-    from asalee_devices.workflow.spirometry_exam import BlowFeedback
+from typing import Any
 
 ORDER = 90
 
@@ -37,54 +33,25 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from asalee_devices.cli._record import LiveView, prepare, print_blow, print_capture, print_delivery
+    from asalee_devices.cli._record import ecg_record, spirometry_record
     from asalee_devices.config import Config
-    from asalee_devices.workflow.acquisition import run_ecg, run_spirometry
-    from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
-    from asalee_devices.workflow.ecg_exam import EcgExamination
-    from asalee_devices.workflow.setup import reference_subject
-    from asalee_devices.workflow.spirometry_exam import SpirometryExamination
+    from asalee_devices.workflow.setup import DEMO_HEIGHT_CM, DEMO_PATIENT
 
     t0 = time.monotonic()
-    out, lang = sys.stdout, args.lang
-    setup, height = prepare(args, config=Config())  # embedded defaults, never a local configuration file
-    assert height is not None
-    fr = lang == "fr"
-    p = setup.patient
+    out, fr = sys.stdout, args.lang == "fr"
+    p = DEMO_PATIENT
     out.write(("Démonstration asalee-devices (simulateurs, identité INS de test)\n" if fr else
                "asalee-devices demo (simulators, INS test identity)\n") +
-              f"  Patient: {p.family} {' '.join(p.given)}, {p.birth_date.isoformat()}, {p.sex}, {height:g} cm"
-              f" — {p.ins_kind} {p.ins}\n  Sortie / output: {args.out.resolve()}\n\n")
-
+              f"  Patient: {p['family']} {' '.join(p['given'])}, {p['birth_date']}, {p['sex']}, {DEMO_HEIGHT_CM:g} cm"
+              f" — {p['ins_kind']} {p['ins']}\n  Sortie / output: {args.out.resolve()}\n\n")
+    common = dict(vars(args), height_cm=None, max_blows=8, blow_s=15.0, post_bd=None, duration_s=10.0,
+                  max_captures=3, layout="3x4", paper_speed=25.0, gain=10.0)
+    config = Config()  # the embedded defaults, never a local configuration file
     out.write("1. Spirométrie (turbine USB simulée)\n" if fr else "1. Spirometry (simulated USB turbine)\n")
-    exam = SpirometryExamination(reference_subject(p, height_cm=height, on=datetime.now(UTC).date(),
-                                                   equation=setup.config.equation), lang=lang)
-    view = LiveView(out, "souffle" if fr else "blow")
-
-    def on_blow(fb: BlowFeedback) -> None:
-        view.end()
-        print_blow(fb, lang, out)
-
-    spiro = run_spirometry(exam, SPIROMETER.format(speed=args.speed), blow_s=12.0, on_block=view.spirometry,
-                           on_blow=on_blow)
-    res_spiro = deliver_spirometry(exam, setup, device=spiro.require_device(),
-                                   performed_at=spiro.started_at or datetime.now(UTC))
-    print_delivery(res_spiro, lang, out)
-
+    spiro = spirometry_record(argparse.Namespace(**common, device=SPIROMETER.format(speed=args.speed)),
+                              config=config)
     out.write("\n2. ECG 12 dérivations (module simulé)\n" if fr else "\n2. 12-lead ECG (simulated module)\n")
-    ecg_exam = EcgExamination(mains_hz=float(setup.config.mains_hz), lang=lang)
-    ecg_view = LiveView(out, "ECG")
-
-    def on_capture(fb: CaptureFeedback) -> None:
-        ecg_view.end()
-        print_capture(fb, lang, out)
-
-    ecg = run_ecg(ecg_exam, ECG.format(speed=args.speed), on_block=ecg_view.ecg, on_capture=on_capture)
-    res_ecg = deliver_ecg(ecg_exam, setup, device=ecg.require_device(),
-                          performed_at=ecg.started_at or datetime.now(UTC))
-    print_delivery(res_ecg, lang, out)
+    ecg = ecg_record(argparse.Namespace(**common, device=ECG.format(speed=args.speed)), config=config)
     out.write(f"\n{'Terminé en' if fr else 'Done in'} {time.monotonic() - t0:.1f} s. "
               + (f"Bundles FHIR et PDF dans {args.out}/" if fr else f"FHIR bundles and PDFs in {args.out}/") + "\n")
-    return 0 if res_spiro.status == res_ecg.status == "sent" else 1
+    return 0 if spiro == ecg == 0 else 1
