@@ -61,24 +61,30 @@ def _declaration_covering(data: bytes, start: int, pos: int) -> int:
     return -1
 
 
-def _unsafe_to_drop(data: bytes, start: int, end: int, name: bytes, keep: tuple[bytes, ...]) -> bool:
-    """Whether the content ``data[start:end]`` of element ``name`` (``end`` = the first ``</name>`` after its
-    start tag) may hold something the reader uses or may not be the element's whole content: an element of the
-    same name (nesting), one of the ``keep`` names, or a comment, CDATA section or processing instruction that
-    runs past ``end`` (the closing tag found would then be inside it). Outside those, ``</name>`` can only be
-    markup (``<`` is not allowed in text or attribute values)."""
+def _drop_end(data: bytes, start: int, name: bytes, keep: tuple[bytes, ...]) -> int:
+    """Position of the ``</name>`` closing the element whose content starts at ``start``, or -1 when that content
+    may not be dropped: it holds an element of the same name (nesting), one of the ``keep`` names (what the
+    reader searches the whole tree for), or a comment, CDATA section or processing instruction that runs past the
+    closing tag found (which would then be inside it); -1 too when there is no closing tag. Outside those,
+    ``</name>`` can only be markup (``<`` is not allowed in text or attribute values).
+
+    The content is scanned once, for the bare name (``bytes.find`` is a byte-by-byte loop for a needle starting
+    with the ``<`` that markup is full of: one pass instead of one for the closing tag and one for nesting)."""
     same = _SAME_NAME.get(name)
     if same is None:
         same = _SAME_NAME[name] = re.compile(rb"<" + re.escape(name) + rb"[ \t\n\r>/]")
-    opening = b"<" + name
-    i = data.find(opening, start, end)
+    size = len(name)
+    i = data.find(name, start)
     while i >= 0:
-        if same.match(data, i):
-            return True
-        i = data.find(opening, i + 1, end)
-    if any(data.find(k, start, end) >= 0 for k in keep):
-        return True
-    return _declaration_covering(data, start, end) >= 0
+        if data[i - 1] == 0x3C and same.match(data, i - 1):  # <name: an element of the same name inside
+            return -1
+        if data[i - 1] == 0x2F and data[i - 2] == 0x3C and data.startswith(b">", i + size):  # </name>
+            end = i - 2
+            if any(data.find(k, start, end) >= 0 for k in keep):
+                return -1
+            return -1 if _declaration_covering(data, start, end) >= 0 else end
+        i = data.find(name, i + 1)
+    return -1
 
 
 def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
@@ -103,6 +109,7 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), k
     pos = 0
     search = 0
     scanned = 0  # comments, CDATA and PIs before this position have been stepped over
+    has_amp = b"&" in data  # no reference anywhere (the usual case): no per-text check
     while True:
         m = opener.search(data, search)
         if m is None:
@@ -118,17 +125,17 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), k
             search = m.end()
             continue
         gt = tag.end() - 1
-        end = data.find(b"</" + name + b">", gt)
-        if end < 0:
-            search = gt + 1
-            continue
         if name in dropped:
-            if _unsafe_to_drop(data, gt + 1, end, name, kept):
+            end = _drop_end(data, gt + 1, name, kept)
+            if end < 0:
                 search = gt + 1
                 continue
             parts.append(data[pos: gt + 1])
         else:
-            if data.find(b"<", gt + 1, end) >= 0 or data.find(b"&", gt + 1, end) >= 0:
+            # the first "<" after the start tag (memchr) must open the closing tag: then the text holds no markup
+            end = data.find(b"<", gt + 1)
+            if (end < 0 or not data.startswith(b"</" + name + b">", end)
+                    or (has_amp and data.find(b"&", gt + 1, end) >= 0)):
                 search = gt + 1
                 continue
             parts.append(data[pos: gt + 1])

@@ -5,7 +5,6 @@ device-provided data."""
 
 from __future__ import annotations
 
-import binascii
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from asalee_devices.drivers.ecg_files._util import (
     MAX_LEADS,
     MAX_SAMPLES_PER_LEAD,
     Deviations,
+    decode_base64,
     derive_limb_leads,
     filter_steps,
     lead_layout,
@@ -102,10 +102,7 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
         text = root.lifted(texts["WaveFormData"]) if "WaveFormData" in texts else b""
         if len(text) > 4 * MAX_SAMPLES_PER_LEAD:
             raise FormatError("MUSE lead data too long", field="WaveFormData", value=len(text))
-        try:
-            raw = binascii.a2b_base64(text.encode("ascii") if isinstance(text, str) else text)
-        except (binascii.Error, UnicodeError) as exc:
-            raise FormatError("MUSE lead data are not base64", field="lead", value=name) from exc
+        raw = decode_base64(text, "MUSE lead", "lead", name)
         if len(raw) < 2 * n:
             raise FormatError("MUSE lead data shorter than its sample count", field="lead", value=name,
                               expected=f"{2 * n} bytes, got {len(raw)}")

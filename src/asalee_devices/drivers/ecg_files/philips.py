@@ -8,7 +8,6 @@ in ``extra`` only, it does not describe the stored samples.
 
 from __future__ import annotations
 
-import binascii
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from asalee_devices.drivers.ecg_files._util import (
     MAX_LEADS,
     MAX_SAMPLES_PER_LEAD,
     Deviations,
+    decode_base64,
     filter_steps,
     read_bounded,
     to_float,
@@ -121,10 +121,7 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     text = root.content(pw)
     if len(text) > 8 * MAX_SAMPLES_PER_LEAD * MAX_LEADS // 3:
         raise FormatError("Sierra waveform data too long", field="parsedwaveforms", value=len(text))
-    try:
-        blob = binascii.a2b_base64(text.encode("ascii") if isinstance(text, str) else text)
-    except (binascii.Error, UnicodeError) as exc:
-        raise FormatError("Sierra waveform data are not base64", field="parsedwaveforms") from exc
+    blob = decode_base64(text, "Sierra waveform", "parsedwaveforms")
     arrays: list[NDArray[np.int64]]
     if compressed:
         if method.upper() != "XLI":
