@@ -179,11 +179,20 @@ def test_aecg_joined_parse_is_the_per_text_parse_or_nothing(texts: list[bytes]) 
     import threading
     import warnings
 
+    from asalee_devices.drivers.ecg_files._xml import Lifted
     from asalee_devices.drivers.ecg_files.aecg import _Integers
 
+    # the texts as spans of one document (what lift_bulk hands over), joined the way the worker receives them
+    document, spans = b"", []
+    for text in texts:
+        document += b"<d>"
+        spans.append((len(document), len(document) + len(text)))
+        document += text + b"</d>"
+    lifted = Lifted(document, spans)
+    assert [lifted[i] for i in range(len(lifted))] == texts
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got = _Integers._parse(texts, threading.Event())
+        got = _Integers._parse(lifted.joined(len(texts), _Integers._SEP), len(texts), threading.Event())
         if got:
             assert len(got) == len(texts)
             for text, arr in zip(texts, got, strict=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,32 +37,46 @@ _SAME_NAME: dict[bytes, re.Pattern[bytes]] = {}
 _DECLARATIONS = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"))
 
 
-def _declaration_covering(data: bytes, start: int, pos: int) -> int:
-    """End of a comment, CDATA section or processing instruction that begins in ``data[start:pos]`` and runs past
-    ``pos`` (so ``pos`` is inside it, not markup), or -1. Found through the rare ``!`` and ``?`` (memchr), not
-    through ``<``, which is everywhere in a document."""
-    bang = data.find(b"!", start, pos)
-    quest = data.find(b"?", start, pos)
-    while bang >= 0 or quest >= 0:
-        i = bang if quest < 0 or 0 <= bang < quest else quest
-        nxt = i + 1
-        if i > start and data[i - 1] == 0x3C:
-            for opener, closer in _DECLARATIONS:
-                if data.startswith(opener, i - 1):
-                    j = data.find(closer, i - 1 + len(opener))
-                    end = len(data) if j < 0 else j + len(closer)
-                    if end > pos:
-                        return end
-                    nxt = end
-                    break
-        if bang >= 0 and bang < nxt:
-            bang = data.find(b"!", nxt, pos)
-        if quest >= 0 and quest < nxt:
-            quest = data.find(b"?", nxt, pos)
-    return -1
+class _Declarations:
+    """The comments, CDATA sections and processing instructions of a document (where ``<`` and element names
+    are text, not markup), found once through the rare ``!`` and ``?`` (memchr), not through ``<``, which is
+    everywhere in a document. Spans are disjoint and in document order."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, data: bytes) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        size = len(data)
+        bang, quest = data.find(b"!"), data.find(b"?")
+        while bang >= 0 or quest >= 0:
+            i = bang if quest < 0 or 0 <= bang < quest else quest
+            nxt = i + 1
+            if i > 0 and data[i - 1] == 0x3C:
+                for opener, closer in _DECLARATIONS:
+                    if data.startswith(opener, i - 1):
+                        j = data.find(closer, i - 1 + len(opener))
+                        nxt = size if j < 0 else j + len(closer)
+                        self.starts.append(i - 1)
+                        self.ends.append(nxt)
+                        break
+            if 0 <= bang < nxt:
+                bang = data.find(b"!", nxt)
+            if 0 <= quest < nxt:
+                quest = data.find(b"?", nxt)
+
+    def covering(self, pos: int) -> int:
+        """End of the span ``pos`` lies inside (after its first character), or -1."""
+        k = bisect_left(self.starts, pos) - 1
+        return self.ends[k] if k >= 0 and self.ends[k] > pos else -1
+
+    def runs_past(self, start: int, end: int) -> bool:
+        """Whether a span beginning in ``[start, end)`` runs past ``end`` (so ``end`` is inside it, not markup)."""
+        k = bisect_left(self.starts, end) - 1
+        return k >= 0 and self.starts[k] >= start and self.ends[k] > end
 
 
-def _drop_end(data: bytes, start: int, name: bytes, keep: tuple[bytes, ...]) -> int:
+def _drop_end(data: bytes, start: int, name: bytes, keep: tuple[bytes, ...], decl: _Declarations) -> int:
     """Position of the ``</name>`` closing the element whose content starts at ``start``, or -1 when that content
     may not be dropped: it holds an element of the same name (nesting), one of the ``keep`` names (what the
     reader searches the whole tree for), or a comment, CDATA section or processing instruction that runs past the
@@ -80,15 +95,47 @@ def _drop_end(data: bytes, start: int, name: bytes, keep: tuple[bytes, ...]) -> 
             return -1
         if data[i - 1] == 0x2F and data[i - 2] == 0x3C and data.startswith(b">", i + size):  # </name>
             end = i - 2
-            if any(data.find(k, start, end) >= 0 for k in keep):
-                return -1
-            return -1 if _declaration_covering(data, start, end) >= 0 else end
+            for k in keep:
+                if data.find(k, start, end) >= 0:
+                    return -1
+            return -1 if decl.runs_past(start, end) else end
         i = data.find(name, i + 1)
     return -1
 
 
+class Lifted:
+    """The texts :func:`lift_bulk` cut out of a document: spans of the original bytes, copied only when one is
+    read (``lifted[i]``) or when several are joined for a single parse (:meth:`joined`). A decoder thus never
+    holds a second copy of every long text beside the document (a 10 s 12-lead aECG carries ~340 kB of digits)."""
+
+    __slots__ = ("_data", "_spans")
+
+    def __init__(self, data: bytes = b"", spans: list[tuple[int, int]] | None = None) -> None:
+        self._data = data
+        self._spans: list[tuple[int, int]] = spans if spans is not None else []
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def __getitem__(self, index: int) -> bytes:
+        start, end = self._spans[index]
+        return self._data[start:end]
+
+    def sizes(self) -> list[int]:
+        """Length in bytes of each text."""
+        return [end - start for start, end in self._spans]
+
+    def joined(self, count: int, separator: bytes) -> bytes:
+        """The first ``count`` texts, each followed by ``separator``, in one bytes object (one copy)."""
+        view = memoryview(self._data)
+        return separator.join([view[a:b] for a, b in self._spans[:count]] + [b""])
+
+
+_NOTHING_LIFTED = Lifted()
+
+
 def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
-              ) -> tuple[bytes, list[bytes]]:
+              ) -> tuple[bytes, Lifted]:
     """Cut the character data of elements ``names`` out of an ASCII-compatible document (replaced by a marker):
     long digit or base64 texts then bypass the XML parser. Contents holding markup (``<``) or references (``&``)
     are left in place, so the document means the same; the parser still checks the whole skeleton.
@@ -100,24 +147,24 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), k
     One pass in document order: the search for the next element resumes after each cut region, so the long
     texts are scanned once (for their closing tag and for ``<``/``&``), never by the element search."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:200] or not names + drop:
-        return data, []
+        return data, _NOTHING_LIFTED
     opener = _opener(names + drop)
     dropped = frozenset(n.encode() for n in drop)
     kept = tuple(n.encode() for n in keep)
-    parts: list[bytes] = []
-    bulk: list[bytes] = []
+    decl = _Declarations(data)
+    has_amp = b"&" in data  # no reference anywhere (the usual case): no per-text check
+    view = memoryview(data)  # the skeleton's pieces are joined straight from the document: one copy
+    parts: list[bytes | memoryview] = []
+    spans: list[tuple[int, int]] = []
     pos = 0
     search = 0
-    scanned = 0  # comments, CDATA and PIs before this position have been stepped over
-    has_amp = b"&" in data  # no reference anywhere (the usual case): no per-text check
     while True:
         m = opener.search(data, search)
         if m is None:
             break
-        inside = _declaration_covering(data, max(scanned, search), m.start())
-        scanned = m.start()
+        inside = decl.covering(m.start()) if decl.starts else -1
         if inside >= 0:  # the match is text of a comment, CDATA section or PI
-            search = scanned = inside
+            search = inside
             continue
         name = m.group(1)
         tag = _START_TAG_END.match(data, m.end() - 1)  # the attributes (a quoted value may hold ">")
@@ -126,11 +173,11 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), k
             continue
         gt = tag.end() - 1
         if name in dropped:
-            end = _drop_end(data, gt + 1, name, kept)
+            end = _drop_end(data, gt + 1, name, kept, decl)
             if end < 0:
                 search = gt + 1
                 continue
-            parts.append(data[pos: gt + 1])
+            parts.append(view[pos: gt + 1])
         else:
             # the first "<" after the start tag (memchr) must open the closing tag: then the text holds no markup
             end = data.find(b"<", gt + 1)
@@ -138,14 +185,14 @@ def lift_bulk(data: bytes, names: tuple[str, ...], drop: tuple[str, ...] = (), k
                     or (has_amp and data.find(b"&", gt + 1, end) >= 0)):
                 search = gt + 1
                 continue
-            parts.append(data[pos: gt + 1])
-            parts.append(f"{_MARK}{len(bulk)}@@".encode("ascii"))
-            bulk.append(data[gt + 1: end])
+            parts.append(view[pos: gt + 1])
+            parts.append(f"{_MARK}{len(spans)}@@".encode("ascii"))
+            spans.append((gt + 1, end))
         pos = search = end
     if pos == 0:
-        return data, []
-    parts.append(data[pos:])
-    return b"".join(parts), bulk
+        return data, _NOTHING_LIFTED
+    parts.append(view[pos:])
+    return b"".join(parts), Lifted(data, spans)
 
 
 def element_text(el: Any) -> str:
@@ -160,10 +207,10 @@ class Node:
 
     __slots__ = ("_el", "bulk", "ns")
 
-    def __init__(self, el: Any, ns: str = "", bulk: list[bytes] | None = None) -> None:
+    def __init__(self, el: Any, ns: str = "", bulk: Lifted | None = None) -> None:
         self._el = el
         self.ns = ns
-        self.bulk: list[bytes] = bulk if bulk is not None else []
+        self.bulk: Lifted = bulk if bulk is not None else _NOTHING_LIFTED
 
     @property
     def tag(self) -> str:
@@ -260,11 +307,11 @@ def _declares_entities(data: bytes) -> bool:
 
 
 def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
-          alongside: Callable[[list[bytes]], Callable[[], None]] | None = None) -> Node:
+          alongside: Callable[[Lifted, int], Callable[[], None]] | None = None) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
     :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`);
-    ``alongside(texts)``, when given, is called with them before the skeleton is parsed (to start work on them
-    that runs while the parser does) and the function it returns once the parse is over, whatever its outcome.
+    ``alongside(texts, skeleton_bytes)``, when given, is called with them and the size of the
+    skeleton before the skeleton is parsed (to start work on them that runs while the parser does) and the function it returns once the parse is over, whatever its outcome.
 
     Policy of defusedxml (entity declarations and external references refused): a document that declares
     entities goes through :class:`defusedxml.ElementTree.DefusedXMLParser`, which refuses it; the others (no
@@ -276,7 +323,7 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import DefusedXMLParser
 
-    lifted: list[bytes] = []
+    lifted = _NOTHING_LIFTED
     if bulk or drop:
         data, lifted = lift_bulk(data, bulk, drop, keep)
     parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
@@ -284,7 +331,7 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
     # the tree's elements are thousands of container objects, none in a reference cycle: a garbage collection
     # triggered by their allocation would walk every object of the process for nothing (a quarter of the parse
     # time in a service that holds many objects), so collection waits until the tree is built
-    finish = alongside(lifted) if alongside is not None else None
+    finish = alongside(lifted, len(data)) if alongside is not None else None
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:

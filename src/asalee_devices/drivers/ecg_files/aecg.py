@@ -24,7 +24,7 @@ from asalee_devices.drivers.ecg_files._util import (
     to_float,
     xml_root_name,
 )
-from asalee_devices.drivers.ecg_files._xml import Node, element_text, parse
+from asalee_devices.drivers.ecg_files._xml import Lifted, Node, element_text, parse
 from asalee_devices.drivers.ecg_files.base import (
     DeviceStatement,
     EcgFile,
@@ -98,46 +98,62 @@ _WORKER: list[ThreadPoolExecutor] = []
 
 
 class _Integers:
-    """The lifted ``digits`` texts parsed as integers in a worker thread while the XML skeleton is parsed.
+    """The first lifted ``digits`` texts parsed as integers in a worker thread while the XML skeleton is parsed;
+    the calling thread parses the others once the skeleton is done.
 
-    ``np.fromstring`` releases the GIL while it parses and ElementTree's parser holds it, so with a free core the
-    ~1.4 ms of number parsing of a 10 s 12-lead file overlaps the ~1.2 ms skeleton parse (on a busy machine the
-    two simply take turns). The texts are parsed in one call, each followed by a sentinel number, so that the
-    worker needs the GIL only to start (the calling thread waits until it is about to parse). The result is used
-    only when every sentinel is found where expected, i.e. every text is a plain list of integers read to its end
-    (a decimal, a stray character or the sentinel value itself in a text stop or shift the parse): otherwise each
-    text goes through :func:`_digits`'s own parse, which decides, so the outcome is the same either way."""
+    ``np.fromstring`` releases the GIL while it parses; ElementTree's parser holds it. With a free core the worker
+    parses about half of the work (the numbers it is given) while the skeleton is parsed, and the calling thread
+    then parses the rest (the split balances the two from the sizes: ~2.4 times more time per byte of skeleton
+    than per byte of digits); on a busy machine the two simply take turns. The worker's texts are parsed in one
+    call, each followed by a sentinel number, so that it needs the GIL only to start (the calling thread waits
+    until it is about to parse): between two calls it would wait for the GIL until the skeleton parse ends. Its
+    result is used only when every sentinel is found where expected, i.e. every text is a plain list of integers
+    read to its end (a decimal, a stray character or the sentinel value itself in a text stop or shift the parse):
+    otherwise each text goes through :func:`_digits`'s own parse, which decides, so the outcome is the same either
+    way."""
 
     SENTINEL = np.iinfo(np.int64).min + 1
     _SEP = b" " + str(SENTINEL).encode("ascii") + b" "
     MIN_BYTES = 65536  # below, the hand-over costs more than it saves
+    SKELETON_COST = 2.4  # parse time of a byte of XML skeleton / of a byte of digits (measured, not critical)
 
     def __init__(self) -> None:
         self.values: list[NDArray[np.int64]] = []
 
     @classmethod
-    def _parse(cls, texts: list[bytes], started: threading.Event) -> list[NDArray[np.int64]]:
+    def _parse(cls, joined: bytes, count: int, started: threading.Event) -> list[NDArray[np.int64]]:
+        started.set()
         try:
-            joined = cls._SEP.join(texts) + cls._SEP
-            started.set()
             flat = np.fromstring(joined, dtype=np.int64, sep=" ")
         except Exception:  # any trouble: the texts are parsed one by one instead
             return []
-        finally:
-            started.set()
         ends = np.flatnonzero(flat == cls.SENTINEL)
-        if ends.size != len(texts) or (flat.size and int(ends[-1]) != flat.size - 1):
+        if ends.size != count or (flat.size and int(ends[-1]) != flat.size - 1):
             return []
         starts = np.concatenate(([0], ends[:-1] + 1))
         return [flat[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
-    def start(self, texts: list[bytes]) -> Callable[[], None]:
-        if sum(map(len, texts)) < self.MIN_BYTES:
+    @classmethod
+    def share(cls, sizes: list[int], skeleton_bytes: int) -> int:
+        """How many of the texts (in document order) the worker takes: about half of the whole work."""
+        target = (sum(sizes) + cls.SKELETON_COST * skeleton_bytes) / 2.0
+        taken = 0
+        for k, size in enumerate(sizes):
+            taken += size
+            if taken >= target:
+                return k + 1
+        return len(sizes)
+
+    def start(self, texts: Lifted, skeleton_bytes: int = 0) -> Callable[[], None]:
+        sizes = texts.sizes()
+        if sum(sizes) < self.MIN_BYTES:
             return lambda: None
         if not _WORKER:
             _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aecg-digits"))
+        count = self.share(sizes, skeleton_bytes)
+        joined = texts.joined(count, self._SEP)  # here, not in the worker: its memory stays with this thread's
         started = threading.Event()
-        future = _WORKER[0].submit(self._parse, list(texts), started)
+        future = _WORKER[0].submit(self._parse, joined, count, started)
         started.wait(0.05)  # let the worker take the GIL once and enter the parse (not if it is busy elsewhere)
 
         def finish() -> None:
@@ -202,7 +218,9 @@ def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str, ints: _Integ
         if digits is None:
             raise FormatError("aECG lead has no digits", field="lead", value=name)
         k = scale * scale_unit
-        leads[name] = (_digits(root.content(digits), name, ints.get(root, digits)), k, origin * origin_unit)
+        parsed = ints.get(root, digits)
+        numbers = _digits(root.content(digits), name) if parsed is None else _digits(b"", name, parsed)
+        leads[name] = (numbers, k, origin * origin_unit)
         steps.add(k)
         if len(leads) > MAX_LEADS:
             raise FormatError("Too many aECG leads", field="leads", value=len(leads), expected=f"<= {MAX_LEADS}")
@@ -263,24 +281,34 @@ def _filters(series: Node) -> tuple[float | None, float | None, list[float]]:
 def _annotations(root: Node) -> list[DeviceStatement]:
     """Device annotations (measurements, rhythm and beat statements), each distinct one once; wave-component
     markers (``MDC_ECG_WAVC*``, per-beat fiducials) are left out. (Walks the ElementTree elements directly:
-    there are hundreds of annotations.)"""
+    there are hundreds of annotations, most of them repeats of a few statements (per lead, per beat), which are
+    recognised by their raw code and value before anything is converted.)"""
     out: list[DeviceStatement] = []
     seen: set[DeviceStatement] = set()
+    seen_raw: set[tuple[str, str | None, str | None, str | None, str | None, str]] = set()
     code_tag, value_tag = root.ns + "code", root.ns + "value"
     for ann in root.element.iter(root.ns + "annotation"):
         c = ann.find(code_tag)
         code = c.get("code", "") if c is not None else ""
-        v = ann.find(value_tag)
-        if not code or v is None or code.startswith("MDC_ECG_WAVC"):
+        if not code or code.startswith("MDC_ECG_WAVC"):
             continue
-        num = to_float(v.get("value"))
-        text = element_text(v).strip()
+        v = ann.find(value_tag)
+        if v is None:
+            continue
+        get = v.get
+        raw = (code, get("value"), get("unit"), get("code"), get("displayName"),
+               (v.text or "") if len(v) == 0 else element_text(v))
+        if raw in seen_raw:
+            continue
+        seen_raw.add(raw)
+        num = to_float(raw[1])
+        text = raw[5].strip()
         if num is not None:
-            st = DeviceStatement("measurement", code, value=num, unit=v.get("unit", ""))
+            st = DeviceStatement("measurement", code, value=num, unit=get("unit", ""))
         elif text:
             st = DeviceStatement("statement", code, text=text)
-        elif v.get("code"):
-            st = DeviceStatement("statement", code, text=v.get("displayName", v.get("code")))
+        elif get("code"):
+            st = DeviceStatement("statement", code, text=get("displayName", get("code")))
         else:
             continue
         if st not in seen:
