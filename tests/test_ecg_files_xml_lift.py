@@ -6,6 +6,7 @@ when the element nests its own name, or when it holds a name the reader searches
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -66,3 +67,55 @@ _PIECES = [b"<support>", b"</support>", b"<support/>", b"<support a='>'>", b"<su
 def test_random_documents_mean_the_same(pieces: list[bytes]) -> None:
     doc = b"<r>" + b"".join(pieces) + b"</r>"
     _same_for_reader(doc, _lift(doc))
+
+
+def _parsed(doc: bytes, with_alongside: bool) -> bytes | str:
+    """The tree ``parse`` gives (lifted texts put back in place), or the error's name."""
+    from asalee_devices.drivers.ecg_files._xml import Lifted, parse
+    from asalee_devices.errors import FormatError
+
+    seen: list[Lifted] = []
+
+    def alongside(texts: Lifted) -> Callable[[], None]:
+        seen.append(texts)
+        return lambda: None
+
+    try:
+        root = parse(doc, "test", bulk=("digits",), drop=("support",), keep=KEEP,
+                     alongside=alongside if with_alongside else None)
+    except FormatError as exc:
+        return type(exc).__name__
+    assert len(seen) == int(with_alongside)
+    for node in root.iter("digits"):
+        content = root.content(node)
+        node.element.text = content.decode() if isinstance(content, bytes) else content
+    return ET.tostring(root.element)
+
+
+_LEAVES = st.sampled_from([b"", b"1 -2 3", b"text", b" ", b"<b/>", b"<annotation/>", b"<?p ?>",
+                           b"<!-- </support> <digits>1</digits> -->", b"<![CDATA[</digits> 7]]>"])
+
+
+def _elements(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
+    return st.tuples(st.sampled_from([b"support", b"digits", b"a", b"supportingROI"]),
+                     st.lists(children, max_size=4)).map(lambda t: b"<%s>%s</%s>" % (t[0], b"".join(t[1]), t[0]))
+
+
+@pytest.mark.parametrize("doc", [
+    b"<r><support><digits>1 2</digits><a/></support><digits>3 4</digits></r>",
+    b"<r><support><annotation/><digits>1</digits></support><digits>2</digits></r>",  # kept: a searched name
+    b"<r><support><!-- </support> --><digits>5</digits></support></r>",  # kept: closing tag in a comment
+])
+def test_texts_first_then_regions_is_the_one_pass_result(doc: bytes) -> None:
+    # with work alongside, parse lifts the texts first (to start that work early), then drops regions from the
+    # skeleton: the tree is the one a single pass gives
+    assert _parsed(doc, True) == _parsed(doc, False)
+    assert isinstance(_parsed(doc, True), bytes)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(body=st.recursive(_LEAVES, _elements, max_leaves=12))
+def test_texts_first_then_regions_on_random_trees(body: bytes) -> None:
+    doc = b"<r>" + body + b"</r>"
+    ET.fromstring(doc)  # the strategy builds well-formed documents
+    assert _parsed(doc, True) == _parsed(doc, False)

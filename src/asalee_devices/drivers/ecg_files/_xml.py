@@ -307,11 +307,12 @@ def _declares_entities(data: bytes) -> bool:
 
 
 def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
-          alongside: Callable[[Lifted, int], Callable[[], None]] | None = None) -> Node:
+          alongside: Callable[[Lifted], Callable[[], None]] | None = None) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
-    :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`);
-    ``alongside(texts, skeleton_bytes)``, when given, is called with them and the size of the
-    skeleton before the skeleton is parsed (to start work on them that runs while the parser does) and the function it returns once the parse is over, whatever its outcome.
+    :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`).
+    ``alongside(texts)``, when given, is called with them as soon as they are lifted, to start work on them that
+    runs while the rest of the parse does; the function it returns is called once the parse is over, whatever its
+    outcome.
 
     Policy of defusedxml (entity declarations and external references refused): a document that declares
     entities goes through :class:`defusedxml.ElementTree.DefusedXMLParser`, which refuses it; the others (no
@@ -324,17 +325,26 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
     from defusedxml.ElementTree import DefusedXMLParser
 
     lifted = _NOTHING_LIFTED
-    if bulk or drop:
+    finish = None
+    if alongside is not None and bulk and drop:
+        # the texts first, so that the work alongside starts before the (slower) search for regions to drop,
+        # which then runs on the skeleton; the result is the same as one pass (texts in dropped regions go too)
+        data, lifted = lift_bulk(data, bulk)
+        finish = alongside(lifted)
+    elif bulk or drop:
         data, lifted = lift_bulk(data, bulk, drop, keep)
-    parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
-                   if _declares_entities(data) else ET.XMLParser())
     # the tree's elements are thousands of container objects, none in a reference cycle: a garbage collection
     # triggered by their allocation would walk every object of the process for nothing (a quarter of the parse
     # time in a service that holds many objects), so collection waits until the tree is built
-    finish = alongside(lifted, len(data)) if alongside is not None else None
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        if finish is not None:
+            data = lift_bulk(data, (), drop, keep)[0]
+        elif alongside is not None:
+            finish = alongside(lifted)
+        parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
+                       if _declares_entities(data) else ET.XMLParser())
         parser.feed(data)
         root = parser.close()
     except (ParseError, DefusedXmlException, ValueError, UnicodeError, LookupError, SyntaxError) as exc:

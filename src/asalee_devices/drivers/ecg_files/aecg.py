@@ -98,24 +98,20 @@ _WORKER: list[ThreadPoolExecutor] = []
 
 
 class _Integers:
-    """The first lifted ``digits`` texts parsed as integers in a worker thread while the XML skeleton is parsed;
-    the calling thread parses the others once the skeleton is done.
+    """The lifted ``digits`` texts parsed as integers in a worker thread while the rest of the document is parsed.
 
-    ``np.fromstring`` releases the GIL while it parses; ElementTree's parser holds it. With a free core the worker
-    parses about half of the work (the numbers it is given) while the skeleton is parsed, and the calling thread
-    then parses the rest (the split balances the two from the sizes: ~2.4 times more time per byte of skeleton
-    than per byte of digits); on a busy machine the two simply take turns. The worker's texts are parsed in one
-    call, each followed by a sentinel number, so that it needs the GIL only to start (the calling thread waits
-    until it is about to parse): between two calls it would wait for the GIL until the skeleton parse ends. Its
-    result is used only when every sentinel is found where expected, i.e. every text is a plain list of integers
-    read to its end (a decimal, a stray character or the sentinel value itself in a text stop or shift the parse):
-    otherwise each text goes through :func:`_digits`'s own parse, which decides, so the outcome is the same either
-    way."""
+    ``np.fromstring`` releases the GIL while it parses, and lifting the regions to drop and ElementTree's parser
+    hold it, so with a free core the ~1.4 ms of number parsing of a 10 s 12-lead file overlaps them (on a busy
+    machine the two simply take turns). The texts are parsed in one call, each followed by a sentinel number, so
+    that the worker needs the GIL only to start (the calling thread waits until it is about to parse): between two
+    calls it would wait for the GIL until the skeleton parse ends. The result is used only when every sentinel is
+    found where expected, i.e. every text is a plain list of integers read to its end (a decimal, a stray character
+    or the sentinel value itself in a text stop or shift the parse): otherwise each text goes through
+    :func:`_digits`'s own parse, which decides, so the outcome is the same either way."""
 
     SENTINEL = np.iinfo(np.int64).min + 1
     _SEP = b" " + str(SENTINEL).encode("ascii") + b" "
     MIN_BYTES = 65536  # below, the hand-over costs more than it saves
-    SKELETON_COST = 2.4  # parse time of a byte of XML skeleton / of a byte of digits (measured, not critical)
 
     def __init__(self) -> None:
         self.values: list[NDArray[np.int64]] = []
@@ -133,24 +129,12 @@ class _Integers:
         starts = np.concatenate(([0], ends[:-1] + 1))
         return [flat[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
-    @classmethod
-    def share(cls, sizes: list[int], skeleton_bytes: int) -> int:
-        """How many of the texts (in document order) the worker takes: about half of the whole work."""
-        target = (sum(sizes) + cls.SKELETON_COST * skeleton_bytes) / 2.0
-        taken = 0
-        for k, size in enumerate(sizes):
-            taken += size
-            if taken >= target:
-                return k + 1
-        return len(sizes)
-
-    def start(self, texts: Lifted, skeleton_bytes: int = 0) -> Callable[[], None]:
-        sizes = texts.sizes()
-        if sum(sizes) < self.MIN_BYTES:
+    def start(self, texts: Lifted) -> Callable[[], None]:
+        if sum(texts.sizes()) < self.MIN_BYTES:
             return lambda: None
         if not _WORKER:
             _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aecg-digits"))
-        count = self.share(sizes, skeleton_bytes)
+        count = len(texts)
         joined = texts.joined(count, self._SEP)  # here, not in the worker: its memory stays with this thread's
         started = threading.Event()
         future = _WORKER[0].submit(self._parse, joined, count, started)
