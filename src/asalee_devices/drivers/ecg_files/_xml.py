@@ -307,12 +307,11 @@ def _declares_entities(data: bytes) -> bool:
 
 
 def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
-          alongside: Callable[[Lifted], Callable[[], None]] | None = None) -> Node:
+          alongside: Callable[[Lifted], object] | None = None) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
     :class:`FormatError`. ``bulk`` element texts are lifted out before parsing (see :func:`lift_bulk`).
     ``alongside(texts)``, when given, is called with them as soon as they are lifted, to start work on them that
-    runs while the rest of the parse does; the function it returns is called once the parse is over, whatever its
-    outcome.
+    runs while the rest of the parse does (the caller collects it, whatever the outcome of the parse).
 
     Policy of defusedxml (entity declarations and external references refused): a document that declares
     entities goes through :class:`defusedxml.ElementTree.DefusedXMLParser`, which refuses it; the others (no
@@ -325,24 +324,23 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
     from defusedxml.ElementTree import DefusedXMLParser
 
     lifted = _NOTHING_LIFTED
-    finish = None
-    if alongside is not None and bulk and drop:
+    texts_first = alongside is not None and bool(bulk) and bool(drop)
+    if texts_first:
         # the texts first, so that the work alongside starts before the (slower) search for regions to drop,
         # which then runs on the skeleton; the result is the same as one pass (texts in dropped regions go too)
         data, lifted = lift_bulk(data, bulk)
-        finish = alongside(lifted)
     elif bulk or drop:
         data, lifted = lift_bulk(data, bulk, drop, keep)
+    if alongside is not None:
+        alongside(lifted)
     # the tree's elements are thousands of container objects, none in a reference cycle: a garbage collection
     # triggered by their allocation would walk every object of the process for nothing (a quarter of the parse
     # time in a service that holds many objects), so collection waits until the tree is built
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if finish is not None:
+        if texts_first:
             data = lift_bulk(data, (), drop, keep)[0]
-        elif alongside is not None:
-            finish = alongside(lifted)
         parser: Any = (DefusedXMLParser(forbid_dtd=False, forbid_entities=True, forbid_external=True)
                        if _declares_entities(data) else ET.XMLParser())
         parser.feed(data)
@@ -353,8 +351,6 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
     finally:
         if gc_was_enabled:
             gc.enable()
-        if finish is not None:
-            finish()
     if root is None or not isinstance(root.tag, str):
         raise FormatError(f"{fmt}: empty XML document", field="xml")
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -114,7 +113,8 @@ class _Integers:
     MIN_BYTES = 65536  # below, the hand-over costs more than it saves
 
     def __init__(self) -> None:
-        self.values: list[NDArray[np.int64]] = []
+        self._future: Future[list[NDArray[np.int64]]] | None = None
+        self._values: list[NDArray[np.int64]] | None = None
 
     @classmethod
     def _parse(cls, joined: bytes, count: int, started: threading.Event) -> list[NDArray[np.int64]]:
@@ -129,25 +129,28 @@ class _Integers:
         starts = np.concatenate(([0], ends[:-1] + 1))
         return [flat[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
-    def start(self, texts: Lifted) -> Callable[[], None]:
+    def start(self, texts: Lifted) -> None:
+        """Start parsing ``texts`` in the worker (nothing when they are too short to be worth it)."""
         if sum(texts.sizes()) < self.MIN_BYTES:
-            return lambda: None
+            return
         if not _WORKER:
             _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aecg-digits"))
         count = len(texts)
         joined = texts.joined(count, self._SEP)  # here, not in the worker: its memory stays with this thread's
         started = threading.Event()
-        future = _WORKER[0].submit(self._parse, joined, count, started)
+        self._future = _WORKER[0].submit(self._parse, joined, count, started)
         started.wait(0.05)  # let the worker take the GIL once and enter the parse (not if it is busy elsewhere)
 
-        def finish() -> None:
-            self.values = future.result()
-
-        return finish
+    def settle(self) -> list[NDArray[np.int64]]:
+        """The worker's result (waiting for it; empty when it did not run or could not parse every text)."""
+        if self._values is None:
+            self._values = self._future.result() if self._future is not None else []
+        return self._values
 
     def get(self, root: Node, node: Node) -> NDArray[np.int64] | None:
         index = root.bulk_index(node.text)
-        return self.values[index] if index is not None and index < len(self.values) else None
+        values = self.settle() if index is not None else []
+        return values[index] if index is not None and index < len(values) else None
 
 
 #: one lead of a sequence set: the stored numbers, the scale (µV per unit) and the origin (µV)
@@ -305,14 +308,46 @@ def read(path: Path, strict: bool = False) -> EcgFile:
     return decode(read_bounded(path), strict)
 
 
+def _patient(root: Node) -> PatientDemographics:
+    person = next(root.iter("subjectDemographicPerson"), None)
+    subject = next(root.iter("trialSubject"), None)
+    pid = ""
+    if subject is not None and subject.find("id") is not None:
+        pid = subject.find("id").attrib.get("extension", "")  # type: ignore[union-attr]
+    if person is not None:
+        name = person.find("name")
+        given = name.findtext("given") if name is not None else ""
+        family = name.findtext("family") if name is not None else ""
+        if name is not None and not given and not family:
+            family = name.text.strip()
+        sex_node = person.find("administrativeGenderCode")
+        sex = {"M": "male", "F": "female"}.get(sex_node.attrib.get("code", "") if sex_node else "", "")
+        birth_node = person.find("birthTime")
+        birth = _ts(birth_node.attrib.get("value", "")) if birth_node is not None else None
+        return PatientDemographics(patient_id=pid, family_name=family, given_name=given,
+                                  birth_date=birth.date().isoformat() if birth else "", sex=sex)
+    return PatientDemographics()
+
+
 def decode(data: bytes, strict: bool = False) -> EcgFile:
+    ints = _Integers()
+    try:
+        return _decode(data, strict, ints)
+    finally:
+        ints.settle()  # the worker is done with this document before decode returns, whatever the outcome
+
+
+def _decode(data: bytes, strict: bool, ints: _Integers) -> EcgFile:
     dev = Deviations("HL7 aECG", strict)
     # the regions of interest of the annotations (``support``: ROI boundaries, a third of the document's elements)
-    # are never read: they are cut before parsing, unless they hold anything the reader searches the tree for
-    ints = _Integers()
+    # are never read: they are cut before parsing, unless they hold anything the reader searches the tree for.
+    # The digits are parsed by the worker meanwhile; what does not need them (annotations, subject) is read
+    # first, so that the wait for the worker, if any, comes as late as possible
     root = parse(data, "HL7 aECG", bulk=("digits",), drop=("support",), keep=_SEARCHED, alongside=ints.start)
     if root.tag != "AnnotatedECG":
         raise FormatError("Not an HL7 aECG document", field="root", value=root.tag, expected="AnnotatedECG")
+    device_data = tuple(_annotations(root))
+    patient = _patient(root)
     rhythm: EcgRecording | None = None
     median: EcgRecording | None = None
     device = DeviceIdentity(source=NAME)
@@ -342,26 +377,8 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             median = _recording(leads, fs, step, dev, "representative beats")
     if rhythm is None:
         raise FormatError("aECG document has no rhythm series", field="series", expected="code RHYTHM")
-    patient = PatientDemographics()
-    person = next(root.iter("subjectDemographicPerson"), None)
-    subject = next(root.iter("trialSubject"), None)
-    pid = ""
-    if subject is not None and subject.find("id") is not None:
-        pid = subject.find("id").attrib.get("extension", "")  # type: ignore[union-attr]
-    if person is not None:
-        name = person.find("name")
-        given = name.findtext("given") if name is not None else ""
-        family = name.findtext("family") if name is not None else ""
-        if name is not None and not given and not family:
-            family = name.text.strip()
-        sex_node = person.find("administrativeGenderCode")
-        sex = {"M": "male", "F": "female"}.get(sex_node.attrib.get("code", "") if sex_node else "", "")
-        birth_node = person.find("birthTime")
-        birth = _ts(birth_node.attrib.get("value", "")) if birth_node is not None else None
-        patient = PatientDemographics(patient_id=pid, family_name=family, given_name=given,
-                                      birth_date=birth.date().isoformat() if birth else "", sex=sex)
     return EcgFile(format=NAME, recording=rhythm, device=device, acquired_at=acquired, patient=patient,
-                   device_data=tuple(_annotations(root)), warnings=dev.as_tuple(), median_beats=median,
+                   device_data=device_data, warnings=dev.as_tuple(), median_beats=median,
                    format_version="PORT_MT020001")
 
 
