@@ -5,6 +5,7 @@ so that the precise error is raised); the XLI LZW output-size limit."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +150,6 @@ def _aecg_both_ways(data: bytes) -> tuple[object, object]:
 
 
 def test_aecg_worker_parse_matches_the_per_lead_parse(shared_data: Path) -> None:
-    import re
-
     data = (shared_data / "ecg" / "ecgtoolkit-example" / "Example.xml").read_bytes()
     fast, slow = _aecg_both_ways(data)
     assert fast == slow and not isinstance(fast, str)
@@ -165,6 +164,17 @@ def test_aecg_worker_parse_matches_the_per_lead_parse(shared_data: Path) -> None
         mutated = data[:a] + new + data[b:]
         fast, slow = _aecg_both_ways(mutated)
         assert fast == slow, _why
+
+
+@pytest.mark.parametrize("number", [b"99999999999999999999", b"-99999999999999999999", b"9223372036854775807"])
+def test_aecg_number_beyond_int64_is_refused_not_clipped(shared_data: Path, number: bytes) -> None:
+    # np.fromstring clips such a number to the int64 limit without an error: read as is, it would be an enormous
+    # sample; both paths (worker and per lead) refuse the lead instead
+    data = (shared_data / "ecg" / "ecgtoolkit-example" / "Example.xml").read_bytes()
+    a, b = [m.span(1) for m in re.finditer(rb"<digits>([^<]*)</digits>", data)][2]
+    mutated = data[:a] + data[a:b][:30] + b" " + number + b" " + data[a:b][30:] + data[b:]
+    fast, slow = _aecg_both_ways(mutated)
+    assert fast == slow == "error lead"
 
 
 @pytest.mark.parametrize("texts", [

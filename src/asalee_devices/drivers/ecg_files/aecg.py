@@ -65,10 +65,20 @@ def _ts(value: str) -> datetime | None:
         return None
 
 
+_I64 = np.iinfo(np.int64)
+
+
+def _clipped(arr: NDArray[np.int64]) -> bool:
+    """Whether an integer parse met a number beyond the int64 range: ``np.fromstring`` clips it to the limit
+    without an error (``99999999999999999999`` reads as 9223372036854775807)."""
+    return bool(arr.size) and (int(arr.max()) == _I64.max or int(arr.min()) == _I64.min)
+
+
 def _digits(text: str | bytes, lead: str, parsed: NDArray[np.int64] | None = None,
             ) -> NDArray[np.int64] | NDArray[np.float64]:
     """Space-separated numbers: integers on the fast path (int64, exact; ``parsed`` when :class:`_Integers` has
-    already parsed them), decimals on the slow one."""
+    already parsed them), decimals on the slow one. A number beyond the int64 range (no ECG sample is) is
+    refused rather than read clipped."""
     if parsed is not None:
         arr: NDArray[np.int64] | NDArray[np.float64] = parsed
     elif not text or text.isspace():  # np.fromstring reads a blank text as one 0
@@ -77,7 +87,8 @@ def _digits(text: str | bytes, lead: str, parsed: NDArray[np.int64] | None = Non
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             try:
-                arr = np.fromstring(text, dtype=np.int64, sep=" ")
+                ints: NDArray[np.int64] = np.fromstring(text, dtype=np.int64, sep=" ")
+                arr = ints
             except (ValueError, DeprecationWarning):
                 try:
                     arr = np.fromstring(text, dtype=np.float64, sep=" ")
@@ -85,6 +96,10 @@ def _digits(text: str | bytes, lead: str, parsed: NDArray[np.int64] | None = Non
                     raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
                 if not np.all(np.isfinite(arr)):
                     raise FormatError("aECG digits hold non-finite values", field="lead", value=lead) from None
+            else:
+                if _clipped(ints):
+                    raise FormatError("aECG digits hold a number at or beyond the 64-bit integer limits",
+                                      field="lead", value=lead, expected=f"integers within +-{_I64.max - 1}")
     if arr.size == 0:
         raise FormatError("aECG lead has no digits", field="lead", value=lead)
     if arr.size > MAX_SAMPLES_PER_LEAD:
@@ -124,8 +139,8 @@ class _Integers:
         except Exception:  # any trouble: the texts are parsed one by one instead
             return []
         ends = np.flatnonzero(flat == cls.SENTINEL)
-        if ends.size != count or (flat.size and int(ends[-1]) != flat.size - 1):
-            return []
+        if ends.size != count or (flat.size and int(ends[-1]) != flat.size - 1) or _clipped(flat):
+            return []  # the per-text parse decides (and refuses a clipped number)
         starts = np.concatenate(([0], ends[:-1] + 1))
         return [flat[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
