@@ -7,41 +7,21 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 from tests.fhir_test_server import FhirTestServer
-from tests.web.webfixtures import PATIENT, free_port, make_config
+from tests.web.webfixtures import PATIENT, client, free_port, run_action
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.web.app import create_app
-from asalee_devices.web.settings import WebSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _client(tmp_path: Path, sink: SinkConfig | None = None) -> TestClient:
-    settings = WebSettings.from_config(make_config(tmp_path, sink), tmp_path / "data", spirometry_speed=8,
-                                       ecg_speed=5)
-    c = TestClient(create_app(settings), base_url="http://127.0.0.1:8765")
-    c.headers["X-Asalee-Token"] = c.app.state.web.token  # type: ignore[attr-defined]
-    return c
-
-
-def _run(c: TestClient, eid: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    assert c.post(f"/api/exams/{eid}/{action}", json=body or {}).status_code == 202
-    deadline = time.monotonic() + 30
-    while (exam := c.get(f"/api/exams/{eid}").json()["exam"])["busy"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return dict(exam)
 
 
 def _ecg_exam(c: TestClient) -> str:
     assert c.post("/api/patient", json={"patient": PATIENT}).status_code == 201
     eid = str(c.post("/api/exams", json={"kind": "ecg"}).json()["exam"]["id"])
-    exam = _run(c, eid, "capture", {"sim": "good"})
+    exam = run_action(c, eid, "capture", {"sim": "good"})
     assert exam["captures"][0]["acceptable"]
     return eid
 
@@ -55,7 +35,7 @@ def fhir() -> Iterator[FhirTestServer]:
 
 def test_waiting_when_the_record_is_unreachable_then_sent(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there yet
-    with _client(tmp_path, SinkConfig(type="fhir", base_url=f"http://127.0.0.1:{port}", attempts=1)) as c:
+    with client(tmp_path, SinkConfig(type="fhir", base_url=f"http://127.0.0.1:{port}", attempts=1)) as c:
         eid = _ecg_exam(c)
         d = c.post(f"/api/exams/{eid}/send", json={}).json()["deliveries"][0]
         print(f"\nrecord unreachable: {d['status']} — {d['text']} — {d['reason']}")
@@ -74,7 +54,7 @@ def test_waiting_when_the_record_is_unreachable_then_sent(tmp_path: Path) -> Non
 
 
 def test_failed_with_the_receivers_reason(tmp_path: Path, fhir: FhirTestServer) -> None:
-    with _client(tmp_path, SinkConfig(type="fhir", base_url=fhir.base_url, attempts=1)) as c:
+    with client(tmp_path, SinkConfig(type="fhir", base_url=fhir.base_url, attempts=1)) as c:
         eid = _ecg_exam(c)
         fhir.inject("400")
         d = c.post(f"/api/exams/{eid}/send", json={}).json()["deliveries"][0]
@@ -88,15 +68,15 @@ def test_failed_with_the_receivers_reason(tmp_path: Path, fhir: FhirTestServer) 
 
 
 def test_pre_post_bronchodilator_gives_two_bundles(tmp_path: Path) -> None:
-    with _client(tmp_path) as c:
+    with client(tmp_path) as c:
         assert c.post("/api/patient", json={"patient": PATIENT, "height_cm": 165}).status_code == 201
         eid = c.post("/api/exams", json={"kind": "spirometry"}).json()["exam"]["id"]
         for _ in range(3):
-            exam = _run(c, eid, "blow", {"sim": "good"})
+            exam = run_action(c, eid, "blow", {"sim": "good"})
         assert exam["grade_fev1"] == "A" and exam["complete"]
         assert c.post(f"/api/exams/{eid}/post-bronchodilator", json={}).json()["exam"]["phase"] == "post"
         for _ in range(3):
-            exam = _run(c, eid, "blow", {"sim": "good"})
+            exam = run_action(c, eid, "blow", {"sim": "good"})
         assert [b["phase"] for b in exam["blows"]] == ["pre"] * 3 + ["post"] * 3
         assert exam["bronchodilator"] is not None
         fev1 = {p["phase"]: p["fev1_l"] for p in exam["phases"]}
@@ -116,7 +96,7 @@ def test_every_take_is_on_disk_as_soon_as_it_is_recorded(tmp_path: Path) -> None
     """A server restart before sending never loses a recording: each take is kept under in-progress/."""
     from asalee_devices.workflow.recording_store import load_recording
 
-    with _client(tmp_path) as c:
+    with client(tmp_path) as c:
         eid = _ecg_exam(c)
     (kept,) = (tmp_path / "data" / "in-progress" / eid).glob("capture-*.npz")
     rec = load_recording(kept)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from starlette.testclient import TestClient
 
 from asalee_devices.config import Config, SinkConfig
 
@@ -44,3 +47,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+
+
+def client(tmp_path: Path, sink: SinkConfig | None = None) -> TestClient:
+    """A test client of the app on ``tmp_path`` (data dir ``tmp_path/data``, folder sink ``tmp_path/out``), with its
+    token; fast simulators. Two clients on the same ``tmp_path`` are the same installation (a restart)."""
+    from asalee_devices.web.app import create_app
+    from asalee_devices.web.settings import WebSettings
+
+    settings = WebSettings.from_config(make_config(tmp_path, sink), tmp_path / "data", spirometry_speed=8,
+                                       ecg_speed=5)
+    c = TestClient(create_app(settings), base_url="http://127.0.0.1:8765")
+    c.headers["X-Asalee-Token"] = c.app.state.web.token  # type: ignore[attr-defined]
+    return c
+
+
+def run_action(c: TestClient, eid: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Start a blow / capture and wait until the examination is no longer busy; its view."""
+    assert c.post(f"/api/exams/{eid}/{action}", json=body or {}).status_code == 202
+    deadline = time.monotonic() + 30
+    while (exam := c.get(f"/api/exams/{eid}").json()["exam"])["busy"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return dict(exam)

@@ -14,6 +14,7 @@ from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.live import end_of_forced_expiration
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.web.exams import DEVICE_ERROR, Capture, EcgExam, Lang, SpiroExam
+from asalee_devices.web.journal import Journal, folder
 from asalee_devices.web.live import LiveHub
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, WebSettings, script_step, scripted_url
 from asalee_devices.workflow.recording_store import save_recording
@@ -24,13 +25,16 @@ log = logging.getLogger(__name__)
 _OPTIONS = SessionOptions(reconnects=0, connect_attempts=2, backoff_s=0.2)
 
 
-def _keep(settings: WebSettings, exam_id: str, name: str, rec: FlowRecording | EcgRecording) -> None:
+def _keep(settings: WebSettings, exam_id: str, name: str, rec: FlowRecording | EcgRecording) -> str:
     """Every take is written to disk as it arrives (raw signal, no identity), so a server crash or restart before
-    the examination is sent never loses a recording: ``<data dir>/in-progress/<exam id>/``."""
+    the examination is sent never loses a recording: ``<data dir>/in-progress/<exam id>/``. Returns the file name
+    (for the examination's journal), or "" when it could not be written."""
     try:
-        save_recording(rec, settings.data_dir / "in-progress" / exam_id / f"{name}.npz")
+        save_recording(rec, folder(settings.data_dir, exam_id) / f"{name}.npz")
     except OSError as exc:  # the in-memory examination continues; the nurse's session is not broken by the disk
         log.warning("could not keep take %s of examination %s on disk: %s", name, exam_id, exc.strerror)
+        return ""
+    return f"{name}.npz"
 
 
 def _device_failed(exam: SpiroExam | EcgExam, hub: LiveHub, lang: Lang, exc: AsaleeError) -> None:
@@ -53,11 +57,13 @@ def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: st
         _device_failed(exam, hub, lang, exc)
         return
     take = acquisition.takes[-1]
-    _keep(settings, exam.id, f"blow-{index + 1:02d}", take.recording)
+    kept = _keep(settings, exam.id, f"blow-{index + 1:02d}", take.recording)
     with exam.lock:
         exam.identity = device.identity
         exam.device_error = ""
         blow = exam.add(take.recording, take.info.reason)
+        if kept:
+            Journal(settings.data_dir).step(exam, {"take": kept, "reason": take.info.reason})
         exam.busy = False
     hub.publish({"t": "blow", "exam": exam.id, "number": blow.number, "phase": blow.phase,
                  "interrupted": take.recording.interrupted})
@@ -77,11 +83,13 @@ def record_capture(exam: EcgExam, settings: WebSettings, hub: LiveHub, choice: s
         _device_failed(exam, hub, lang, exc)
         return
     take = acquisition.takes[-1]
-    _keep(settings, exam.id, f"capture-{index + 1:02d}", take.recording)
+    kept = _keep(settings, exam.id, f"capture-{index + 1:02d}", take.recording)
     with exam.lock:
         exam.identity = device.identity
         exam.device_error = ""
         fb = exam.exam.add_capture(take.recording)
         exam.captures.append(Capture(fb.number, take.recording, fb, take.info.reason))
+        if kept:
+            Journal(settings.data_dir).step(exam, {"take": kept, "reason": take.info.reason})
         exam.busy = False
     hub.publish({"t": "capture", "exam": exam.id, "number": fb.number, "acceptable": fb.acceptable})

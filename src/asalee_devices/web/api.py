@@ -17,6 +17,7 @@ from asalee_devices.web import acquire
 from asalee_devices.web.delivery import deliver, render_pdf
 from asalee_devices.web.errors import ApiError, get_number, get_str, json_body
 from asalee_devices.web.exams import Delivery, EcgExam, SpiroExam
+from asalee_devices.web.journal import Journal
 from asalee_devices.web.patient_messages import message as patient_message
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, is_simulator
 from asalee_devices.web.state import WebState, web
@@ -132,6 +133,8 @@ async def exam_new(request: Request) -> Response:
         exam = state.store.new_spirometry(patient, _lang(state), cfg.equation)
     else:
         exam = state.store.new_ecg(patient, _lang(state), float(cfg.mains_hz))
+    Journal(state.settings.data_dir).started(exam, equation=cfg.equation, mains_hz=float(cfg.mains_hz),
+                                             lang=_lang(state))
     return JSONResponse({"exam": exam.view(_lang(state))}, status_code=201)
 
 
@@ -174,6 +177,7 @@ async def post_bd(request: Request) -> Response:
     await json_body(request)
     with exam.lock:
         exam.exam.start_post_bronchodilator()
+        Journal(state.settings.data_dir).step(exam, {"post_bronchodilator": True})
     return JSONResponse({"exam": exam.view(_lang(state))})
 
 
@@ -184,6 +188,7 @@ async def keep(request: Request) -> Response:
     number = get_number(body, "number", lo=1, hi=1000)
     with exam.lock:
         exam.exam.keep(int(number or 0))
+        Journal(state.settings.data_dir).step(exam, {"keep": int(number or 0)})
     return JSONResponse({"exam": exam.view(_lang(state))})
 
 
@@ -229,6 +234,7 @@ async def send(request: Request) -> Response:
             kinds = ["spirometry", "spirometry-post"] if isinstance(exam, SpiroExam) else ["ecg"]
             exam.deliveries = [Delivery(kind, mid, exam.pdf_path)
                                for kind, mid in zip(kinds, result.message_ids, strict=False)]
+            Journal(state.settings.data_dir).sent(exam)
 
         exam.busy = True  # no new blow / capture while the examination is being sent
         try:

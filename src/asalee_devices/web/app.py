@@ -22,6 +22,7 @@ from asalee_devices.errors import AsaleeError
 from asalee_devices.web import api, gp
 from asalee_devices.web.delivery import OutboxService
 from asalee_devices.web.errors import ApiError, error_response, from_asalee
+from asalee_devices.web.journal import resume
 from asalee_devices.web.live import CLOSE
 from asalee_devices.web.security import (
     CSRF_COOKIE,
@@ -136,6 +137,9 @@ def create_app(settings: WebSettings, *, outbox: OutboxService | None = None) ->
     box = outbox or OutboxService(Path(settings.config.outbox), lambda: create_sink(settings.config.sink))
     state = WebState(settings=settings, token=token, outbox=box,
                      lang="en" if settings.config.lang == "en" else "fr")
+    resumed = resume(state.store, settings.data_dir)  # the examinations journaled before a restart
+    if resumed:
+        log.info("%d examination(s) resumed from their journal", len(resumed))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,5 +1,6 @@
-"""The examinations of the day, held by the server (so closing and reopening the page resumes them), and their JSON
-views for the pages. Ids are opaque random hex strings (never patient data in URLs)."""
+"""The examinations of the day, held by the server (so closing and reopening the page resumes them; a restart
+replays them from their journal, :mod:`asalee_devices.web.journal`), and their JSON views for the pages. Ids are
+opaque random hex strings (never patient data in URLs)."""
 
 from __future__ import annotations
 
@@ -234,18 +235,23 @@ class ExamStore:
         self.current_patient = rec.id
         return rec
 
-    def new_spirometry(self, patient: PatientRecord, lang: Lang, equation: str) -> SpiroExam:
-        now = datetime.now(UTC)
+    def new_spirometry(self, patient: PatientRecord, lang: Lang, equation: str, *, exam_id: str | None = None,
+                       started_at: datetime | None = None) -> SpiroExam:
+        """A new spirometry (``exam_id`` and ``started_at`` given when a journaled one is resumed: the age for the
+        reference values is the age on the day of the examination)."""
+        now = started_at or datetime.now(UTC)
         subject = None
         if patient.height_cm is not None and patient.ctx.sex in ("male", "female"):
             subject = ReferenceSubject(sex=patient.ctx.sex, age_years=age_years(patient.ctx.birth_date, now.date()),
                                        height_cm=patient.height_cm, equation=equation)
-        exam = SpiroExam(new_id(), patient, now, exam=SpirometryExamination(subject, lang=lang))
+        exam = SpiroExam(exam_id or new_id(), patient, now, exam=SpirometryExamination(subject, lang=lang))
         self.exams[exam.id] = exam
         return exam
 
-    def new_ecg(self, patient: PatientRecord, lang: Lang, mains_hz: float) -> EcgExam:
-        exam = EcgExam(new_id(), patient, datetime.now(UTC), exam=EcgExamination(mains_hz=mains_hz, lang=lang))
+    def new_ecg(self, patient: PatientRecord, lang: Lang, mains_hz: float, *, exam_id: str | None = None,
+                started_at: datetime | None = None) -> EcgExam:
+        exam = EcgExam(exam_id or new_id(), patient, started_at or datetime.now(UTC),
+                       exam=EcgExamination(mains_hz=mains_hz, lang=lang))
         self.exams[exam.id] = exam
         return exam
 

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from asalee_devices.web.delivery import Prepared, ecg_context, person
 from asalee_devices.web.errors import ApiError, get_str, json_body
 from asalee_devices.web.exams import EcgExam, Interpretation
+from asalee_devices.web.journal import Journal
 from asalee_devices.web.state import WebState, web
 
 
@@ -99,6 +100,7 @@ async def interpret(request: Request) -> Response:
         (mid,) = state.outbox.enqueue([item])
         exam.interpretation = Interpretation(text, codes, now, mid)
         exam.interpretation_count = version
+        Journal(state.settings.data_dir).interpreted(exam)
         return mid
 
     mid = await asyncio.to_thread(build)
