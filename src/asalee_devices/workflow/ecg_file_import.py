@@ -9,7 +9,8 @@ writes the PDF beside the bundle).
 - Patient: the file's demographics, identified by the file's patient number as a *local* identifier
   (``[watch] patient_id_system``). An ECG file never carries a qualified INS, so none is sent. A file without a
   patient number, or without the names, birth date or sex the record needs, is refused (:class:`PatientDataError`
-  naming the missing fields, never their values): the watched folder moves it to ``failed/`` with that reason.
+  naming the missing fields, never their values): the watched folder moves it to ``failed/`` with that reason, and
+  ``asalee-devices ecg import FILE --patient PATIENT.json`` imports it with the identity the nurse checked.
 - Idempotence: the exam id is derived from the file's content hash, so a redelivery of the same content is the
   same exam: the outbox keeps one message per exam and sink, the folder sink rewrites the same file names, FHIR
   servers match the bundle's identifiers (conditional create).
@@ -46,6 +47,10 @@ _VERDICT_TEXT = {"fr": {"acceptable": "acceptable", "retake": "nouvel enregistre
                  "en": {"acceptable": "acceptable", "retake": "retake advised"}}
 
 
+#: how the nurse completes an identity a file lacks (appended to the refusal the watched folder writes)
+_COMPLETE = "; or import the file with the checked identity: asalee-devices ecg import FILE --patient PATIENT.json"
+
+
 def exam_id_for(sha256: str) -> str:
     """The exam id of a file: derived from its content hash (the same content is the same exam)."""
     return f"ecg-file-{sha256[:32]}"
@@ -59,12 +64,13 @@ def patient_from_file(ecg: EcgFile, system: str) -> PatientContext:
     pid = demo.patient_id.strip()
     if not pid:
         raise PatientDataError("The ECG file has no patient identifier", field="patient_id",
-                               expected="the patient number entered on the electrocardiograph")
+                               expected=f"the patient number entered on the electrocardiograph{_COMPLETE}")
     missing = [name for name, value in (("family_name", demo.family_name), ("given_name", demo.given_name),
                                         ("birth_date", demo.birth_date)) if not value.strip()]
     if missing:
         raise PatientDataError("The ECG file lacks patient details the record needs", field=", ".join(missing),
-                               expected="family name, given name and birth date entered on the electrocardiograph")
+                               expected="family name, given name and birth date entered on the electrocardiograph"
+                                        f"{_COMPLETE}")
     try:
         birth = date.fromisoformat(demo.birth_date.strip())
     except ValueError:
@@ -112,15 +118,17 @@ class EcgFileImporter:
     def __call__(self, ecg: EcgFile, path: Path) -> None:
         self.import_file(ecg, path)
 
-    def import_file(self, ecg: EcgFile, path: Path) -> int:
-        """Analyse, render, queue and deliver one file; returns its outbox message id."""
+    def import_file(self, ecg: EcgFile, path: Path, patient: PatientContext | None = None) -> int:
+        """Analyse, render, queue and deliver one file; returns its outbox message id. ``patient``, when given,
+        is the identity the nurse checked (``ecg import --patient``) instead of the file's demographics."""
         from asalee_devices.fhir_out.context import check_patient
         from asalee_devices.fhir_out.ecg import ecg_bundle
         from asalee_devices.fhir_out.pipeline import queue_exam
         from asalee_devices.signal.ecg.analysis import analyze_ecg
 
         digest = _sha256(path)
-        patient = patient_from_file(ecg, self.patient_id_system)
+        if patient is None:
+            patient = patient_from_file(ecg, self.patient_id_system)
         check_patient(patient, test_mode=self.config.test_mode)
         analysis = analyze_ecg(ecg.recording, mains_hz=self.mains_hz)
         exam = self._exam(ecg, path, digest, analysis, patient)

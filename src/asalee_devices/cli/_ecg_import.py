@@ -1,0 +1,93 @@
+"""``asalee-devices ecg import FILE``: one exported ECG file to the practice record, with the identity the nurse
+checked when the file lacks one (the watched folder refuses such files into ``failed/`` and names this command)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_import_parser(ecg_subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``import`` subcommand to the ``ecg`` command group."""
+    p: argparse.ArgumentParser = ecg_subparsers.add_parser(
+        "import",
+        help="send one ECG file to the record (the watched folder's processing, for one file)",
+        description="Decode an ECG file exported by a device's software (any format `ecg read` reads), analyse it "
+                    "and send it to the practice record like the watched folder does: printed ECG, FHIR bundle "
+                    "through the outbox and the configured sink. With --patient the identity comes from the "
+                    "patient JSON (checked like at the bedside) instead of the file: the way to send a file the "
+                    "watched folder refused for a missing identity. The same file content is the same "
+                    "examination: importing it again sends nothing new.",
+    )
+    p.add_argument("file", metavar="FILE", type=Path, help="the ECG file (e.g. from the watched folder's failed/)")
+    p.add_argument("--patient", metavar="FILE",
+                   help="patient JSON (family, given, birth_date YYYY-MM-DD, sex, and ins/ins_kind/"
+                        "identity_qualified/birth_place_cog for a qualified INS identity, or local_id/local_system); "
+                        "'-' reads standard input. Default: the identity written in the file")
+    p.add_argument("--config", metavar="FILE", help="TOML file (default: $ASALEE_CONFIG or ./asalee-devices.toml)")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="output folder for the folder sink and the outbox (overrides the configuration)")
+    p.add_argument("--strict", action="store_true", help="refuse every deviation from the format instead of "
+                                                         "tolerating it with a warning")
+    p.add_argument("--file-identity-differs", action="store_true",
+                   help="send with --patient even though the file names another patient (family name or birth "
+                        "date differ): only after checking that the file is this patient's ECG")
+    p.set_defaults(handler=run_import, demo_patient=False)
+    return p
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from asalee_devices.cli._record import EXIT_NOT_SENT, EXIT_WAITING, read_patient, with_output
+    from asalee_devices.config import load_config
+    from asalee_devices.drivers.ecg_files import read_ecg_file
+    from asalee_devices.fhir_out.pipeline import patient_from_mapping
+    from asalee_devices.workflow.ecg_file_import import EcgFileImporter
+
+    cfg = with_output(load_config(args.config), args.out)
+    # everything the nurse gave is checked before the file is read or anything is queued
+    patient = patient_from_mapping(read_patient(args)[0]) if args.patient else None
+    ecg = read_ecg_file(args.file, strict=args.strict)
+    if patient is not None and not args.file_identity_differs:
+        _same_patient(ecg.patient, patient)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    importer = EcgFileImporter.from_config(cfg)
+    try:
+        message_id = importer.import_file(ecg, args.file, patient)
+        msg = importer.outbox.get(message_id)
+    finally:
+        importer.close()
+    fr = cfg.lang != "en"
+    state = {"acknowledged": "envoyé au dossier" if fr else "sent to the record",
+             "pending": "en attente : le dossier sera relancé (rien n'est perdu)" if fr
+             else "waiting: the record will be retried (nothing is lost)",
+             "sent": "envoyé, accusé de réception attendu" if fr else "sent, awaiting the acknowledgement",
+             "failed": f"refusé par le dossier : {msg.last_error}" if fr
+             else f"refused by the record: {msg.last_error}"}.get(msg.state, msg.state)
+    label = "Examen" if fr else "Examination"
+    print(f"{label} {msg.exam_id} ({ecg.format}) : {state}" if fr else f"{label} {msg.exam_id} ({ecg.format}): {state}")
+    for w in ecg.warnings:
+        print(f"warning [{w.code}]: {w.message}")
+    return {"acknowledged": 0, "pending": EXIT_WAITING, "sent": EXIT_WAITING}.get(msg.state, EXIT_NOT_SENT)
+
+
+def _folded(text: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if c.isalnum())
+
+
+def _same_patient(in_file: Any, given: Any) -> None:
+    """Identitovigilance: the identity given must not contradict what the file says (family name, birth date, when
+    the file has them); the error names the field, never the values."""
+    from asalee_devices.errors import PatientDataError
+
+    if in_file.family_name.strip() and _folded(in_file.family_name) != _folded(given.family):
+        field = "family"
+    elif in_file.birth_date.strip() and in_file.birth_date.strip() != given.birth_date.isoformat():
+        field = "birth_date"
+    else:
+        return
+    raise PatientDataError("The ECG file names another patient than the one given", field=field,
+                           expected="the file of this patient; if it is, after checking, --file-identity-differs")
