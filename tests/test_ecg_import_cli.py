@@ -98,3 +98,17 @@ def test_invalid_identity_is_refused_before_the_file_is_read(tmp_path: Path,
     bad = dict(TEST_INS_PATIENT, ins="279035121518980")  # wrong NIR key
     assert _import(tmp_path, tmp_path / "no-such-file.scp", bad) == 2
     assert "key" in capsys.readouterr().err  # the identity error, not "file not found"
+
+
+def test_a_file_from_the_watched_folder_failed_dir_is_settled(ecg_dir: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    (inbox / "failed").mkdir(parents=True)
+    refused = inbox / "failed" / "0000053.ECG"
+    refused.write_bytes((ecg_dir / CONTEC).read_bytes())
+    (inbox / "failed" / "0000053.ECG.reason.txt").write_text("PatientDataError: ...\n")
+    config = tmp_path / "asalee.toml"
+    config.write_text(f'[watch]\nfolder = "{inbox.as_posix()}"\n', encoding="utf-8")
+    assert _import(tmp_path, refused, TEST_INS_PATIENT, "--config", str(config)) == 0
+    assert len(_bundles(tmp_path)) == 1
+    assert [p.name for p in (inbox / "failed").iterdir()] == []  # the file and its reason are gone from failed/
+    assert [p.name for p in (inbox / "done").iterdir()] == ["0000053.ECG"]

@@ -372,3 +372,40 @@ def teardown_module() -> None:
     # keep only this run's screenshots (the folder is git-ignored)
     if not any(ARTIFACTS.glob("*.png")):
         shutil.rmtree(ARTIFACTS, ignore_errors=True)
+
+
+def test_refused_ecg_files_are_completed_and_sent(page: Any, serve: Serve, tmp_path: Path, shared_data: Path) -> None:
+    from dataclasses import replace
+
+    from asalee_devices.config import Config
+
+    inbox = tmp_path / "inbox"
+    (inbox / "failed").mkdir(parents=True)
+    shutil.copy(shared_data / "ecg" / "ecgtoolkit-example" / "Example.scp", inbox / "failed" / "Example.scp")
+    shutil.copy(shared_data / "ecg" / "contec-ecg90a" / "0000053.ECG", inbox / "failed" / "0000053.ECG")
+    rs = serve(make_config(tmp_path, watch=replace(Config().watch, folder=str(inbox))), tmp_path / "data")
+    open_app(page, rs)
+    page.click("#patient-save")  # the demonstration patient (INS test identity)
+    page.wait_for_selector("#page-spiro:not([hidden])")
+    page.click("#nav button[data-page=files]")
+    page.wait_for_function("document.querySelectorAll('#files-body tr').length === 2")
+    rows = page.inner_text("#files-body")
+    print(f"\nfiles to complete:\n{rows}")
+    assert "prénom" in rows and "contec-ecg90a" in rows
+    shot(page, "13-ecg-files-to-complete")
+    dialogs: list[str] = []
+
+    def confirm(dialog: Any) -> None:  # the SCP file names another patient: the nurse confirms she checked
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    for remaining in (1, 0):
+        page.locator("#files-body tr button").first.click()
+        page.wait_for_function(f"document.querySelectorAll('#files-body tr').length === {remaining}")
+        assert "ECG envoyé" in page.inner_text("#files-status")
+    page.wait_for_function("document.getElementById('files-status').textContent.includes('Aucun fichier')")
+    assert len(dialogs) == 1 and "autre patient" in dialogs[0] and "nom" in dialogs[0]
+    shot(page, "14-ecg-files-sent")
+    assert len(list((tmp_path / "out").glob("*.json"))) == 2
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["0000053.ECG", "Example.scp"]

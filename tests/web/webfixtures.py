@@ -49,13 +49,14 @@ def free_port() -> int:
 
 
 
-def client(tmp_path: Path, sink: SinkConfig | None = None) -> TestClient:
-    """A test client of the app on ``tmp_path`` (data dir ``tmp_path/data``, folder sink ``tmp_path/out``), with its
-    token; fast simulators. Two clients on the same ``tmp_path`` are the same installation (a restart)."""
+def client(tmp_path: Path, sink: SinkConfig | None = None, **config: Any) -> TestClient:
+    """A test client of the app on ``tmp_path`` (data dir ``tmp_path/data``, folder sink ``tmp_path/out``, other
+    configuration fields from ``config``), with its token; fast simulators. Two clients on the same ``tmp_path`` are
+    the same installation (a restart)."""
     from asalee_devices.web.app import create_app
     from asalee_devices.web.settings import WebSettings
 
-    settings = WebSettings.from_config(make_config(tmp_path, sink), tmp_path / "data", spirometry_speed=8,
+    settings = WebSettings.from_config(make_config(tmp_path, sink, **config), tmp_path / "data", spirometry_speed=8,
                                        ecg_speed=5)
     c = TestClient(create_app(settings), base_url="http://127.0.0.1:8765")
     c.headers["X-Asalee-Token"] = c.app.state.web.token  # type: ignore[attr-defined]

@@ -40,16 +40,17 @@ def add_import_parser(ecg_subparsers: Any) -> argparse.ArgumentParser:
 def run_import(args: argparse.Namespace) -> int:
     from asalee_devices.cli._record import EXIT_NOT_SENT, EXIT_WAITING, read_patient, with_output
     from asalee_devices.config import load_config
+    from asalee_devices.devices.watch_folder import settle_refused
     from asalee_devices.drivers.ecg_files import read_ecg_file
     from asalee_devices.fhir_out.pipeline import patient_from_mapping
-    from asalee_devices.workflow.ecg_file_import import EcgFileImporter
+    from asalee_devices.workflow.ecg_file_import import EcgFileImporter, check_same_patient, sha256_of
 
     cfg = with_output(load_config(args.config), args.out)
     # everything the nurse gave is checked before the file is read or anything is queued
     patient = patient_from_mapping(read_patient(args)[0]) if args.patient else None
     ecg = read_ecg_file(args.file, strict=args.strict)
     if patient is not None and not args.file_identity_differs:
-        _same_patient(ecg.patient, patient)
+        check_same_patient(ecg.patient, patient)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     importer = EcgFileImporter.from_config(cfg)
@@ -58,6 +59,9 @@ def run_import(args: argparse.Namespace) -> int:
         msg = importer.outbox.get(message_id)
     finally:
         importer.close()
+    inbox = Path(cfg.watch.folder) if cfg.watch.folder else None
+    if inbox is not None and args.file.resolve().parent == (inbox / "failed").resolve():
+        settle_refused(inbox, args.file, sha256_of(args.file))  # in the record now: out of failed/
     fr = cfg.lang != "en"
     state = {"acknowledged": "envoyé au dossier" if fr else "sent to the record",
              "pending": "en attente : le dossier sera relancé (rien n'est perdu)" if fr
@@ -71,23 +75,3 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"warning [{w.code}]: {w.message}")
     return {"acknowledged": 0, "pending": EXIT_WAITING, "sent": EXIT_WAITING}.get(msg.state, EXIT_NOT_SENT)
 
-
-def _folded(text: str) -> str:
-    import unicodedata
-
-    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if c.isalnum())
-
-
-def _same_patient(in_file: Any, given: Any) -> None:
-    """Identitovigilance: the identity given must not contradict what the file says (family name, birth date, when
-    the file has them); the error names the field, never the values."""
-    from asalee_devices.errors import PatientDataError
-
-    if in_file.family_name.strip() and _folded(in_file.family_name) != _folded(given.family):
-        field = "family"
-    elif in_file.birth_date.strip() and in_file.birth_date.strip() != given.birth_date.isoformat():
-        field = "birth_date"
-    else:
-        return
-    raise PatientDataError("The ECG file names another patient than the one given", field=field,
-                           expected="the file of this patient; if it is, after checking, --file-identity-differs")

@@ -248,3 +248,27 @@ class WatchedFolder:
 
     def close(self) -> None:
         self.ledger.close()
+
+
+def refused_files(inbox: Path) -> list[Path]:
+    """The files of ``inbox/failed/`` (oldest first; reason files and hidden or temporary names left out)."""
+    failed = inbox / "failed"
+    if not failed.is_dir():
+        return []
+    files = [p for p in failed.iterdir()
+             if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(_IGNORED_SUFFIXES)]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def settle_refused(inbox: Path, path: Path, sha256: str, ledger_path: Path | None = None) -> Path:
+    """A refused file delivered another way (``ecg import``, the web app's page for files to complete): moved to
+    ``done/``, its reason file removed, and the ledger told, so the same content dropped again is not refused."""
+    ledger = Ledger(ledger_path or inbox / ".asalee-watch.sqlite")
+    try:
+        ledger.mark(sha256, path.name, "done")
+    finally:
+        ledger.db.close()
+    (inbox / "done").mkdir(exist_ok=True)
+    target = WatchedFolder._move(path, inbox / "done")
+    path.with_name(path.name + ".reason.txt").unlink(missing_ok=True)
+    return target

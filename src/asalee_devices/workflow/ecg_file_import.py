@@ -20,7 +20,6 @@ writes the PDF beside the bundle).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +31,7 @@ from asalee_devices.errors import PatientDataError
 if TYPE_CHECKING:
     from asalee_devices.config import Config
     from asalee_devices.drivers.ecg_files import EcgFile
+    from asalee_devices.drivers.ecg_files.base import PatientDemographics
     from asalee_devices.fhir_out.context import ExamContext, PatientContext, PerformerContext
     from asalee_devices.fhir_out.outbox import Outbox
     from asalee_devices.fhir_out.sinks import Sink
@@ -81,6 +81,26 @@ def patient_from_file(ecg: EcgFile, system: str) -> PatientContext:
                           sex=sex, local_id=pid, local_system=system)
 
 
+def _folded(text: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if c.isalnum())
+
+
+def check_same_patient(in_file: PatientDemographics, given: PatientContext) -> None:
+    """Identitovigilance when an identity is given for a file: it must not contradict what the file says (family
+    name compared without case, accents or punctuation; birth date), when the file says it. The error names the
+    field, never the values."""
+    if in_file.family_name.strip() and _folded(in_file.family_name) != _folded(given.family):
+        field = "family"
+    elif in_file.birth_date.strip() and in_file.birth_date.strip() != given.birth_date.isoformat():
+        field = "birth_date"
+    else:
+        return
+    raise PatientDataError("The ECG file names another patient than the one given", field=field,
+                           expected="the file of this patient; if it is, after checking, --file-identity-differs")
+
+
 def _performer(family: str, given: str, rpps: str, adeli: str, role: str) -> PerformerContext:
     from asalee_devices.fhir_out.context import PerformerContext
 
@@ -126,7 +146,7 @@ class EcgFileImporter:
         from asalee_devices.fhir_out.pipeline import queue_exam
         from asalee_devices.signal.ecg.analysis import analyze_ecg
 
-        digest = _sha256(path)
+        digest = sha256_of(path)
         if patient is None:
             patient = patient_from_file(ecg, self.patient_id_system)
         check_patient(patient, test_mode=self.config.test_mode)
@@ -185,9 +205,8 @@ def _aware(when: object) -> datetime | None:
     return when if when.tzinfo is not None else when.astimezone()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256 (hex), from which its exam id is derived."""
+    from asalee_devices.devices.watch_folder import sha256_file
+
+    return sha256_file(path)

@@ -218,6 +218,43 @@ App.pages.history = {
   },
 };
 
+// -- ECG files the watched folder refused for an incomplete identity ---------------------------------------------
+App.pages.files = {
+  fields(list) { return (list || "").split(",").map((f) => App.t("field." + f.trim())).join(", "); },
+  async show(note = "") {  // note: the outcome of the last sending, kept above the list
+    const r = await App.api("/api/ecg-files");
+    const body = App.el("files-body"); body.textContent = "";
+    const state = !r.configured ? App.t("files.not_configured") : !r.files.length ? App.t("files.none") : "";
+    App.text("files-status", [note, state].filter(Boolean).join(" — "));
+    for (const f of r.files) {
+      const tr = body.insertRow();
+      const inFile = [f.in_file.family, f.in_file.given, f.in_file.birth_date, f.in_file.patient_id && "n° " + f.in_file.patient_id].filter(Boolean).join(" — ");
+      for (const v of [f.acquired_at ? f.acquired_at.replace("T", " ") : "?", f.device + " (" + f.format + ", " + f.leads + " × " + f.duration_s + " s)", inFile, App.fields(f.missing)]) tr.insertCell().textContent = v;
+      const b = document.createElement("button"); b.type = "button"; b.className = "primary"; b.textContent = App.t("files.send");
+      b.addEventListener("click", () => App.pages.files.send(f.id, b));
+      tr.insertCell().appendChild(b);
+    }
+  },
+  async send(id, button, checked = false) {
+    if (!App.session || !App.session.patient) { App.text("files-status", App.t("files.no_patient")); return; }
+    button.disabled = true;
+    try {
+      const r = await App.api("/api/ecg-files/" + id + "/import", "POST", { identity_checked: checked });
+      await App.pages.files.show(App.t("files.sent") + r.delivery.text);
+    } catch (e) {
+      button.disabled = false;
+      if (e.data && e.data.error === "identity_differs" && !checked) {
+        if (window.confirm(App.t("files.differs").replace("{field}", App.fields(e.data.field)))) await App.pages.files.send(id, button, true);
+      } else if (e.data && e.data.error === "no_patient") {
+        App.text("files-status", App.t("files.no_patient"));
+      } else {
+        App.text("files-status", e.message);
+      }
+    }
+  },
+};
+App.fields = App.pages.files.fields;
+
 async function start() {
   App.applyI18n();
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => App.show(b.dataset.page));
