@@ -88,7 +88,7 @@ def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | 
     for (name, rec), digest in zip(named, digests, strict=True):
         path = folder / f"{name}.npz"
         if not path.exists():
-            save_recording(rec, path)
+            save_recording(rec, path, digest=digest)
         files.append({"file": path.name, "sha256": digest, "interrupted": rec.interrupted})
     doc = {"format": "asalee-examination", "version": 1, "kind": kind, "exam_id": exam_id,
            "software_version": __version__, "recordings": files, **manifest}

@@ -65,10 +65,11 @@ def recording_digest(rec: FlowRecording | EcgRecording) -> str:
     return _digest(arrays, meta)
 
 
-def save_recording(rec: FlowRecording | EcgRecording, path: Path) -> str:
-    """Write ``rec`` to ``path`` atomically (temp file + rename) and return its content digest."""
+def save_recording(rec: FlowRecording | EcgRecording, path: Path, *, digest: str | None = None) -> str:
+    """Write ``rec`` to ``path`` atomically (temp file + rename) and return its content digest (``digest``: the
+    one :func:`recording_digest` already gave for ``rec``, not computed again)."""
     arrays, meta = _flow_parts(rec) if isinstance(rec, FlowRecording) else _ecg_parts(rec)
-    digest = _digest(arrays, meta)
+    digest = digest or _digest(arrays, meta)
     meta["sha256"] = digest
     buf = io.BytesIO()
     payload: dict[str, Any] = dict(arrays)
