@@ -132,3 +132,24 @@ def test_gp_interpretation_survives_a_restart_and_a_new_one_is_not_taken_for_a_r
         second = c.post(f"/api/gp/ecg/{eid}/interpretation", json={"text": "Avis corrigé"}).json()["delivery"]
         assert second["message_id"] != first["message_id"]  # a new message, not the first one found again
         assert c.get(f"/api/gp/ecg/{eid}").json()["interpretation"] == "Avis corrigé"
+
+
+def test_concurrent_steps_are_all_journaled(tmp_path: Path) -> None:
+    # steps come from the device thread, the handlers and the outbox thread at once: none may be lost
+    import threading
+
+    from asalee_devices.web.journal import Journal, folder
+
+    with client(tmp_path) as c:
+        assert c.post("/api/patient", json={"patient": PATIENT}).status_code == 201
+        eid = c.post("/api/exams", json={"kind": "ecg"}).json()["exam"]["id"]
+        exam = c.app.state.web.store.exams[eid]  # type: ignore[attr-defined]
+    journal = Journal(tmp_path / "data")
+    threads = [threading.Thread(target=lambda k=k: [journal.step(exam, {"note": f"{k}-{i}"}) for i in range(25)])
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    steps = json.loads((folder(tmp_path / "data", eid) / "exam.json").read_bytes())["steps"]
+    assert sorted(s["note"] for s in steps) == sorted(f"{k}-{i}" for k in range(4) for i in range(25))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 VERSION = 1
 FILE = "exam.json"
 MAX_JOURNAL_BYTES = 1 << 20  # a journal is a few kB; anything larger is not ours
+_WRITING = threading.Lock()  # one journal update at a time (they are a few kB, a few per minute)
 
 
 def folder(data_dir: Path, exam_id: str) -> Path:
@@ -92,13 +94,15 @@ class Journal:
 
     def step(self, exam: SpiroExam | EcgExam, step: dict[str, Any]) -> None:
         """Append one step (``{"take": file, "reason": ...}``, ``{"post_bronchodilator": true}``,
-        ``{"keep": n}``, ``{"sent": {...}}``)."""
-        doc = self._read(exam)
-        if doc is None:
-            log.warning("journal of examination %s missing or unreadable; step not recorded", exam.id)
-            return
-        doc["steps"].append(step)
-        self._write(exam, doc)
+        ``{"keep": n}``, ``{"sent": {...}}``, ``{"interpretation": {...}}``). Steps come from the device thread, the
+        request handlers and the outbox thread: each read-append-write holds one lock, so none is lost."""
+        with _WRITING:
+            doc = self._read(exam)
+            if doc is None:
+                log.warning("journal of examination %s missing or unreadable; step not recorded", exam.id)
+                return
+            doc["steps"].append(step)
+            self._write(exam, doc)
 
     def sent(self, exam: SpiroExam | EcgExam) -> None:
         self.step(exam, {"sent": {"record_id": exam.record_id, "pdf_path": exam.pdf_path, "message": exam.message,
