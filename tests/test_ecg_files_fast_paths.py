@@ -202,7 +202,7 @@ def test_aecg_joined_parse_is_the_per_text_parse_or_nothing(texts: list[bytes]) 
     assert [lifted[i] for i in range(len(lifted))] == texts
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        got = _Integers._parse(lifted.joined(len(texts), _Integers._SEP), len(texts), threading.Event())
+        got = _Integers._parse(lifted.joined(_Integers._SEP), len(texts), threading.Event())
         if got:
             assert len(got) == len(texts)
             for text, arr in zip(texts, got, strict=True):

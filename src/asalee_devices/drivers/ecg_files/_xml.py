@@ -125,10 +125,10 @@ class Lifted:
         """Length in bytes of each text."""
         return [end - start for start, end in self._spans]
 
-    def joined(self, count: int, separator: bytes) -> bytes:
-        """The first ``count`` texts, each followed by ``separator``, in one bytes object (one copy)."""
+    def joined(self, separator: bytes) -> bytes:
+        """Every text, each followed by ``separator``, in one bytes object (one copy)."""
         view = memoryview(self._data)
-        return separator.join([view[a:b] for a, b in self._spans[:count]] + [b""])
+        return separator.join([view[a:b] for a, b in self._spans] + [b""])
 
 
 _NOTHING_LIFTED = Lifted()

@@ -74,32 +74,35 @@ def _clipped(arr: NDArray[np.int64]) -> bool:
     return bool(arr.size) and (int(arr.max()) == _I64.max or int(arr.min()) == _I64.min)
 
 
-def _digits(text: str | bytes, lead: str, parsed: NDArray[np.int64] | None = None,
-            ) -> NDArray[np.int64] | NDArray[np.float64]:
-    """Space-separated numbers: integers on the fast path (int64, exact; ``parsed`` when :class:`_Integers` has
-    already parsed them), decimals on the slow one. A number beyond the int64 range (no ECG sample is) is
-    refused rather than read clipped."""
-    if parsed is not None:
-        arr: NDArray[np.int64] | NDArray[np.float64] = parsed
-    elif not text or text.isspace():  # np.fromstring reads a blank text as one 0
+def _digits(text: str | bytes, lead: str) -> NDArray[np.int64] | NDArray[np.float64]:
+    """Space-separated numbers: integers on the fast path (int64, exact), decimals on the slow one. A number
+    beyond the int64 range (no ECG sample is) is refused rather than read clipped."""
+    if not text or text.isspace():  # np.fromstring reads a blank text as one 0
         raise FormatError("aECG lead has no digits", field="lead", value=lead)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+    arr: NDArray[np.int64] | NDArray[np.float64]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            ints: NDArray[np.int64] = np.fromstring(text, dtype=np.int64, sep=" ")
+            arr = ints
+        except (ValueError, DeprecationWarning):
             try:
-                ints: NDArray[np.int64] = np.fromstring(text, dtype=np.int64, sep=" ")
-                arr = ints
-            except (ValueError, DeprecationWarning):
-                try:
-                    arr = np.fromstring(text, dtype=np.float64, sep=" ")
-                except (ValueError, DeprecationWarning) as exc:
-                    raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
-                if not np.all(np.isfinite(arr)):
-                    raise FormatError("aECG digits hold non-finite values", field="lead", value=lead) from None
-            else:
-                if _clipped(ints):
-                    raise FormatError("aECG digits hold a number at or beyond the 64-bit integer limits",
-                                      field="lead", value=lead, expected=f"integers within +-{_I64.max - 1}")
+                arr = np.fromstring(text, dtype=np.float64, sep=" ")
+            except (ValueError, DeprecationWarning) as exc:
+                raise FormatError("aECG digits are not a list of numbers", field="lead", value=lead) from exc
+            if not np.all(np.isfinite(arr)):
+                raise FormatError("aECG digits hold non-finite values", field="lead", value=lead) from None
+        else:
+            if _clipped(ints):
+                raise FormatError("aECG digits hold a number at or beyond the 64-bit integer limits",
+                                  field="lead", value=lead, expected=f"integers within +-{_I64.max - 1}")
+    return _lead_length_checked(arr, lead)
+
+
+def _lead_length_checked(arr: NDArray[np.int64] | NDArray[np.float64], lead: str,
+                         ) -> NDArray[np.int64] | NDArray[np.float64]:
+    """The numbers of one lead, whoever parsed them (:func:`_digits` or :class:`_Integers`): not empty, not
+    longer than the limit."""
     if arr.size == 0:
         raise FormatError("aECG lead has no digits", field="lead", value=lead)
     if arr.size > MAX_SAMPLES_PER_LEAD:
@@ -150,10 +153,9 @@ class _Integers:
             return
         if not _WORKER:
             _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="aecg-digits"))
-        count = len(texts)
-        joined = texts.joined(count, self._SEP)  # here, not in the worker: its memory stays with this thread's
+        joined = texts.joined(self._SEP)  # here, not in the worker: its memory stays with this thread's
         started = threading.Event()
-        self._future = _WORKER[0].submit(self._parse, joined, count, started)
+        self._future = _WORKER[0].submit(self._parse, joined, len(texts), started)
         started.wait(0.05)  # let the worker take the GIL once and enter the parse (not if it is busy elsewhere)
 
     def settle(self) -> list[NDArray[np.int64]]:
@@ -221,7 +223,7 @@ def _sequence_set(root: Node, ss: Node, dev: Deviations, what: str, ints: _Integ
             raise FormatError("aECG lead has no digits", field="lead", value=name)
         k = scale * scale_unit
         parsed = ints.get(root, digits)
-        numbers = _digits(root.content(digits), name) if parsed is None else _digits(b"", name, parsed)
+        numbers = _digits(root.content(digits), name) if parsed is None else _lead_length_checked(parsed, name)
         leads[name] = (numbers, k, origin * origin_unit)
         steps.add(k)
         if len(leads) > MAX_LEADS:
