@@ -15,7 +15,7 @@ import pytest
 from tests.web.webfixtures import PATIENT, client
 
 from asalee_devices.config import Config
-from asalee_devices.workflow.ecg_file_import import sha256_of
+from asalee_devices.devices.watch_folder import sha256_file
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -39,7 +39,7 @@ def _bundles(tmp_path: Path) -> list[dict[str, Any]]:
 
 def test_refused_files_are_completed_with_the_selected_patient(tmp_path: Path, inbox: Path) -> None:
     watch = replace(Config().watch, folder=str(inbox))
-    scp_hash = sha256_of(inbox / "failed" / "DURANDAL_Pierre.scp")
+    scp_hash = sha256_file(inbox / "failed" / "DURANDAL_Pierre.scp")
     with client(tmp_path, watch=watch) as c:
         listing = c.get("/api/ecg-files")
         assert "DURANDAL" not in listing.text and "broken" not in listing.text

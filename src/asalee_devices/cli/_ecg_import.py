@@ -38,12 +38,13 @@ def add_import_parser(ecg_subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from asalee_devices.cli._record import EXIT_NOT_SENT, EXIT_WAITING, read_patient, with_output
+    from asalee_devices.cli._record import exit_code, read_patient, with_output
     from asalee_devices.config import load_config
-    from asalee_devices.devices.watch_folder import settle_refused
+    from asalee_devices.devices.watch_folder import settle_refused, sha256_file
     from asalee_devices.drivers.ecg_files import read_ecg_file
     from asalee_devices.fhir_out.pipeline import patient_from_mapping
-    from asalee_devices.workflow.ecg_file_import import EcgFileImporter, check_same_patient, sha256_of
+    from asalee_devices.workflow.delivery import outcome
+    from asalee_devices.workflow.ecg_file_import import EcgFileImporter, check_same_patient
 
     cfg = with_output(load_config(args.config), args.out)
     # everything the nurse gave is checked before the file is read or anything is queued
@@ -53,25 +54,17 @@ def run_import(args: argparse.Namespace) -> int:
         check_same_patient(ecg.patient, patient)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
+    digest = sha256_file(args.file)
     importer = EcgFileImporter.from_config(cfg)
     try:
-        message_id = importer.import_file(ecg, args.file, patient)
-        msg = importer.outbox.get(message_id)
+        msg = importer.outbox.get(importer.import_file(ecg, args.file, patient, sha256=digest))
     finally:
         importer.close()
     inbox = Path(cfg.watch.folder) if cfg.watch.folder else None
     if inbox is not None and args.file.resolve().parent == (inbox / "failed").resolve():
-        settle_refused(inbox, args.file, sha256_of(args.file))  # in the record now: out of failed/
-    fr = cfg.lang != "en"
-    state = {"acknowledged": "envoyé au dossier" if fr else "sent to the record",
-             "pending": "en attente : le dossier sera relancé (rien n'est perdu)" if fr
-             else "waiting: the record will be retried (nothing is lost)",
-             "sent": "envoyé, accusé de réception attendu" if fr else "sent, awaiting the acknowledgement",
-             "failed": f"refusé par le dossier : {msg.last_error}" if fr
-             else f"refused by the record: {msg.last_error}"}.get(msg.state, msg.state)
-    label = "Examen" if fr else "Examination"
-    print(f"{label} {msg.exam_id} ({ecg.format}) : {state}" if fr else f"{label} {msg.exam_id} ({ecg.format}): {state}")
+        settle_refused(inbox, args.file, digest)  # in the record now: out of failed/
+    status, message = outcome([msg], "en" if cfg.lang == "en" else "fr")
+    print(f"{msg.exam_id} ({ecg.format}): {message}")
     for w in ecg.warnings:
         print(f"warning [{w.code}]: {w.message}")
-    return {"acknowledged": 0, "pending": EXIT_WAITING, "sent": EXIT_WAITING}.get(msg.state, EXIT_NOT_SENT)
-
+    return exit_code(status)

@@ -183,8 +183,13 @@ EXIT_WAITING = 4  # delivered to the outbox, the record is unreachable: it will 
 EXIT_NOT_SENT = 1  # refused by the record, or nothing analysable to send (recordings kept)
 
 
+def exit_code(status: str) -> int:
+    """The exit status of a command that delivered an examination (``workflow.delivery`` status)."""
+    return {"sent": 0, "waiting": EXIT_WAITING}.get(status, EXIT_NOT_SENT)
+
+
 def _exit(result: DeliveryResult) -> int:
-    return {"sent": 0, "waiting": EXIT_WAITING}.get(result.status, EXIT_NOT_SENT)
+    return exit_code(result.status)
 
 
 def add_spirometry_record(sub: Any) -> None:

@@ -49,29 +49,50 @@ def _inbox(state: WebState) -> Path | None:
     return Path(folder) if folder else None
 
 
-def scan(state: WebState) -> list[RefusedFile]:
-    """The refused files whose only problem is the identity (a file that does not decode is not listed: no
-    identity would make it an examination)."""
-    from asalee_devices.devices.watch_folder import refused_files
+def _refused_for_identity(path: Path, digest: str, system: str) -> RefusedFile | None:
+    """``path`` as a file to complete, when it decodes and only its identity is missing (a file that does not
+    decode is not one: no identity would make it an examination)."""
     from asalee_devices.drivers.ecg_files import read_ecg_file
-    from asalee_devices.workflow.ecg_file_import import patient_from_file, sha256_of
+    from asalee_devices.workflow.ecg_file_import import patient_from_file
+
+    try:
+        ecg = read_ecg_file(path)
+    except (AsaleeError, OSError):
+        return None
+    try:
+        patient_from_file(ecg, system)
+    except PatientDataError as exc:
+        return RefusedFile(digest[:24], path, digest, ecg, exc.field or "")
+    return None
+
+
+def _hashed(state: WebState) -> list[tuple[Path, str]]:
+    from asalee_devices.devices.watch_folder import refused_files, sha256_file
 
     inbox = _inbox(state)
     if inbox is None:
         return []
-    out: list[RefusedFile] = []
-    system = state.settings.config.watch.patient_id_system
+    out: list[tuple[Path, str]] = []
     for path in refused_files(inbox)[:MAX_LISTED]:
         try:
-            ecg = read_ecg_file(path)
-            digest = sha256_of(path)
-        except (AsaleeError, OSError):
+            out.append((path, sha256_file(path)))
+        except OSError:
             continue
-        try:
-            patient_from_file(ecg, system)
-        except PatientDataError as exc:
-            out.append(RefusedFile(digest[:24], path, digest, ecg, exc.field or ""))
     return out
+
+
+def scan(state: WebState) -> list[RefusedFile]:
+    """The refused files to complete (oldest first)."""
+    system = state.settings.config.watch.patient_id_system
+    found = (_refused_for_identity(path, digest, system) for path, digest in _hashed(state))
+    return [f for f in found if f is not None]
+
+
+def find(state: WebState, file_id: str) -> RefusedFile | None:
+    """One file to complete by its id (only that file is decoded)."""
+    system = state.settings.config.watch.patient_id_system
+    match = next(((p, d) for p, d in _hashed(state) if d[:24] == file_id), None)
+    return _refused_for_identity(*match, system) if match is not None else None
 
 
 async def listing(request: Request) -> Response:
@@ -93,7 +114,7 @@ async def import_file(request: Request) -> Response:
     if pid is None:
         raise ApiError(409, "no_patient", "Select or enter the patient first")
     patient = state.store.patients[pid].ctx
-    file = next((f for f in await asyncio.to_thread(scan, state) if f.id == request.path_params["file_id"]), None)
+    file = await asyncio.to_thread(find, state, request.path_params["file_id"])
     if file is None:
         raise ApiError(404, "no_file", "No such refused ECG file (already sent, or moved)")
     if not confirmed:
@@ -109,7 +130,7 @@ async def import_file(request: Request) -> Response:
     def run(outbox: Any, sink: Any) -> int:
         importer = EcgFileImporter(cfg, outbox, sink, mains_hz=float(cfg.watch.mains_hz or cfg.mains_hz),
                                    patient_id_system=cfg.watch.patient_id_system)
-        message_id = importer.import_file(file.ecg, file.path, patient)
+        message_id = importer.import_file(file.ecg, file.path, patient, sha256=file.sha256)
         settle_refused(inbox, file.path, file.sha256)
         return message_id
 

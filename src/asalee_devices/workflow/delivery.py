@@ -21,7 +21,7 @@ from asalee_devices import __version__
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.codes import TEST_INS_KINDS
 from asalee_devices.fhir_out.context import Bronchodilator, ExamContext
-from asalee_devices.fhir_out.outbox import Outbox
+from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage
 from asalee_devices.fhir_out.pipeline import queue_exam
 from asalee_devices.fhir_out.sinks.base import create_sink
 from asalee_devices.files import atomic_write
@@ -107,6 +107,17 @@ def _exam_context(setup: ExaminationSetup, *, exam_id: str, device: DeviceIdenti
                        raw_sha256=raw_sha256, test_mode=cfg.test_mode)
 
 
+def outcome(states: list[OutboxMessage], lang: str) -> tuple[Status, str]:
+    """Where an examination's outbox messages stand, and the nurse's message for it: refused by the record if
+    any was, sent when all were acknowledged, waiting otherwise (the outbox retries)."""
+    if any(m.state == "failed" for m in states):
+        reason = "; ".join(m.last_error for m in states if m.state == "failed")
+        return "failed", _MESSAGES["failed"][lang].format(reason=reason)
+    if all(m.state == "acknowledged" for m in states):
+        return "sent", _MESSAGES["sent"][lang]
+    return "waiting", _MESSAGES["waiting"][lang]
+
+
 def _send(setup: ExaminationSetup, queued: list[int], *, exam_id: str, kind: str, folder: Path,
           pdf_path: Path | None) -> DeliveryResult:
     """Try the configured sink once now for everything due; report the state of this examination's messages."""
@@ -118,14 +129,7 @@ def _send(setup: ExaminationSetup, queued: list[int], *, exam_id: str, kind: str
         finally:
             sink.close()
         states = [outbox.get(mid) for mid in queued]
-    if any(m.state == "failed" for m in states):
-        reason = "; ".join(m.last_error for m in states if m.state == "failed")
-        status: Status = "failed"
-        message = _MESSAGES["failed"][lang].format(reason=reason)
-    elif all(m.state == "acknowledged" for m in states):
-        status, message = "sent", _MESSAGES["sent"][lang]
-    else:
-        status, message = "waiting", _MESSAGES["waiting"][lang]
+    status, message = outcome(states, lang)
     log.info("examination %s (%s): %s", exam_id, kind, status)
     return DeliveryResult(exam_id=exam_id, kind=kind, status=status, message=message, recordings_dir=folder,
                           pdf_path=pdf_path, message_ids=tuple(queued), details=tuple(m.detail for m in states))

@@ -138,15 +138,18 @@ class EcgFileImporter:
     def __call__(self, ecg: EcgFile, path: Path) -> None:
         self.import_file(ecg, path)
 
-    def import_file(self, ecg: EcgFile, path: Path, patient: PatientContext | None = None) -> int:
+    def import_file(self, ecg: EcgFile, path: Path, patient: PatientContext | None = None, *,
+                    sha256: str | None = None) -> int:
         """Analyse, render, queue and deliver one file; returns its outbox message id. ``patient``, when given,
-        is the identity the nurse checked (``ecg import --patient``) instead of the file's demographics."""
+        is the identity the nurse checked (``ecg import --patient``) instead of the file's demographics;
+        ``sha256``, the file's digest when the caller already has it."""
+        from asalee_devices.devices.watch_folder import sha256_file
         from asalee_devices.fhir_out.context import check_patient
         from asalee_devices.fhir_out.ecg import ecg_bundle
         from asalee_devices.fhir_out.pipeline import queue_exam
         from asalee_devices.signal.ecg.analysis import analyze_ecg
 
-        digest = sha256_of(path)
+        digest = sha256 or sha256_file(path)
         if patient is None:
             patient = patient_from_file(ecg, self.patient_id_system)
         check_patient(patient, test_mode=self.config.test_mode)
@@ -203,10 +206,3 @@ def _aware(when: object) -> datetime | None:
     if not isinstance(when, datetime):
         return None
     return when if when.tzinfo is not None else when.astimezone()
-
-
-def sha256_of(path: Path) -> str:
-    """The file's SHA-256 (hex), from which its exam id is derived."""
-    from asalee_devices.devices.watch_folder import sha256_file
-
-    return sha256_file(path)
