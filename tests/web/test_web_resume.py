@@ -88,13 +88,15 @@ def test_damaged_journals_are_reported_not_fatal(tmp_path: Path, caplog: pytest.
     doc = json.loads((root / "f00d" / "exam.json").read_bytes())
     doc["patient_id"], doc["patient"]["ins"] = "beef", "279035121518980"  # wrong key: refused, as at the bedside
     (root / "f00d" / "exam.json").write_text(json.dumps(doc))
+    (root / "cafe").mkdir()
+    (root / "cafe" / "exam.json").write_text("[]")  # JSON, but not a journal
     with caplog.at_level(logging.WARNING), client(tmp_path) as c:
         exam = c.get(f"/api/exams/{good}").json()["exam"]
         assert len(exam["captures"]) == 1  # the readable take only
         assert c.get(f"/api/exams/{broken}").status_code == 404
         assert c.get("/api/exams/f00d").status_code == 404
     logged = caplog.text
-    assert broken in logged and good in logged and "f00d" in logged
+    assert broken in logged and good in logged and "f00d" in logged and "cafe" in logged
     for value in (PATIENT["family"], PATIENT["ins"], "Marie", "1979"):
         assert value not in logged  # examination ids only, never the patient
     assert (root / broken / "exam.json").exists()  # left in place for a person to look at

@@ -52,6 +52,16 @@ def folder(data_dir: Path, exam_id: str) -> Path:
     return data_dir / "in-progress" / exam_id
 
 
+def _load(path: Path) -> dict[str, Any]:
+    """A journal file, its size checked before it is read; ``ValueError`` when it is not a journal object."""
+    if path.stat().st_size > MAX_JOURNAL_BYTES:
+        raise ValueError("journal too large")
+    doc = json.loads(path.read_bytes())
+    if not isinstance(doc, dict):
+        raise ValueError("journal is not a JSON object")
+    return doc
+
+
 def _patient_json(ctx: PatientContext) -> dict[str, Any]:
     out = asdict(ctx)
     out["given"] = list(ctx.given)
@@ -75,8 +85,7 @@ class Journal:
 
     def _read(self, exam: SpiroExam | EcgExam) -> dict[str, Any] | None:
         try:
-            doc: dict[str, Any] = json.loads((folder(self.data_dir, exam.id) / FILE).read_bytes())
-            return doc
+            return _load(folder(self.data_dir, exam.id) / FILE)
         except (OSError, ValueError):
             return None
 
@@ -108,7 +117,6 @@ class Journal:
         self.step(exam, {"sent": {"record_id": exam.record_id, "pdf_path": exam.pdf_path, "message": exam.message,
                                   "deliveries": [[d.kind, d.message_id, d.pdf_path] for d in exam.deliveries]}})
 
-
     def interpreted(self, exam: EcgExam) -> None:
         """The GP's interpretation (its version numbers the next one's outbox message: after a restart a new
         interpretation must not reuse the kind of the first, which the outbox would take for a repeat)."""
@@ -126,10 +134,7 @@ def _take_number(name: str) -> int:
         return 0
 
 
-def _resume_one(store: ExamStore, path: Path, today: date) -> SpiroExam | EcgExam | None:
-    if path.stat().st_size > MAX_JOURNAL_BYTES:
-        raise ValueError("journal too large")
-    doc = json.loads(path.read_bytes())
+def _resume_one(store: ExamStore, path: Path, doc: dict[str, Any], today: date) -> SpiroExam | EcgExam | None:
     if doc.get("version") != VERSION or doc.get("kind") not in ("spirometry", "ecg"):
         raise ValueError("unknown journal version or kind")
     exam_id = path.parent.name
@@ -186,17 +191,19 @@ def resume(store: ExamStore, data_dir: Path) -> list[SpiroExam | EcgExam]:
     root = data_dir / "in-progress"
     if not root.is_dir():
         return []
-    found: list[tuple[str, Path]] = []
+    found: list[tuple[str, Path, dict[str, Any]]] = []
     for path in root.glob(f"*/{FILE}"):
         try:
-            found.append((json.loads(path.read_bytes()).get("started_at", ""), path))
+            doc = _load(path)
         except (OSError, ValueError):
             log.warning("journal of examination %s unreadable; not resumed", path.parent.name)
+            continue
+        found.append((str(doc.get("started_at", "")), path, doc))
     today = datetime.now(UTC).date()
     resumed: list[SpiroExam | EcgExam] = []
-    for _, path in sorted(found):
+    for _, path, doc in sorted(found, key=lambda f: (f[0], f[1])):
         try:
-            exam = _resume_one(store, path, today)
+            exam = _resume_one(store, path, doc, today)
         except (OSError, ValueError, KeyError, TypeError, AsaleeError) as exc:
             log.warning("journal of examination %s not resumed: %s", path.parent.name, type(exc).__name__)
             continue

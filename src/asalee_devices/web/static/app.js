@@ -229,7 +229,7 @@ App.pages.files = {
     for (const f of r.files) {
       const tr = body.insertRow();
       const inFile = [f.in_file.family, f.in_file.given, f.in_file.birth_date, f.in_file.patient_id && "n° " + f.in_file.patient_id].filter(Boolean).join(" — ");
-      for (const v of [f.acquired_at ? f.acquired_at.replace("T", " ") : "?", f.device + " (" + f.format + ", " + f.leads + " × " + f.duration_s + " s)", inFile, App.fields(f.missing)]) tr.insertCell().textContent = v;
+      for (const v of [f.acquired_at ? f.acquired_at.replace("T", " ") : "?", f.device + " (" + f.format + ", " + f.leads + " × " + f.duration_s + " s)", inFile, App.pages.files.fields(f.missing)]) tr.insertCell().textContent = v;
       const b = document.createElement("button"); b.type = "button"; b.className = "primary"; b.textContent = App.t("files.send");
       b.addEventListener("click", () => App.pages.files.send(f.id, b));
       tr.insertCell().appendChild(b);
@@ -244,7 +244,7 @@ App.pages.files = {
     } catch (e) {
       button.disabled = false;
       if (e.data && e.data.error === "identity_differs" && !checked) {
-        if (window.confirm(App.t("files.differs").replace("{field}", App.fields(e.data.field)))) await App.pages.files.send(id, button, true);
+        if (window.confirm(App.t("files.differs").replace("{field}", App.pages.files.fields(e.data.field)))) await App.pages.files.send(id, button, true);
       } else if (e.data && e.data.error === "no_patient") {
         App.text("files-status", App.t("files.no_patient"));
       } else {
@@ -253,7 +253,6 @@ App.pages.files = {
     }
   },
 };
-App.fields = App.pages.files.fields;
 
 async function start() {
   App.applyI18n();
