@@ -11,6 +11,15 @@ Failures are injected in order with :meth:`FhirTestServer.inject`: ``"500"``, ``
 (transaction committed, then the connection closed without a response), ``"commit-hold"`` (committed, then the
 response waits until :meth:`release` — used to kill a sender between send and acknowledgement).
 
+Misbehaving-peer modes (nothing is committed): ``"html"`` (200 with a captive portal's HTML page), ``"empty"``
+(200, no body), ``"json-other"`` (200, unrelated JSON), ``"oo-200"`` (200 with an OperationOutcome), ``"202"`` /
+``"204"`` (no body), ``"entries-400"`` (a transaction-response whose entries are 400), ``"entries-short"`` (one
+entry missing), ``"entries-garbage"`` (entries without a readable status), ``"wrong-type"`` (a batch-response),
+``"302"`` (redirect to a login page), ``"oo-garbage"`` (400 with an OperationOutcome of the wrong shape),
+``"oo-garbage-422"`` (issues of the wrong types), ``"retry-after:<value>"`` (503 with that header, verbatim),
+``"slow:<seconds>"`` (wait before answering), ``"close-mid-body"`` (headers announce 1000 bytes, 10 are sent, then
+the connection closes). :attr:`FhirTestServer.always` applies one mode to every request.
+
 Run standalone: ``python tests/fhir_test_server.py [port]``.
 """
 
@@ -37,6 +46,7 @@ class FhirTestServer:
         self.index: dict[tuple[str, str, str], list[str]] = {}  # (type, identifier|_tag, system|value) -> ids
         self.lock = threading.Lock()
         self.failures: deque[str] = deque()
+        self.always = ""  # a misbehaving mode applied to every request (after the injected failures)
         self.requests = 0
         self.transactions = 0
         self.assertions: list[str] = []
@@ -55,12 +65,12 @@ class FhirTestServer:
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 return None
 
-            def _reply(self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None
-                       ) -> None:
-                data = json.dumps(body).encode() if body is not None else b""
+            def _reply(self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None,
+                       *, raw: bytes | None = None, ctype: str = "application/fhir+json") -> None:
+                data = raw if raw is not None else json.dumps(body).encode() if body is not None else b""
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/fhir+json")
+                    self.send_header("Content-Type", ctype)
                     self.send_header("Content-Length", str(len(data)))
                     for k, v in (headers or {}).items():
                         self.send_header(k, v)
@@ -75,6 +85,58 @@ class FhirTestServer:
                     self.connection.shutdown(2)
                 except OSError:
                     pass
+
+            def _misbehave(self, mode: str, raw: bytes) -> bool:
+                """Answer in a misbehaving ``mode`` (nothing committed); False when ``mode`` is not one."""
+                n = len(json.loads(raw).get("entry", [])) if raw.startswith(b"{") else 0
+                resp = {"resourceType": "Bundle", "type": "transaction-response"}
+                if mode == "html":
+                    self._reply(200, None, raw=b"<html><body>Wi-Fi login</body></html>", ctype="text/html")
+                elif mode == "empty":
+                    self._reply(200, None)
+                elif mode == "json-other":
+                    self._reply(200, {"status": "ok", "id": 12})
+                elif mode == "oo-200":
+                    self._reply(200, _outcome("informational", "queued"))
+                elif mode in ("202", "204"):
+                    self._reply(int(mode), None)
+                elif mode == "entries-400":
+                    self._reply(200, {**resp, "entry": [{"response": {"status": "400 Bad Request", "outcome":
+                                                                      _outcome("invalid", "bad code")}}] * n})
+                elif mode == "entries-short":
+                    self._reply(200, {**resp, "entry": [{"response": {"status": "201 Created"}}] * (n - 1)})
+                elif mode == "entries-garbage":
+                    self._reply(200, {**resp, "entry": [{"response": {"status": 201}}, "x", {"response": []},
+                                                        {}] + [{"response": {"status": "201"}}] * (n - 4)})
+                elif mode == "wrong-type":
+                    self._reply(200, {**resp, "type": "batch-response",
+                                      "entry": [{"response": {"status": "201 Created"}}] * n})
+                elif mode == "302":
+                    self._reply(302, None, {"Location": "http://portal.example/login"})
+                elif mode == "oo-garbage":
+                    self._reply(400, {"resourceType": "OperationOutcome", "issue": "boom"})
+                elif mode == "oo-garbage-422":
+                    self._reply(422, {"resourceType": "OperationOutcome",
+                                      "issue": [7, {"details": [], "expression": "x", "severity": 3}]})
+                elif mode.startswith("retry-after:"):
+                    self._reply(503, _outcome("transient", "busy"), {"Retry-After": mode.split(":", 1)[1]})
+                elif mode.startswith("slow:"):
+                    server._release.wait(float(mode.split(":")[1]))
+                    self._reply(500, _outcome("exception", "slow"))
+                elif mode == "close-mid-body":
+                    try:
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/fhir+json")
+                        self.send_header("Content-Length", "1000")
+                        self.end_headers()
+                        self.wfile.write(b'{"resourc')
+                        self.wfile.flush()
+                    except OSError:
+                        pass
+                    self._drop()
+                else:
+                    return False
+                return True
 
             def do_GET(self) -> None:
                 url = urlparse(self.path)
@@ -102,7 +164,9 @@ class FhirTestServer:
                 if server.require_token and self.headers.get("Authorization") != f"Bearer {server.require_token}":
                     self._reply(401, _outcome("login", "bearer token required"))
                     return
-                failure = server.failures.popleft() if server.failures else ""
+                failure = server.failures.popleft() if server.failures else server.always
+                if self._misbehave(failure, raw):
+                    return
                 if failure == "drop":
                     self._drop()
                     return

@@ -61,6 +61,7 @@ class SinkConfig:
     verify_tls: bool = True
     timeout_s: int = 30
     attempts: int = 3  # tries per send (network errors, 408, 429, 5xx) before the outbox reschedules
+    retry_after_cap_s: float = 3600.0  # a peer's Retry-After is never followed further than this
     # HL7 v2 over MLLP
     host: str = ""
     port: int = 2575

@@ -56,13 +56,31 @@ def _retry(args: argparse.Namespace) -> int:
         return 0
     sink = create_sink(cfg.sink)
     try:
-        outcome = box.deliver_due(sink)
+        outcome = box.deliver_all(sink)
     finally:
         sink.close()
+    return _report(box, outcome, sink.name, all_of_sink=args.all)
+
+
+def _report(box: Outbox, outcome: dict[int, str], sink: str, *, all_of_sink: bool = True) -> int:
+    """Each message tried, then what still waits and why; 0 only when nothing waits for ``sink`` (with
+    ``all_of_sink`` false: when every message tried was acknowledged)."""
+    import time
+
     for mid, state in outcome.items():
         msg = box.get(mid)
         print(f"  #{mid} {state}" + (f": {msg.last_error}" if state != "acknowledged" else f" ({msg.detail})"))
-    return 0 if all(s == "acknowledged" for s in outcome.values()) else 1
+    left = box.waiting(sink)
+    if not outcome and not left:
+        print("nothing waiting in the outbox")
+    for state, reason, n, next_at in left:
+        when = "" if state == "failed" else \
+            f"; next attempt in {max(0.0, next_at - time.time()):.0f} s" if next_at > time.time() else ""
+        what = "refused or given up (outbox retry)" if state == "failed" else "still waiting"
+        print(f"{n} message(s) {what}: {reason or 'not tried yet'}{when}")
+    if not all_of_sink:
+        return 0 if all(s == "acknowledged" for s in outcome.values()) else 1
+    return 0 if not left else 1
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -72,15 +90,10 @@ def _send(args: argparse.Namespace) -> int:
     cfg, box = _open(args)
     sink = create_sink(cfg.sink)
     try:
-        outcome = box.deliver_due(sink, now=float("inf"))
+        outcome = box.deliver_all(sink)
     finally:
         sink.close()
-    if not outcome:
-        print("nothing waiting in the outbox")
-    for mid, state in outcome.items():
-        msg = box.get(mid)
-        print(f"  #{mid} {state}" + (f": {msg.last_error}" if state != "acknowledged" else f" ({msg.detail})"))
-    return 0 if all(s == "acknowledged" for s in outcome.values()) else 1
+    return _report(box, outcome, sink.name)
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -4,7 +4,10 @@ An examination is persisted (its bundle and PDF) before any send. States: ``pend
 before the network call) -> ``acknowledged`` | ``failed`` (with the reason). A message found ``sent`` after a
 crash was maybe received, maybe not: it is sent again (at-least-once); the receiver's conditional create on the
 business identifiers makes that effectively once. Transient failures go back to ``pending`` with exponential
-backoff and jitter (or the peer's Retry-After) until ``max_attempts``; rejections fail at once.
+backoff and jitter (or the peer's Retry-After, capped at ``retry_after_cap_s``) until exactly ``max_attempts``
+tries (a message is never sent once it has used them, even after a crash left it ``sent``); rejections fail at once.
+Any exception a sink lets out is recorded on its message as a transient failure (logged with its traceback), and
+the pass goes on with the next message: one bad message or one odd peer reply never blocks the others.
 
 Only ids, states and technical reasons are logged, never patient data.
 """
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from asalee_devices.errors import DeliveryError, InputError
+from asalee_devices.errors import AsaleeError, InputError
 from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
 
 log = logging.getLogger(__name__)
@@ -81,10 +84,11 @@ class RetryPolicy:
     max_attempts: int = 10
     base_s: float = 2.0
     cap_s: float = 3600.0
+    retry_after_cap_s: float = 3600.0  # a peer's Retry-After (a year-9999 date...) is followed at most this far
 
     def delay_s(self, attempts: int, rng: random.Random, retry_after_s: float | None = None) -> float:
-        if retry_after_s is not None:
-            return float(retry_after_s)
+        if retry_after_s is not None and retry_after_s == retry_after_s:  # not NaN
+            return min(max(0.0, float(retry_after_s)), self.retry_after_cap_s)
         return float(rng.uniform(0.5, 1.0) * min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1)))
 
 
@@ -184,38 +188,75 @@ class Outbox:
                                  (now, now, message_id))
         return cur.rowcount
 
-    def _due(self, sink: str, now: float, limit: int) -> list[tuple[int, str, str, str, str, bytes, bytes | None]]:
+    def _due(self, sink: str, now: float, limit: int, after_id: int = 0
+             ) -> list[tuple[int, str, str, str, str, bytes, bytes | None]]:
         rows = self._db.execute(
             "SELECT id, exam_id, kind, performed_on, state, payload, pdf FROM messages "
-            "WHERE sink = ? AND state IN ('pending', 'sent') AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            (sink, now, limit)).fetchall()
+            "WHERE sink = ? AND state IN ('pending', 'sent') AND next_attempt_at <= ? AND id > ? "
+            "ORDER BY id LIMIT ?", (sink, now, after_id, limit)).fetchall()
         return [(int(r[0]), r[1], r[2], r[3], r[4], bytes(r[5]), None if r[6] is None else bytes(r[6]))
                 for r in rows]
 
-    def deliver_due(self, sink: Sink, *, limit: int = 100, now: float | None = None) -> dict[int, str]:
-        """One delivery pass over the due messages of ``sink``; returns {message id: new state}."""
+    def deliver_due(self, sink: Sink, *, limit: int = 100, now: float | None = None, after_id: int = 0
+                    ) -> dict[int, str]:
+        """One delivery pass over the due messages of ``sink`` (ids above ``after_id``, at most ``limit``);
+        returns {message id: new state}."""
         outcome: dict[int, str] = {}
-        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.name, now or time.time(), limit):
-            with self._tx() as db:  # durable 'sent' before the network call
-                db.execute("UPDATE messages SET state='sent', attempts=attempts+1, updated_at=? WHERE id=?",
-                           (time.time(), mid))
-            try:
-                result = sink.send(Delivery(mid, exam_id, kind, day, payload, pdf))
-            except RejectedDeliveryError as exc:
-                reason = f"{exc.message}: {exc.outcome}" if exc.outcome else exc.message
-                self._set(mid, "failed", error=reason)
-                outcome[mid] = "failed"
-                log.warning("outbox: message %s rejected by %s", mid, sink.name)
-            except TransientDeliveryError as exc:
-                outcome[mid] = self._reschedule(mid, exc.message, exc.retry_after_s)
-            except DeliveryError as exc:
-                outcome[mid] = self._reschedule(mid, exc.message, None)
-            else:
-                detail = f"{result.detail}; created {result.created}, already present {result.existing}"
-                self._set(mid, "acknowledged", detail=detail)
-                outcome[mid] = "acknowledged"
-                log.info("outbox: message %s acknowledged by %s", mid, sink.name)
+        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.name, now or time.time(), limit,
+                                                                        after_id):
+            outcome[mid] = self._deliver_one(sink, Delivery(mid, exam_id, kind, day, payload, pdf))
         return outcome
+
+    def deliver_all(self, sink: Sink, *, batch: int = 100) -> dict[int, str]:
+        """Try every waiting message of ``sink`` once now, whatever its backoff delay, in batches of ``batch``
+        (a message rescheduled during the pass is not tried twice); returns {message id: new state}."""
+        out: dict[int, str] = {}
+        after = 0
+        while got := self.deliver_due(sink, limit=batch, now=float("inf"), after_id=after):
+            out.update(got)
+            after = max(got)
+        return out
+
+    def _deliver_one(self, sink: Sink, d: Delivery) -> str:
+        mid = d.message_id
+        with self._tx() as db:  # durable 'sent' before the network call; never past the attempt limit
+            cur = db.execute("UPDATE messages SET state='sent', attempts=attempts+1, updated_at=? "
+                             "WHERE id=? AND attempts < ?", (time.time(), mid, self.policy.max_attempts))
+        if cur.rowcount == 0:  # left 'sent' by a crash on its last allowed attempt
+            msg = self.get(mid)
+            self._set(mid, "failed", error=f"{msg.last_error or 'interrupted during the last attempt'} "
+                                           f"(gave up after {msg.attempts} attempts)")
+            return "failed"
+        try:
+            result = sink.send(d)
+        except RejectedDeliveryError as exc:
+            reason = f"{exc.message}: {exc.outcome}" if exc.outcome else exc.message
+            self._set(mid, "failed", error=reason)
+            log.warning("outbox: message %s rejected by %s", mid, sink.name)
+            return "failed"
+        except TransientDeliveryError as exc:
+            return self._reschedule(mid, str(exc), exc.retry_after_s)
+        except AsaleeError as exc:  # a sink's configuration, conversion or authentication error
+            return self._reschedule(mid, str(exc), None)
+        except Exception as exc:  # a bug or an unforeseen reply: recorded, never stops the pass
+            log.exception("outbox: message %s: unexpected error from sink %s", mid, sink.name)
+            return self._reschedule(mid, f"Unexpected error while delivering ({type(exc).__name__})", None)
+        detail = f"{result.detail}; created {result.created}, already present {result.existing}"
+        self._set(mid, "acknowledged", detail=detail)
+        log.info("outbox: message %s acknowledged by %s", mid, sink.name)
+        return "acknowledged"
+
+    def waiting(self, sink: str | None = None) -> list[tuple[str, str, int, float]]:
+        """What still waits, grouped: (state, last error, count, earliest next attempt) for the pending/sent
+        and failed messages (of ``sink`` when given)."""
+        q = ("SELECT CASE state WHEN 'failed' THEN 'failed' ELSE 'pending' END AS s, last_error, count(*), "
+             "min(next_attempt_at) FROM messages WHERE state != 'acknowledged'")
+        args: tuple[object, ...] = ()
+        if sink:
+            q += " AND sink = ?"
+            args = (sink,)
+        rows = self._db.execute(q + " GROUP BY s, last_error ORDER BY s, 3 DESC", args).fetchall()
+        return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     def _reschedule(self, mid: int, reason: str, retry_after_s: float | None) -> str:
         attempts = self.get(mid).attempts

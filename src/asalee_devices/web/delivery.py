@@ -4,12 +4,18 @@ Thin adapter over ``workflow.delivery`` (``deliver_spirometry`` / ``deliver_ecg`
 PDF, bundle, outbox, one attempt). Every outbox operation runs on one worker thread (:class:`OutboxService`), which
 also delivers what is due every ``interval_s`` (so two senders never race on a message); the pages read the status
 from the outbox: sent, waiting (record unreachable, will retry) or failed (rejected, with the reason).
+
+The timer is supervised: an exception in a delivery pass is logged and the next pass runs; a timer thread that
+died anyway is restarted by the next call (and counted in :meth:`OutboxService.health`). A waiting message says
+whether the automatic retry is working, so the page never shows "will be retried" when nothing retries.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +33,8 @@ from asalee_devices.web.exams import EcgExam, SpiroExam
 if TYPE_CHECKING:
     from asalee_devices.workflow.delivery import DeliveryResult
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 Status = Literal["sent", "waiting", "failed"]
 STATUS_TEXT = {
@@ -34,6 +42,10 @@ STATUS_TEXT = {
     "waiting": {"fr": "En attente : dossier injoignable, nouvel essai automatique", "en":
                 "Waiting: the record is unreachable, it will be retried automatically"},
     "failed": {"fr": "Échec de l'envoi", "en": "Delivery failed"},
+    "stalled": {"fr": "En attente : les envois automatiques sont en échec, l'examen est conservé (voir le journal "
+                      "ou asalee-devices outbox send)",
+                "en": "Waiting: automatic delivery is failing, the examination is kept (see the log or "
+                      "asalee-devices outbox send)"},
 }
 
 
@@ -55,19 +67,21 @@ class DeliveryStatus:
     status: Status
     reason: str
     attempts: int
+    retrying: bool = True  # for "waiting": the automatic delivery passes are running and not failing
 
     def view(self, lang: str) -> dict[str, Any]:
-        text = STATUS_TEXT[self.status]["fr" if lang == "fr" else "en"]
+        key = "stalled" if self.status == "waiting" and not self.retrying else self.status
+        text = STATUS_TEXT[key]["fr" if lang == "fr" else "en"]
         return {"message_id": self.message_id, "kind": self.kind, "status": self.status, "text": text,
-                "reason": self.reason, "attempts": self.attempts}
+                "reason": self.reason, "attempts": self.attempts, "retrying": self.retrying}
 
 
-def status_of(msg: OutboxMessage) -> DeliveryStatus:
+def status_of(msg: OutboxMessage, *, retrying: bool = True, service_error: str = "") -> DeliveryStatus:
     if msg.state == "acknowledged":
         return DeliveryStatus(msg.id, msg.kind, "sent", msg.detail, msg.attempts)
     if msg.state == "failed":
         return DeliveryStatus(msg.id, msg.kind, "failed", msg.last_error, msg.attempts)
-    return DeliveryStatus(msg.id, msg.kind, "waiting", msg.last_error, msg.attempts)
+    return DeliveryStatus(msg.id, msg.kind, "waiting", msg.last_error or service_error, msg.attempts, retrying)
 
 
 def person(cfg: PersonConfig) -> PerformerContext:
@@ -153,16 +167,45 @@ class OutboxService:
         self._path, self._make_sink = outbox_path, make_sink
         self.interval_s = interval_s
         self._stop = threading.Event()
-        self._timer = threading.Thread(target=self._tick, name="asalee-outbox-timer", daemon=True)
-        self._timer.start()
+        self._lock = threading.Lock()
+        self.restarts = 0
+        self.last_error = ""  # of the last delivery pass ("" when it ran without an error)
+        self.last_pass_at = 0.0
+        self._timer = self._start_timer()
+
+    def _start_timer(self) -> threading.Thread:
+        t = threading.Thread(target=self._tick, name="asalee-outbox-timer", daemon=True)
+        t.start()
+        return t
+
+    def _supervise(self) -> None:
+        """Restart the timer thread if it died (it should not: every pass is guarded)."""
+        with self._lock:
+            if not self._stop.is_set() and not self._timer.is_alive():
+                self.restarts += 1
+                log.error("outbox timer thread had stopped; restarted (%d restart(s))", self.restarts)
+                self._timer = self._start_timer()
+
+    def health(self) -> dict[str, Any]:
+        """The automatic delivery's state, for the pages and the log: running, last pass, last error, restarts."""
+        self._supervise()
+        return {"running": self._timer.is_alive() and not self._stop.is_set(), "last_pass_at": self.last_pass_at,
+                "last_error": self.last_error, "restarts": self.restarts}
 
     def _ensure(self) -> tuple[Outbox, Any]:
         if self._outbox is None:
-            self._outbox = Outbox(self._path)
-            self._sink = self._make_sink()
+            outbox = Outbox(self._path)
+            try:
+                sink = self._make_sink()
+            except BaseException:
+                outbox.close()
+                raise
+            self._outbox, self._sink = outbox, sink
         return self._outbox, self._sink
 
     def call(self, fn: Callable[[Outbox, Any], T]) -> cf.Future[T]:
+        self._supervise()
+
         def run() -> T:
             outbox, sink = self._ensure()
             return fn(outbox, sink)
@@ -171,15 +214,27 @@ class OutboxService:
     def _deliver(self, outbox: Outbox, sink: Any) -> None:
         try:
             outbox.deliver_due(sink)
-        except AsaleeError:  # a sink that cannot even start sending: messages stay pending
-            pass
+        except Exception as exc:  # the outbox itself failing (disk, database): logged, the next pass retries
+            self._failed_pass(exc)
+        else:
+            self.last_error = ""
+        self.last_pass_at = time.time()
+
+    def _failed_pass(self, exc: BaseException) -> None:
+        self.last_error = str(exc) if isinstance(exc, AsaleeError) else f"{type(exc).__name__}"
+        log.error("outbox delivery pass failed: %s", self.last_error, exc_info=not isinstance(exc, AsaleeError))
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
                 self.call(self._deliver).result()
-            except RuntimeError:  # pool shut down
-                return
+            except RuntimeError:
+                if self._stop.is_set():  # pool shut down
+                    return
+                log.exception("outbox timer: unexpected error")
+            except Exception as exc:  # e.g. the sink cannot be created: recorded, tried again next tick
+                self._failed_pass(exc)
+                self.last_pass_at = time.time()
 
     def enqueue(self, items: list[Prepared]) -> list[int]:
         def run(outbox: Outbox, sink: Any) -> list[int]:
@@ -190,7 +245,11 @@ class OutboxService:
         return self.call(run).result()
 
     def statuses(self, ids: list[int]) -> list[DeliveryStatus]:
-        return self.call(lambda outbox, _sink: [status_of(outbox.get(i)) for i in ids]).result()
+        health = self.health()
+        retrying = bool(health["running"]) and not health["last_error"]
+        return self.call(lambda outbox, _sink: [status_of(outbox.get(i), retrying=retrying,
+                                                          service_error=str(health["last_error"]))
+                                                for i in ids]).result()
 
     def payload(self, message_id: int) -> bytes:
         return self.call(lambda outbox, _sink: outbox.payload(message_id)).result()

@@ -3,18 +3,21 @@
 TLS verified by default; bearer token or SMART Backend Services. Network errors, timeouts, 408, 429 and 5xx are
 retried with exponential backoff and full jitter (``Retry-After`` honoured) up to ``attempts`` tries, then reported
 as :class:`TransientDeliveryError` for the outbox to reschedule; any other 4xx is a
-:class:`RejectedDeliveryError` carrying the server's OperationOutcome, never retried.
+:class:`RejectedDeliveryError` carrying the server's OperationOutcome, never retried. A 2xx is a delivery only
+when its body confirms every entry (:mod:`.fhir_reply`); redirects are not followed (transient, Location logged).
+``Retry-After`` is capped (``retry_after_cap_s``, default 1 h); a value that is neither delta-seconds nor an
+HTTP-date is ignored. The reply body is read up to ``MAX_REPLY_BYTES``.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
+import logging
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -26,41 +29,60 @@ from asalee_devices.fhir_out.sinks.base import (
     SendResult,
     TransientDeliveryError,
 )
+from asalee_devices.fhir_out.sinks.fhir_reply import RETRYABLE, body_summary, check_reply, request_shape
 from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth
 
-RETRYABLE = frozenset({408, 429}) | frozenset(range(500, 600))
+log = logging.getLogger(__name__)
+
 FHIR_JSON = "application/fhir+json"
+RETRY_AFTER_CAP_S = 3600.0
+MAX_REPLY_BYTES = 32 * 1024 * 1024
+_DELTA = re.compile(r"[0-9]{1,12}")
 
 
-def retry_after_s(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None when absent/invalid."""
+def retry_after_s(value: str | None, now: float | None = None, *, cap_s: float = RETRY_AFTER_CAP_S
+                  ) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110 10.2.3: delta-seconds or HTTP-date), at most
+    ``cap_s``; None when absent or neither form (``"²"``, ``"-5"``, ``"soon"``)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELTA.fullmatch(value):
+        return min(float(value), cap_s)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        wait = when.timestamp() - (time.time() if now is None else now)
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return min(max(0.0, wait), cap_s)
 
 
-def outcome_text(resp: httpx.Response) -> str:
-    """Readable summary of an OperationOutcome body (or the raw text start when it is not one)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text[:500]
-    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
-        return json.dumps(body)[:500]
-    parts = []
-    for issue in body.get("issue", []):
-        msg = issue.get("diagnostics") or issue.get("details", {}).get("text") or ""
-        where = ",".join(issue.get("expression", []) or issue.get("location", []))
-        parts.append(f"{issue.get('severity', '?')} {issue.get('code', '?')}: {msg}" + (f" at {where}" if where
-                                                                                        else ""))
-    return "; ".join(parts) or "OperationOutcome without issues"
+class _Reply:
+    """A reply read whole (up to a bound): status, the headers we use, the body."""
+
+    def __init__(self, status_code: int, headers: httpx.Headers, body: bytes) -> None:
+        self.status_code = status_code
+        self.content_type = headers.get("Content-Type", "")
+        self.retry_after = headers.get("Retry-After")
+        self.location = headers.get("Location")
+        self.body = body
+
+
+def _read(resp: httpx.Response, limit: int, deadline: float) -> bytes:
+    """The body, at most ``limit`` bytes and before ``deadline`` (monotonic): a peer trickling bytes under the
+    per-read timeout cannot hold the sender."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if time.monotonic() > deadline:
+            raise TransientDeliveryError("FHIR server reply too slow", field="sink.timeout_s",
+                                         expected="the whole reply within the timeout")
+        if size > limit:
+            raise TransientDeliveryError("FHIR server reply too large", field="reply", value=f"> {limit} bytes",
+                                         expected="a transaction-response Bundle")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
@@ -79,6 +101,7 @@ class FhirRestSink:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     max_inline_wait_s: float = 30.0  # longer Retry-After: give back to the outbox scheduler
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     name: str = "fhir"
@@ -92,7 +115,8 @@ class FhirRestSink:
         auth = (SmartBackendAuth.from_files(cfg.client_id, cfg.token_url, cfg.private_key, cfg.scope)
                 if cfg.client_id else None)
         return cls(cfg.base_url.rstrip("/"), token=cfg.token, auth=auth, verify_tls=cfg.verify_tls,
-                   timeout_s=float(cfg.timeout_s), attempts=cfg.attempts)
+                   timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
+                   retry_after_cap_s=float(cfg.retry_after_cap_s))
 
     @property
     def client(self) -> httpx.Client:
@@ -109,30 +133,50 @@ class FhirRestSink:
             h["Authorization"] = "Bearer " + self.token
         return h
 
+    def _post(self, delivery: Delivery, refresh: bool) -> _Reply:
+        with self.client.stream("POST", self.base_url, content=delivery.bundle_json,
+                                headers=self._headers(refresh=refresh)) as resp:
+            body = _read(resp, MAX_REPLY_BYTES, time.monotonic() + 2 * self.timeout_s)
+            return _Reply(resp.status_code, resp.headers, body)
+
     def send(self, delivery: Delivery) -> SendResult:
+        shape = request_shape(delivery.bundle_json)
         refreshed = False
         last: TransientDeliveryError | None = None
         attempt = 0
         while attempt < self.attempts:
             wait: float | None = None
             try:
-                resp = self.client.post(self.base_url, content=delivery.bundle_json,
-                                        headers=self._headers(refresh=refreshed and self.auth is not None))
-            except httpx.TransportError as exc:  # refused, reset, dropped, timeouts
+                resp = self._post(delivery, refresh=refreshed and self.auth is not None)
+            except httpx.TransportError as exc:  # refused, reset, dropped, timeouts, closed mid-body
                 last = TransientDeliveryError(f"Network error: {type(exc).__name__}", field="sink.base_url")
+            except httpx.HTTPError as exc:  # undecodable body, invalid URL...
+                last = TransientDeliveryError(f"Unreadable reply from the FHIR server: {type(exc).__name__}",
+                                              field="sink.base_url")
+            except TransientDeliveryError as exc:
+                last = exc
             else:
-                if 200 <= resp.status_code < 300:
-                    return self._result(resp)
-                if resp.status_code == 401 and self.auth is not None and not refreshed:
+                code = resp.status_code
+                if code == 401 and self.auth is not None and not refreshed:
                     refreshed = True  # refresh the token once; does not count as an attempt
                     continue
-                if resp.status_code not in RETRYABLE:
+                if code < 400:
+                    if 300 <= code < 400:
+                        log.warning("FHIR server redirected the bundle (HTTP %s) to %s; not followed", code,
+                                    resp.location or "(no Location)")
+                    try:
+                        return check_reply(code, resp.content_type, resp.body, shape, location=resp.location)
+                    except TransientDeliveryError as exc:
+                        last = exc
+                elif code not in RETRYABLE:
                     raise RejectedDeliveryError(
-                        f"FHIR server refused the bundle (HTTP {resp.status_code})", outcome=outcome_text(resp),
-                        field="bundle", value=resp.status_code, expected="2xx")
-                wait = retry_after_s(resp.headers.get("Retry-After"))
-                last = TransientDeliveryError(f"FHIR server busy or failing (HTTP {resp.status_code})",
-                                              retry_after_s=wait, field="sink.base_url", value=resp.status_code)
+                        f"FHIR server refused the bundle (HTTP {code})",
+                        outcome=body_summary(resp.content_type, resp.body), field="bundle", value=code,
+                        expected="2xx")
+                else:
+                    wait = retry_after_s(resp.retry_after, cap_s=self.retry_after_cap_s)
+                    last = TransientDeliveryError(f"FHIR server busy or failing (HTTP {code})",
+                                                  retry_after_s=wait, field="sink.base_url", value=code)
             attempt += 1
             if attempt >= self.attempts:
                 break
@@ -143,22 +187,6 @@ class FhirRestSink:
             self.sleep(delay)
         assert last is not None
         raise last
-
-    @staticmethod
-    def _result(resp: httpx.Response) -> SendResult:
-        created = existing = 0
-        try:
-            body: Any = resp.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            for e in body.get("entry", []):
-                status = str(e.get("response", {}).get("status", ""))
-                if status.startswith("201"):
-                    created += 1
-                elif status.startswith("200"):
-                    existing += 1
-        return SendResult(detail=f"HTTP {resp.status_code}", created=created, existing=existing)
 
     def close(self) -> None:
         if self._client is not None:

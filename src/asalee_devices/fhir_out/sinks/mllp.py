@@ -3,7 +3,9 @@
 The stream limit is raised explicitly (16 MiB; the library's 64 KiB default breaks ECG waveform messages) and the
 blocking ``hl7.client.MLLPClient`` is not used (single ``send``/``recv(4096)``, no timeout). The ACK must echo
 our control id: ``AA``/``CA`` acknowledges; ``AE``/``AR``/``CE``/``CR`` is a NAK (rejected, with MSA-3/ERR text);
-no ACK within the timeout or a network error is transient.
+anything else — no ACK within the timeout, a network error, the connection closed mid-frame, a frame that is not
+an HL7 ACK, an unknown MSA-1 code, an ACK for another control id — is transient: never acknowledged, and no
+exception other than a :class:`DeliveryError` leaves :meth:`MllpSink.send`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from asalee_devices.fhir_out.sinks.base import (
 
 STREAM_LIMIT = 16 * 1024 * 1024
 ACCEPT = frozenset({"AA", "CA"})
+REFUSE = frozenset({"AE", "AR", "CE", "CR"})
 
 
 @dataclass
@@ -63,7 +66,7 @@ class MllpSink:
                                         expected="utf-8, or data representable in the charset") from None
         try:
             ack = asyncio.run(asyncio.wait_for(self._exchange(text), self.timeout_s))
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        except Exception as exc:  # timeout, network, closed mid-frame, bad framing, undecodable: all transient
             raise TransientDeliveryError(f"MLLP exchange failed: {type(exc).__name__}", field="sink.host",
                                          value=f"{self.host}:{self.port}") from None
         return self._check_ack(ack, control_id)
@@ -76,8 +79,8 @@ class MllpSink:
         try:
             writer.writemessage(text)
             await writer.drain()
-            ack = await reader.readmessage()
-            return str(ack)
+            block: bytes = await reader.readblock()  # parsed by _check_ack, where a non-HL7 frame is handled
+            return block.decode(self.charset, "replace")
         finally:
             writer.close()
             try:
@@ -91,29 +94,36 @@ class MllpSink:
 
         try:
             ack = hl7.parse(ack_text)
-            code = str(ack.segment("MSA")(1))
-            echoed = str(ack.segment("MSA")(2))
-        except (KeyError, IndexError, hl7.ParseException):
-            raise TransientDeliveryError("Unreadable acknowledgement from the HL7 receiver") from None
+            if str(ack.segment("MSH")(9)).split("^")[0] not in ("ACK", ""):
+                raise ValueError("not an acknowledgement")
+            msa = ack.segment("MSA")
+            code = str(msa(1)).strip()
+            echoed = str(msa(2)).strip()
+        except Exception:  # any frame that is not an HL7 ACK (hl7.ParseException, KeyError, IndexError...)
+            raise TransientDeliveryError("Unreadable acknowledgement from the HL7 receiver", field="MSA",
+                                         expected="an ACK with MSA-1 and MSA-2") from None
         if echoed != control_id:
             raise TransientDeliveryError("Acknowledgement for another message", field="MSA-2", value=echoed,
                                          expected=control_id)
         if code in ACCEPT:
             return SendResult(detail=f"MSA {code} {control_id}")
+        if code not in REFUSE:
+            raise TransientDeliveryError("Unknown acknowledgement code from the HL7 receiver", field="MSA-1",
+                                         value=code[:10], expected="AA or CA (AE, AR, CE, CR: refused)")
         reasons = []
         try:
             text = str(ack.segment("MSA")(3))
             if text:
                 reasons.append(text)
-        except IndexError:
+        except Exception:  # MSA-3 absent or unreadable
             pass
         try:
             for err in ack.segments("ERR"):
                 reasons.append(str(err))
-        except KeyError:
+        except Exception:  # no ERR segment
             pass
-        raise RejectedDeliveryError(f"HL7 receiver refused the message (MSA {code})", outcome="; ".join(reasons),
-                                    field="MSA-1", value=code, expected="AA")
+        raise RejectedDeliveryError(f"HL7 receiver refused the message (MSA {code})",
+                                    outcome="; ".join(reasons)[:500], field="MSA-1", value=code, expected="AA")
 
     def close(self) -> None:
         return None
