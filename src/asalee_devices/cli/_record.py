@@ -99,6 +99,9 @@ def prepare(args: argparse.Namespace, *, config: Config | None = None) -> tuple[
     data, height = read_patient(args)
     patient = patient_from_mapping(data)
     setup = setup_from_config(cfg, patient, lang=args.lang)
+    from asalee_devices.workflow.delivery import recover_for_config
+
+    recover_for_config(cfg)  # temp files and examination folders a crash left incomplete
     return setup, height
 
 

@@ -83,11 +83,29 @@ def _report(box: Outbox, outcome: dict[int, str], sink: str, *, all_of_sink: boo
     return 0 if not left else 1
 
 
+def _recover(cfg: Config, box: Outbox) -> None:
+    """The start-up recovery pass (temp files, examination folders a crash left incomplete), said when it did
+    anything."""
+    from dataclasses import replace
+
+    from asalee_devices.workflow.delivery import recover_for_config
+
+    r = recover_for_config(replace(cfg, outbox=str(box.path)))
+    if r.temp_files_removed:
+        print(f"{r.temp_files_removed} temporary file(s) left by an interrupted run removed")
+    if r.completed:
+        print(f"{len(r.completed)} examination folder(s) completed after an interruption")
+    if r.unqueued:
+        print(f"{len(r.unqueued)} examination folder(s) hold recordings that were never analysed and queued "
+              f"(interrupted): record the examination again or replay it: " + ", ".join(r.unqueued))
+
+
 def _send(args: argparse.Namespace) -> int:
     """Send every waiting message now, without waiting for its backoff delay."""
     from asalee_devices.fhir_out.sinks import create_sink
 
     cfg, box = _open(args)
+    _recover(cfg, box)
     sink = create_sink(cfg.sink)
     try:
         outcome = box.deliver_all(sink)

@@ -20,10 +20,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from asalee_devices.crashpoint import step
 from asalee_devices.errors import AsaleeError, InputError
 from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
 
@@ -52,6 +53,18 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt_at);
 """
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message to persist (see :meth:`Outbox.enqueue_many`)."""
+
+    exam_id: str
+    kind: str
+    sink: str
+    performed_on: str
+    payload: bytes = field(repr=False)
+    pdf: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -130,17 +143,39 @@ class Outbox:
                 pdf: bytes | None = None) -> int:
         """Persist one examination for ``sink`` (durably, before any send); returns its message id. Enqueuing
         the same (exam, kind, sink) again returns the existing id and changes nothing."""
-        if not payload:
+        (mid,) = self.enqueue_many([QueuedMessage(exam_id, kind, sink, performed_on, payload, pdf)])
+        return mid
+
+    def enqueue_many(self, items: list[QueuedMessage]) -> list[int]:
+        """Persist several messages in one transaction (an examination's bundles: all or none); returns their
+        ids in order. Already queued ones (same exam, kind, sink) keep their id and state."""
+        if any(not m.payload for m in items):
             raise InputError("Empty payload", field="payload", expected="the bundle JSON")
         now = time.time()
+        ids = []
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO messages (exam_id, kind, sink, performed_on, payload, pdf, "
-                       "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (exam_id, kind, sink, performed_on, payload, pdf, now, now))
-            row = db.execute("SELECT id FROM messages WHERE exam_id = ? AND kind = ? AND sink = ?",
-                             (exam_id, kind, sink)).fetchone()
-        log.info("outbox: message %s queued for %s", row[0], sink)
-        return int(row[0])
+            for m in items:
+                db.execute("INSERT OR IGNORE INTO messages (exam_id, kind, sink, performed_on, payload, pdf, "
+                           "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (m.exam_id, m.kind, m.sink, m.performed_on, m.payload, m.pdf, now, now))
+                row = db.execute("SELECT id FROM messages WHERE exam_id = ? AND kind = ? AND sink = ?",
+                                 (m.exam_id, m.kind, m.sink)).fetchone()
+                ids.append(int(row[0]))
+            step("outbox:enqueue-before-commit")
+        step("outbox:enqueued")
+        for mid, m in zip(ids, items, strict=True):
+            log.info("outbox: message %s queued for %s", mid, m.sink)
+        return ids
+
+    def pdf(self, message_id: int) -> bytes | None:
+        row = self._db.execute("SELECT pdf FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise InputError("No such outbox message", field="id", value=message_id)
+        return None if row[0] is None else bytes(row[0])
+
+    def integrity(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` ("ok" when the database is sound)."""
+        return "; ".join(str(r[0]) for r in self._db.execute("PRAGMA integrity_check").fetchall())
 
     # -- inspection -----------------------------------------------------------------------------------------
     _COLS = ("id, exam_id, kind, sink, performed_on, state, attempts, next_attempt_at, last_error, detail, "
@@ -222,6 +257,7 @@ class Outbox:
         with self._tx() as db:  # durable 'sent' before the network call; never past the attempt limit
             cur = db.execute("UPDATE messages SET state='sent', attempts=attempts+1, updated_at=? "
                              "WHERE id=? AND attempts < ?", (time.time(), mid, self.policy.max_attempts))
+        step("outbox:sent")
         if cur.rowcount == 0:  # left 'sent' by a crash on its last allowed attempt
             msg = self.get(mid)
             self._set(mid, "failed", error=f"{msg.last_error or 'interrupted during the last attempt'} "
@@ -241,8 +277,10 @@ class Outbox:
         except Exception as exc:  # a bug or an unforeseen reply: recorded, never stops the pass
             log.exception("outbox: message %s: unexpected error from sink %s", mid, sink.name)
             return self._reschedule(mid, f"Unexpected error while delivering ({type(exc).__name__})", None)
+        step("outbox:delivered")
         detail = f"{result.detail}; created {result.created}, already present {result.existing}"
         self._set(mid, "acknowledged", detail=detail)
+        step("outbox:acknowledged")
         log.info("outbox: message %s acknowledged by %s", mid, sink.name)
         return "acknowledged"
 

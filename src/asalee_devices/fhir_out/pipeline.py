@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out._build import to_json
 from asalee_devices.fhir_out.context import ExamContext, PatientContext
-from asalee_devices.fhir_out.outbox import Outbox
+from asalee_devices.fhir_out.outbox import Outbox, QueuedMessage
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.bundle import Bundle
@@ -44,10 +44,14 @@ def patient_from_mapping(data: Mapping[str, Any]) -> PatientContext:
                           **{k: data[k] for k in known if k in data})
 
 
+def prepare_message(*, sink: str, exam: ExamContext, kind: str, build: Callable[[], Bundle]) -> QueuedMessage:
+    """Build (and validate) the bundle of one message for ``sink``, ready for :meth:`Outbox.enqueue_many`."""
+    payload = to_json(build()).encode("utf-8")
+    return QueuedMessage(exam.exam_id, kind, sink, exam.performed_at.date().isoformat(), payload, exam.pdf)
+
+
 def queue_exam(outbox: Outbox, *, sink: str, exam: ExamContext, kind: str, build: Callable[[], Bundle]) -> int:
     """Build (and validate) the bundle, then persist it in the outbox for ``sink``; returns the message id.
     Nothing is queued when building fails."""
-    bundle = build()
-    payload = to_json(bundle).encode("utf-8")
-    return outbox.enqueue(exam_id=exam.exam_id, kind=kind, sink=sink,
-                          performed_on=exam.performed_at.date().isoformat(), payload=payload, pdf=exam.pdf)
+    (mid,) = outbox.enqueue_many([prepare_message(sink=sink, exam=exam, kind=kind, build=build)])
+    return mid

@@ -236,6 +236,18 @@ class OutboxService:
                 self._failed_pass(exc)
                 self.last_pass_at = time.time()
 
+    def recover(self, config: Config) -> cf.Future[None]:
+        """The start-up recovery pass (temp files, examination folders a crash left incomplete), on the outbox
+        thread; a failure is logged, never raised."""
+        from asalee_devices.workflow.delivery import recover_for_config
+
+        def run() -> None:
+            try:
+                recover_for_config(config)
+            except Exception:
+                log.exception("start-up recovery failed")
+        return self._pool.submit(run)
+
     def enqueue(self, items: list[Prepared]) -> list[int]:
         def run(outbox: Outbox, sink: Any) -> list[int]:
             ids = [outbox.enqueue(exam_id=p.exam_id, kind=p.kind, sink=sink.name, performed_on=p.performed_on,

@@ -1,10 +1,15 @@
 """From a finished examination to the record: keep the raw recordings, render the report, build the FHIR bundle,
 queue it durably in the outbox, and try to deliver it now.
 
-Order matters for "nothing is lost": the raw recordings and the analysis results are written first (atomically),
-then the bundle and its PDF are committed to the outbox, and only then is the sink tried. If the record is
-unreachable the examination waits in the outbox (``status="waiting"``) and ``asalee-devices outbox send`` (or the
-next examination) delivers it; an identifier derived from the recordings makes a re-send a no-op at the receiver.
+Order matters for "nothing is lost, nothing stranded": the raw recordings and the manifest are written first
+(atomically; they carry no identity), then the analysis results, the PDF and every bundle of the examination are
+computed in memory and the bundles (with the PDF) committed to the outbox in one transaction; only then are
+``results.json`` and ``report.pdf`` written beside the recordings, and the sink tried. So a folder with results
+always has its messages queued; a crash after the commit leaves files that :func:`recover` completes (the PDF from
+the outbox, the results recomputed from the recordings, byte for byte as ``replay`` checks), and a crash before it
+leaves only raw recordings, which the same examination recorded again (same content, same exam id) completes.
+If the record is unreachable the examination waits in the outbox (``status="waiting"``) and ``asalee-devices
+outbox send`` (or the next examination) delivers it; the content-derived id makes a re-send a no-op at the receiver.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from asalee_devices import __version__
+from asalee_devices.config import Config
 from asalee_devices.drivers.identity import DeviceIdentity
+from asalee_devices.errors import AsaleeError
 from asalee_devices.fhir_out.codes import TEST_INS_KINDS
 from asalee_devices.fhir_out.context import Bronchodilator, ExamContext
-from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage
-from asalee_devices.fhir_out.pipeline import queue_exam
+from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage, QueuedMessage
+from asalee_devices.fhir_out.pipeline import prepare_message
 from asalee_devices.fhir_out.sinks.base import create_sink
-from asalee_devices.files import atomic_write
+from asalee_devices.files import atomic_write, clean_temp_files
 from asalee_devices.jsonable import to_jsonable
 from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
@@ -76,9 +83,9 @@ def exam_id_for(kind: str, digests: list[str]) -> str:
 
 
 def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | EcgRecording]],
-           manifest: dict[str, Any], results: bytes) -> tuple[str, Path, str]:
-    """Save every recording (digest first: the exam id depends on them), the manifest and the analysis results;
-    returns (exam id, folder, manifest digest)."""
+           manifest: dict[str, Any]) -> tuple[str, Path, str]:
+    """Save every recording (digest first: the exam id depends on them) and the manifest; returns (exam id,
+    folder, manifest digest). The results are written by :func:`_commit`, after the outbox holds the bundles."""
     from asalee_devices.workflow.recording_store import recording_digest
 
     digests = [recording_digest(rec) for _, rec in named]
@@ -94,8 +101,81 @@ def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | 
            "software_version": __version__, "recordings": files, **manifest}
     data = json.dumps(to_jsonable(doc), sort_keys=True, ensure_ascii=False, indent=1).encode("utf-8")
     atomic_write(folder / MANIFEST, data)
-    atomic_write(folder / RESULTS, results)
     return exam_id, folder, hashlib.sha256(data).hexdigest()
+
+
+def _commit(setup: ExaminationSetup, folder: Path, messages: list[QueuedMessage], results: bytes,
+            pdf: bytes | None) -> list[int]:
+    """Queue every bundle of the examination in one outbox transaction, then write its results and report."""
+    with Outbox(setup.outbox_path) as outbox:
+        ids = outbox.enqueue_many(messages) if messages else []
+    atomic_write(folder / RESULTS, results)
+    if pdf is not None:
+        atomic_write(folder / REPORT, pdf)
+    return ids
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :func:`recover` did: temp files removed, examination folders completed, and the folders holding
+    recordings that were never analysed and queued (a crash before the outbox commit; record the examination
+    again, or ``replay`` it)."""
+
+    temp_files_removed: int = 0
+    completed: tuple[str, ...] = ()
+    unqueued: tuple[str, ...] = ()
+
+
+def recover_for_config(config: Config) -> Recovery:
+    """:func:`recover` on the folders of ``config`` (recordings beside the outbox, the folder sink's folder)."""
+    outbox_path = Path(config.outbox)
+    sink_folder = Path(config.sink.folder) if config.sink.type == "folder" and config.sink.folder else None
+    return recover(outbox_path.parent / "recordings", outbox_path, sink_folder=sink_folder)
+
+
+def recover(recordings_dir: Path, outbox_path: Path, *, sink_folder: Path | None = None) -> Recovery:
+    """Start-up pass: remove temp files left by a killed writer (recordings, outbox folder, folder sink), and
+    complete each examination folder whose messages are queued but whose ``results.json``/``report.pdf`` a crash
+    prevented. Idempotent; never sends and never needs the patient's identity."""
+    from asalee_devices.workflow.replay import rebuild
+
+    removed = clean_temp_files(recordings_dir) + clean_temp_files(outbox_path.parent, recursive=False)
+    if sink_folder is not None and sink_folder.resolve() != outbox_path.parent.resolve():
+        removed += clean_temp_files(sink_folder, recursive=False)
+    if not recordings_dir.is_dir():
+        return Recovery(removed)
+    completed: list[str] = []
+    unqueued: list[str] = []
+    with Outbox(outbox_path) as outbox:
+        queued: dict[str, int] = {}
+        for m in outbox.messages(limit=1_000_000):
+            queued.setdefault(m.exam_id.removesuffix("-post"), m.id)
+        for folder in sorted(p for p in recordings_dir.iterdir() if (p / MANIFEST).is_file()):
+            mid = queued.get(folder.name)
+            if mid is None:
+                if not (folder / RESULTS).is_file():
+                    unqueued.append(folder.name)
+                continue
+            try:
+                if not (folder / REPORT).is_file() and (pdf := outbox.pdf(mid)) is not None:
+                    atomic_write(folder / REPORT, pdf)
+                if not (folder / RESULTS).is_file():
+                    _doc, exam = rebuild(folder)
+                    results = spirometry_results(exam) if isinstance(exam, SpirometryExamination) \
+                        else ecg_results(exam)
+                    atomic_write(folder / RESULTS, canonical_json(results))
+                else:
+                    continue
+            except AsaleeError as exc:
+                log.warning("recovery: examination folder %s cannot be completed: %s", folder.name, exc)
+                continue
+            completed.append(folder.name)
+    if completed:
+        log.warning("recovery: %d examination folder(s) completed after an interruption", len(completed))
+    if unqueued:
+        log.warning("recovery: %d examination folder(s) hold recordings never analysed and queued (interrupted "
+                    "before the outbox): record again or replay them", len(unqueued))
+    return Recovery(removed, tuple(completed), tuple(unqueued))
 
 
 def _exam_context(setup: ExaminationSetup, *, exam_id: str, device: DeviceIdentity, performed_at: datetime,
@@ -166,7 +246,7 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
         named += [(f"blow-{phase}-{i + 1:02d}", rec) for i, rec in enumerate(result.recordings)]
     manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                 "subject": exam.subject, "phases": list(exam.phases)}
-    return _store(recordings_root, "spirometry", named, manifest, canonical_json(spirometry_results(exam)))
+    return _store(recordings_root, "spirometry", named, manifest)
 
 
 def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
@@ -179,8 +259,10 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
 
     exam_id, folder, manifest_sha = store_spirometry(exam, device=device, performed_at=performed_at,
                                                      recordings_root=setup.recordings_dir)
+    results = canonical_json(spirometry_results(exam))
     pre = exam.phase_result("pre")
     if pre is None or pre.session is None:
+        _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "spirometry", folder)
     name, ident, birth = _identity_labels(setup)
     data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
@@ -189,36 +271,36 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
                                   btps_note=_btps_note(pre.recordings, setup.lang))
     pdf = render_spirometry_pdf(data)
     pdf_path = folder / REPORT
-    atomic_write(pdf_path, pdf)
     subject = exam.subject
     predictions = [predict(p, sex=subject.sex, age_years=subject.age_years, height_cm=subject.height_cm,
                            equation=subject.equation, ethnicity=subject.ethnicity)
                    for p in ("fev1", "fvc", "fev1_fvc")] if subject is not None else []
     equation = subject.equation if subject is not None else "gli-global-2022"
     has_post = "post" in exam.phases
-    queued: list[int] = []
-    with Outbox(setup.outbox_path) as outbox:
-        for phase in exam.phases:
-            result = exam.phase_result(phase)
-            if result is None or result.session is None:
-                continue
-            session = result.session
-            best = result.recordings[result.analysed[session.best_test_index or 0]]
-            ctx = _exam_context(setup, exam_id=exam_id if phase == "pre" else f"{exam_id}-post", device=device,
-                                performed_at=performed_at, pdf=pdf, raw_reference=f"recordings/{exam_id}/",
-                                raw_sha256=manifest_sha)
-            pre_post = ("pre" if phase == "pre" else "post") if has_post else "none"
-            session_ = session
+    messages: list[QueuedMessage] = []
+    # every bundle built (and validated) before any is queued
+    for phase in exam.phases:
+        result = exam.phase_result(phase)
+        if result is None or result.session is None:
+            continue
+        session = result.session
+        best = result.recordings[result.analysed[session.best_test_index or 0]]
+        ctx = _exam_context(setup, exam_id=exam_id if phase == "pre" else f"{exam_id}-post", device=device,
+                            performed_at=performed_at, pdf=pdf, raw_reference=f"recordings/{exam_id}/",
+                            raw_sha256=manifest_sha)
+        pre_post = ("pre" if phase == "pre" else "post") if has_post else "none"
+        session_ = session
 
-            def build(ctx: ExamContext = ctx, pre_post: str = pre_post, best: FlowRecording = best,
-                      session_: Any = session_, phase: str = phase) -> Any:
-                return spirometry_bundle(ctx, setup.patient, session_, predictions, equation=equation,
-                                         pre_post=pre_post,  # type: ignore[arg-type]
-                                         best_curve=best,
-                                         bronchodilator=bronchodilator if phase == "post" else None)
+        def build(ctx: ExamContext = ctx, pre_post: str = pre_post, best: FlowRecording = best,
+                  session_: Any = session_, phase: str = phase) -> Any:
+            return spirometry_bundle(ctx, setup.patient, session_, predictions, equation=equation,
+                                     pre_post=pre_post,  # type: ignore[arg-type]
+                                     best_curve=best,
+                                     bronchodilator=bronchodilator if phase == "post" else None)
 
-            kind = "spirometry" if phase == "pre" else "spirometry-post"
-            queued.append(queue_exam(outbox, sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))
+        kind = "spirometry" if phase == "pre" else "spirometry-post"
+        messages.append(prepare_message(sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))
+    queued = _commit(setup, folder, messages, results, pdf)
     return _send(setup, queued, exam_id=exam_id, kind="spirometry", folder=folder, pdf_path=pdf_path)
 
 
@@ -239,7 +321,7 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
         (f"capture-{i + 1:02d}", rec) for i, rec in enumerate(exam.captures)]
     manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                 "mains_hz": exam.mains_hz, "kept": exam.kept}
-    return _store(recordings_root, "ecg", named, manifest, canonical_json(ecg_results(exam)))
+    return _store(recordings_root, "ecg", named, manifest)
 
 
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
@@ -250,8 +332,10 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
 
     exam_id, folder, manifest_sha = store_ecg(exam, device=device, performed_at=performed_at,
                                               recordings_root=setup.recordings_dir)
+    results = canonical_json(ecg_results(exam))
     analysis = exam.kept_analysis
     if analysis is None:
+        _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "ecg", folder)
     name, ident, birth = _identity_labels(setup)
     q = analysis.quality
@@ -264,10 +348,9 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
                                heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang)
     pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)
     pdf_path = folder / REPORT
-    atomic_write(pdf_path, pdf)
     ctx = _exam_context(setup, exam_id=exam_id, device=device, performed_at=performed_at, pdf=pdf,
                         raw_reference=f"recordings/{exam_id}/", raw_sha256=manifest_sha)
-    with Outbox(setup.outbox_path) as outbox:
-        mid = queue_exam(outbox, sink=setup.config.sink.type, exam=ctx, kind="ecg",
-                         build=lambda: ecg_bundle(ctx, setup.patient, analysis))
-    return _send(setup, [mid], exam_id=exam_id, kind="ecg", folder=folder, pdf_path=pdf_path)
+    message = prepare_message(sink=setup.config.sink.type, exam=ctx, kind="ecg",
+                              build=lambda: ecg_bundle(ctx, setup.patient, analysis))
+    queued = _commit(setup, folder, [message], results, pdf)
+    return _send(setup, queued, exam_id=exam_id, kind="ecg", folder=folder, pdf_path=pdf_path)
