@@ -88,5 +88,18 @@ class DeliveryError(AsaleeError):
     """A result could not be delivered to the practice record (sink unreachable, rejected...)."""
 
 
+class StorageError(AsaleeError):
+    """A folder cannot be written (disk full, read-only, permission denied). ``folder`` names it, ``kept`` says
+    what is safe; ``exit_code`` is the CLI's: 2 when nothing was taken or kept, 4 when the examination is safe in
+    the outbox (it will be sent) but a file beside it could not be written."""
+
+    def __init__(self, message: str, *, folder: str, kept: str, exit_code: int = 2, **kw: Any) -> None:
+        super().__init__(f"{message} — {kept}", field=kw.pop("field", "folder"), value=kw.pop("value", folder),
+                         **kw)
+        self.folder = folder
+        self.kept = kept
+        self.exit_code = exit_code
+
+
 class ValidationError(AsaleeError):
     """A produced resource or message failed validation."""

@@ -7,19 +7,59 @@ left (its pid no longer running, or older than an hour).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from asalee_devices.crashpoint import step
+from asalee_devices.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".partial"
 STALE_TEMP_S = 3600.0
+MIN_FREE_BYTES = 64 * 1024 * 1024  # an examination needs a few MB (recordings, PDF, outbox copy): a wide margin
+_REASONS = {errno.ENOSPC: "the disk is full", errno.EROFS: "the folder is read-only",
+            errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+
+def storage_reason(exc: OSError) -> str:
+    """What an OSError means for the nurse (disk full, read-only, permission denied...)."""
+    return _REASONS.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+
+
+def check_writable(folder: Path, *, what: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Refuse early (before any device is touched) a ``folder`` that cannot take an examination: created if
+    needed, a probe file written, fsynced and removed, and at least ``min_free_bytes`` free."""
+    kept = "nothing was recorded; free the folder or choose another one (--out), then start again"
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # removed again: a check leaves no trace
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX, dir=folder)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        raise StorageError(f"Cannot write to the {what} folder: {storage_reason(exc)}", folder=str(folder),
+                           kept=kept) from None
+    finally:
+        for p in created:  # deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+    if free < min_free_bytes:
+        raise StorageError(f"Not enough free space in the {what} folder ({free // 1024} KiB free, "
+                           f"{min_free_bytes // (1024 * 1024)} MiB needed)", folder=str(folder), kept=kept)
 
 
 def fsync_dir(folder: Path) -> None:

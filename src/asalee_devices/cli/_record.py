@@ -101,8 +101,19 @@ def prepare(args: argparse.Namespace, *, config: Config | None = None) -> tuple[
     setup = setup_from_config(cfg, patient, lang=args.lang)
     from asalee_devices.workflow.delivery import recover_for_config
 
+    check_storage(cfg, setup.recordings_dir)  # before the device is touched
     recover_for_config(cfg)  # temp files and examination folders a crash left incomplete
     return setup, height
+
+
+def check_storage(cfg: Config, recordings_dir: Path) -> None:
+    """The recordings, outbox and folder-sink locations writable with free space (StorageError, exit 2)."""
+    from asalee_devices.files import check_writable
+
+    check_writable(recordings_dir, what="recordings")
+    check_writable(Path(cfg.outbox).parent, what="outbox")
+    if cfg.sink.type == "folder":
+        check_writable(Path(cfg.sink.folder), what="output (folder sink)")
 
 
 class LiveView:

@@ -81,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except AsaleeError as exc:
         print(f"asalee-devices: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        code = getattr(exc, "exit_code", EXIT_INPUT)  # StorageError: 4 when the examination is in the outbox
+        return code if isinstance(code, int) else EXIT_INPUT
     except KeyboardInterrupt:
         print("asalee-devices: interrupted", file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,13 +26,13 @@ from typing import Any, Literal
 from asalee_devices import __version__
 from asalee_devices.config import Config
 from asalee_devices.drivers.identity import DeviceIdentity
-from asalee_devices.errors import AsaleeError
+from asalee_devices.errors import AsaleeError, StorageError
 from asalee_devices.fhir_out.codes import TEST_INS_KINDS
 from asalee_devices.fhir_out.context import Bronchodilator, ExamContext
 from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage, QueuedMessage
 from asalee_devices.fhir_out.pipeline import prepare_message
 from asalee_devices.fhir_out.sinks.base import create_sink
-from asalee_devices.files import atomic_write, clean_temp_files
+from asalee_devices.files import atomic_write, clean_temp_files, storage_reason
 from asalee_devices.jsonable import to_jsonable
 from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
@@ -106,13 +107,38 @@ def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | 
 
 def _commit(setup: ExaminationSetup, folder: Path, messages: list[QueuedMessage], results: bytes,
             pdf: bytes | None) -> list[int]:
-    """Queue every bundle of the examination in one outbox transaction, then write its results and report."""
-    with Outbox(setup.outbox_path) as outbox:
-        ids = outbox.enqueue_many(messages) if messages else []
-    atomic_write(folder / RESULTS, results)
-    if pdf is not None:
-        atomic_write(folder / REPORT, pdf)
+    """Queue every bundle of the examination in one outbox transaction, then write its results and report.
+    A full or read-only disk is a :class:`StorageError` naming the folder and what is safe."""
+    try:
+        with Outbox(setup.outbox_path) as outbox:
+            ids = outbox.enqueue_many(messages) if messages else []
+    except (OSError, sqlite3.Error) as exc:
+        reason = storage_reason(exc) if isinstance(exc, OSError) else str(exc)
+        raise StorageError(f"Cannot write to the outbox: {reason}", folder=str(setup.outbox_path.parent),
+                           kept=f"nothing was queued; the raw recordings are in {folder} — free space, then "
+                                "record the examination again") from None
+    try:
+        atomic_write(folder / RESULTS, results)
+        if pdf is not None:
+            atomic_write(folder / REPORT, pdf)
+    except OSError as exc:
+        raise StorageError(f"Cannot write the results beside the recordings: {storage_reason(exc)}",
+                           folder=str(folder), exit_code=4 if ids else 2,
+                           kept=("the examination is safe in the outbox and will be sent (asalee-devices outbox "
+                                 "send); the results file is completed when there is space") if ids else
+                           "the raw recordings are kept") from None
     return ids
+
+
+def _stored(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | EcgRecording]],
+            manifest: dict[str, Any]) -> tuple[str, Path, str]:
+    """:func:`_store` with a full or read-only disk reported as a :class:`StorageError`."""
+    try:
+        return _store(folder_root, kind, named, manifest)
+    except OSError as exc:
+        raise StorageError(f"Cannot keep the recordings: {storage_reason(exc)}", folder=str(folder_root),
+                           kept="the examination could not be kept and nothing was queued — free space, then "
+                                "record it again") from None
 
 
 @dataclass(frozen=True)
@@ -195,7 +221,8 @@ def outcome(states: list[OutboxMessage], lang: str) -> tuple[Status, str]:
         return "failed", _MESSAGES["failed"][lang].format(reason=reason)
     if all(m.state == "acknowledged" for m in states):
         return "sent", _MESSAGES["sent"][lang]
-    return "waiting", _MESSAGES["waiting"][lang]
+    reasons = "; ".join(sorted({m.last_error for m in states if m.state != "acknowledged" and m.last_error}))
+    return "waiting", _MESSAGES["waiting"][lang] + (f" — {reasons}" if reasons else "")
 
 
 def _send(setup: ExaminationSetup, queued: list[int], *, exam_id: str, kind: str, folder: Path,
@@ -246,7 +273,7 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
         named += [(f"blow-{phase}-{i + 1:02d}", rec) for i, rec in enumerate(result.recordings)]
     manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                 "subject": exam.subject, "phases": list(exam.phases)}
-    return _store(recordings_root, "spirometry", named, manifest)
+    return _stored(recordings_root, "spirometry", named, manifest)
 
 
 def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
@@ -321,7 +348,7 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
         (f"capture-{i + 1:02d}", rec) for i, rec in enumerate(exam.captures)]
     manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                 "mains_hz": exam.mains_hz, "kept": exam.kept}
-    return _store(recordings_root, "ecg", named, manifest)
+    return _stored(recordings_root, "ecg", named, manifest)
 
 
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,

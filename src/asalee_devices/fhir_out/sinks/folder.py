@@ -1,5 +1,6 @@
 """Folder sink (the embedded default): one Bundle JSON per examination, written atomically (temporary file in the
-same folder, flushed, then renamed), named ``<date>_<kind>_<exam id>.json``; the PDF report beside it."""
+same folder under a ``.tmp-*.partial`` name no importer takes for a bundle, fsynced, renamed, the folder fsynced),
+named ``<date>_<kind>_<exam id>.json``; the PDF report beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from asalee_devices.config import SinkConfig
 from asalee_devices.errors import ConfigError
 from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, TransientDeliveryError
-from asalee_devices.files import atomic_write
+from asalee_devices.files import atomic_write, storage_reason
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -45,7 +46,7 @@ class FolderSink:
             existed = bundle_path.exists()
             atomic_write(bundle_path, delivery.bundle_json)
         except OSError as exc:
-            raise TransientDeliveryError(f"Cannot write to the output folder: {exc.strerror}",
+            raise TransientDeliveryError(f"Cannot write to the output folder: {storage_reason(exc)}",
                                          field="sink.folder", value=str(self.folder)) from None
         return SendResult(detail=str(bundle_path), existing=int(existed), created=int(not existed))
 
