@@ -49,6 +49,8 @@ _TEXT = {
         "derived": "dérivées calculées",
         "software": "Logiciel",
         "unknown": "non renseigné",
+        "calibration": "étalonnage appareil",
+        "file": "Fichier",
     },
     "en": {
         "title": "12-lead ECG",
@@ -69,6 +71,8 @@ _TEXT = {
         "derived": "derived leads",
         "software": "Software",
         "unknown": "not given",
+        "calibration": "device calibration",
+        "file": "File",
     },
 }
 
@@ -89,6 +93,12 @@ class EcgReportContext:
     heart_rate_bpm: float | None = None
     lang: Lang = "fr"
     extra_lines: tuple[str, ...] = field(default=())
+    #: technical notes of the analysis for the GP (device rate differs, calibration left out, pacing spikes)
+    technical_notes: tuple[str, ...] = field(default=())
+    #: what the file reader tolerated (format deviations), already worded
+    file_warnings: tuple[str, ...] = field(default=())
+    #: (start, stop) seconds of the recording that are the device's calibration signal (labelled on the trace)
+    calibration_s: tuple[tuple[float, float], ...] = field(default=())
 
 
 def _mm(v: float) -> float:
@@ -185,6 +195,55 @@ def _draw_traces(c: Canvas, rec: EcgRecording, plan: PagePlan) -> None:
             c.line(x, _mm(seg.baseline_y_mm - 2.5), x, _mm(seg.baseline_y_mm + 2.5))
 
 
+def wrap(text: str, font: str, size: float, width_mm: float) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width_mm`` in ``font`` at ``size`` pt (a word longer
+    than the width is broken inside); nothing is cut."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    limit = _mm(width_mm)
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        trial = f"{current} {word}" if current else word
+        if stringWidth(trial, font, size) <= limit:
+            current = trial
+            continue
+        if current:
+            lines.append(current)
+        while stringWidth(word, font, size) > limit and len(word) > 1:
+            k = len(word)
+            while k > 1 and stringWidth(word[:k], font, size) > limit:
+                k -= 1
+            lines.append(word[:k])
+            word = word[k:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _draw_calibration_labels(c: Canvas, plan: PagePlan, ctx: EcgReportContext) -> None:
+    """Shade and label, on every trace segment, the time the device's calibration signal takes."""
+    if not ctx.calibration_s:
+        return
+    lay = plan.layout
+    c.saveState()
+    c.setFillColor(Color(0.85, 0.85, 0.85, alpha=0.5))
+    c.setFont("Helvetica-Oblique", 6)
+    for seg in plan.segments:
+        for t0, t1 in ctx.calibration_s:
+            a, b = max(t0, seg.t_start_s), min(t1, seg.t_stop_s)
+            if b <= a:
+                continue
+            x = seg.x_mm + (a - seg.t_start_s) * lay.speed_mm_s
+            w = (b - a) * lay.speed_mm_s
+            c.rect(_mm(x), _mm(seg.baseline_y_mm - 4.0), _mm(w), _mm(14.0), stroke=0, fill=1)
+            c.setFillColor(TRACE)
+            c.drawString(_mm(x + 0.5), _mm(seg.baseline_y_mm - 6.0), _TEXT[ctx.lang]["calibration"])
+            c.setFillColor(Color(0.85, 0.85, 0.85, alpha=0.5))
+    c.restoreState()
+
+
 def _filters_text(steps: Sequence[FilterStep], none: str) -> str:
     texts = [s.describe() for s in steps]
     return "; ".join(texts) if texts else none
@@ -221,25 +280,36 @@ def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: Page
         (f"{tx['filters_ours']} : " if ctx.lang == "fr" else f"{tx['filters_ours']}: ")
         + _filters_text(rec.applied_filters, tx["none"]),
     ]
+    if ctx.file_warnings:
+        lines_left.append((f"{tx['file']} : " if ctx.lang == "fr" else f"{tx['file']}: ")
+                          + "; ".join(ctx.file_warnings))
     y = top - 4.5
     for line in lines_left:
-        c.drawString(_mm(left), _mm(y), line[:190])
-        y -= 3.6
+        for part in wrap(line, "Helvetica", 8, 170.0):
+            c.drawString(_mm(left), _mm(y), part)
+            y -= 3.3
     # right column: quality and heart rate
     rx = left + 175.0
     y = top - 4.5
     c.setFont("Helvetica-Bold", 8)
     c.drawString(_mm(rx), _mm(y), (f"{tx['quality']} : " if ctx.lang == "fr" else f"{tx['quality']}: ")
                  + (ctx.quality_verdict or tx["unknown"]))
+    right_w = page_w - rx - 5.0
     c.setFont("Helvetica", 7)
     for msg in ctx.quality_messages[:4]:
-        y -= 3.4
-        c.drawString(_mm(rx), _mm(y), msg[:120])
+        for part in wrap(msg, "Helvetica", 7, right_w):
+            y -= 3.0
+            c.drawString(_mm(rx), _mm(y), part)
     if ctx.heart_rate_bpm is not None:
         y -= 3.6
         c.setFont("Helvetica", 8)
         c.drawString(_mm(rx), _mm(y), (f"{tx['hr']} : " if ctx.lang == "fr" else f"{tx['hr']}: ")
                      + f"{ctx.heart_rate_bpm:.0f} /min")
+    c.setFont("Helvetica-Bold", 7)
+    for note in ctx.technical_notes[:4]:
+        for part in wrap(note, "Helvetica-Bold", 7, right_w):
+            y -= 3.0
+            c.drawString(_mm(rx), _mm(y), part)
     # footer: scale and software
     lay = plan.layout
     c.setFont("Helvetica", 8)
@@ -271,6 +341,7 @@ def render_ecg_pdf(
     _draw_grid(c, plan)
     _draw_calibration(c, plan)
     _draw_traces(c, recording, plan)
+    _draw_calibration_labels(c, plan, ctx)
     _draw_header(c, recording, ctx, plan)
     c.showPage()
     c.save()

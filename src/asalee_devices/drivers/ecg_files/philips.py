@@ -2,8 +2,10 @@
 
 Waveforms are XLI-compressed (LZW + delta prediction, see :mod:`._xli`) or plain base64 int16. In XLI data the
 limb leads III, aVR, aVL, aVF are stored as residuals from I and II and rebuilt here as the reference decoder does.
-The stored-data bandwidth (``signalbandwidth``) becomes the device filters; the report (display) bandwidth is kept
-in ``extra`` only, it does not describe the stored samples.
+The record ends with the cart's 1 mV calibration signal, kept as stored: the analysis recognises it and leaves it
+out (:mod:`asalee_devices.signal.ecg.segments`). The stored-data bandwidth (``signalbandwidth`` in 1.03,
+``hipass``/``lowpass`` in 1.04) becomes the device filters; the report (display) bandwidth is kept in ``extra``
+only, it does not describe the stored samples.
 """
 
 from __future__ import annotations
@@ -173,7 +175,6 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     pacemaker = _PACE.get(pace_text)
     names = sorted(leads, key=lead_sort_key)
     samples = np.vstack([leads[k] for k in names])
-    _note_calibration(samples, dev)
     try:
         rec = EcgRecording(samples, fs, tuple(names), resolution_uv=res,
                            pacemaker=pacemaker, device_filters=filter_steps(hp, lp, notch))
@@ -248,20 +249,6 @@ def _device_filters(sig: Node, pw: Node) -> tuple[float | None, float | None, li
     if applied_text.strip().lower() == "true":
         notch = [f for f in (to_float(t) for t in notch_text.split()[:8]) if f]
     return hp, lp, notch
-
-
-def _note_calibration(samples: NDArray[np.float64], dev: Deviations) -> None:
-    """Sierra exports end with a 1 mV calibration pulse on every lead: say where it is (samples kept as is).
-    The pulse is the final run where every lead is 1000 µV, extended back over the samples where all the leads
-    are equal (the pulse's step)."""
-    if samples.size == 0 or not np.all(samples[:, -1] == 1000.0):
-        return
-    same = np.all(samples == 1000.0, axis=0)
-    start = int(np.flatnonzero(~same)[-1]) + 1 if not same.all() else 0
-    if start > 0:
-        equal = np.all(samples[:, :start] == samples[0, :start], axis=0)
-        start = int(np.flatnonzero(~equal)[-1]) + 1 if not equal.all() else 0
-    dev.note("calibration_pulse", f"samples {start}..{same.size - 1} hold the 1 mV calibration pulse")
 
 
 def canonical_name(label: str) -> str | None:
