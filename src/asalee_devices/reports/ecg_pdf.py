@@ -1,15 +1,15 @@
 """The 12-lead ECG report as a vector PDF (A4 landscape) at true scale: 25 mm/s and 10 mm/mV at 100 % print
 scale on a millimetre grid with 5-mm major lines, 1 mV calibration pulses, 3x4 + rhythm strip (or 6x2).
 
-The page carries the technical facts the GP needs to read the trace (patient, date, device, sampling rate, every
-filter applied by the device and by us, the technical quality verdict) and says that the trace is not interpreted
+The page carries the technical facts the GP needs to read the trace (patient, date, device, sampling rate, the
+effective band of the whole filter chain, device's and ours, as its computed -3 dB points, the technical quality
+verdict) and says that the trace is not interpreted
 and awaits the physician's reading. It never contains an interpretation.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -20,8 +20,9 @@ from reportlab.pdfgen.canvas import Canvas
 
 from asalee_devices import __version__
 from asalee_devices.reports.ecg_layout import A4_LANDSCAPE_MM, PT_PER_MM, EcgLayout, PagePlan, plan_page
+from asalee_devices.signal.ecg.chain import chain_band
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.signal.filters import FilterStep
+from asalee_devices.texts.ecg import band_text
 
 Lang = Literal["fr", "en"]
 
@@ -39,8 +40,6 @@ _TEXT = {
         "device": "Appareil",
         "performer": "Réalisé par",
         "fs": "Échantillonnage",
-        "filters_device": "Filtres de l'appareil",
-        "filters_ours": "Filtres appliqués (asalee-devices)",
         "none": "aucun",
         "quality": "Qualité technique",
         "hr": "Fréquence cardiaque mesurée",
@@ -61,8 +60,6 @@ _TEXT = {
         "device": "Device",
         "performer": "Performed by",
         "fs": "Sampling",
-        "filters_device": "Device filters",
-        "filters_ours": "Filters applied (asalee-devices)",
         "none": "none",
         "quality": "Technical quality",
         "hr": "Measured heart rate",
@@ -99,6 +96,8 @@ class EcgReportContext:
     file_warnings: tuple[str, ...] = field(default=())
     #: (start, stop) seconds of the recording that are the device's calibration signal (labelled on the trace)
     calibration_s: tuple[tuple[float, float], ...] = field(default=())
+    #: mains frequency of the practice (the band line says whether a mains filter was applied)
+    mains_hz: float = 50.0
 
 
 def _mm(v: float) -> float:
@@ -244,11 +243,6 @@ def _draw_calibration_labels(c: Canvas, plan: PagePlan, ctx: EcgReportContext) -
     c.restoreState()
 
 
-def _filters_text(steps: Sequence[FilterStep], none: str) -> str:
-    texts = [s.describe() for s in steps]
-    return "; ".join(texts) if texts else none
-
-
 def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: PagePlan) -> None:
     tx = _TEXT[ctx.lang]
     page_w, page_h = A4_LANDSCAPE_MM
@@ -275,10 +269,7 @@ def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: Page
         + f"{rec.fs_hz:g} Hz, {rec.duration_s:.1f} s, "
         + ", ".join(rec.leads)
         + (f" ({tx['derived']} : {', '.join(sorted(rec.derived_leads))})" if rec.derived_leads else ""),
-        (f"{tx['filters_device']} : " if ctx.lang == "fr" else f"{tx['filters_device']}: ")
-        + _filters_text(rec.device_filters, tx["none"]),
-        (f"{tx['filters_ours']} : " if ctx.lang == "fr" else f"{tx['filters_ours']}: ")
-        + _filters_text(rec.applied_filters, tx["none"]),
+        band_text(chain_band(rec.device_filters + rec.applied_filters, rec.fs_hz), ctx.mains_hz, ctx.lang),
     ]
     if ctx.file_warnings:
         lines_left.append((f"{tx['file']} : " if ctx.lang == "fr" else f"{tx['file']}: ")

@@ -137,7 +137,8 @@ def find_pacing_spikes(samples_uv: NDArray[np.float64], fs_hz: float) -> NDArray
     x = np.asarray(samples_uv, dtype=np.float64)
     if x.ndim != 2 or x.shape[-1] < 3:
         return np.zeros(0, np.int64)
-    curv = np.abs(x[:, 1:-1] - 0.5 * (x[:, :-2] + x[:, 2:]))
+    with np.errstate(invalid="ignore"):  # inf - inf where the device gave no value
+        curv = np.abs(x[:, 1:-1] - 0.5 * (x[:, :-2] + x[:, 2:]))
     curv = np.where(np.isfinite(curv), curv, 0.0)
     hits = np.count_nonzero(curv > SPIKE_CURVATURE_UV, axis=0) >= min(MIN_SPIKE_LEADS, x.shape[0])
     idx = np.flatnonzero(hits)
