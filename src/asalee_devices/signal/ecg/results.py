@@ -46,6 +46,8 @@ class QualityFinding:
     message_fr: str
     message_en: str
     blocking: bool = True
+    #: electrodes (RA, LA, LL, RL, V1..V6) the pattern of affected leads points to, for electrode findings
+    electrodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
