@@ -25,6 +25,7 @@ FILES: dict[str, tuple[str, Callable[[bytes, bool], EcgFile]]] = {
     "mortara": ("mortara-eli250-dicom/waveform_ecg.dcm", dicom.decode),
     "muse": ("ge-muse/MUSE_20200923_093504_79000_example.xml", muse.decode),
     "philips": ("philips-sierra/129DYPRG.XML", philips.decode),
+    "philips104": ("philips-sierra/ad4d3d80-d165_1-04_orig.xml", philips.decode),
     "contec": ("contec-ecg90a/0000037.ECG", contec.decode),
 }
 MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
@@ -91,11 +92,14 @@ def test_huge_length_fields(key: str, data: st.DataObject) -> None:
 _NUMBER = re.compile(rb"(?<=[>\"])-?\d+(\.\d+)?(?=[<\"])")
 
 
-@pytest.mark.parametrize("key", ["aecg", "muse", "philips"])
+@pytest.mark.parametrize("key", ["aecg", "muse", "philips", "philips104"])
 @SETTINGS
 @given(data=st.data())
 def test_xml_numbers_set_to_extreme_values(key: str, data: st.DataObject) -> None:
     original = _original(key)
+    utf16 = original.startswith(b"\xff\xfe")  # Sierra 1.04: mutate the text, write it back in UTF-16
+    if utf16:
+        original = original[2:].decode("utf-16-le").encode("utf-8")
     spans = [m.span() for m in _NUMBER.finditer(original[:200_000])]
     buf = bytearray(original)
     picks = sorted({data.draw(st.integers(0, len(spans) - 1), label="which") for _ in range(3)}, reverse=True)
@@ -103,7 +107,10 @@ def test_xml_numbers_set_to_extreme_values(key: str, data: st.DataObject) -> Non
         a, b = spans[k]
         new = data.draw(st.sampled_from([b"999999999999", b"-1", b"0", b"1e308", b"nan", b"2147483648"]))
         buf[a:b] = new
-    _check(FILES[key][1], bytes(buf))
+    out = bytes(buf)
+    if utf16:
+        out = b"\xff\xfe" + out.decode("utf-8").encode("utf-16-le")
+    _check(FILES[key][1], out)
 
 
 @pytest.mark.parametrize("prefix", [

@@ -115,14 +115,65 @@ def test_philips_sierra_103(ecg_dir: Path) -> None:
     assert worst <= 10.0
 
 
-def test_philips_matches_ecgdatakit(ecg_dir: Path) -> None:
+@pytest.mark.parametrize("name", ["129DYPRG.XML", "ad4d3d80-d165_1-04_orig.xml"])
+def test_philips_matches_ecgdatakit(ecg_dir: Path, name: str) -> None:
     fp = pytest.importorskip("ecgdatakit").FileParser()
-    path = ecg_dir / "philips-sierra" / "129DYPRG.XML"
+    path = ecg_dir / "philips-sierra" / name
     ref = fp.parse(path)
     ours = read_ecg_file(path).recording
     for lead in ref.leads:
         mv = np.asarray(lead.samples, dtype=np.float64)
         np.testing.assert_allclose(ours.lead(lead.label), mv * 1000.0, atol=1e-9)
+
+
+SIERRA_104 = "ad4d3d80-d165_1-04_orig.xml"
+
+
+def test_philips_sierra_104(ecg_dir: Path) -> None:
+    """PageWriter Touch 1.04 (UTF-16): resolution, filters and lead count sit in 1.04's elements and attributes."""
+    e = read_ecg_file(ecg_dir / "philips-sierra" / SIERRA_104)
+    rec = e.recording
+    assert e.format == "philips-sierra-xml" and e.format_version == "1.04"
+    assert rec.leads == STANDARD_LEADS and rec.samples_uv.shape == (12, 5500)
+    assert rec.fs_hz == 500.0 and rec.resolution_uv == 5.0
+    assert {(f.kind, f.cutoff_hz) for f in rec.device_filters} == {("highpass", 0.05), ("lowpass", 150.0)}
+    assert rec.pacemaker is None  # pacestatus "Unknown"
+    assert e.device.model == "PageWriter Touch"
+    rates = {s.code: s.value for s in e.device_data if s.kind == "measurement"}
+    assert rates["heartrate"] == 41.0 and rates["rrint"] == 1463.0
+    # the stored limb leads (XLI residuals rebuilt) agree with Einthoven within one LSB before the cart's
+    # calibration signal (which starts at 10.6 s)
+    s = rec.samples_uv[:, :5300]
+    worst = float(np.max(np.abs(s[2] - (s[1] - s[0]))))
+    print(f"\nPhilips 1.04: 12 x 5500, III - (II - I) within {worst} uV")
+    assert worst <= 5.0
+
+
+@pytest.mark.parametrize("version", ["1.04.01", "1.04.02"])
+def test_philips_sierra_104_later_versions(ecg_dir: Path, tmp_path: Path, version: str) -> None:
+    text = (ecg_dir / "philips-sierra" / SIERRA_104).read_bytes().decode("utf-16")
+    p = tmp_path / "later.xml"
+    p.write_bytes(b"\xff\xfe" + text.replace("<documentversion>1.04<", f"<documentversion>{version}<")
+                  .encode("utf-16-le"))
+    e = read_ecg_file(p)
+    assert e.format_version == version and e.recording.samples_uv.shape == (12, 5500)
+
+
+def test_philips_104_waveform_attributes_describe_the_data(ecg_dir: Path, tmp_path: Path) -> None:
+    """Schema 1.04.01: parsedwaveforms' attributes describe the stored samples when a later system changed them;
+    without them, dataacquisition/signalcharacteristics does."""
+    text = (ecg_dir / "philips-sierra" / SIERRA_104).read_bytes().decode("utf-16")
+    ref = read_ecg_file(ecg_dir / "philips-sierra" / SIERRA_104).recording
+    p = tmp_path / "a.xml"
+    p.write_bytes(b"\xff\xfe" + text.replace(' resolution="5" ', ' resolution="2.5" ', 1)
+                  .replace(' lowpass="150" ', ' lowpass="100" ', 1).encode("utf-16-le"))
+    rec = read_ecg_file(p).recording
+    np.testing.assert_allclose(rec.samples_uv, ref.samples_uv / 2)
+    assert ("lowpass", 100.0) in {(f.kind, f.cutoff_hz) for f in rec.device_filters}
+    p.write_bytes(b"\xff\xfe" + text.replace(' resolution="5" ', " ", 1).replace("<resolution>5<",
+                                                                                    "<resolution>10<")
+                  .encode("utf-16-le"))
+    np.testing.assert_allclose(read_ecg_file(p).recording.samples_uv, ref.samples_uv * 2)
 
 
 @pytest.mark.parametrize("name, seconds, off", [("0000037.ECG", 10.5, {"V1", "V2", "V3", "V4", "V5", "V6"}),

@@ -132,7 +132,8 @@ def test_header_states_facts_filters_and_not_interpreted(tmp_path: Path) -> None
     with doc:
         text = page.extract_text()
     assert "non interprété" in text and "médecin" in text
-    assert "high-pass 0.05 Hz" in text
+    # the whole chain's band in plain French (its -3 dB points), not the steps' technical descriptions
+    assert "Bande passante : 0,06–250 Hz ; filtre secteur 50 Hz : non" in text
     assert "25 mm/s" in text and "10 mm/mV" in text and "500 Hz" in text
     assert "72 /min" in text
 

@@ -43,3 +43,20 @@ def with_lead(rec: EcgRecording, name: str, values: NDArray[np.float64]) -> EcgR
     leads = {n: rec.lead(n).copy() for n in rec.leads if n not in rec.derived_leads}
     leads[name] = values
     return from_leads(leads, rec.fs_hz)
+
+
+def ecg_from_beats(beats: NDArray[np.float64], fs_hz: float = 500.0, duration_s: float = 10.0, seed: int = 0,
+                   noise_uv: float = 3.0, beat_gains: NDArray[np.float64] | None = None,
+                   gains: dict[str, float] | None = None, t_scale: float = 1.0,
+                   waves: tuple[tuple[float, float, float], ...] = WAVES) -> EcgRecording:
+    """Beats at the given times (s), each scaled by ``beat_gains`` (alternating amplitude...), leads scaled by
+    ``gains`` (inverted or low-amplitude leads), the T wave by ``waves``; white noise of ``noise_uv`` RMS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(duration_s * fs_hz))) / fs_hz
+    x = np.zeros_like(t)
+    bg = np.ones(beats.size) if beat_gains is None else beat_gains
+    for b, g in zip(beats, bg, strict=True):
+        for c, w, a in waves:
+            x += g * a * np.exp(-0.5 * ((t - b - c * t_scale) / (w * t_scale)) ** 2)
+    leads = {name: gn * x + noise_uv * rng.standard_normal(t.size) for name, gn in (gains or GAINS).items()}
+    return from_leads(leads, fs_hz)

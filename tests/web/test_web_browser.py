@@ -312,7 +312,7 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
         assert box["width"] == pytest.approx((margin_mm + duration_s * 25) * CSS_PX_PER_MM, abs=1.0)
         assert page.locator("#gp-ruler").bounding_box()["width"] == pytest.approx(100 * CSS_PX_PER_MM, abs=0.5)
         assert box["height"] == pytest.approx(12 * 30 * CSS_PX_PER_MM, abs=1.0)  # 10 mm/mV rows of 30 mm
-        assert "Qualité technique" in page.inner_text("#gp-quality") and "Filtres" in page.inner_text("#gp-filters")
+        assert "Qualité technique" in page.inner_text("#gp-quality") and "Bande passante : " in page.inner_text("#gp-filters")
         page.select_option("#gp-speed", "50")
         assert page.locator("#gp-canvas").bounding_box()["width"] == pytest.approx(
             (margin_mm + duration_s * 50) * CSS_PX_PER_MM, abs=1.0)

@@ -8,7 +8,8 @@ from typing import Any
 
 #: JSON keys of ``ecg analyze --json`` (documented in docs/cli.md).
 JSON_KEYS = ("format", "sampling_rate_hz", "duration_s", "leads", "derived_leads", "device_filters",
-             "applied_filters", "quality", "heart_rate_bpm", "rr_ms", "r_peaks_s", "warnings")
+             "applied_filters", "quality", "heart_rate_bpm", "rr_ms", "r_peaks_s", "warnings",
+             "device_heart_rate_bpm", "non_ecg_segments", "notes")
 
 
 def add_analyze_parser(ecg_subparsers: Any) -> argparse.ArgumentParser:
@@ -46,6 +47,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
+    from asalee_devices.texts.ecg import note_text
+
     rec, cleaned, q, hr = analysis.raw, analysis.cleaned, analysis.quality, analysis.heart
 
     def r(v: float | None, nd: int = 1) -> float | None:
@@ -77,6 +80,12 @@ def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
                   "min": r(hr.rr_min_ms), "max": r(hr.rr_max_ms), "sd": r(hr.rr_sd_ms)},
         "r_peaks_s": [round(float(t), 4) for t in hr.r_peaks_s],
         "warnings": list(analysis.warnings) + [w.message for w in ecg.warnings],
+        "device_heart_rate_bpm": r(analysis.device_heart_rate_bpm),
+        "non_ecg_segments": [{"kind": s.kind, "source": s.source, "start_s": round(s.start / rec.fs_hz, 4),
+                              "stop_s": round(s.stop / rec.fs_hz, 4), "step_uv": s.step_uv}
+                             for s in analysis.non_ecg],
+        "notes": [{"code": n.code, "values": dict(n.values), "for_gp": n.for_gp, "text": note_text(n, "en" if lang == "en" else "fr")}
+                  for n in analysis.notes],
     }
 
 
@@ -87,7 +96,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     from asalee_devices.signal.ecg.quality import OK_MESSAGE_EN, OK_MESSAGE_FR
 
     ecg = _load(args)
-    analysis = analyze_ecg(ecg.recording, mains_hz=args.mains, mode=args.mode)
+    analysis = analyze_ecg(ecg.recording, mains_hz=args.mains, mode=args.mode,
+                           device_heart_rate_bpm=getattr(ecg, "device_heart_rate_bpm", None))
     if args.clean_out is not None:
         write_samples_csv(analysis.cleaned, args.clean_out)
     doc = analysis_document(ecg, analysis, args.lang)
@@ -122,6 +132,13 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"heart rate:      {doc['heart_rate_bpm']:.0f} /min ({len(doc['r_peaks_s'])} R peaks)")
         print(f"RR intervals:    mean {rr['mean']:.0f} ms, min {rr['min']:.0f}, max {rr['max']:.0f}, "
               f"SD {rr['sd']:.0f} ms")
+    if doc["device_heart_rate_bpm"] is not None:
+        print(f"device HR:       {doc['device_heart_rate_bpm']:.0f} /min (stored by the device)")
+    for seg in doc["non_ecg_segments"]:
+        print(f"not ECG:         {seg['kind']} {seg['start_s']:.2f}-{seg['stop_s']:.2f} s ({seg['source']}), "
+              "left out of the analysis")
+    for note in doc["notes"]:
+        print(f"note:            {note['text']}")
     for w in doc["warnings"]:
         print(f"warning: {w}")
     return 0

@@ -59,12 +59,17 @@ def _filters_text(steps: tuple[FilterStep, ...]) -> str:
 
 
 def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis, *,
-               waveform: Literal["cleaned", "raw"] = "cleaned") -> Bundle:
+               waveform: Literal["cleaned", "raw"] = "cleaned", file_warnings: tuple[str, ...] = (),
+               lang: Literal["fr", "en"] = "fr") -> Bundle:
     """The transaction Bundle of one resting ECG examination (validated with fhir.resources R4B).
 
     ``waveform`` chooses the trace sent: the diagnostic clean trace (default; what the PDF shows, quantised to
     the device's resolution) or the raw trace as acquired. Device filters and our filters are stated verbatim.
+    ``file_warnings`` (what the file reader tolerated) and the analysis' technical notes (calibration signal left
+    out, device heart rate differing from ours...) are notes of the waveform and quality Observations.
     """
+    from asalee_devices.texts.ecg import notes_text
+
     if waveform not in ("cleaned", "raw"):
         raise InputError("Unknown waveform choice", field="waveform", value=waveform, expected="cleaned or raw")
     rec = analysis.cleaned if waveform == "cleaned" else analysis.raw
@@ -89,6 +94,10 @@ def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis
         notes.append("Acquisition interrompue / acquisition interrupted")
     if rec.gaps:
         notes.append(f"{len(rec.gaps)} gap(s) in transmission, samples marked E")
+    for seg in analysis.non_ecg:
+        t0, t1 = seg.seconds(analysis.raw.fs_hz)
+        notes.append(f"Non-ECG segment ({seg.kind}, {seg.source}): {t0:.3f}-{t1:.3f} s, excluded from the analysis")
+    notes.extend(f"Fichier / file: {w}" for w in file_warnings)
     wave: B.Json = {
         **common, "status": status,
         "category": [B.concept(B.coding(C.OBS_CATEGORY, "procedure", "Procedure"))],
@@ -143,7 +152,7 @@ def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis
                       "valueQuantity": qty, "referenceRange": [{"high": rng, "text": "threshold"}]})
     if comps:
         quality["component"] = comps
-    msgs = q.messages("fr")
+    msgs = q.messages("fr") + notes_text(analysis.notes, lang)
     if msgs:
         quality["note"] = [{"text": m} for m in msgs]
     quality_url = b.add_identified(quality, part="obs-quality")

@@ -1,15 +1,15 @@
 """The 12-lead ECG report as a vector PDF (A4 landscape) at true scale: 25 mm/s and 10 mm/mV at 100 % print
 scale on a millimetre grid with 5-mm major lines, 1 mV calibration pulses, 3x4 + rhythm strip (or 6x2).
 
-The page carries the technical facts the GP needs to read the trace (patient, date, device, sampling rate, every
-filter applied by the device and by us, the technical quality verdict) and says that the trace is not interpreted
+The page carries the technical facts the GP needs to read the trace (patient, date, device, sampling rate, the
+effective band of the whole filter chain, device's and ours, as its computed -3 dB points, the technical quality
+verdict) and says that the trace is not interpreted
 and awaits the physician's reading. It never contains an interpretation.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -20,8 +20,9 @@ from reportlab.pdfgen.canvas import Canvas
 
 from asalee_devices import __version__
 from asalee_devices.reports.ecg_layout import A4_LANDSCAPE_MM, PT_PER_MM, EcgLayout, PagePlan, plan_page
+from asalee_devices.signal.ecg.chain import chain_band
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.signal.filters import FilterStep
+from asalee_devices.texts.ecg import band_text
 
 Lang = Literal["fr", "en"]
 
@@ -39,8 +40,6 @@ _TEXT = {
         "device": "Appareil",
         "performer": "Réalisé par",
         "fs": "Échantillonnage",
-        "filters_device": "Filtres de l'appareil",
-        "filters_ours": "Filtres appliqués (asalee-devices)",
         "none": "aucun",
         "quality": "Qualité technique",
         "hr": "Fréquence cardiaque mesurée",
@@ -49,6 +48,8 @@ _TEXT = {
         "derived": "dérivées calculées",
         "software": "Logiciel",
         "unknown": "non renseigné",
+        "calibration": "étalonnage appareil",
+        "file": "Fichier",
     },
     "en": {
         "title": "12-lead ECG",
@@ -59,8 +60,6 @@ _TEXT = {
         "device": "Device",
         "performer": "Performed by",
         "fs": "Sampling",
-        "filters_device": "Device filters",
-        "filters_ours": "Filters applied (asalee-devices)",
         "none": "none",
         "quality": "Technical quality",
         "hr": "Measured heart rate",
@@ -69,6 +68,8 @@ _TEXT = {
         "derived": "derived leads",
         "software": "Software",
         "unknown": "not given",
+        "calibration": "device calibration",
+        "file": "File",
     },
 }
 
@@ -89,6 +90,14 @@ class EcgReportContext:
     heart_rate_bpm: float | None = None
     lang: Lang = "fr"
     extra_lines: tuple[str, ...] = field(default=())
+    #: technical notes of the analysis for the GP (device rate differs, calibration left out, pacing spikes)
+    technical_notes: tuple[str, ...] = field(default=())
+    #: what the file reader tolerated (format deviations), already worded
+    file_warnings: tuple[str, ...] = field(default=())
+    #: (start, stop) seconds of the recording that are the device's calibration signal (labelled on the trace)
+    calibration_s: tuple[tuple[float, float], ...] = field(default=())
+    #: mains frequency of the practice (the band line says whether a mains filter was applied)
+    mains_hz: float = 50.0
 
 
 def _mm(v: float) -> float:
@@ -185,9 +194,53 @@ def _draw_traces(c: Canvas, rec: EcgRecording, plan: PagePlan) -> None:
             c.line(x, _mm(seg.baseline_y_mm - 2.5), x, _mm(seg.baseline_y_mm + 2.5))
 
 
-def _filters_text(steps: Sequence[FilterStep], none: str) -> str:
-    texts = [s.describe() for s in steps]
-    return "; ".join(texts) if texts else none
+def wrap(text: str, font: str, size: float, width_mm: float) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width_mm`` in ``font`` at ``size`` pt (a word longer
+    than the width is broken inside); nothing is cut."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    limit = _mm(width_mm)
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        trial = f"{current} {word}" if current else word
+        if stringWidth(trial, font, size) <= limit:
+            current = trial
+            continue
+        if current:
+            lines.append(current)
+        while stringWidth(word, font, size) > limit and len(word) > 1:
+            k = len(word)
+            while k > 1 and stringWidth(word[:k], font, size) > limit:
+                k -= 1
+            lines.append(word[:k])
+            word = word[k:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _draw_calibration_labels(c: Canvas, plan: PagePlan, ctx: EcgReportContext) -> None:
+    """Shade and label, on every trace segment, the time the device's calibration signal takes."""
+    if not ctx.calibration_s:
+        return
+    lay = plan.layout
+    c.saveState()
+    c.setFillColor(Color(0.85, 0.85, 0.85, alpha=0.5))
+    c.setFont("Helvetica-Oblique", 6)
+    for seg in plan.segments:
+        for t0, t1 in ctx.calibration_s:
+            a, b = max(t0, seg.t_start_s), min(t1, seg.t_stop_s)
+            if b <= a:
+                continue
+            x = seg.x_mm + (a - seg.t_start_s) * lay.speed_mm_s
+            w = (b - a) * lay.speed_mm_s
+            c.rect(_mm(x), _mm(seg.baseline_y_mm - 4.0), _mm(w), _mm(14.0), stroke=0, fill=1)
+            c.setFillColor(TRACE)
+            c.drawString(_mm(x + 0.5), _mm(seg.baseline_y_mm - 6.0), _TEXT[ctx.lang]["calibration"])
+            c.setFillColor(Color(0.85, 0.85, 0.85, alpha=0.5))
+    c.restoreState()
 
 
 def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: PagePlan) -> None:
@@ -216,30 +269,38 @@ def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: Page
         + f"{rec.fs_hz:g} Hz, {rec.duration_s:.1f} s, "
         + ", ".join(rec.leads)
         + (f" ({tx['derived']} : {', '.join(sorted(rec.derived_leads))})" if rec.derived_leads else ""),
-        (f"{tx['filters_device']} : " if ctx.lang == "fr" else f"{tx['filters_device']}: ")
-        + _filters_text(rec.device_filters, tx["none"]),
-        (f"{tx['filters_ours']} : " if ctx.lang == "fr" else f"{tx['filters_ours']}: ")
-        + _filters_text(rec.applied_filters, tx["none"]),
+        band_text(chain_band(rec.device_filters + rec.applied_filters, rec.fs_hz), ctx.mains_hz, ctx.lang),
     ]
+    if ctx.file_warnings:
+        lines_left.append((f"{tx['file']} : " if ctx.lang == "fr" else f"{tx['file']}: ")
+                          + "; ".join(ctx.file_warnings))
     y = top - 4.5
     for line in lines_left:
-        c.drawString(_mm(left), _mm(y), line[:190])
-        y -= 3.6
+        for part in wrap(line, "Helvetica", 8, 170.0):
+            c.drawString(_mm(left), _mm(y), part)
+            y -= 3.3
     # right column: quality and heart rate
     rx = left + 175.0
     y = top - 4.5
     c.setFont("Helvetica-Bold", 8)
     c.drawString(_mm(rx), _mm(y), (f"{tx['quality']} : " if ctx.lang == "fr" else f"{tx['quality']}: ")
                  + (ctx.quality_verdict or tx["unknown"]))
+    right_w = page_w - rx - 5.0
     c.setFont("Helvetica", 7)
     for msg in ctx.quality_messages[:4]:
-        y -= 3.4
-        c.drawString(_mm(rx), _mm(y), msg[:120])
+        for part in wrap(msg, "Helvetica", 7, right_w):
+            y -= 3.0
+            c.drawString(_mm(rx), _mm(y), part)
     if ctx.heart_rate_bpm is not None:
         y -= 3.6
         c.setFont("Helvetica", 8)
         c.drawString(_mm(rx), _mm(y), (f"{tx['hr']} : " if ctx.lang == "fr" else f"{tx['hr']}: ")
                      + f"{ctx.heart_rate_bpm:.0f} /min")
+    c.setFont("Helvetica-Bold", 7)
+    for note in ctx.technical_notes[:4]:
+        for part in wrap(note, "Helvetica-Bold", 7, right_w):
+            y -= 3.0
+            c.drawString(_mm(rx), _mm(y), part)
     # footer: scale and software
     lay = plan.layout
     c.setFont("Helvetica", 8)
@@ -271,6 +332,7 @@ def render_ecg_pdf(
     _draw_grid(c, plan)
     _draw_calibration(c, plan)
     _draw_traces(c, recording, plan)
+    _draw_calibration_labels(c, plan, ctx)
     _draw_header(c, recording, ctx, plan)
     c.showPage()
     c.save()

@@ -201,6 +201,7 @@ class EcgExam(BaseExam):
             for lq in a.quality.leads:
                 f = lq.findings[0] if lq.findings else None
                 leads.append({"lead": lq.lead, "ok": f is None, "code": f.code if f else None,
+                              "electrodes": list(f.electrodes) if f else [],
                               "message": (f.message_fr if lang == "fr" else f.message_en) if f else ""})
         verdict = {"fr": ("Qualité technique acceptable — tracé prêt pour le médecin", "Refaire l'ECG conseillé"),
                    "en": ("Technical quality acceptable — trace ready for the physician", "Retake advised")}[lang]

@@ -41,6 +41,9 @@ async def worklist(request: Request) -> Response:
 
 
 async def trace(request: Request) -> Response:
+    from asalee_devices.signal.ecg.chain import chain_band
+    from asalee_devices.texts.ecg import band_text, notes_text
+
     state = web(request)
     exam = _ecg(state, request)
     analysis = exam.exam.kept_analysis
@@ -59,6 +62,8 @@ async def trace(request: Request) -> Response:
         "verdict": q.verdict, "messages": list(q.messages(lang)),
         "filters": {"device": [f.describe() for f in rec.device_filters],
                     "applied": [f.describe() for f in rec.applied_filters]},
+        "band": band_text(chain_band(rec.device_filters + rec.applied_filters, rec.fs_hz), q.mains_hz, lang),
+        "notes": list(notes_text(analysis.notes, lang)),
         "patient": exam.patient.view(), "time": exam.started_at.isoformat(timespec="minutes"),
         "interpretation": None if exam.interpretation is None else exam.interpretation.text,
     })

@@ -153,10 +153,14 @@ class EcgFileImporter:
         if patient is None:
             patient = patient_from_file(ecg, self.patient_id_system)
         check_patient(patient, test_mode=self.config.test_mode)
-        analysis = analyze_ecg(ecg.recording, mains_hz=self.mains_hz)
+        analysis = analyze_ecg(ecg.recording, mains_hz=self.mains_hz,
+                               device_heart_rate_bpm=ecg.device_heart_rate_bpm)
         exam = self._exam(ecg, path, digest, analysis, patient)
+        lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
+        file_notes = tuple(w.message for w in ecg.warnings)
         message_id = queue_exam(self.outbox, sink=self.sink.name, exam=exam, kind=KIND,
-                                build=lambda: ecg_bundle(exam, patient, analysis))
+                                build=lambda: ecg_bundle(exam, patient, analysis, file_warnings=file_notes,
+                                                         lang=lang))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)
         self.deliver_pending()
         return message_id
@@ -184,6 +188,7 @@ class EcgFileImporter:
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:
         from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
+        from asalee_devices.texts.ecg import notes_text
 
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         device = " ".join(x for x in (ecg.device.manufacturer, ecg.device.model) if x) or ecg.format
@@ -193,7 +198,9 @@ class EcgFileImporter:
             device_label=device, performer_label=f"{self.config.nurse.given_name} {self.config.nurse.family_name}",
             quality_verdict=_VERDICT_TEXT[lang][analysis.quality.verdict],
             quality_messages=analysis.quality.messages(lang),
-            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang)
+            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, technical_notes=notes_text(analysis.notes, lang),
+            file_warnings=tuple(w.message for w in ecg.warnings),
+            calibration_s=tuple(s.seconds(analysis.raw.fs_hz) for s in analysis.non_ecg))
         return render_ecg_pdf(analysis.cleaned, ctx)
 
     def close(self) -> None:

@@ -70,6 +70,31 @@ class EcgFile:
     format_version: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def device_heart_rate_bpm(self) -> float | None:
+        """The heart rate the device stored (its own measurement, /min), or 60000 / its mean RR (ms); None when
+        the file carries neither. The first code of :data:`DEVICE_RATE_CODES` present wins."""
+        values = {(s.code, s.unit): s.value for s in self.device_data
+                  if s.kind == "measurement" and s.value is not None and s.value > 0}
+        for code, unit in DEVICE_RATE_CODES:
+            v = values.get((code, unit))
+            if v is not None:
+                return v if unit == "/min" else 60000.0 / v
+        return None
+
+
+#: Where each reader puts the device's own heart rate (code, unit), in order of preference: the final (possibly
+#: edited) rate first, the mean RR interval last.
+DEVICE_RATE_CODES: tuple[tuple[str, str], ...] = (
+    ("heartrate", "/min"),  # Philips Sierra 1.04 interpretation/globalmeasurements
+    ("meanventrate", "/min"),  # Philips Sierra 1.03 / 1.04 crossleadmeasurements
+    ("VentricularRate", "/min"),  # GE MUSE RestingECGMeasurements
+    ("ventricular_rate", "/min"),  # SCP-ECG section 7
+    ("rrint", "ms"),  # Philips Sierra 1.04
+    ("RR Interval", "ms"),  # DICOM waveform annotation (Mortara)
+    ("rr_interval", "ms"),  # SCP-ECG section 7
+)
+
 
 @dataclass(frozen=True)
 class EcgFormat:

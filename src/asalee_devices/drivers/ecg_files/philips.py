@@ -2,8 +2,10 @@
 
 Waveforms are XLI-compressed (LZW + delta prediction, see :mod:`._xli`) or plain base64 int16. In XLI data the
 limb leads III, aVR, aVL, aVF are stored as residuals from I and II and rebuilt here as the reference decoder does.
-The stored-data bandwidth (``signalbandwidth``) becomes the device filters; the report (display) bandwidth is kept
-in ``extra`` only, it does not describe the stored samples.
+The record ends with the cart's 1 mV calibration signal, kept as stored: the analysis recognises it and leaves it
+out (:mod:`asalee_devices.signal.ecg.segments`). The stored-data bandwidth (``signalbandwidth`` in 1.03,
+``hipass``/``lowpass`` in 1.04) becomes the device filters; the report (display) bandwidth is kept in ``extra``
+only, it does not describe the stored samples.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ from asalee_devices.signal.ecg.recording import (
 
 NAME = "philips-sierra-xml"
 _MEAS = {"heartrate": "/min", "meanventrate": "/min", "atrialrate": "/min", "meanprint": "ms", "meanqrsdur": "ms",
-         "meanqtint": "ms", "meanqtc": "ms", "pfrontaxis": "deg", "qrsfrontaxis": "deg", "tfrontaxis": "deg"}
+         "meanqtint": "ms", "meanqtc": "ms", "pfrontaxis": "deg", "qrsfrontaxis": "deg", "tfrontaxis": "deg",
+         "rrint": "ms", "print": "ms", "qrsdur": "ms", "qtint": "ms", "qtcb": "ms", "qtcf": "ms"}
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -84,21 +87,30 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     sig = acq.find("signalcharacteristics") if acq is not None else None
     if sig is None:
         raise FormatError("Sierra document has no signal characteristics", field="signalcharacteristics")
-    fs = to_float(sig.findtext("samplingrate"))
-    res = to_float(sig.findtext("signalresolution"))
-    if fs is None or fs <= 0:
-        raise FormatError("Sierra sampling rate invalid", field="samplingrate", value=sig.findtext("samplingrate"),
-                          expected="> 0 Hz")
-    if res is None or res <= 0:
-        raise FormatError("Sierra signal resolution missing or zero", field="signalresolution",
-                          value=sig.findtext("signalresolution"), expected="> 0 µV")
-    n_valid = int(to_float(sig.findtext("numberchannelsvalid")) or 12)
-    if not 1 <= n_valid <= MAX_LEADS:
-        raise FormatError("Implausible number of Sierra channels", field="numberchannelsvalid", value=n_valid,
-                          expected=f"1..{MAX_LEADS}")
     pw = root.find("waveforms", "parsedwaveforms")
     if pw is None:
         raise FormatError("Sierra document has no parsed waveforms", field="parsedwaveforms")
+    # 1.03 names the settings signalresolution / compressflag + compressmethod / signalbandwidth; 1.04 (and
+    # 1.04.01, 1.04.02) resolution / compression / hipass + lowpass, repeated on parsedwaveforms, whose attributes
+    # describe the stored samples when a later system modified them (schema 1.04.01, "waveforms")
+    fs_text = pw.attrib.get("samplespersecond") or sig.findtext("samplingrate")
+    fs = to_float(fs_text)
+    res_text = pw.attrib.get("resolution") or sig.findtext("signalresolution") or sig.findtext("resolution")
+    res = to_float(res_text)
+    if fs is None or fs <= 0:
+        raise FormatError("Sierra sampling rate invalid", field="samplingrate", value=fs_text, expected="> 0 Hz")
+    if res is None or res <= 0:
+        raise FormatError("Sierra signal resolution missing or zero", field="signalresolution", value=res_text,
+                          expected="> 0 µV (signalresolution in 1.03, resolution in 1.04)")
+    declared_fs = to_float(sig.findtext("samplingrate"))
+    if declared_fs is not None and declared_fs != fs:
+        dev.warn("sampling_rate_differs", f"acquisition at {declared_fs:g} Hz, stored waveforms at {fs:g} Hz "
+                                          "(the waveforms' rate is used)")
+    n_text = pw.attrib.get("numberofleads") or sig.findtext("numberchannelsvalid")
+    n_valid = int(to_float(n_text) or 12)
+    if not 1 <= n_valid <= MAX_LEADS:
+        raise FormatError("Implausible number of Sierra channels", field="numberchannelsvalid", value=n_valid,
+                          expected=f"1..{MAX_LEADS}")
     duration_ms = to_float(pw.attrib.get("durationperchannel"))
     if duration_ms is None or duration_ms <= 0:
         raise FormatError("Sierra waveform duration invalid", field="durationperchannel",
@@ -113,11 +125,13 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
         raise FormatError("Sierra lead labels fewer than the valid channels", field="leadlabels", value=len(labels),
                           expected=f">= {n_valid}")
     encoding = pw.attrib.get("dataencoding", "Base64")
-    method = pw.attrib.get("compressmethod", "")
-    compressed = pw.attrib.get("compressflag", "False").lower() == "true"
+    method = pw.attrib.get("compressmethod", "") or pw.attrib.get("compression", "")
+    flag = pw.attrib.get("compressflag")
+    compressed = flag.lower() == "true" if flag is not None else bool(method.strip())
     if encoding.lower() != "base64":
         raise FormatError("Unsupported Sierra waveform encoding", field="dataencoding", value=encoding,
                           expected="Base64")
+    offset = to_float(pw.attrib.get("signaloffset")) or 0.0
     text = root.content(pw)
     if len(text) > 8 * MAX_SAMPLES_PER_LEAD * MAX_LEADS // 3:
         raise FormatError("Sierra waveform data too long", field="parsedwaveforms", value=len(text))
@@ -153,24 +167,14 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
             continue
         if name in leads:
             raise FormatError("Sierra lead given twice", field="lead", value=name)
-        leads[name] = arr.astype(np.float64) * res
+        leads[name] = (arr.astype(np.float64) - offset) * res
     if not leads:
         raise FormatError("Sierra document has no ECG lead", field="leadlabels")
-    band = sig.findtext("signalbandwidth")
-    hp = lp = None
-    if "-" in band:
-        lo, hi = band.split("-", 1)
-        hp, lp = to_float(lo), to_float(hi)
-    notch: list[float] = []
-    notch_text = sig.findtext("notchfilterfreqs")
-    applied = sig.findtext("notchfilterapplied").lower() == "true"
-    if applied and to_float(notch_text):
-        notch = [float(to_float(notch_text) or 0)]
-    pace_text = root.findtext("patient", "generalpatientdata", "pacestatus").lower()
-    pacemaker = {"yes": True, "paced": True, "no": False, "notpaced": False}.get(pace_text)
+    hp, lp, notch = _device_filters(sig, pw)
+    pace_text = root.findtext("patient", "generalpatientdata", "pacestatus").strip().lower()
+    pacemaker = _PACE.get(pace_text)
     names = sorted(leads, key=lead_sort_key)
     samples = np.vstack([leads[k] for k in names])
-    _note_calibration(samples, dev)
     try:
         rec = EcgRecording(samples, fs, tuple(names), resolution_uv=res,
                            pacemaker=pacemaker, device_filters=filter_steps(hp, lp, notch))
@@ -188,14 +192,21 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     device = DeviceIdentity(manufacturer="", model=machine.text.strip() if machine is not None else "",
                             serial_number=machine.attrib.get("machineid", "") if machine is not None else "",
                             firmware="", source=NAME)
-    statements: list[DeviceStatement] = []
-    gm = root.find("measurements", "globalmeasurements")
-    if gm is not None:
+    # 1.03: measurements/globalmeasurements; 1.04: internalmeasurements/crossleadmeasurements, superseded by the
+    # interpretation's globalmeasurements (the final, possibly edited, values: schema 1.04.01)
+    found: dict[str, DeviceStatement] = {}
+    groups = [root.find("measurements", "globalmeasurements"),
+              root.find("internalmeasurements", "crossleadmeasurements")]
+    groups += [i.find("globalmeasurements") for i in root.iter("interpretation")]
+    for gm in groups:
+        if gm is None:
+            continue
         for child in gm.children:
             unit = _MEAS.get(child.tag)
             v = to_float(child.text)
             if unit and v is not None:
-                statements.append(DeviceStatement("measurement", child.tag, value=v, unit=unit))
+                found[child.tag] = DeviceStatement("measurement", child.tag, value=v, unit=unit)
+    statements: list[DeviceStatement] = list(found.values())
     for interp in root.iter("interpretation"):
         sev = interp.findtext("severity")
         if sev:
@@ -215,18 +226,29 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
                    extra=extra)
 
 
-def _note_calibration(samples: NDArray[np.float64], dev: Deviations) -> None:
-    """Sierra exports end with a 1 mV calibration pulse on every lead: say where it is (samples kept as is).
-    The pulse is the final run where every lead is 1000 µV, extended back over the samples where all the leads
-    are equal (the pulse's step)."""
-    if samples.size == 0 or not np.all(samples[:, -1] == 1000.0):
-        return
-    same = np.all(samples == 1000.0, axis=0)
-    start = int(np.flatnonzero(~same)[-1]) + 1 if not same.all() else 0
-    if start > 0:
-        equal = np.all(samples[:, :start] == samples[0, :start], axis=0)
-        start = int(np.flatnonzero(~equal)[-1]) + 1 if not equal.all() else 0
-    dev.note("calibration_pulse", f"samples {start}..{same.size - 1} hold the 1 mV calibration pulse")
+_PACE = {"yes": True, "paced": True, "paced with magnet": True, "no": False, "notpaced": False,
+         "non paced": False}
+
+
+def _device_filters(sig: Node, pw: Node) -> tuple[float | None, float | None, list[float]]:
+    """High-pass, low-pass (Hz) and notch frequencies the cart applied to the stored samples: 1.03's
+    ``signalbandwidth`` ("0.05-150") and ``notchfilterapplied``; 1.04's ``hipass``/``lowpass`` and
+    ``notchfiltered`` (the parsedwaveforms attributes first: they describe the stored data)."""
+    hp = lp = None
+    band = sig.findtext("signalbandwidth")
+    if "-" in band:
+        lo, hi = band.split("-", 1)
+        hp, lp = to_float(lo), to_float(hi)
+    else:
+        hp = to_float(pw.attrib.get("hipass")) or to_float(sig.findtext("hipass"))
+        lp = to_float(pw.attrib.get("lowpass")) or to_float(sig.findtext("lowpass"))
+    applied_text = pw.attrib.get("notchfiltered") or sig.findtext("notchfilterapplied") or sig.findtext(
+        "notchfiltered")
+    notch_text = pw.attrib.get("notchfilterfreqs") or sig.findtext("notchfilterfreqs")
+    notch: list[float] = []
+    if applied_text.strip().lower() == "true":
+        notch = [f for f in (to_float(t) for t in notch_text.split()[:8]) if f]
+    return hp, lp, notch
 
 
 def canonical_name(label: str) -> str | None:

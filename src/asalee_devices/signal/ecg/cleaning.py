@@ -1,6 +1,7 @@
 """Diagnostic cleaning of an ECG (IEC 60601-2-25 / AHA 2007): zero-phase, every step recorded.
 
-Chain (each step appended to ``applied_filters`` as ``FilterStep(applied_by="asalee")``):
+Chain (each step appended to ``applied_filters`` as ``FilterStep(applied_by="asalee")``; steps 2 and 3 only where
+they improve the chain the device's declared filters start, see :func:`~asalee_devices.signal.ecg.chain.plan_steps`):
 
 1. optional polyphase resampling to a common rate (``scipy.signal.resample_poly``, anti-aliasing built in);
 2. baseline removal, complementary form of a zero-phase Butterworth order 2 at 0.05 Hz: the baseline is the
@@ -28,6 +29,7 @@ from numpy.typing import NDArray
 from scipy import signal
 
 from asalee_devices.errors import SignalError
+from asalee_devices.signal.ecg.chain import plan_steps
 from asalee_devices.signal.ecg.mains import cancel_mains
 from asalee_devices.signal.ecg.recording import EcgRecording, complete_lead_set
 from asalee_devices.signal.filters import FilterStep
@@ -230,13 +232,17 @@ def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto"
     all_live = bool(live.all())
     x = filled if all_live else filled[live]
     if x.shape[0] and rec.n_samples >= 2:
-        x = x - baseline(x, fs)
-        steps.append(FilterStep(kind="highpass", applied_by="asalee", cutoff_hz=HIGHPASS_HZ, order=HIGHPASS_ORDER,
-                                zero_phase=True, design="Butterworth (complementary)",
-                                note="baseline = forward-backward low-pass of 100-ms means, subtracted; "
-                                     "odd extension about the edge medians"))
+        want_hp, want_lp = plan_steps(rec.device_filters, LOWPASS_HZ[mode])
+        if want_hp:
+            x = x - baseline(x, fs)
+            steps.append(FilterStep(kind="highpass", applied_by="asalee", cutoff_hz=HIGHPASS_HZ,
+                                    order=HIGHPASS_ORDER, zero_phase=True, design="Butterworth (complementary)",
+                                    note="baseline = forward-backward low-pass of 100-ms means, subtracted; "
+                                         "odd extension about the edge medians"))
         lp, design = lowpass_sos(fs, mode)
-        if lp is not None:
+        if not want_lp:
+            pass  # the device's low-pass already bounds the band: a second one would only lower the corner
+        elif lp is not None:
             x = lowpass(x, lp, fs)
             steps.append(FilterStep(kind="lowpass", applied_by="asalee", cutoff_hz=LOWPASS_HZ[mode],
                                     order=LOWPASS_ORDER, zero_phase=True, design="Butterworth",

@@ -22,8 +22,12 @@ from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCo
 LEAD_OFF_FRACTION = 0.05
 #: ... and above which it is treated as disconnected (no other indicator computed).
 DISCONNECTED_FRACTION = 0.5
-#: A 1-s window whose peak-to-peak (after baseline removal) is below this is flat (µV).
+#: A lead whose peak-to-peak over the whole take (0.5-99.5 percentiles, after baseline removal) is below this is
+#: flat: no usable signal for the whole take. Never judged per window: a slow rate or a pause leaves seconds
+#: without a QRS on a good lead.
 FLAT_PP_UV = 20.0
+#: Baseline wander is judged in windows of this length (s): the largest window peak-to-peak counts.
+WANDER_WINDOW_S = 10.0
 #: Runs of identical values at the lead's extreme, longer than this (s), are clipping; at least SAT_RUNS of them.
 SATURATION_RUN_S = 0.02
 SAT_RUNS = 2
@@ -54,9 +58,72 @@ def _leads_text(leads: Sequence[str]) -> str:
     return ", ".join(leads)
 
 
-def _messages(code: QualityCode, leads: Sequence[str], mains_hz: float) -> tuple[str, str]:
+#: The electrodes of a 12-lead ECG and the bipolar limb leads each one enters (the augmented and precordial leads
+#: use all three limb electrodes, through Wilson's central terminal).
+ELECTRODE_LABELS: dict[str, tuple[str, str]] = {
+    "RA": ("bras droit (RA)", "right arm (RA)"), "LA": ("bras gauche (LA)", "left arm (LA)"),
+    "LL": ("jambe gauche (LL)", "left leg (LL)"), "RL": ("jambe droite, référence (RL)", "right leg, reference (RL)"),
+    **{f"V{k}": (f"V{k}", f"V{k}") for k in range(1, 7)},
+}
+_BIPOLAR = {"RA": frozenset({"I", "II"}), "LA": frozenset({"I", "III"}), "LL": frozenset({"II", "III"})}
+_LIMB = frozenset({"I", "II", "III", "aVR", "aVL", "aVF"})
+
+
+def infer_electrodes(affected: set[str], stored: Sequence[str], present: Sequence[str]) -> tuple[str, ...]:
+    """The electrodes whose being off explains the ``affected`` leads, from the pattern on the stored bipolar
+    limb leads: RA enters I and II (not III), LA enters I and III (not II), LL enters II and III (not I); all
+    three bipolar leads at once, with the precordial leads, is the reference RL; a precordial lead alone is its own
+    electrode. A limb electrode explains the augmented and precordial leads too (Wilson's terminal). Empty when no
+    single limb electrode fits (the leads are then named as they are)."""
+    bip = [n for n in ("I", "II", "III") if n in stored]
+    hit = {n for n in bip if n in affected}
+    ok = {n for n in bip if n not in affected}
+    out: list[str] = []
+    if hit:
+        fits = [e for e, leads in _BIPOLAR.items() if hit <= leads and not (leads & ok)]
+        if len(hit) == 3 and len(bip) == 3:
+            precordial = [n for n in present if n.startswith("V") and n[1:].isdigit()]
+            if precordial and all(n in affected for n in precordial):
+                return ("RL",)
+            return ()
+        if len(fits) != 1:
+            return ()
+        out.append(fits[0])
+        wct = True
+    else:
+        wct = False
+        if affected & _LIMB:
+            return ()
+    for n in present:
+        if n in affected and n.startswith("V") and n in ELECTRODE_LABELS and not wct:
+            out.append(n)
+    return tuple(out)
+
+
+def _lead_electrodes(lead: str, electrodes: Sequence[str]) -> tuple[str, ...]:
+    """The inferred electrodes that enter ``lead`` (a limb electrode enters every limb and precordial lead)."""
+    return tuple(e for e in electrodes if e in ("RA", "LA", "LL", "RL") or e == lead)
+
+
+def _electrodes_text(electrodes: Sequence[str], lang: int) -> str:
+    return ", ".join(ELECTRODE_LABELS[e][lang] for e in electrodes)
+
+
+def _messages(code: QualityCode, leads: Sequence[str], mains_hz: float,
+              electrodes: Sequence[str] = ()) -> tuple[str, str]:
     many = len(leads) > 1
     names = _leads_text(leads)
+    if code == "lead_off" and electrodes:
+        fr, en = _electrodes_text(electrodes, 0), _electrodes_text(electrodes, 1)
+        if len(electrodes) > 1:
+            return (f"Électrodes {fr} déconnectées ou mal collées (dérivations {names}) — vérifier le branchement "
+                    "et le contact avec la peau",
+                    f"Electrodes {en} disconnected or poorly attached (leads {names}) — check the connection and "
+                    "skin contact")
+        return (f"Électrode {fr} déconnectée ou mal collée (dérivations {names}) — vérifier le branchement et le "
+                "contact avec la peau",
+                f"Electrode {en} disconnected or poorly attached (leads {names}) — check the connection and skin "
+                "contact")
     if code == "lead_off":
         if many:
             return (f"Électrodes {names} déconnectées ou mal collées — vérifier le branchement et le contact avec "
@@ -120,6 +187,17 @@ def _longest_extreme_runs(x: NDArray[np.float64], min_len: int) -> tuple[int, in
     return runs, total
 
 
+def _largest_window_pp(x: NDArray[np.float64], fs_hz: float) -> float:
+    """Largest peak-to-peak of ``x`` over consecutive windows of :data:`WANDER_WINDOW_S` (a remainder shorter than
+    half a window joins the last window)."""
+    w = int(round(WANDER_WINDOW_S * fs_hz))
+    k = max(1, x.size // w)
+    if x.size - k * w >= w // 2:
+        k += 1
+    bounds = [min(x.size, j * w) for j in range(k)] + [x.size]
+    return max(float(np.ptp(x[a:b])) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a)
+
+
 def no_beats_finding(raw: EcgRecording, quality: EcgQuality, beats_found: int,
                      mains_hz: float = 50.0) -> QualityFinding | None:
     """The ``no_beats`` finding when fewer than 2 R peaks were found in a record of at least 3 s that has a
@@ -169,15 +247,10 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         pp = float(np.percentile(corr, 99.5) - np.percentile(corr, 0.5))
         stats["pp"] = pp
         # Saturation: runs of identical extreme values (never on a flat lead, whose every sample is "extreme").
-        raw_pp = float(np.ptp(r))
         runs, sat_samples = _longest_extreme_runs(r, max(2, int(round(SATURATION_RUN_S * fs))))
         stats["sat"] = sat_samples / n
-        flat_windows = _windows(corr[None, :], fs)[0]
-        valid_windows = _windows(good[None, :].astype(np.float64), fs)[0].min(axis=-1) > 0
-        flat_windows = flat_windows[valid_windows]  # windows holding a gap are not judged flat
-        min_win_pp = float(np.min(np.ptp(flat_windows, axis=-1))) if flat_windows.shape[0] else raw_pp
-        if min_win_pp < FLAT_PP_UV:
-            hit("flat", lead, min_win_pp, FLAT_PP_UV, "µV")
+        if pp < FLAT_PP_UV:
+            hit("flat", lead, pp, FLAT_PP_UV, "µV")
             continue
         if runs >= SAT_RUNS:
             hit("saturation", lead, 100 * stats["sat"], 0.0, "%")
@@ -186,7 +259,7 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         if n > 3 * fs:
             bw = signal.sosfiltfilt(sos_bw, r - np.median(r))
             e = int(0.5 * fs)
-            stats["bw"] = float(np.ptp(bw[e:n - e]))
+            stats["bw"] = _largest_window_pp(bw[e:n - e], fs)
             if stats["bw"] > BASELINE_PP_UV:
                 hit("baseline_wander", lead, stats["bw"], BASELINE_PP_UV, "µV")
         frac = float(mains_fraction(r[None, :], fs, mains_hz)[0])
@@ -223,9 +296,15 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         items = hits.get(code, [])
         if not items:
             continue
-        fr, en = _messages(code, [i[0] for i in items], mains_hz)
+        names = [i[0] for i in items]
+        electrodes: tuple[str, ...] = ()
+        if code == "lead_off":
+            stored = [n_ for n_ in raw.leads if n_ not in raw.derived_leads]
+            electrodes = infer_electrodes(set(names), stored, raw.leads)
+        fr, en = _messages(code, names, mains_hz, electrodes)
         for lead, value, threshold, unit in items:
-            f = QualityFinding(code, lead, float(value), float(threshold), unit, fr, en)
+            f = QualityFinding(code, lead, float(value), float(threshold), unit, fr, en,
+                               electrodes=_lead_electrodes(lead, electrodes))
             findings_by_lead[lead].append(f)
             ordered.append(f)
     ordered.extend(record_hits)

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.ecg.segments import NonEcgSegment
 
 #: Codes of the technical quality findings (stable: used in JSON, FHIR and the web app).
 QualityCode = Literal[
@@ -45,6 +46,8 @@ class QualityFinding:
     message_fr: str
     message_en: str
     blocking: bool = True
+    #: electrodes (RA, LA, LL, RL, V1..V6) the pattern of affected leads points to, for electrode findings
+    electrodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,29 @@ class HeartRate:
     leads_used: tuple[str, ...] = ()
 
 
+#: Codes of the technical notes of an analysis (the words are in :mod:`asalee_devices.texts.ecg`).
+NoteCode = Literal[
+    "calibration_excluded",  # the cart's calibration signal was recognised and left out of beats and quality
+    "calibration_whole_record",  # the record holds nothing but the calibration signal
+    "pacing_spikes_excluded",  # pacemaker spikes bridged before beat detection and quality
+    "pacemaker_flag_no_spikes",  # the device flags a pacemaker, no spike is visible in the samples
+    "device_rate_differs",  # our heart rate differs from the one the cart stored by more than 5/min
+]
+
+
+@dataclass(frozen=True)
+class TechnicalNote:
+    """A technical fact about the analysis, for the nurse or (``for_gp``) the GP: a code and its values (never a
+    sentence; never about the heart)."""
+
+    code: NoteCode
+    values: tuple[tuple[str, float], ...] = ()
+    for_gp: bool = False
+
+    def value(self, key: str) -> float | None:
+        return dict(self.values).get(key)
+
+
 @dataclass(frozen=True, eq=False)
 class EcgAnalysis:
     """Everything the ECG analysis produces for one recording.
@@ -110,6 +136,13 @@ class EcgAnalysis:
     quality: EcgQuality
     heart: HeartRate
     warnings: tuple[str, ...] = field(default=())
+    #: parts of the recording that are not ECG (sample indices of ``raw``), left out of beats and quality
+    non_ecg: tuple[NonEcgSegment, ...] = field(default=())
+    notes: tuple[TechnicalNote, ...] = field(default=())
+    #: the heart rate the device stored in the file, when it did (compared with ours)
+    device_heart_rate_bpm: float | None = None
+    #: pacing spikes found (sample indices of ``raw``), bridged before beat detection and quality
+    pacing_spikes: tuple[int, ...] = field(default=())
 
     @property
     def heart_rate_bpm(self) -> float | None:

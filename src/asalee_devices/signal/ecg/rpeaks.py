@@ -7,8 +7,9 @@ Zero-phase, multi-lead and polarity-robust, for 250 to 1000 Hz:
    slope is normalised by the lead's robust scale (so every lead weighs the same whatever its gain or polarity)
    and the leads are summed;
 2. a centred 100-ms moving average gives a QRS energy envelope (zero-phase);
-3. envelope maxima at least 200 ms apart are candidates; a candidate is a beat when it exceeds 30 % of the local
-   reference (running 90th percentile of the candidate heights over ~10 s); candidates in a gap longer
+3. envelope maxima at least 200 ms apart are candidates; a candidate is a beat when it exceeds 20 % of the local
+   reference (a beat at half height, alternating amplitude, has 25 % of the energy; 30 % dropped every other one):
+   the reference is the running 90th percentile of the candidate heights over ~10 s; candidates in a gap longer
    than 1.7 x the median RR are searched back at 15 %; a candidate closer than 360 ms to the previous beat with
    less than half its height is a T wave and dropped;
 4. each beat is placed on the largest absolute deflection (from the local median) of the reference lead within
@@ -30,7 +31,7 @@ from asalee_devices.signal.ecg.results import HeartRate
 MIN_FS_HZ = 250.0
 REFRACTORY_S = 0.2
 T_WAVE_S = 0.36
-THRESHOLD = 0.3
+THRESHOLD = 0.2
 SEARCHBACK = 0.15
 ENVELOPE_S = 0.1
 LOCATE_S = 0.06

@@ -63,8 +63,9 @@
     }
   });
 
-  function electrodeText(lead) {
-    const el = ELECTRODES[lead] || [lead];
+  function electrodeText(lead, inferred) {
+    // the electrode the analysis inferred from the pattern of affected leads, else the ones the lead uses
+    const el = inferred && inferred.length ? inferred : (ELECTRODES[lead] || [lead]);
     return el.map((e) => (App.t("el." + e) !== "el." + e ? App.t("el." + e) : e)).join(" / ");
   }
 
@@ -96,7 +97,7 @@
     for (const lq of last.leads) {
       const s = document.createElement("span");
       s.className = "badge " + (lq.ok ? "ok" : "bad"); s.dataset.lead = lq.lead; s.dataset.code = lq.code || "";
-      s.textContent = lq.ok ? lq.lead + " " + App.t("ecg.ok") : lq.lead + " — " + App.t("ecg.electrode") + " " + electrodeText(lq.lead);
+      s.textContent = lq.ok ? lq.lead + " " + App.t("ecg.ok") : lq.lead + " — " + App.t("ecg.electrode") + " " + electrodeText(lq.lead, lq.electrodes);
       s.title = lq.message; s.setAttribute("role", "status");
       badges.appendChild(s);
     }

@@ -92,7 +92,7 @@
     const d = G.data;
     App.text("gp-header", d.patient.family + " " + d.patient.given + " — " + d.patient.birth_date + " — " + d.time.replace("T", " ").slice(0, 16));
     App.text("gp-quality", App.t("gp.quality") + App.t(d.verdict === "acceptable" ? "gp.acceptable" : "gp.retake") + (d.messages.length ? " — " + d.messages.join(" ; ") : ""), d.verdict === "acceptable" ? "good" : "bad");
-    App.text("gp-filters", App.t("gp.filters_device") + (d.filters.device.join(", ") || App.t("gp.none")) + " · " + App.t("gp.filters_applied") + (d.filters.applied.join(", ") || App.t("gp.none")) + " · " + d.fs_hz + " Hz · " + App.t("gp.not_interpreted"));
+    App.text("gp-filters", d.band + " · " + d.fs_hz + " Hz · " + App.t("gp.not_interpreted") + (d.notes.length ? " · " + d.notes.join(" ; ") : ""));
     App.el("gp-text").value = d.interpretation || "";
     App.text("gp-status", "");
     draw(); readout();
