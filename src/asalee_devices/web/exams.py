@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.context import PatientContext
+from asalee_devices.messages.spirometry import blow_messages
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
@@ -109,7 +110,7 @@ class SpiroExam(BaseExam):
     def blow_view(self, b: Blow, lang: Lang) -> dict[str, Any]:
         fb = b.feedback
         acc = fb.acceptability
-        msgs = list(acc.messages(lang)) if acc is not None else list(fb.messages)
+        msgs = list(blow_messages(acc, lang)) if acc is not None else list(fb.messages)
         if b.recording.interrupted:
             msgs.insert(0, INTERRUPTED_BLOW[lang])
         i = fb.indices

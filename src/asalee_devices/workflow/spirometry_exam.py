@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from asalee_devices.errors import AsaleeError, ReferenceDomainError
-from asalee_devices.signal.spirometry.acceptability import ACCEPTABLE_MESSAGE, Acceptability
+from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, blow_messages
+from asalee_devices.signal.spirometry.acceptability import Acceptability
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import parameters, predict
@@ -153,7 +154,7 @@ class SpirometryExamination:
             assert session is not None
             blow = session.blows[analysed.index(number - 1)]
             indices, acceptability = blow.indices, blow.acceptability
-            messages = acceptability.messages(self.lang)
+            messages = blow_messages(acceptability, self.lang)
         if session is not None:
             advice_code, stop = session.advice_code, session.stop
         else:
@@ -302,7 +303,7 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
             blows.append(BlowCurve(label=label, flow_l_s=rec.flow_l_s, fs_hz=rec.fs_hz,
                                    acceptable=acc.acceptable_fev1 and acc.acceptable_fvc,
                                    reported=session.best_test_index == k, phase=result.phase,
-                                   messages=acc.messages(lang)))
+                                   messages=blow_messages(acc, lang)))
         for i in range(len(result.recordings)):
             if i not in result.analysed:
                 messages.append(f"{i + 1}: " + _NOT_ANALYSABLE[lang].format(reason="signal"))
