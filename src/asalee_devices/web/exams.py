@@ -117,6 +117,7 @@ class SpiroExam(BaseExam):
         return {"phase": b.phase, "number": b.number, "acceptable": fb.acceptable and not b.recording.interrupted,
                 "usable": bool(acc is not None and acc.usable_fev1), "interrupted": b.recording.interrupted,
                 "reason": b.reason, "messages": msgs, "error": fb.error,
+                "marks": [m.value for m in (acc.marks if acc is not None else ())],
                 "fev1_l": _num(i.fev1_l) if i else None, "fvc_l": _num(i.fvc_l) if i else None,
                 "pef_l_s": _num(i.pef_l_s, 2) if i else None, "fs_hz": b.recording.fs_hz}
 
@@ -162,6 +163,15 @@ class SpiroExam(BaseExam):
         blow = Blow(self.exam.phase, fb.number, rec, fb, reason)
         self.blows.append(blow)
         return blow
+
+    def mark(self, phase: str, number: int, marks: list[str]) -> Blow:
+        """The nurse's operator-assessed marks on one blow (workflow refuses a blow that does not exist)."""
+        fb = self.exam.mark_blow(number, marks, phase=phase)  # type: ignore[arg-type]
+        for b in self.blows:
+            if b.phase == phase and b.number == number:
+                b.feedback = fb
+                return b
+        raise AssertionError("blow known to the examination but not to the page")  # pragma: no cover
 
 
 @dataclass
