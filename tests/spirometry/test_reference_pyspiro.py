@@ -3,6 +3,8 @@ its own code), on 1 500 random subjects per parameter: predicted median, LLN and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,28 @@ def test_ecsc_1993_predicted_matches_pyspiro(param: str, name: str) -> None:
     worst = float(np.max(np.abs(ours.predicted * scale - theirs)))
     print(f"ECSC 1993 {param}: worst |difference| vs pyspiro {worst:.2e}")
     assert worst < 1e-9
+
+
+@pytest.mark.shared_data
+def test_gli_2012_fef25_75_worked_example_gap_is_not_coefficient_precision(shared_data: Path) -> None:
+    """examples.csv gives GLI-2012 FEF25-75 for a 55-year-old Caucasian man of 175 cm as 3.205 (LLN 1.660) from the GLI
+    calculator; the shared table gives 3.1996 (LLN 1.6481). Is the 4-decimal printing of the table the cause? No:
+    pyspiro's 5-6-decimal coefficients give 3.1999 (LLN 1.6482), i.e. precision moves the median by < 0.001 L/s of a
+    0.005 L/s gap and the LLN by < 0.001 of a 0.012 gap. The calculator's male FEF25-75 (median and spread) come from
+    another release of the table than the one published with Quanjer 2012 that both implementations ship, so the
+    example is excluded from the 0.001 check (test_reference.test_examples_csv) and this gap is measured here."""
+    import csv
+
+    path = shared_data / "spirometry" / "reference-equations" / "examples.csv"
+    (row,) = [r for r in csv.DictReader(path.open()) if r["parameter"] == "FEF25-75"]
+    age, height = float(row["age_years"]), float(row["height_cm"])
+    ours = predict("fef25_75", sex=row["sex"], age_years=age, height_cm=height, equation="gli-2012",
+                   ethnicity=row["ethnicity"])
+    lam, m, s = (float(x) for x in pyspiro.GLI_2012().lms(1, age, height, 1, 4, 1.0))
+    lln = _lms_limits(lam, m, s)[0]
+    precision_effect = abs(float(ours.predicted[0]) - m)
+    gap = abs(float(row["predicted"]) - m)
+    print(f"\nFEF25-75 example {row['predicted']} (LLN {row['lln']}); ours {float(ours.predicted[0]):.4f} "
+          f"(LLN {float(ours.lln[0]):.4f}); pyspiro {m:.4f} (LLN {lln:.4f})")
+    assert precision_effect < 0.001 and abs(float(ours.lln[0]) - lln) < 0.001
+    assert gap > 0.004 and abs(float(row["lln"]) - lln) > 0.010  # not explained by the printed precision

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from asalee_devices.errors import AsaleeError, InputError, SignalError
+from asalee_devices.messages.spirometry import MESSAGES, blow_messages
 from asalee_devices.signal.spirometry import BtpsCorrection, FlowRecording
-from asalee_devices.signal.spirometry.acceptability import MESSAGES, Reason, assess, bev_limit_l
+from asalee_devices.signal.spirometry.acceptability import Reason, assess, bev_limit_l
 from asalee_devices.signal.spirometry.btps import apply_btps, btps_factor
 from asalee_devices.signal.spirometry.indices import from_volume, manoeuvre_indices
 from asalee_devices.signal.spirometry.session import analyse_session, bronchodilator_response, grade
@@ -53,10 +54,10 @@ def test_fault_reasons(fault: str, reason: Reason, fev1_ok: bool, fvc_ok: bool, 
     rec = forced_expiration("normal", fvc_l=4.5, pef_l_s=9.0, fault=fault)  # type: ignore[arg-type]
     ind = manoeuvre_indices(rec)
     acc = assess(rec, ind)
-    print(fault, [r.value for r in acc.reasons], acc.messages("fr"))
+    print(fault, [r.value for r in acc.reasons], blow_messages(acc, "fr"))
     assert reason in acc.reasons
     assert (acc.acceptable_fev1, acc.acceptable_fvc, acc.usable_fev1) == (fev1_ok, fvc_ok, fev1_usable)
-    assert MESSAGES[reason]["fr"] in acc.messages("fr") and MESSAGES[reason]["en"] in acc.messages("en")
+    assert MESSAGES[reason]["fr"] in blow_messages(acc, "fr") and MESSAGES[reason]["en"] in blow_messages(acc, "en")
 
 
 def test_bev_limit_rule() -> None:

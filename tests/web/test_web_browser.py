@@ -139,6 +139,13 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     assert grade == "A"
     assert page.is_visible("#ref-block") and page.locator("#ref-table tr").count() >= 3
     shot(page, "03-spirometry-grade-A")
+    # the nurse saw a leak on blow 3: its row turns not acceptable, the grade is recomputed, the bundle carries it
+    page.click("#blow-table tr:nth-child(3) button[data-mark=leak]")
+    page.wait_for_selector("#blow-table tr:nth-child(3)[data-acceptable='0'] button[data-mark=leak][aria-pressed=true]")
+    marked = page.inner_text("#blow-table tr:nth-child(3)")
+    print(f"blow 3 marked as a leak: {marked!r}; grade now {page.get_attribute('#spiro-grade', 'data-grade')}")
+    assert "Fuite (notée par l'infirmière)" in marked
+    shot(page, "03b-spirometry-leak-marked")
     # review + send: the bundle arrives in the folder sink
     page.click("#nav button[data-page=review]")
     page.wait_for_function("document.getElementById('review-exam').options.length > 0")
@@ -155,6 +162,7 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     types = {e["resource"]["resourceType"] for e in doc["entry"]}
     print(f"folder sink: {bundles[0].name} ({len(doc['entry'])} entries)")
     assert doc["type"] == "transaction" and {"Patient", "Observation", "DiagnosticReport"} <= types
+    assert any("essai 3 : fuite" in n["text"] for e in doc["entry"] for n in e["resource"].get("note", []))
     page.click("#nav button[data-page=history]")
     page.wait_for_selector("#history-body tr")
     assert "Envoyé" in page.inner_text("#history-body")

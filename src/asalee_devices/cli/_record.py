@@ -216,7 +216,37 @@ def add_spirometry_record(sub: Any) -> None:
     p.add_argument("--blow-s", type=float, default=15.0, help="longest recording per blow, s (default 15); a live blow ends at the end of forced expiration")
     p.add_argument("--max-blows", type=int, default=8, help="most blows per phase (ATS/ERS: 8)")
     p.add_argument("--post-bd", metavar="DRUG:DOSE_UG", help="add a post-bronchodilator phase, e.g. salbutamol:400")
+    p.add_argument("--mark", action="append", default=[], metavar="[PHASE:]BLOW:MARK[,MARK]",
+                   help="operator-assessed mark on a blow (ATS/ERS 2019 Table 7): leak (fuite), obstructed_mouthpiece "
+                        "(embout), submaximal_effort (effort); e.g. 2:fuite or post:1:effort; repeatable. On an "
+                        "interactive terminal the nurse is also asked after each blow")
     p.set_defaults(handler=spirometry_record)
+
+
+MARK_PROMPT = {"fr": "Observation ? (f = fuite, o = embout obstrué, e = effort sous-maximal, Entrée = aucune) ",
+               "en": "Observation? (f = leak, o = obstructed mouthpiece, e = sub-maximal effort, Enter = none) "}
+_MARK_KEYS = {"f": "leak", "l": "leak", "o": "obstructed_mouthpiece", "e": "submaximal_effort"}
+
+
+def parse_mark_options(values: list[str], *, max_blows: int, post: bool) -> dict[tuple[str, int], tuple[str, ...]]:
+    """``--mark`` values -> {(phase, blow number): marks}; refused (InputError) before the device is touched."""
+    from asalee_devices.errors import InputError
+    from asalee_devices.workflow.spirometry_exam import parse_marks
+
+    out: dict[tuple[str, int], tuple[str, ...]] = {}
+    for value in values:
+        parts = value.split(":")
+        phase = parts.pop(0).strip().lower() if len(parts) == 3 else "pre"
+        if len(parts) != 2 or phase not in ("pre", "post") or not parts[0].strip().isdigit():
+            raise InputError("Operator mark not understood", field="--mark", value=value,
+                             expected="[pre|post:]BLOW:MARK[,MARK], e.g. 2:fuite")
+        number = int(parts[0])
+        if not 1 <= number <= max_blows or (phase == "post" and not post):
+            raise InputError("Operator mark on a blow that cannot exist", field="--mark", value=value,
+                             expected=f"a blow 1-{max_blows}" + ("" if post else " of the pre phase (no --post-bd)"))
+        marks = tuple(m.value for m in parse_marks(parts[1].split(",")))
+        out[(phase, number)] = tuple(dict.fromkeys(out.get((phase, number), ()) + marks))
+    return out
 
 
 def spirometry_record(args: argparse.Namespace, *, config: Config | None = None) -> int:
@@ -236,6 +266,7 @@ def spirometry_record(args: argparse.Namespace, *, config: Config | None = None)
         raise InputError("The patient's height is needed for the reference values", field="--height-cm",
                          expected="height in cm (or height_cm in the patient file)")
     drug, dose = _post_bd(args.post_bd)
+    pending_marks = parse_mark_options(getattr(args, "mark", None) or [], max_blows=args.max_blows, post=bool(drug))
     today = datetime.now(UTC).date()
     exam = SpirometryExamination(reference_subject(setup.patient, height_cm=height, on=today,
                                                    equation=setup.config.equation), lang=lang)
@@ -244,6 +275,15 @@ def spirometry_record(args: argparse.Namespace, *, config: Config | None = None)
 
     def on_blow(fb: BlowFeedback) -> None:
         view.end()
+        marks = pending_marks.pop((fb.phase, fb.number), ())
+        if not marks and not args.yes and sys.stdin.isatty():
+            print_blow(fb, lang, out)
+            answer = input(MARK_PROMPT[lang]).strip().lower()
+            marks = tuple(dict.fromkeys(_MARK_KEYS[c] for c in answer if c in _MARK_KEYS))
+            if not marks:
+                return
+        if marks:
+            fb = exam.mark_blow(fb.number, marks, phase=fb.phase)
         print_blow(fb, lang, out)
 
     def proceed(fb: BlowFeedback) -> bool:
@@ -264,6 +304,16 @@ def spirometry_record(args: argparse.Namespace, *, config: Config | None = None)
     view.end()
     if outcome.device_error:
         out.write("  " + TEXT[lang]["device_lost"].format(reason=outcome.device_error) + "\n")
+    if pending_marks:  # a mark on a blow that was never recorded: nothing is delivered, the blows stay in staging
+        from asalee_devices.workflow.recording_store import recording_digest, save_recording
+
+        for ph in exam.phases:
+            res = exam.phase_result(ph)
+            for rec in res.recordings if res is not None else ():
+                save_recording(rec, staging / f"{recording_digest(rec)}.npz")
+        (phase, number), _ = next(iter(pending_marks.items()))
+        raise InputError("Operator mark on a blow that was not recorded", field="--mark", value=f"{phase}:{number}",
+                         expected="a recorded blow (nothing delivered; the blows are kept in the staging folder)")
     result = deliver_spirometry(exam, setup, device=outcome.require_device(),
                                 performed_at=outcome.started_at or datetime.now(UTC), bronchodilator=bd)
     _clear_staging(staging, result.recordings_dir)

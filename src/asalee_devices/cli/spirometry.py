@@ -110,6 +110,7 @@ def _reference(args: argparse.Namespace, observed: dict[str, float | None]) -> d
 
 def _analyze(args: argparse.Namespace) -> int:
     from asalee_devices.cli._common import print_json
+    from asalee_devices.messages.spirometry import blow_messages
     from asalee_devices.signal.spirometry.session import ADVICE_MESSAGES, analyse_session
 
     recs = [_read_manoeuvre(p, args.rate) for p in args.files]
@@ -126,7 +127,7 @@ def _analyze(args: argparse.Namespace) -> int:
             "eofe_plateau": i.eofe_plateau, "eofe_fet": i.eofe_fet,
             "acceptable_fev1": acc.acceptable_fev1, "acceptable_fvc": acc.acceptable_fvc,
             "usable_fev1": acc.usable_fev1, "usable_fvc": acc.usable_fvc,
-            "reasons": [r.value for r in acc.reasons], "messages": list(acc.messages(args.lang)),
+            "reasons": [r.value for r in acc.reasons], "messages": list(blow_messages(acc, args.lang)),
         })
     session = {
         "grade_fev1": res.grade_fev1, "grade_fvc": res.grade_fvc, "fev1_spread_l": res.fev1_spread_l,

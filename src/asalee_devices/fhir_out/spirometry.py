@@ -13,6 +13,7 @@ from asalee_devices.errors import InputError
 from asalee_devices.fhir_out import _build as B
 from asalee_devices.fhir_out import codes as C
 from asalee_devices.fhir_out.context import Bronchodilator, ExamContext, PatientContext
+from asalee_devices.messages.spirometry import mark_labels
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import Prediction
 from asalee_devices.signal.spirometry.session import SessionResult
@@ -104,11 +105,29 @@ def _curves(rec: FlowRecording) -> list[B.Json]:
     ]
 
 
+def _marks_note(session: SessionResult, blow_numbers: Sequence[int] | None) -> str:
+    """The nurse's operator-assessed marks, in French and English, or "" when there are none."""
+    fr: list[str] = []
+    en: list[str] = []
+    for k, bl in enumerate(session.blows):
+        marks = bl.acceptability.marks
+        if not marks:
+            continue
+        n = blow_numbers[k] if blow_numbers is not None and k < len(blow_numbers) else k + 1
+        fr.append(f"essai {n} : " + ", ".join(mark_labels(marks, "fr")))
+        en.append(f"blow {n}: " + ", ".join(mark_labels(marks, "en")))
+    if not fr:
+        return ""
+    return ("Observations de l'infirmière (ATS/ERS 2019, critères évalués par l'opérateur ; essai non acceptable) : "
+            + " ; ".join(fr) + " / Operator-assessed (ATS/ERS 2019; blow not acceptable): " + "; ".join(en))
+
+
 def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: SessionResult,
                       predictions: Mapping[str, Prediction] | Sequence[Prediction] = (), *,
                       equation: str = "gli-global-2022", pre_post: BdContext = "none",
                       best_curve: FlowRecording | None = None,
-                      bronchodilator: Bronchodilator | None = None) -> Bundle:
+                      bronchodilator: Bronchodilator | None = None,
+                      blow_numbers: Sequence[int] | None = None) -> Bundle:
     """The transaction Bundle of one spirometry examination (validated with fhir.resources R4B).
 
     With ``pre_post="post"``, ``bronchodilator`` (drug, dose, time) becomes a MedicationAdministration that the
@@ -116,6 +135,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     ``predictions`` are the reference values of the patient (keys ``fev1``, ``fvc``, ``fev1_fvc``, as returned by
     ``reference.predict``) computed with ``equation``; ``best_curve`` is the flow recording of the best manoeuvre.
     FEV1/FVC is sent in % (the fraction x 100); its predicted value and LLN are converted the same way.
+    ``blow_numbers[k]`` is the nurse's number of ``session.blows[k]`` (default k + 1): the operator-assessed marks
+    (leak, obstructed mouthpiece, sub-maximal effort) are listed with it in the FEV1 and FVC Observations' notes.
     """
     if pre_post not in _BD_TEXT:
         raise InputError("Unknown bronchodilator context", field="pre_post", value=pre_post,
@@ -182,6 +203,7 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
         "device": {"reference": metric_url or device_url},
         "partOf": [{"reference": procedure_url}] + ([{"reference": bd_url}] if bd_url else []),
     }
+    marks_note = _marks_note(session, blow_numbers)
     results: list[str] = []
     for key, raw_value in values.items():
         sc = C.SPIRO_CODES[key]
@@ -220,6 +242,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                                                             text=_BD_TEXT[pre_post].strip())})
         if comps:
             obs["component"] = comps
+        if marks_note and key in ("fev1", "fvc"):
+            obs["note"] = [{"text": marks_note}]
         results.append(b.add_identified(obs, part=f"obs-{key}"))
     if best_curve is not None:
         curves: B.Json = {**common, "status": "final",

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 from reportlab.lib.colors import Color, black
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from asalee_devices import __version__
@@ -302,8 +303,9 @@ def render_spirometry_pdf(data: SpirometryReportData) -> bytes:
     for b in data.blows:
         status = tx["reported"] if b.reported else ("OK" if b.acceptable else tx["not_acc"])
         text = f"{b.label} ({b.phase}) — {status}" + (": " + "; ".join(b.messages) if b.messages else "")
-        c.drawString(_mm(20), _mm(y), text[:160])
-        y -= 3.6
+        for k, line in enumerate(simpleSplit(text, "Helvetica", 7, _mm(172))[:3]):  # wrapped, never cut
+            c.drawString(_mm(20 if k == 0 else 24), _mm(y), line)
+            y -= 3.6
         if y < 20:
             break
     for msg in data.session_messages:

@@ -192,6 +192,24 @@ async def keep(request: Request) -> Response:
     return JSONResponse({"exam": exam.view(_lang(state))})
 
 
+async def blow_marks(request: Request) -> Response:
+    """Set the nurse's operator-assessed marks (leak, obstructed mouthpiece, sub-maximal effort) on one blow."""
+    state = web(request)
+    exam = spiro_of(state, request)
+    body = await json_body(request)
+    marks = body.get("marks")
+    if not isinstance(marks, list) or not all(isinstance(m, str) for m in marks) or len(marks) > 3:
+        raise ApiError(422, "invalid", "marks must be a list of at most 3 mark names", field="marks")
+    phase = str(request.path_params["phase"])
+    number = int(request.path_params["k"])
+    with exam.lock:
+        if exam.deliveries:
+            raise ApiError(409, "already_sent", "This examination has been sent; its blows can no longer be marked")
+        exam.mark(phase, number, marks)  # InputError (no such blow / mark) -> 422, nothing journalled
+        Journal(state.settings.data_dir).step(exam, {"marks": {"phase": phase, "number": number, "marks": marks}})
+    return JSONResponse({"exam": exam.view(_lang(state))})
+
+
 async def blow_curve(request: Request) -> Response:
     state = web(request)
     exam = spiro_of(state, request)
@@ -299,6 +317,7 @@ ROUTES: tuple[tuple[str, Any, list[str]], ...] = (
     ("/api/exams/{exam_id:str}/blow", blow, ["POST"]),
     ("/api/exams/{exam_id:str}/post-bronchodilator", post_bd, ["POST"]),
     ("/api/exams/{exam_id:str}/blows/{k:int}/curve", blow_curve, ["GET"]),
+    ("/api/exams/{exam_id:str}/blows/{phase:str}/{k:int}/marks", blow_marks, ["POST"]),
     ("/api/exams/{exam_id:str}/capture", capture, ["POST"]),
     ("/api/exams/{exam_id:str}/keep", keep, ["POST"]),
     ("/api/exams/{exam_id:str}/report.pdf", report_pdf, ["GET"]),

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.context import PatientContext
+from asalee_devices.messages.spirometry import blow_messages
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
@@ -109,13 +110,14 @@ class SpiroExam(BaseExam):
     def blow_view(self, b: Blow, lang: Lang) -> dict[str, Any]:
         fb = b.feedback
         acc = fb.acceptability
-        msgs = list(acc.messages(lang)) if acc is not None else list(fb.messages)
+        msgs = list(blow_messages(acc, lang)) if acc is not None else list(fb.messages)
         if b.recording.interrupted:
             msgs.insert(0, INTERRUPTED_BLOW[lang])
         i = fb.indices
         return {"phase": b.phase, "number": b.number, "acceptable": fb.acceptable and not b.recording.interrupted,
                 "usable": bool(acc is not None and acc.usable_fev1), "interrupted": b.recording.interrupted,
                 "reason": b.reason, "messages": msgs, "error": fb.error,
+                "marks": [m.value for m in (acc.marks if acc is not None else ())],
                 "fev1_l": _num(i.fev1_l) if i else None, "fvc_l": _num(i.fvc_l) if i else None,
                 "pef_l_s": _num(i.pef_l_s, 2) if i else None, "fs_hz": b.recording.fs_hz}
 
@@ -161,6 +163,15 @@ class SpiroExam(BaseExam):
         blow = Blow(self.exam.phase, fb.number, rec, fb, reason)
         self.blows.append(blow)
         return blow
+
+    def mark(self, phase: str, number: int, marks: list[str]) -> Blow:
+        """The nurse's operator-assessed marks on one blow (workflow refuses a blow that does not exist)."""
+        fb = self.exam.mark_blow(number, marks, phase=phase)  # type: ignore[arg-type]
+        for b in self.blows:
+            if b.phase == phase and b.number == number:
+                b.feedback = fb
+                return b
+        raise AssertionError("blow known to the examination but not to the page")  # pragma: no cover
 
 
 @dataclass

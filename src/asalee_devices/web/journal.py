@@ -171,6 +171,13 @@ def _resume_one(store: ExamStore, path: Path, doc: dict[str, Any], today: date) 
                 exam.captures.append(Capture(fb.number, rec, fb, str(step.get("reason", ""))))
         elif step.get("post_bronchodilator") and isinstance(exam, SpiroExam):
             exam.exam.start_post_bronchodilator()
+        elif "marks" in step and isinstance(exam, SpiroExam):
+            m = step["marks"]
+            try:
+                exam.mark(str(m["phase"]), int(m["number"]), [str(x) for x in m["marks"]])
+            except AsaleeError as exc:  # its take could not be read back (left out above)
+                log.warning("examination %s: operator mark on a blow that is not there (%s); left out", exam_id,
+                            type(exc).__name__)
         elif "keep" in step and isinstance(exam, EcgExam):
             exam.exam.keep(int(step["keep"]))
         elif "interpretation" in step and isinstance(exam, EcgExam):

@@ -271,8 +271,11 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
         result = exam.phase_result(phase)
         assert result is not None
         named += [(f"blow-{phase}-{i + 1:02d}", rec) for i, rec in enumerate(result.recordings)]
-    manifest = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
-                "subject": exam.subject, "phases": list(exam.phases)}
+    manifest: dict[str, Any] = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
+                                "subject": exam.subject, "phases": list(exam.phases)}
+    marks = {phase: {str(n): [m.value for m in ms] for n, ms in exam.marks(phase).items()} for phase in exam.phases}
+    if any(marks.values()):  # the nurse's operator marks: replay re-applies them (absent when there are none)
+        manifest["marks"] = {phase: m for phase, m in marks.items() if m}
     return _stored(recordings_root, "spirometry", named, manifest)
 
 
@@ -317,13 +320,15 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
                             raw_sha256=manifest_sha)
         pre_post = ("pre" if phase == "pre" else "post") if has_post else "none"
         session_ = session
+        numbers = [i + 1 for i in result.analysed]
 
         def build(ctx: ExamContext = ctx, pre_post: str = pre_post, best: FlowRecording = best,
-                  session_: Any = session_, phase: str = phase) -> Any:
+                  session_: Any = session_, phase: str = phase, numbers: list[int] = numbers) -> Any:
             return spirometry_bundle(ctx, setup.patient, session_, predictions, equation=equation,
                                      pre_post=pre_post,  # type: ignore[arg-type]
                                      best_curve=best,
-                                     bronchodilator=bronchodilator if phase == "post" else None)
+                                     bronchodilator=bronchodilator if phase == "post" else None,
+                                     blow_numbers=numbers)
 
         kind = "spirometry" if phase == "pre" else "spirometry-post"
         messages.append(prepare_message(sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))

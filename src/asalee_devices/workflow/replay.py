@@ -66,6 +66,17 @@ def rebuild(folder: Path) -> tuple[dict[str, Any], SpirometryExamination | EcgEx
             if name.startswith("blow-post-"):
                 spiro.start_post_bronchodilator()
             spiro.add_blow(rec)
+        marks = doc.get("marks") or {}
+        if not isinstance(marks, dict):
+            raise FormatError("Operator marks of the manifest are not an object", field="marks")
+        for phase, by_number in marks.items():
+            if not isinstance(by_number, dict):
+                raise FormatError("Operator marks of a phase are not an object", field=f"marks.{phase}")
+            for number, names in by_number.items():
+                if not str(number).isdigit() or not isinstance(names, list):
+                    raise FormatError("Operator mark entry malformed", field=f"marks.{phase}.{number}",
+                                      expected="blow number -> list of marks")
+                spiro.mark_blow(int(number), [str(n) for n in names], phase=phase)
         exam = spiro
     elif doc["kind"] == "ecg":
         ecg = EcgExamination(mains_hz=float(doc["mains_hz"]), lang=doc.get("lang", "fr"))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from asalee_devices.errors import AsaleeError, ReferenceDomainError
-from asalee_devices.signal.spirometry.acceptability import ACCEPTABLE_MESSAGE, Acceptability
+from asalee_devices.errors import AsaleeError, InputError, ReferenceDomainError
+from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, blow_messages
+from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import parameters, predict
@@ -45,6 +47,27 @@ REPORTED_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("fet", "s", "FET"),
 )
 EQUATION_LABELS = {"gli-global-2022": "GLI Global 2022", "gli-2012": "GLI-2012", "ecsc-1993": "ECSC/CECA 1993"}
+#: Operator marks as the nurse may type them (the codes, and the French words).
+MARK_ALIASES: dict[str, OperatorMark] = {
+    **{m.value: m for m in OperatorMark},
+    "fuite": OperatorMark.LEAK, "embout": OperatorMark.OBSTRUCTED_MOUTHPIECE,
+    "embout_obstrue": OperatorMark.OBSTRUCTED_MOUTHPIECE, "effort": OperatorMark.SUBMAXIMAL_EFFORT,
+    "effort_sous_maximal": OperatorMark.SUBMAXIMAL_EFFORT,
+}
+
+
+def parse_marks(marks: Iterable[str]) -> tuple[OperatorMark, ...]:
+    """The nurse's marks as codes (duplicates dropped, in the standard's order); unknown words refused."""
+    out: set[OperatorMark] = set()
+    for m in marks:
+        key = str(m).strip().lower().replace("-", "_").replace(" ", "_").replace("é", "e")
+        if key not in MARK_ALIASES:
+            raise InputError("Unknown operator mark", field="mark", value=str(m),
+                             expected="leak (fuite), obstructed_mouthpiece (embout), submaximal_effort (effort)")
+        out.add(MARK_ALIASES[key])
+    return tuple(m for m in OperatorMark if m in out)
+
+
 _NOT_ANALYSABLE = {"fr": "Essai non analysable — refaire l'essai ({reason})",
                    "en": "Blow could not be analysed — repeat it ({reason})"}
 
@@ -111,6 +134,8 @@ class _PhaseState:
     recordings: list[FlowRecording] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
     checked: set[int] = field(default_factory=set)
+    #: the nurse's operator-assessed marks, by blow index (0-based)
+    marks: dict[int, tuple[OperatorMark, ...]] = field(default_factory=dict)
     #: the session analysis of the first n recordings (blows are only ever appended): results, reports and the
     #: FHIR mapping ask for it several times per examination, it is computed once per new blow
     analysed: tuple[int, SessionResult | None, list[int]] | None = None
@@ -141,8 +166,38 @@ class SpirometryExamination:
         t0 = time.perf_counter()
         state = self._phases[self.phase]
         state.recordings.append(rec)
-        number = len(state.recordings)
-        session, analysed = self._analyse(self.phase)
+        return self._feedback(self.phase, len(state.recordings), t0)
+
+    def mark_blow(self, number: int, marks: Iterable[str], *, phase: Phase | None = None) -> BlowFeedback:
+        """Record the nurse's operator-assessed marks on blow ``number`` (1-based) of ``phase`` (default: the current
+        one), replacing its previous marks (none clears them); returns the blow's new feedback. A blow that does not
+        exist or an unknown mark is refused (``InputError``) and nothing changes."""
+        ph: Phase = phase or self.phase
+        if ph not in self._phases:
+            raise InputError("No such phase to mark a blow in", field="phase", value=ph,
+                             expected=", ".join(self._phases))
+        state = self._phases[ph]
+        n = len(state.recordings)
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= n:
+            raise InputError("No such blow to mark", field="blow", value=number,
+                             expected=f"a blow number 1-{n} of the {ph} phase" if n else
+                             f"a recorded blow (the {ph} phase has none yet)")
+        parsed = parse_marks(marks)
+        if parsed:
+            state.marks[number - 1] = parsed
+        else:
+            state.marks.pop(number - 1, None)
+        state.analysed = None
+        return self._feedback(ph, number, time.perf_counter())
+
+    def marks(self, phase: Phase = "pre") -> dict[int, tuple[OperatorMark, ...]]:
+        """The marks of a phase by blow number (1-based)."""
+        state = self._phases.get(phase)
+        return {} if state is None else {i + 1: m for i, m in sorted(state.marks.items())}
+
+    def _feedback(self, phase: Phase, number: int, t0: float) -> BlowFeedback:
+        state = self._phases[phase]
+        session, analysed = self._analyse(phase)
         error: str | None = None
         indices: ManoeuvreIndices | None = None
         acceptability: Acceptability | None = None
@@ -153,7 +208,7 @@ class SpirometryExamination:
             assert session is not None
             blow = session.blows[analysed.index(number - 1)]
             indices, acceptability = blow.indices, blow.acceptability
-            messages = acceptability.messages(self.lang)
+            messages = blow_messages(acceptability, self.lang)
         if session is not None:
             advice_code, stop = session.advice_code, session.stop
         else:
@@ -162,7 +217,7 @@ class SpirometryExamination:
             stop = True
             if advice_code != "enough_acceptable_repeatable":
                 advice_code = "max_manoeuvres_reached"
-        return BlowFeedback(phase=self.phase, number=number, indices=indices, acceptability=acceptability,
+        return BlowFeedback(phase=phase, number=number, indices=indices, acceptability=acceptability,
                             messages=messages, session=session, advice=ADVICE_MESSAGES[advice_code][self.lang],
                             stop=stop, analysis_ms=(time.perf_counter() - t0) * 1000.0, error=error)
 
@@ -203,7 +258,8 @@ class SpirometryExamination:
         if not valid:
             return None, valid
         age = self.subject.age_years if self.subject else None
-        return analyse_session([state.recordings[i] for i in valid], age_years=age, eofe=self.eofe), valid
+        return analyse_session([state.recordings[i] for i in valid], age_years=age, eofe=self.eofe,
+                               marks=[state.marks.get(i, ()) for i in valid]), valid
 
     def phase_result(self, phase: Phase = "pre") -> PhaseResult | None:
         if phase not in self._phases:
@@ -302,7 +358,7 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
             blows.append(BlowCurve(label=label, flow_l_s=rec.flow_l_s, fs_hz=rec.fs_hz,
                                    acceptable=acc.acceptable_fev1 and acc.acceptable_fvc,
                                    reported=session.best_test_index == k, phase=result.phase,
-                                   messages=acc.messages(lang)))
+                                   messages=blow_messages(acc, lang)))
         for i in range(len(result.recordings)):
             if i not in result.analysed:
                 messages.append(f"{i + 1}: " + _NOT_ANALYSABLE[lang].format(reason="signal"))

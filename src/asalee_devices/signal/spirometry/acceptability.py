@@ -1,54 +1,173 @@
-"""Acceptability and usability of one manoeuvre for FEV1 and FVC (ATS/ERS 2019, Table 7), with nurse messages."""
+"""ATS/ERS 2019 Table 7, every row, for FEV1 and FVC separately (acceptability and usability), with its footnotes.
+
+Graham et al., Am J Respir Crit Care Med 2019;200:e70, Table 7 ("Summary of acceptability, usability and
+repeatability criteria for FEV1 and FVC"). The nine manoeuvre rows and the flags each one voids:
+
+====================================================  ==================  ==================
+Row                                                   acceptable FEV1/FVC usable FEV1/FVC
+====================================================  ==================  ==================
+1 BEV <= max(5 % FVC, 0.100 L)                         yes / yes           yes / yes
+2 no faulty zero-flow setting                          yes / yes           yes / yes
+3 no cough in the first second                         yes / no            yes / no
+4 no glottic closure in the first second               yes / yes           yes / yes
+5 no glottic closure after 1 s                         no / yes            no / no
+6 one of the three EOFE indicators                     no / yes            no / no
+7 no obstructed mouthpiece or spirometer (operator)    yes / yes           no / no
+8 no leak (operator)                                   yes / yes           no / no
+9 FIVC - FVC <= max(0.100 L, 5 % FVC) when FIVC > FVC  yes / yes           no / no
+====================================================  ==================  ==================
+
+Footnotes and the text the table refers to: children aged 6 or younger (in completed years) need 0.75 s without
+cough or glottic closure for an acceptable or usable FEV0.75 (their first-second rows use 0.75 s for FEV0.75), their
+BEV limit is max(12.5 % FVC, 0.080 L), and their repeatability tolerance is max(0.100 L, 10 % of the highest value),
+which is also the tolerance of the third EOFE route; the third route compares with the largest FVC observed before
+this manoeuvre in the same (pre- or post-bronchodilator) set; a missing forced inspiration does not void a blow.
+The hesitation time (maximal inspiration to t0, recommended <= 2 s) is not a Table 7 row: it is advice only.
+
+Signal-derived rows are judged on the blow's own flow: the end of expiration is the last exhaled sample above the
+zero-flow band, an abrupt end (a stop, i.e. glottic closure or giving up) is a fall into the zero band much faster
+than the blow's own emptying, and the zero-flow setting is read from the quiet flow before and after the manoeuvre.
+
+This module returns reason codes and numbers only; the nurse's wording lives in :mod:`asalee_devices.messages`.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+from numpy.typing import NDArray
 
 from asalee_devices.signal.spirometry.indices import ZERO_FLOW_L_S, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 
 
+class Flag(StrEnum):
+    """The flags a criterion can void (FEV0.75 ones are graded for children aged 6 or younger)."""
+
+    ACCEPTABLE_FEV1 = "acceptable_fev1"
+    ACCEPTABLE_FVC = "acceptable_fvc"
+    USABLE_FEV1 = "usable_fev1"
+    USABLE_FVC = "usable_fvc"
+    ACCEPTABLE_FEV0_75 = "acceptable_fev0_75"
+    USABLE_FEV0_75 = "usable_fev0_75"
+
+
 class Reason(StrEnum):
-    """Machine-readable reason a criterion failed."""
+    """Machine-readable reason a criterion failed (or, for advice-only codes, a remark that voids nothing)."""
 
     BEV_OVER_LIMIT = "bev_over_limit"
-    HESITATION = "hesitation"
+    FAULTY_ZERO_FLOW = "faulty_zero_flow"
     COUGH_FIRST_SECOND = "cough_first_second"
-    EOFE_NOT_MET = "eofe_not_met"
+    COUGH_FIRST_0_75S = "cough_first_0_75s"
+    GLOTTIC_CLOSURE_FIRST_SECOND = "glottic_closure_first_second"
+    GLOTTIC_CLOSURE_FIRST_0_75S = "glottic_closure_first_0_75s"
     EARLY_TERMINATION = "early_termination"
+    EOFE_NOT_MET = "eofe_not_met"
+    OBSTRUCTED_MOUTHPIECE = "obstructed_mouthpiece"
+    LEAK = "leak"
+    SUBMAXIMAL_EFFORT = "submaximal_effort"
     INCOMPLETE_INSPIRATION = "incomplete_inspiration"
     RECORDING_INCOMPLETE = "recording_incomplete"
+    HESITATION = "hesitation"
 
 
-#: Nurse-facing messages (doc A13 vocabulary), French and English.
-MESSAGES: dict[Reason, dict[str, str]] = {
-    Reason.BEV_OVER_LIMIT: {"fr": "Démarrage hésitant — souffler d'un coup, le plus fort possible",
-                            "en": "Hesitant start — blast out as hard as possible"},
-    Reason.HESITATION: {"fr": "Ne pas hésiter au départ — souffler dès la fin de l'inspiration",
-                        "en": "Don't hesitate — blow out as soon as the lungs are full"},
-    Reason.COUGH_FIRST_SECOND: {"fr": "Toux pendant l'effort — refaire l'essai",
-                                "en": "Cough during the blow — repeat the manoeuvre"},
-    Reason.EOFE_NOT_MET: {"fr": "Expiration trop courte — continuer à souffler jusqu'au bout",
-                          "en": "Expiration too short — keep blowing to the very end"},
-    Reason.EARLY_TERMINATION: {"fr": "Fin abrupte — souffler plus longtemps, jusqu'au bout",
-                               "en": "Abrupt end — keep blowing longer, to the very end"},
-    Reason.INCOMPLETE_INSPIRATION: {"fr": "Inspiration incomplète avant l'expiration — bien remplir les poumons",
-                                    "en": "Incomplete inspiration — fill the lungs fully first"},
-    Reason.RECORDING_INCOMPLETE: {"fr": "Enregistrement interrompu — refaire l'essai",
-                                  "en": "Recording interrupted — repeat the manoeuvre"},
+class OperatorMark(StrEnum):
+    """What the nurse saw during the blow (Table 7 operator-assessed rows, and the maximal-effort requirement)."""
+
+    LEAK = "leak"
+    OBSTRUCTED_MOUTHPIECE = "obstructed_mouthpiece"
+    SUBMAXIMAL_EFFORT = "submaximal_effort"
+
+
+_F = Flag
+_ALL_SIX = frozenset(Flag)
+_ACCEPTABILITY = frozenset({_F.ACCEPTABLE_FEV1, _F.ACCEPTABLE_FVC, _F.ACCEPTABLE_FEV0_75})
+#: Table 7: which flags each reason voids (FEV0.75 follows FEV1 except for the 0.75-1 s window of children).
+VOIDS: dict[Reason, frozenset[Flag]] = {
+    Reason.BEV_OVER_LIMIT: _ALL_SIX,
+    Reason.FAULTY_ZERO_FLOW: _ALL_SIX,
+    Reason.COUGH_FIRST_SECOND: frozenset({_F.ACCEPTABLE_FEV1, _F.USABLE_FEV1}),
+    Reason.COUGH_FIRST_0_75S: frozenset({_F.ACCEPTABLE_FEV1, _F.USABLE_FEV1, _F.ACCEPTABLE_FEV0_75,
+                                         _F.USABLE_FEV0_75}),
+    Reason.GLOTTIC_CLOSURE_FIRST_SECOND: frozenset({_F.ACCEPTABLE_FEV1, _F.USABLE_FEV1, _F.ACCEPTABLE_FVC,
+                                                    _F.USABLE_FVC}),
+    Reason.GLOTTIC_CLOSURE_FIRST_0_75S: _ALL_SIX,
+    Reason.EARLY_TERMINATION: frozenset({_F.ACCEPTABLE_FVC}),
+    Reason.EOFE_NOT_MET: frozenset({_F.ACCEPTABLE_FVC}),
+    Reason.OBSTRUCTED_MOUTHPIECE: _ACCEPTABILITY,
+    Reason.LEAK: _ACCEPTABILITY,
+    # Not a Table 7 row: the 2019 manoeuvre requires a maximal effort; a sub-maximal one is treated like the other
+    # operator-assessed rows (not acceptable, still usable).
+    Reason.SUBMAXIMAL_EFFORT: _ACCEPTABILITY,
+    Reason.INCOMPLETE_INSPIRATION: _ACCEPTABILITY,
+    # Not a Table 7 row: samples are missing, nothing of the blow can be trusted.
+    Reason.RECORDING_INCOMPLETE: _ALL_SIX,
+    Reason.HESITATION: frozenset(),
 }
-ACCEPTABLE_MESSAGE = {"fr": "Essai acceptable", "en": "Acceptable blow"}
+_MARK_REASON = {OperatorMark.LEAK: Reason.LEAK, OperatorMark.OBSTRUCTED_MOUTHPIECE: Reason.OBSTRUCTED_MOUTHPIECE,
+                OperatorMark.SUBMAXIMAL_EFFORT: Reason.SUBMAXIMAL_EFFORT}
 
-#: Which criteria each status requires (Table 7): reasons that void it.
-_VOIDS_FEV1_ACCEPTABLE = frozenset({Reason.BEV_OVER_LIMIT, Reason.COUGH_FIRST_SECOND, Reason.INCOMPLETE_INSPIRATION,
-                                    Reason.RECORDING_INCOMPLETE})
-_VOIDS_FVC_ACCEPTABLE = frozenset({Reason.BEV_OVER_LIMIT, Reason.EOFE_NOT_MET, Reason.EARLY_TERMINATION,
-                                   Reason.INCOMPLETE_INSPIRATION, Reason.RECORDING_INCOMPLETE})
-_VOIDS_FEV1_USABLE = frozenset({Reason.BEV_OVER_LIMIT, Reason.COUGH_FIRST_SECOND, Reason.RECORDING_INCOMPLETE})
-_VOIDS_FVC_USABLE = frozenset({Reason.BEV_OVER_LIMIT, Reason.RECORDING_INCOMPLETE})
+#: Zero-flow offset above which the flow sensor's zero is faulty (L/s): 0.010 L/s over a 15 s blow is 0.150 L,
+#: the repeatability tolerance.
+ZERO_OFFSET_LIMIT_L_S = 0.010
+#: Quiet flow (no breathing) is within this band (L/s); a quiet stretch must last at least QUIET_MIN_S.
+QUIET_BAND_L_S = 0.1
+QUIET_MIN_S = 0.1
+#: A quiet stretch read as an offset varies by less than this (L/s, standard deviation).
+QUIET_MAX_SD_L_S = 0.005
+#: After the blow, a non-inspiratory constant flow over this long at the end of the recording is an offset.
+TAIL_FLAT_S = 2.0
+#: ... when its two halves differ by less than this fraction (exhaled flow always keeps falling).
+TAIL_FLAT_RELATIVE = 0.03
+#: Abrupt end: the flow 50 ms before falling into the zero band is above 2 x the zero band ...
+ABRUPT_LOOKBACK_S = 0.05
+#: ... and it fell at least this many times faster than the blow's own emptying would take it there ...
+ABRUPT_SPEED_RATIO = 3.0
+#: ... and stayed in the zero band for this long (or to the end of the exhaled segment): a flow-quantised tail
+#: that dips into the band for one sample is not a stop.
+ABRUPT_HOLD_S = 0.1
+#: Floor of the blow's own emptying time constant (s), so that no blow is judged faster than physiology allows.
+MIN_EMPTYING_TAU_S = 0.05
+MAX_HESITATION_S = 2.0
+
+
+def completed_years(age_years: float | None) -> int | None:
+    """Age in completed years (a 6.9-year-old is 6): the standard's "aged 6 years or younger"."""
+    return None if age_years is None else math.floor(age_years)
+
+
+def is_young_child(age_years: float | None) -> bool:
+    """Aged 6 years or younger, in completed years."""
+    years = completed_years(age_years)
+    return years is not None and years <= 6
+
+
+def bev_limit_l(fvc_l: float, age_years: float | None = None) -> float:
+    """2019: max(5 % FVC, 0.100 L); aged <= 6 (completed years): max(12.5 % FVC, 0.080 L)."""
+    if is_young_child(age_years):
+        return max(0.125 * fvc_l, 0.080)
+    return max(0.05 * fvc_l, 0.100)
+
+
+def repeatability_tolerance_l(highest_l: float, age_years: float | None = None) -> float:
+    """Table 7 repeatability: 0.150 L above 6 years; max(0.100 L, 10 % of the highest value) aged <= 6."""
+    if is_young_child(age_years):
+        return max(0.100, 0.10 * highest_l)
+    return 0.150
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failed criterion: its code, the flags it voids and the measured value against its limit (if any)."""
+
+    reason: Reason
+    voids: tuple[Flag, ...]
+    value: float | None = None
+    limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,64 +177,165 @@ class Acceptability:
     usable_fev1: bool
     usable_fvc: bool
     reasons: tuple[Reason, ...]
+    findings: tuple[Finding, ...] = ()
+    acceptable_fev0_75: bool = True
+    usable_fev0_75: bool = True
+    marks: tuple[OperatorMark, ...] = ()
 
-    def messages(self, lang: str = "fr") -> tuple[str, ...]:
-        if not self.reasons:
-            return (ACCEPTABLE_MESSAGE[lang],)
-        return tuple(MESSAGES[r][lang] for r in self.reasons)
-
-
-def bev_limit_l(fvc_l: float, age_years: float | None = None) -> float:
-    """2019: max(5 % FVC, 0.100 L); age <= 6: max(12.5 % FVC, 0.080 L)."""
-    if age_years is not None and age_years <= 6:
-        return max(0.125 * fvc_l, 0.080)
-    return max(0.05 * fvc_l, 0.100)
+    @property
+    def acceptable(self) -> bool:
+        return self.acceptable_fev1 and self.acceptable_fvc
 
 
 def has_cough_first_second(rec: FlowRecording, ind: ManoeuvreIndices, window_s: float = 1.0) -> bool:
     """A dip then a rebound of flow between PEF and t0 + window: the flow rises again by > max(0.5 L/s, 10 % PEF)."""
-    fs = rec.fs_hz
+    return _cough_time_s(rec.flow_l_s, rec.fs_hz, ind, window_s) is not None
+
+
+def _cough_time_s(flow: NDArray[np.float64], fs: float, ind: ManoeuvreIndices, window_s: float) -> float | None:
+    """Time from t0 of the first rebound that marks a cough within ``window_s`` of t0, or None."""
     i0 = int(round(ind.pef_time_s * fs))
-    i1 = min(int(round((ind.t0_s + window_s) * fs)) + 1, rec.n_samples)
-    seg = rec.flow_l_s[i0:i1]
+    i1 = min(int(round((ind.t0_s + window_s) * fs)) + 1, flow.size)
+    seg = flow[i0:i1]
     if seg.size < 3:
-        return False
+        return None
     rebound = seg - np.minimum.accumulate(seg)
-    return bool(rebound.max() > max(0.5, 0.10 * ind.pef_l_s))
+    hit = np.nonzero(rebound > max(0.5, 0.10 * ind.pef_l_s))[0]
+    return None if hit.size == 0 else (i0 + int(hit[0])) / fs - ind.t0_s
 
 
-def has_abrupt_end(rec: FlowRecording, ind: ManoeuvreIndices) -> bool:
-    """Expiration stops while flow is still high (> 0.5 L/s within the last 50 ms of exhaled flow)."""
-    fs = rec.fs_hz
-    iend = int(round(ind.end_of_expiration_s * fs))
-    i0 = max(iend - max(int(0.05 * fs), 1), 0)
-    last = rec.flow_l_s[i0: iend + 1]
-    tail = rec.flow_l_s[iend + 1: iend + 1 + max(int(0.05 * fs), 1)]
-    return bool(last.size and tail.size and last.max() > 0.5 and tail.max() < ZERO_FLOW_L_S * 4)
+def emptying_time_constant_s(flow: NDArray[np.float64], fs: float, ind: ManoeuvreIndices) -> float:
+    """The blow's own emptying time constant: volume still exhaled after the flow first falls to half PEF, divided
+    by that flow (exact for an exponential tail; shorter, hence more lenient, for a blow cut short)."""
+    ipef = int(round(ind.pef_time_s * fs))
+    iend = min(int(round(ind.exhaled_segment_end_s * fs)), flow.size - 1) if math.isfinite(
+        ind.exhaled_segment_end_s) else flow.size - 1
+    seg = flow[ipef: iend + 1]
+    below = np.nonzero(seg <= 0.5 * ind.pef_l_s)[0]
+    if below.size == 0:
+        return MIN_EMPTYING_TAU_S
+    k = int(below[0])
+    tail = np.clip(seg[k:], 0.0, None)
+    remaining = float(np.sum((tail[1:] + tail[:-1]) * 0.5)) / fs
+    return max(remaining / max(float(seg[k]), ZERO_FLOW_L_S), MIN_EMPTYING_TAU_S)
+
+
+def abrupt_stop_time_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | None:
+    """Time (from t0) of the first abrupt fall of the exhaled flow into the zero band, or None.
+
+    A fall is abrupt when the mean flow over the 50 ms before it was above twice the zero band, it reached the band
+    at least ABRUPT_SPEED_RATIO times faster than an exponential emptying with the blow's own time constant would,
+    and the flow then stayed in the band for ABRUPT_HOLD_S (or to the end of the exhaled segment). The end of the
+    recording while the patient still blows is not a fall (EOFE is then not met, nothing more)."""
+    flow, fs = rec.flow_l_s, rec.fs_hz
+    ipef = int(round(ind.pef_time_s * fs))
+    iend = int(round(ind.exhaled_segment_end_s * fs)) if math.isfinite(ind.exhaled_segment_end_s) else flow.size - 1
+    iend = min(iend, flow.size - 1)
+    above = flow[ipef: iend + 1] > ZERO_FLOW_L_S
+    if above.size < 2:
+        return None
+    falls = np.nonzero(above[:-1] & ~above[1:])[0] + ipef  # last sample above the band before each fall
+    if falls.size == 0:
+        return None
+    back = max(int(round(ABRUPT_LOOKBACK_S * fs)), 1)
+    hold = max(int(round(ABRUPT_HOLD_S * fs)), 1)
+    tau = emptying_time_constant_s(flow, fs, ind)
+    for i in falls.tolist():
+        f_pre = float(np.mean(flow[max(i - back, ipef): i + 1]))
+        if f_pre <= 2.0 * ZERO_FLOW_L_S:
+            continue
+        if bool(np.any(flow[i + 1: min(i + 1 + hold, iend + 1)] > ZERO_FLOW_L_S)):
+            continue
+        natural_s = tau * math.log(f_pre / ZERO_FLOW_L_S)
+        observed_s = (i + 1 - max(i - back, ipef)) / fs
+        if observed_s * ABRUPT_SPEED_RATIO < natural_s:
+            return (i + 1) / fs - ind.t0_s
+    return None
+
+
+def _quiet_offset(part: NDArray[np.float64], fs: float) -> float | None:
+    """Median of a quiet stretch (within the quiet band, steady) of at least QUIET_MIN_S, else None."""
+    if part.size < max(int(QUIET_MIN_S * fs), 2):
+        return None
+    if float(np.max(np.abs(part))) > QUIET_BAND_L_S or float(np.std(part)) > QUIET_MAX_SD_L_S:
+        return None
+    return float(np.median(part))
+
+
+def zero_flow_offset_l_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | None:
+    """The zero-flow offset read from the quiet flow before the manoeuvre (the lead-in, before any breathing) and
+    after it (the end of the recording once the patient no longer blows or breathes in), whichever is larger; None
+    when neither stretch is quiet. A slowly emptying obstructed tail is not quiet: it keeps falling."""
+    flow, fs = rec.flow_l_s, rec.fs_hz
+    offsets: list[float] = []
+    moving = np.nonzero(np.abs(flow) > QUIET_BAND_L_S)[0]
+    if moving.size:
+        before = _quiet_offset(flow[: int(moving[0])], fs)
+        if before is not None:
+            offsets.append(before)
+        n_tail = int(TAIL_FLAT_S * fs)
+        last_move = int(moving[-1])
+        tail = flow[last_move + 1:]
+        if tail.size >= n_tail:
+            tail = tail[-n_tail:]
+            half = tail.size // 2
+            a, b = float(np.mean(tail[:half])), float(np.mean(tail[half:]))
+            flat = abs(a - b) <= TAIL_FLAT_RELATIVE * max(abs(a), abs(b), 1e-12)
+            after = _quiet_offset(tail, fs)
+            if after is not None and (flat or after < 0.0):
+                offsets.append(after)
+    return max(offsets, key=abs) if offsets else None
 
 
 def assess(rec: FlowRecording, ind: ManoeuvreIndices, *, age_years: float | None = None,
-           largest_earlier_fvc_l: float | None = None, max_hesitation_s: float = 2.0) -> Acceptability:
-    """Classify one manoeuvre. ``largest_earlier_fvc_l`` enables the third EOFE route (repeatable/above earlier)."""
-    reasons: list[Reason] = []
+           largest_earlier_fvc_l: float | None = None, max_hesitation_s: float = MAX_HESITATION_S,
+           marks: Iterable[OperatorMark] = ()) -> Acceptability:
+    """Evaluate every Table 7 row for one manoeuvre. ``largest_earlier_fvc_l`` is the largest FVC observed before
+    this blow in the same set (the third EOFE route); ``marks`` are the nurse's operator-assessed observations."""
+    child = is_young_child(age_years)
+    findings: list[Finding] = []
+
+    def fail(reason: Reason, value: float | None = None, limit: float | None = None) -> None:
+        findings.append(Finding(reason, tuple(f for f in Flag if f in VOIDS[reason]), value, limit))
+
     if rec.interrupted or rec.gaps:
-        reasons.append(Reason.RECORDING_INCOMPLETE)
-    if ind.bev_l > bev_limit_l(ind.fvc_l, age_years):
-        reasons.append(Reason.BEV_OVER_LIMIT)
-    if ind.hesitation_time_s is not None and ind.hesitation_time_s > max_hesitation_s:
-        reasons.append(Reason.HESITATION)
-    window = 0.75 if age_years is not None and age_years <= 6 else 1.0
-    if has_cough_first_second(rec, ind, window):
-        reasons.append(Reason.COUGH_FIRST_SECOND)
-    eofe_repeat = largest_earlier_fvc_l is not None and ind.fvc_l >= largest_earlier_fvc_l - 0.150
-    if has_abrupt_end(rec, ind):
-        reasons.append(Reason.EARLY_TERMINATION)
-    elif not (ind.eofe_plateau or ind.eofe_fet or eofe_repeat):
-        reasons.append(Reason.EOFE_NOT_MET)
-    if ind.fivc_l is not None and ind.fivc_l - ind.fvc_l > max(0.100, 0.05 * ind.fvc_l):
-        reasons.append(Reason.INCOMPLETE_INSPIRATION)
-    rs = frozenset(reasons)
+        fail(Reason.RECORDING_INCOMPLETE)
+    bev_limit = bev_limit_l(ind.fvc_l, age_years)
+    if ind.bev_l > bev_limit:  # row 1
+        fail(Reason.BEV_OVER_LIMIT, ind.bev_l, bev_limit)
+    offset = zero_flow_offset_l_s(rec, ind)  # row 2
+    if offset is not None and abs(offset) > ZERO_OFFSET_LIMIT_L_S:
+        fail(Reason.FAULTY_ZERO_FLOW, offset, ZERO_OFFSET_LIMIT_L_S)
+    if ind.hesitation_time_s is not None and ind.hesitation_time_s > max_hesitation_s:  # advice only
+        fail(Reason.HESITATION, ind.hesitation_time_s, max_hesitation_s)
+    cough_s = _cough_time_s(rec.flow_l_s, rec.fs_hz, ind, 1.0)  # row 3 (+ footnote: 0.75 s for FEV0.75)
+    if cough_s is not None:
+        fail(Reason.COUGH_FIRST_0_75S if child and cough_s <= 0.75 else Reason.COUGH_FIRST_SECOND, cough_s, 1.0)
+    stop_s = abrupt_stop_time_s(rec, ind)  # rows 4 and 5
+    if stop_s is not None and stop_s <= 1.0:
+        fail(Reason.GLOTTIC_CLOSURE_FIRST_0_75S if child and stop_s <= 0.75
+             else Reason.GLOTTIC_CLOSURE_FIRST_SECOND, stop_s, 1.0)
+    elif stop_s is not None:
+        fail(Reason.EARLY_TERMINATION, stop_s, None)
+    # Row 6, EOFE: plateau (only on an expiration that ended by itself), FET >= 15 s, or FVC within the repeatability
+    # tolerance of (or above) the largest FVC observed earlier in the set.
+    eofe_repeat = False
+    if largest_earlier_fvc_l is not None:
+        tolerance = repeatability_tolerance_l(max(largest_earlier_fvc_l, ind.fvc_l), age_years)
+        eofe_repeat = ind.fvc_l >= largest_earlier_fvc_l - tolerance
+    plateau = ind.eofe_plateau and stop_s is None
+    if not (plateau or ind.eofe_fet or eofe_repeat) and stop_s is None:
+        fail(Reason.EOFE_NOT_MET, ind.plateau_volume_change_l, None)
+    for mark in sorted(set(marks), key=list(OperatorMark).index):  # rows 7, 8 (+ maximal effort)
+        fail(_MARK_REASON[mark])
+    fivc_limit = max(0.100, 0.05 * ind.fvc_l)  # row 9 (a missing forced inspiration voids nothing)
+    if ind.fivc_l is not None and ind.fivc_l - ind.fvc_l > fivc_limit:
+        fail(Reason.INCOMPLETE_INSPIRATION, ind.fivc_l - ind.fvc_l, fivc_limit)
+    voided: frozenset[Flag] = frozenset().union(*(f.voids for f in findings))
     return Acceptability(
-        acceptable_fev1=not (rs & _VOIDS_FEV1_ACCEPTABLE), acceptable_fvc=not (rs & _VOIDS_FVC_ACCEPTABLE),
-        usable_fev1=not (rs & _VOIDS_FEV1_USABLE), usable_fvc=not (rs & _VOIDS_FVC_USABLE), reasons=tuple(reasons),
+        acceptable_fev1=Flag.ACCEPTABLE_FEV1 not in voided, acceptable_fvc=Flag.ACCEPTABLE_FVC not in voided,
+        usable_fev1=Flag.USABLE_FEV1 not in voided, usable_fvc=Flag.USABLE_FVC not in voided,
+        reasons=tuple(f.reason for f in findings), findings=tuple(findings),
+        acceptable_fev0_75=Flag.ACCEPTABLE_FEV0_75 not in voided, usable_fev0_75=Flag.USABLE_FEV0_75 not in voided,
+        marks=tuple(sorted(set(marks), key=list(OperatorMark).index)),
     )

@@ -15,6 +15,9 @@ from asalee_devices.signal.spirometry.recording import MIN_SPIRO_FS_HZ, FlowReco
 ZERO_FLOW_L_S = 0.025
 #: Smallest exhaled volume that counts as a blow (L).
 MIN_BLOW_VOLUME_L = 0.1
+#: Inspiratory flow a forced inspiration after the blow must reach to be read as one (L/s): a small constant negative
+#: flow is a zero-flow offset, not an inspiration.
+MIN_INSPIRATORY_FLOW_L_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class ManoeuvreIndices:
     eofe_plateau: bool
     eofe_fet: bool
     fivc_l: float | None
+    #: end of the exhaled segment: the first inspiratory sample after PEF, or the end of the recording
+    exhaled_segment_end_s: float = float("nan")
 
 
 def validate_recording(rec: FlowRecording) -> NDArray[np.float64]:
@@ -145,6 +150,8 @@ def manoeuvre_indices(rec: FlowRecording, eofe: EofeRule = EOFE_2019) -> Manoeuv
     t25, t50, t75 = (_cross_time(ts, venv, q * fvc) for q in (0.25, 0.5, 0.75))
     fef = [float(np.interp(x, ts, seg)) for x in (t25, t50, t75)]
     fef25_75 = 0.5 * fvc / (t75 - t25) if t75 > t25 else float("nan")
+    # End of expiration read from the flow itself: where the exhaled volume stops growing (the last exhaled flow);
+    # zero samples recorded after the patient stopped never lengthen FET.
     t_end = float(ts[iv_end])
     fet = t_end - t0
     # Plateau: volume change over the last window of expiration (to the end of the exhaled segment).
@@ -163,16 +170,16 @@ def manoeuvre_indices(rec: FlowRecording, eofe: EofeRule = EOFE_2019) -> Manoeuv
     # Forced inspiration after the blow (FIVC), when recorded.
     fivc: float | None = None
     post = flow[iend_seg:]
-    if post.size > 1 and float(post.min()) < -ZERO_FLOW_L_S:
+    if post.size > 1 and float(post.min()) < -MIN_INSPIRATORY_FLOW_L_S:
         vpost = np.cumsum((post[1:] + post[:-1]) * 0.5 * dt)
         fivc = float(-vpost.min())
     fev1 = fev(1.0)
     return ManoeuvreIndices(
         fs_hz=fs, blow_start_s=float(t[istart]), t0_s=t0, pef_time_s=t_pef, end_of_expiration_s=t_end,
         pef_l_s=pef, bev_l=bev, rise_time_ms=(t90 - t10) * 1000.0, time_to_pef_ms=(t_pef - t0) * 1000.0,
-        fev0_75_l=fev(0.75), fev1_l=fev1, fev6_l=fev(6.0), fvc_l=fvc,
+        fev0_75_l=fev(0.75), fev1_l=fev1, fev6_l=fev(6.0) if fet >= 6.0 else None, fvc_l=fvc,
         fev1_fvc=None if fev1 is None else fev1 / fvc,
         fef25_l_s=fef[0], fef50_l_s=fef[1], fef75_l_s=fef[2], fef25_75_l_s=fef25_75, fet_s=fet,
         hesitation_time_s=hesitation, plateau_volume_change_l=plateau_dv, eofe_plateau=eofe_plateau,
-        eofe_fet=fet >= eofe.max_fet_s, fivc_l=fivc,
+        eofe_fet=fet >= eofe.max_fet_s, fivc_l=fivc, exhaled_segment_end_s=float(t[iend_seg]),
     )

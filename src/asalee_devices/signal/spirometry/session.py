@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from asalee_devices.signal.spirometry.acceptability import Acceptability, assess
+from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark, assess, is_young_child
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices, manoeuvre_indices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 
@@ -36,6 +36,9 @@ class SessionResult:
     fef25_75_l_s: float | None
     stop: bool
     advice_code: str
+    #: FEV0.75, graded as FEV1 is (children aged 6 or younger are assessed on it; None when no blow gives it)
+    grade_fev0_75: str = "F"
+    fev0_75_l: float | None = None
 
 
 def _spread(values: list[float]) -> float | None:
@@ -53,7 +56,7 @@ def grade(acceptable: list[float], usable: list[float], age_years: float | None 
         return "E", None
     spread = _spread(acceptable)
     assert spread is not None
-    child = age_years is not None and age_years <= 6
+    child = is_young_child(age_years)
     top = max(acceptable)
     for g, adult, kid in _GRADE_LIMITS:
         limit = max(kid, 0.10 * top) if child else adult
@@ -65,13 +68,16 @@ def grade(acceptable: list[float], usable: list[float], age_years: float | None 
 
 
 def analyse_session(recs: Sequence[FlowRecording], *, age_years: float | None = None,
-                    eofe: EofeRule = EOFE_2019) -> SessionResult:
-    """Analyse every manoeuvre in order, then grade the session and choose the reported values."""
+                    eofe: EofeRule = EOFE_2019,
+                    marks: Sequence[Iterable[OperatorMark]] | None = None) -> SessionResult:
+    """Analyse every manoeuvre in order, then grade the session and choose the reported values. ``marks[i]`` are
+    the nurse's operator-assessed marks on blow i (Table 7 rows 7-8, sub-maximal effort)."""
     blows: list[Blow] = []
     largest_fvc: float | None = None
-    for rec in recs:
+    for k, rec in enumerate(recs):
         ind = manoeuvre_indices(rec, eofe)
-        acc = assess(rec, ind, age_years=age_years, largest_earlier_fvc_l=largest_fvc)
+        blow_marks = tuple(marks[k]) if marks is not None and k < len(marks) else ()
+        acc = assess(rec, ind, age_years=age_years, largest_earlier_fvc_l=largest_fvc, marks=blow_marks)
         blows.append(Blow(ind, acc))
         largest_fvc = ind.fvc_l if largest_fvc is None else max(largest_fvc, ind.fvc_l)
     return grade_session(blows, age_years=age_years)
@@ -104,11 +110,16 @@ def grade_session(blows: Sequence[Blow], *, age_years: float | None = None) -> S
     else:
         stop, advice = False, "need_more_acceptable"
     pefs = [b.indices.pef_l_s for b in blows if b.acceptability.usable_fev1]
+    a075 = [b.indices.fev0_75_l for b in blows
+            if b.acceptability.acceptable_fev0_75 and b.indices.fev0_75_l is not None]
+    u075 = [b.indices.fev0_75_l for b in blows if b.acceptability.usable_fev0_75 and b.indices.fev0_75_l is not None]
+    g075, _ = grade(a075, u075, age_years)
     return SessionResult(
         blows=tuple(blows), grade_fev1=g1, grade_fvc=gv, fev1_spread_l=s1, fvc_spread_l=sv, repeatable=repeatable,
         fev1_l=fev1, fvc_l=fvc, fev1_fvc=(fev1 / fvc) if fev1 is not None and fvc else None,
         pef_l_s=max(pefs) if pefs else None, best_test_index=best,
         fef25_75_l_s=blows[best].indices.fef25_75_l_s if best is not None else None, stop=stop, advice_code=advice,
+        grade_fev0_75=g075, fev0_75_l=max(a075 or u075) if (a075 or u075) else None,
     )
 
 

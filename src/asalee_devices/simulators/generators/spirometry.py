@@ -12,7 +12,7 @@ from asalee_devices.errors import InputError
 from asalee_devices.signal.spirometry.recording import FlowRecording
 
 Profile = Literal["normal", "obstructive", "restrictive"]
-Fault = Literal["hesitant_start", "cough", "slow_rise", "early_termination", "leak", "no_plateau"]
+Fault = Literal["hesitant_start", "cough", "slow_rise", "early_termination", "glottic_closure", "leak", "no_plateau"]
 
 #: profile -> (fraction of the fast compartment, fast time constant s); the slow one is solved from FVC.
 _PROFILES: dict[str, tuple[float, float]] = {
@@ -51,8 +51,16 @@ def _cough(flow: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
 
 
 def _early(flow: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
+    """The patient stops blowing 2 s into the blow (after the first second: FVC not acceptable)."""
     out = flow.copy()
-    out[int(1.0 * fs):] = 0.0
+    out[int(2.0 * fs):] = 0.0
+    return out
+
+
+def _glottic(flow: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
+    """Glottic closure 0.6 s into the blow: the flow stops within the first second (nothing of the blow usable)."""
+    out = flow.copy()
+    out[int(0.6 * fs):] = 0.0
     return out
 
 
@@ -65,7 +73,7 @@ def _no_plateau(flow: NDArray[np.float64], fs: float) -> NDArray[np.float64]:
 
 
 _FAULTS: dict[str, Callable[[NDArray[np.float64], float], NDArray[np.float64]]] = {
-    "hesitant_start": _hesitant, "cough": _cough, "early_termination": _early, "leak": _leak,
+    "hesitant_start": _hesitant, "cough": _cough, "early_termination": _early, "glottic_closure": _glottic, "leak": _leak,
     "no_plateau": _no_plateau,
 }
 

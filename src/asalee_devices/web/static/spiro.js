@@ -57,6 +57,14 @@
     }
   });
 
+  const MARKS = ["leak", "obstructed_mouthpiece", "submaximal_effort"];
+  async function toggleMark(ex, b, m) {
+    const now = new Set(b.marks || []);
+    if (now.has(m)) now.delete(m); else now.add(m);
+    try { await App.api("/api/exams/" + ex.id + "/blows/" + b.phase + "/" + b.number + "/marks", "POST", { marks: [...now] }); await App.refresh(); }
+    catch (e) { App.banner(e.message); }
+  }
+
   function render(ex) {
     S.exam = ex;
     const has = !!ex;
@@ -73,6 +81,16 @@
       const acc = b.interrupted ? App.t("spiro.interrupted") : App.t(b.acceptable ? "yes" : "no");
       for (const v of [String(b.number), b.phase, f(b.fev1_l, 2), f(b.fvc_l, 2), f(b.pef_l_s, 1), acc, b.messages.join(" ; ")]) tr.insertCell().textContent = v;
       tr.cells[5].className = b.acceptable ? "good" : "bad";
+      const cell = tr.insertCell(); cell.className = "marks";
+      for (const m of MARKS) {  // operator-assessed criteria (ATS/ERS 2019 Table 7): the nurse's observation
+        const btn = document.createElement("button");
+        const on = (b.marks || []).includes(m);
+        btn.type = "button"; btn.className = "mark" + (on ? " on" : ""); btn.dataset.mark = m;
+        btn.setAttribute("aria-pressed", on ? "true" : "false");
+        btn.textContent = App.t("spiro.mark." + m); btn.disabled = ex.sent || ex.busy || !!b.error;
+        btn.addEventListener("click", () => toggleMark(ex, b, m));
+        cell.appendChild(btn);
+      }
     }
     const last = ex.blows[ex.blows.length - 1];
     if (last) App.text("spiro-message", last.messages.join(" — "), "huge " + (last.acceptable ? "good" : "bad"));

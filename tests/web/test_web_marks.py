@@ -1,0 +1,44 @@
+"""The nurse's operator-assessed marks in the web app: API, effect on the flags and grade, journal and restart,
+refusals that leave the examination and its journal unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.web.webfixtures import PATIENT, client, run_action
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _journal(tmp_path: Path, eid: str) -> dict[str, object]:
+    (path,) = (tmp_path / "data").rglob(f"{eid}/exam.json")
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_marks_api_journal_and_restart(tmp_path: Path) -> None:
+    with client(tmp_path) as c:
+        assert c.post("/api/patient", json={"patient": PATIENT, "height_cm": 165}).status_code == 201
+        eid = c.post("/api/exams", json={"kind": "spirometry"}).json()["exam"]["id"]
+        for _ in range(3):
+            run_action(c, eid, "blow", {"sim": "good"})
+        r = c.post(f"/api/exams/{eid}/blows/pre/2/marks", json={"marks": ["leak", "submaximal_effort"]})
+        assert r.status_code == 200, r.text
+        blow2 = r.json()["exam"]["blows"][1]
+        assert blow2["marks"] == ["leak", "submaximal_effort"] and blow2["acceptable"] is False
+        assert blow2["usable"] is True and any("Fuite" in m for m in blow2["messages"])
+        steps = _journal(tmp_path, eid)["steps"]
+        # refused: no such blow, no such phase, unknown mark, not a list -> 4xx, nothing journalled
+        for path, body in ((f"/api/exams/{eid}/blows/pre/9/marks", {"marks": ["leak"]}),
+                           (f"/api/exams/{eid}/blows/post/1/marks", {"marks": ["leak"]}),
+                           (f"/api/exams/{eid}/blows/pre/1/marks", {"marks": ["toux"]}),
+                           (f"/api/exams/{eid}/blows/pre/1/marks", {"marks": "leak"})):
+            r = c.post(path, json=body)
+            assert r.status_code == 422 and r.json()["message"], (path, r.text)
+        assert _journal(tmp_path, eid)["steps"] == steps
+        assert c.get(f"/api/exams/{eid}").json()["exam"]["blows"][0]["marks"] == []
+    with client(tmp_path) as c:  # restart: the marks come back from the journal
+        exam = c.get(f"/api/exams/{eid}").json()["exam"]
+        assert [b["marks"] for b in exam["blows"]] == [[], ["leak", "submaximal_effort"], []]
+        assert exam["blows"][1]["acceptable"] is False
