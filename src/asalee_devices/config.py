@@ -36,7 +36,8 @@ class DevicesConfig:
 @dataclass(frozen=True)
 class PracticeConfig:
     name: str = "Cabinet de démonstration"
-    finess: str = ""
+    finess: str = ""  # FINESS (9 characters) -> FR Core Organization identifier[finess] and idNatSt (1 + FINESS)
+    siret: str = ""  # SIRET (14 digits, Luhn) -> FR Core Organization identifier[siret]
 
 
 @dataclass(frozen=True)
@@ -213,11 +214,33 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"{role}.adeli must be 9 digits")
     if cfg.practice.finess and not (cfg.practice.finess.isdigit() and len(cfg.practice.finess) == 9):
         problems.append("practice.finess must be 9 digits")
+    if cfg.practice.siret and not _siret_valid(cfg.practice.siret):
+        problems.append("practice.siret must be the practice's 14-digit SIRET (its check digit is wrong)")
+    problems.extend(national_identifier_problems(cfg))
     problems.extend(_watch_problems(cfg.watch))
     for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
         if "://" not in url:
             problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
                             "contec-spiro+serial://COM3")
+    return problems
+
+
+def _siret_valid(value: str) -> bool:
+    from stdnum.fr import siret
+
+    return bool(siret.is_valid(value))
+
+
+def national_identifier_problems(cfg: Config) -> list[str]:
+    """Outside test mode every professional needs an RPPS and the practice a FINESS or SIRET: without a national
+    identifier, two professionals with one name would be merged by the receiver (FR Core idNatPs / idNatSt)."""
+    if cfg.test_mode:
+        return []
+    problems = [f"{role}.rpps is required outside test mode (the professional's 11-digit RPPS number)"
+                for role in ("nurse", "gp") if getattr(cfg, role).family_name and not getattr(cfg, role).rpps]
+    if not (cfg.practice.finess or cfg.practice.siret):
+        problems.append("practice.finess or practice.siret is required outside test mode (the practice's national "
+                        "identifier)")
     return problems
 
 

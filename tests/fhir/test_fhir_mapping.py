@@ -31,7 +31,9 @@ def _entries(bundle: Bundle) -> list[dict[str, Any]]:
 def _by_code(entries: list[dict[str, Any]], system: str, code: str) -> dict[str, Any]:
     for e in entries:
         r = e["resource"]
-        if any(c.get("system") == system and c.get("code") == code for c in r.get("code", {}).get("coding", [])):
+        concept = r.get("code", {})  # PractitionerRole.code is a list: not an examination code
+        if isinstance(concept, dict) and any(c.get("system") == system and c.get("code") == code
+                                             for c in concept.get("coding", [])):
             return dict(r)
     raise AssertionError(f"no resource coded {system}|{code}")
 

@@ -22,7 +22,24 @@ FR_CORE_IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/
 FR_CORE_IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"  # FR Core 2.1 (2.2 ballot: fr-core-cs-identity-status)
 FR_CORE_VALIDATION_MODE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-mode-validation-identity"
 FR_CORE_PATIENT_INS = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins"
-FR_CORE_BIRTH_LIST_GIVEN_NAME = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-birth-list-given-name"
+#: extensions/FRCorePatientBirthName.fsh, Id fr-core-patient-birth-list-given-name (required 1..1 by the INS profile)
+FR_CORE_BIRTH_LIST_GIVEN_NAME = ("https://hl7.fr/ig/fhir/core/StructureDefinition/"
+                                 "fr-core-patient-birth-list-given-name")
+FR_CORE_PRACTITIONER = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner"
+FR_CORE_PRACTITIONER_ROLE = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner-role"
+FR_CORE_ORGANIZATION = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-organization"
+#: Patient.identifier.use per INS kind (FRCorePatientINSProfile: INS-NIA use = #temp, the others #official)
+INS_USE: dict[str, str] = {"INS-NIR": "official", "INS-NIA": "temp", "INS-NIR-TEST": "official",
+                           "INS-NIR-DEMO": "official"}
+#: FR Core identifier systems of professionals and organisations (FRCorePractitionerProfile identifier[rpps],
+#: FRCoreOrganizationProfile identifier[finess] / [siret])
+RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
+FINESS_SYSTEM = "https://finess.esante.gouv.fr"
+SIRENE_SYSTEM = "https://sirene.fr"
+#: ANS nomenclature TRE-G15 (profession de santé): the profession in PractitionerRole.code, as ANS profiles code it
+TRE_G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+PROFESSIONS: dict[str, tuple[str, str]] = {"nurse": ("60", "Infirmier"), "gp": ("10", "Médecin")}
+TRE_R13_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
 PATIENT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 FR_INSEE_COG_EXT = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
 
@@ -44,7 +61,7 @@ INS_SYSTEMS: dict[str, str] = {
 }
 TEST_INS_KINDS = frozenset({"INS-NIR-TEST", "INS-NIR-DEMO"})
 ID_NAT_PS = "urn:oid:1.2.250.1.71.4.2.1"
-FINESS = "urn:oid:1.2.250.1.71.4.2.2"
+ID_NAT_STRUCT = "urn:oid:1.2.250.1.71.4.2.2"
 
 PREDICTED_OFFSET = 33_554_432  # MDC partition 514 - partition 2, x 65536
 
