@@ -62,6 +62,9 @@ class SinkConfig:
     verify_tls: bool = True
     timeout_s: int = 30
     attempts: int = 3  # tries per send (network errors, 408, 429, 5xx) before the outbox reschedules
+    # most entries the server accepts in one transaction with conditional operations (Medplum: 8); 0 = no limit.
+    # Larger examinations are then delivered in steps (reference resources first, then the examination).
+    transaction_max_entries: int = 0
     # HL7 v2 over MLLP
     host: str = ""
     port: int = 2575
@@ -191,6 +194,8 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"sink.private_key: file not found ({cfg.sink.private_key})")
     if cfg.sink.timeout_s <= 0 or cfg.sink.attempts <= 0:
         problems.append("sink.timeout_s and sink.attempts must be positive")
+    if cfg.sink.transaction_max_entries != 0 and cfg.sink.transaction_max_entries < 2:
+        problems.append("sink.transaction_max_entries must be 0 (no limit) or at least 2")
     if cfg.sink.type == "mllp":
         if not cfg.sink.host:
             problems.append("sink.host is empty: give the HL7 v2 receiver's host for sink.type = 'mllp'")

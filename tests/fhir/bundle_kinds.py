@@ -13,6 +13,7 @@ from typing import Any
 
 from tests.fhir import fixtures as F
 
+from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out import Bronchodilator, ecg_bundle, spirometry_bundle, to_json
 from asalee_devices.fhir_out.context import PerformerContext
 from asalee_devices.fhir_out.interpretation import interpretation_bundle
@@ -43,6 +44,7 @@ folder = "{record.as_posix()}"
 [practice]
 name = "Cabinet de test"
 finess = "{F.TEST_FINESS}"
+siret = "{F.TEST_SIRET}"
 [nurse]
 family_name = "INFIRMIERE"
 given_name = "Anne"
@@ -70,7 +72,8 @@ def all_bundles(shared_data: Path, tmp: Path) -> dict[str, dict[str, Any]]:
     """kind -> bundle JSON, one of each kind in :data:`KINDS`."""
     session, preds, best = F.spiro_session()
     exam = F.exam()
-    ecg = _doc(ecg_bundle(exam, F.patient(), F.ecg_analysis(shared_data)))
+    ecg_exam = F.exam("exam-ecg", device=DeviceIdentity("Contec", "ECG90A", "SN-ECG-1", "2.0", "scp-ecg"))
+    ecg = _doc(ecg_bundle(ecg_exam, F.patient(), F.ecg_analysis(shared_data)))
     gp = exam.gp or PerformerContext("MEDECIN", "Paul", rpps="10000000002")
     return {
         "spirometry-pre": _doc(spirometry_bundle(replace(exam, exam_id="exam-spiro-pre"), F.patient(), session,
@@ -80,6 +83,7 @@ def all_bundles(shared_data: Path, tmp: Path) -> dict[str, dict[str, Any]]:
             best_curve=best, bronchodilator=Bronchodilator("salbutamol", 400.0, exam.performed_at,  # type: ignore[arg-type]
                                                            atc_code="R03AC02"))),
         "ecg": ecg,
-        "ecg-interpretation": _doc(interpretation_bundle(exam, ecg, gp=gp, conclusion="Texte du médecin (test).")),
+        "ecg-interpretation": _doc(interpretation_bundle(ecg_exam, ecg, gp=gp,
+                                                         conclusion="Texte du médecin (test).")),
         "ecg-watched-folder": watched_folder_bundle(shared_data, tmp / "watched"),
     }

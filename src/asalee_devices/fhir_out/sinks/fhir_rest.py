@@ -20,6 +20,7 @@ import httpx
 
 from asalee_devices.config import SinkConfig
 from asalee_devices.errors import ConfigError
+from asalee_devices.fhir_out.sinks import fhir_split
 from asalee_devices.fhir_out.sinks.base import (
     Delivery,
     RejectedDeliveryError,
@@ -79,6 +80,7 @@ class FhirRestSink:
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     max_inline_wait_s: float = 30.0  # longer Retry-After: give back to the outbox scheduler
+    transaction_max_entries: int = 0  # server cap on a conditional transaction; 0 = none (see fhir_split)
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     name: str = "fhir"
@@ -92,7 +94,8 @@ class FhirRestSink:
         auth = (SmartBackendAuth.from_files(cfg.client_id, cfg.token_url, cfg.private_key, cfg.scope)
                 if cfg.client_id else None)
         return cls(cfg.base_url.rstrip("/"), token=cfg.token, auth=auth, verify_tls=cfg.verify_tls,
-                   timeout_s=float(cfg.timeout_s), attempts=cfg.attempts)
+                   timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
+                   transaction_max_entries=cfg.transaction_max_entries)
 
     @property
     def client(self) -> httpx.Client:
@@ -110,6 +113,10 @@ class FhirRestSink:
         return h
 
     def send(self, delivery: Delivery) -> SendResult:
+        if self.transaction_max_entries and fhir_split.needs_split(json.loads(delivery.bundle_json),
+                                                                   self.transaction_max_entries):
+            return fhir_split.deliver(delivery, self.transaction_max_entries, self.send, lambda path: (
+                fhir_split.resource_exists(self.client, self.base_url, self._headers(False), path)))
         refreshed = False
         last: TransientDeliveryError | None = None
         attempt = 0
@@ -151,6 +158,7 @@ class FhirRestSink:
             body: Any = resp.json()
         except ValueError:
             body = None
+        locations = fhir_split.response_locations(body)
         if isinstance(body, dict):
             for e in body.get("entry", []):
                 status = str(e.get("response", {}).get("status", ""))
@@ -158,7 +166,8 @@ class FhirRestSink:
                     created += 1
                 elif status.startswith("200"):
                     existing += 1
-        return SendResult(detail=f"HTTP {resp.status_code}", created=created, existing=existing)
+        return SendResult(detail=f"HTTP {resp.status_code}", created=created, existing=existing,
+                          locations=locations)
 
     def close(self) -> None:
         if self._client is not None:
