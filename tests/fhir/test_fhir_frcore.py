@@ -168,3 +168,27 @@ def test_config_check_requires_rpps_and_finess_or_siret_outside_test_mode() -> N
                  practice=PracticeConfig("Cabinet", siret=F.TEST_SIRET))
     assert validate(ok) == []
     assert any("practice.siret" in p for p in validate(replace(ok, practice=PracticeConfig("C", siret="12345678901234"))))
+
+
+def _codings(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        here = [node] if "system" in node and "code" in node and not isinstance(node.get("code"), dict) else []
+        return here + [c for v in node.values() for c in _codings(v)]
+    if isinstance(node, list):
+        return [c for x in node for c in _codings(x)]
+    return []
+
+
+def test_every_loinc_coding_has_its_published_display(shared_data: Path, tmp_path: Path) -> None:
+    """LOINC displays (issue 17): from the MII Lungenfunktion value sets (codes.LOINC_DISPLAY); FET 65819-5 has
+    none (not found in a LOINC-derived source) and is the only LOINC code sent without one."""
+    from asalee_devices.fhir_out.codes import LOINC, LOINC_DISPLAY
+
+    seen: set[str] = set()
+    for bundle in all_bundles(shared_data, tmp_path).values():
+        for c in _codings(bundle):
+            if c["system"] == LOINC:
+                seen.add(c["code"])
+                assert c.get("display") == LOINC_DISPLAY.get(c["code"]), c
+    assert {"19927-3", "65655-3", "18759-1", "69970-2"} <= seen
+    assert seen - set(LOINC_DISPLAY) == {"65819-5"}

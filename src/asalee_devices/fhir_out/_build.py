@@ -27,7 +27,10 @@ def iso(dt: datetime) -> str:
 
 
 def coding(system: str, code: str | int, display: str | None = None) -> Json:
+    """A Coding; LOINC codes get their published display (``codes.LOINC_DISPLAY``) when none is given."""
     out: Json = {"system": system, "code": str(code)}
+    if display is None and system == C.LOINC:
+        display = C.LOINC_DISPLAY.get(str(code))
     if display:
         out["display"] = display
     return out

@@ -95,11 +95,37 @@ SPIRO_CODES: dict[str, SpiroCode] = {c.key: c for c in (
               "19925-7", None),
     SpiroCode("pef", "PEF", "33452-4", "69975-1", "69976-9", 152584, "MDC_FLOW_AWAY_EXP_FORCED_PEAK", "L/s",
               "69974-4", None),
-    SpiroCode("fef25_75", "FEF25-75", None, "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
+    SpiroCode("fef25_75", "FEF25-75", "19927-3", "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
               "L/s", "69971-0", None),
-    SpiroCode("fev6", "FEV6", None, None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", None, None),
+    SpiroCode("fev6", "FEV6", "65655-3", None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", "65656-1", None),
     SpiroCode("fet", "FET", "65819-5", None, None, 189016, "MDC_VOL_AWAY_EXP_FORCED_TIME", "s", None, None),
 )}
+
+#: LOINC displays (LOINC short names) as published in the value sets of the German MII Lungenfunktion module
+#: (medizininformatik-initiative/kerndatensatz-lungenfunktion 2027.0.0-ballot.1: ValueSet-mii-vs-lufu-lnc-fev, -fvc,
+#: -fev-fvc, -pef, -mef; the spirometry report code from mii-pr-lungenfunktion-spirometrie), the ECG ones from the
+#: FHIR core examples. FET 65819-5 has no display here: none found in a LOINC-derived source.
+LOINC_DISPLAY: dict[str, str] = {
+    "18759-1": "Spirometry study",
+    "20150-9": "FEV1", "20157-4": "FEV1 --pre bronchodilation", "20155-8": "FEV1 --post bronchodilation",
+    "20149-1": "FEV1 Predicted", "20152-5": "FEV1 measured/predicted",
+    "19868-9": "Forced vital capacity [Volume] Respiratory system by Spirometry",
+    "19876-2": "Forced vital capacity [Volume] Respiratory system by Spirometry --pre bronchodilation",
+    "19874-7": "Forced vital capacity [Volume] Respiratory system by Spirometry --post bronchodilation",
+    "19869-7": "Forced vital capacity [Volume] Respiratory system Predicted", "19872-1": "FVC measured/predicted",
+    "19926-5": "FEV1/FVC", "69970-2": "FEV1/FVC --post bronchodilation", "19925-7": "FEV1/FVC Predicted",
+    "33452-4": "Maximum expiratory gas flow Respiratory system airway",
+    "69975-1": "Maximum expiratory gas flow Respiratory system airway --pre bronchodilation",
+    "69976-9": "Maximum expiratory gas flow Respiratory system airway --post bronchodilation",
+    "69974-4": "Maximum expiratory gas flow Respiratory system airway Predicted",
+    "19927-3": "Gas flow FEV 25%-75%", "69972-8": "FEF 25-75% --pre bronchodilation",
+    "69973-6": "FEF 25-75% --post bronchodilation", "69971-0": "FEF 25-75% Predicted",
+    "65655-3": "FEV6", "65656-1": "FEV6 Predicted",
+    "11524-6": "EKG study", "8867-4": "Heart rate",
+}
+#: The spirometry DiagnosticReport code: LOINC 18759-1 "Spirometry study" + SNOMED 127783003, as the MII
+#: Lungenfunktion profile mii-pr-lungenfunktion-spirometrie fixes them (was the PFT panel 81458-2).
+SPIRO_REPORT_LOINC = "18759-1"
 
 #: Flow-time and volume-time curve channels (MDC, partition 2).
 MDC_FLOW_AWAY = (151764, "MDC_FLOW_AWAY")
