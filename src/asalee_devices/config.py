@@ -69,6 +69,7 @@ class SinkConfig:
     host: str = ""
     port: int = 2575
     charset: str = "iso-8859-1"
+    max_message_bytes: int = 0  # the receiver's MLLP frame limit, e.g. 65536; 0 = none known (larger: refused)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,8 @@ def validate(cfg: Config) -> list[str]:
         problems.append("sink.timeout_s and sink.attempts must be positive")
     if cfg.sink.transaction_max_entries != 0 and cfg.sink.transaction_max_entries < 2:
         problems.append("sink.transaction_max_entries must be 0 (no limit) or at least 2")
+    if cfg.sink.max_message_bytes < 0:
+        problems.append("sink.max_message_bytes must be 0 (no known limit) or the receiver's frame limit in bytes")
     if cfg.sink.type == "mllp":
         if not cfg.sink.host:
             problems.append("sink.host is empty: give the HL7 v2 receiver's host for sink.type = 'mllp'")
