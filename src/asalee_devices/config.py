@@ -36,7 +36,8 @@ class DevicesConfig:
 @dataclass(frozen=True)
 class PracticeConfig:
     name: str = "Cabinet de démonstration"
-    finess: str = ""
+    finess: str = ""  # FINESS (9 characters) -> FR Core Organization identifier[finess] and idNatSt (1 + FINESS)
+    siret: str = ""  # SIRET (14 digits, Luhn) -> FR Core Organization identifier[siret]
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,14 @@ class SinkConfig:
     timeout_s: int = 30
     attempts: int = 3  # tries per send (network errors, 408, 429, 5xx) before the outbox reschedules
     retry_after_cap_s: float = 3600.0  # a peer's Retry-After is never followed further than this
+    # most entries the server accepts in one transaction with conditional operations (Medplum: 8); 0 = no limit.
+    # Larger examinations are then delivered in steps (reference resources first, then the examination).
+    transaction_max_entries: int = 0
     # HL7 v2 over MLLP
     host: str = ""
     port: int = 2575
     charset: str = "iso-8859-1"
+    max_message_bytes: int = 0  # the receiver's MLLP frame limit, e.g. 65536; 0 = none known (larger: refused)
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,10 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"sink.private_key: file not found ({cfg.sink.private_key})")
     if cfg.sink.timeout_s <= 0 or cfg.sink.attempts <= 0:
         problems.append("sink.timeout_s and sink.attempts must be positive")
+    if cfg.sink.transaction_max_entries != 0 and cfg.sink.transaction_max_entries < 2:
+        problems.append("sink.transaction_max_entries must be 0 (no limit) or at least 2")
+    if cfg.sink.max_message_bytes < 0:
+        problems.append("sink.max_message_bytes must be 0 (no known limit) or the receiver's frame limit in bytes")
     if cfg.sink.type == "mllp":
         if not cfg.sink.host:
             problems.append("sink.host is empty: give the HL7 v2 receiver's host for sink.type = 'mllp'")
@@ -214,11 +223,33 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"{role}.adeli must be 9 digits")
     if cfg.practice.finess and not (cfg.practice.finess.isdigit() and len(cfg.practice.finess) == 9):
         problems.append("practice.finess must be 9 digits")
+    if cfg.practice.siret and not _siret_valid(cfg.practice.siret):
+        problems.append("practice.siret must be the practice's 14-digit SIRET (its check digit is wrong)")
+    problems.extend(national_identifier_problems(cfg))
     problems.extend(_watch_problems(cfg.watch))
     for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
         if "://" not in url:
             problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
                             "contec-spiro+serial://COM3")
+    return problems
+
+
+def _siret_valid(value: str) -> bool:
+    from stdnum.fr import siret
+
+    return bool(siret.is_valid(value))
+
+
+def national_identifier_problems(cfg: Config) -> list[str]:
+    """Outside test mode every professional needs an RPPS and the practice a FINESS or SIRET: without a national
+    identifier, two professionals with one name would be merged by the receiver (FR Core idNatPs / idNatSt)."""
+    if cfg.test_mode:
+        return []
+    problems = [f"{role}.rpps is required outside test mode (the professional's 11-digit RPPS number)"
+                for role in ("nurse", "gp") if getattr(cfg, role).family_name and not getattr(cfg, role).rpps]
+    if not (cfg.practice.finess or cfg.practice.siret):
+        problems.append("practice.finess or practice.siret is required outside test mode (the practice's national "
+                        "identifier)")
     return problems
 
 

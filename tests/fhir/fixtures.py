@@ -20,6 +20,10 @@ from asalee_devices.simulators.generators.spirometry import forced_expiration
 #: The test INS of the integration reference (key 89 valid), female, born 03/1979, commune 51215.
 TEST_INS = "279035121518989"
 PDF = b"%PDF-1.4\n% test report\n%%EOF\n"
+#: A practice FINESS that cannot be real (there is no department 99).
+TEST_FINESS = "999000001"
+#: A Luhn-valid SIRET under the SIREN 999000003 (visibly a test number).
+TEST_SIRET = "99900000300007"
 
 
 def patient(**changes: object) -> PatientContext:
@@ -37,7 +41,8 @@ def exam(exam_id: str = "exam-0001", *, device: DeviceIdentity | None = None, pd
         performer=PerformerContext("INFIRMIERE", "Anne", rpps="10000000001"),
         gp=PerformerContext("MEDECIN", "Paul", rpps="10000000002"),
         device=device or DeviceIdentity("Contec", "SP80B", "SN123", "1.2", "contec-spiro"),
-        software_version="0.1.0", pdf=pdf, raw_reference="exam-0001.raw", raw_sha256="ab" * 32,
+        software_version="0.1.0", practice_name="Cabinet de test", practice_finess=TEST_FINESS,
+        practice_siret=TEST_SIRET, pdf=pdf, raw_reference="exam-0001.raw", raw_sha256="ab" * 32,
         calibration=calibration, issued_at=datetime(2026, 11, 23, 9, 45, tzinfo=UTC), test_mode=True)
 
 

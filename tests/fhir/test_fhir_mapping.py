@@ -18,7 +18,7 @@ from tests.fhir.fhirpath_rules import violations
 
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out import ecg_bundle, spirometry_bundle, to_json
-from asalee_devices.fhir_out.codes import ECG_LEAD_CODES, PREDICTED_OFFSET, SPIRO_CODES
+from asalee_devices.fhir_out.codes import ECG_LEAD_CODES, LOINC_DISPLAY, PREDICTED_OFFSET, SPIRO_CODES
 from asalee_devices.fhir_out.context import Calibration, PerformerContext, check_patient
 from asalee_devices.signal.spirometry.reference import predict
 
@@ -31,7 +31,9 @@ def _entries(bundle: Bundle) -> list[dict[str, Any]]:
 def _by_code(entries: list[dict[str, Any]], system: str, code: str) -> dict[str, Any]:
     for e in entries:
         r = e["resource"]
-        if any(c.get("system") == system and c.get("code") == code for c in r.get("code", {}).get("coding", [])):
+        concept = r.get("code", {})  # PractitionerRole.code is a list: not an examination code
+        if isinstance(concept, dict) and any(c.get("system") == system and c.get("code") == code
+                                             for c in concept.get("coding", [])):
             return dict(r)
     raise AssertionError(f"no resource coded {system}|{code}")
 
@@ -107,11 +109,19 @@ def test_spirometry_codes_follow_reference_tables() -> None:
     for loinc, (mdc, unit) in expected.items():
         obs = _by_code(entries, "http://loinc.org", loinc)
         codings = obs["code"]["coding"]
-        assert codings[0] == {"system": "http://loinc.org", "code": loinc}
+        shown = {"display": LOINC_DISPLAY[loinc]} if loinc in LOINC_DISPLAY else {}  # displays (issue 17)
+        assert codings[0] == {"system": "http://loinc.org", "code": loinc, **shown}
         assert codings[1]["system"] == "urn:iso:std:iso:11073:10101" and codings[1]["code"] == str(mdc)
         assert obs["valueQuantity"]["code"] == unit and obs["valueQuantity"]["system"] == "http://unitsofmeasure.org"
-    fev6 = _by_code(entries, "urn:iso:std:iso:11073:10101", "152587")  # no LOINC for FEV6: MDC only
-    assert fev6["code"]["coding"][0]["system"] == "urn:iso:std:iso:11073:10101"
+    # FEV6 and FEF25-75 have LOINC codes (65655-3, 19927-3; issue 17: the old "MDC only" was wrong)
+    fev6 = _by_code(entries, "urn:iso:std:iso:11073:10101", "152587")
+    assert fev6["code"]["coding"][0] == {"system": "http://loinc.org", "code": "65655-3", "display": "FEV6"}
+    fef = _by_code(entries, "urn:iso:std:iso:11073:10101", "188960")
+    assert fef["code"]["coding"][0] == {"system": "http://loinc.org", "code": "19927-3",
+                                        "display": "Gas flow FEV 25%-75%"}
+    report = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "DiagnosticReport")
+    assert report["code"]["coding"][0] == {"system": "http://loinc.org", "code": "18759-1",
+                                           "display": "Spirometry study"}  # MII Lungenfunktion spirometrie
     # MDC predicted = measured + 33 554 432 (partition 514); documented predicted codes from the reference
     assert {k: c.mdc + PREDICTED_OFFSET for k, c in SPIRO_CODES.items() if k in ("fvc", "fev1", "fev1_fvc")} == \
         {"fvc": 33743360, "fev1": 33707018, "fev1_fvc": 33743380}

@@ -96,8 +96,10 @@ def test_full_12_lead_ecg_oru_acked(peer: MllpPeer, ecg_payload: bytes, shared_d
     assert str(msh(9)) == "ORU^R01^ORU_R01" and str(msh(12)) == "2.6" and str(msh(18)) == "8859/1"
     assert str(msh(21)).startswith("IHE_PCD_001")
     pid = msg.segment("PID")
-    assert str(pid(5)) == "TESTPATIENT^Hélène^Zoé^^^^L"  # Latin-1 accents intact on the wire
-    assert str(pid(3)).startswith(F.TEST_INS + "^^^&1.2.250.1.213.1.4.10&ISO^INS")
+    # Latin-1 accents intact on the wire; IHE PAM France: XPN-3 carries every birth given name (issue 17: the old
+    # "Zoé" alone dropped the first given name from the list), PID-3 the INS assigning authority with its OID
+    assert str(pid(5)) == "TESTPATIENT^Hélène^Hélène Zoé^^^^L"
+    assert str(pid(3)).startswith(F.TEST_INS + "^^^ASIP-SANTE-INS-NIR-TEST&1.2.250.1.213.1.4.10&ISO^INS")
     obx = msg.segments("OBX")
     na = [o for o in obx if str(o(2)) == "NA"]
     assert len(na) == 12
@@ -165,4 +167,83 @@ def test_spirometry_oru_obx_lines() -> None:
     assert session.fev1_l is not None and float(str(fev1(5))) == pytest.approx(session.fev1_l, abs=0.0005)
     pred = next(o for o in msg.segments("OBX") if str(o(3)).startswith("33707018^"))  # MDC predicted FEV1
     assert str(pred(4)).startswith(str(fev1(4)).rsplit(".", 1)[0] + ".")  # same channel in OBX-4
-    assert str(fev1(18)).startswith("SN123^Contec^SP80B")
+    # OBX-18 is an EI (issue 17: serial^manufacturer^model misused its components): serial ^ namespace ^ UUID ^ UUID
+    serial, namespace, uid, uid_type = str(fev1(18)).split("^")
+    assert (serial, namespace, uid_type) == ("SN123", "Contec-SP80B", "UUID") and len(uid) == 36
+
+
+def _oru(pdf: bytes | None = F.PDF, patient: object = None) -> str:
+    from asalee_devices.fhir_out import spirometry_bundle
+    from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+
+    session, preds, _ = F.spiro_session()
+    doc = to_json(spirometry_bundle(F.exam(pdf=pdf), patient or F.patient(), session, preds))  # type: ignore[arg-type]
+    return bundle_to_oru(doc, control_id="c1", charset="utf-8")
+
+
+def test_pid_follows_ihe_pam_france() -> None:
+    """PID-3 INS with ASIP-SANTE-INS-* assigning authority + OID + type INS, PID-5 birth names (type L, XPN-3 the
+    whole birth given-name list), PID-11 birth place (BDL, INSEE COG in XAD-9), PID-32 identity reliability."""
+    pid = hl7.parse(_oru()).segment("PID")
+    assert str(pid(3)) == f"{F.TEST_INS}^^^ASIP-SANTE-INS-NIR-TEST&1.2.250.1.213.1.4.10&ISO^INS"
+    assert str(pid(5)) == "TESTPATIENT^Marie^Marie Louise^^^^L"
+    assert str(pid(7)) == "19790314" and str(pid(8)) == "F"
+    assert str(pid(11)) == "^^^^^^BDL^^51215"
+    assert str(pid(32)) == "VALI"
+    local = F.patient(ins=None, identity_qualified=False, local_id="P-42", local_system="urn:oid:1.2.3.4")
+    pid = hl7.parse(_oru(patient=local)).segment("PID")
+    assert str(pid(3)) == "P-42^^^&1.2.3.4&ISO^PI" and str(pid(32)) == "PROV" and str(pid(11)) == ""
+
+
+def test_pdf_as_ed_obx_decodes_to_the_exact_bytes() -> None:
+    import base64
+
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 64 + b"|^~\\&\r\n%%EOF\n"  # every byte value, HL7 delimiters
+    msg = hl7.parse(_oru(pdf=pdf))
+    (ed,) = [o for o in msg.segments("OBX") if str(o(2)) == "ED"]
+    source, kind, subtype, encoding, data = str(ed(5)).split("^")
+    assert (source, kind, subtype, encoding) == ("", "AP", "PDF", "Base64")
+    assert base64.b64decode(data, validate=True) == pdf
+    assert str(ed(3)).startswith("18759-1^Spirometry study^LN")
+    assert not [o for o in hl7.parse(_oru(pdf=None)).segments("OBX") if str(o(2)) == "ED"]
+
+
+def test_oru_parsed_by_hl7apy(ecg_payload: bytes) -> None:
+    """A second, independent HL7 v2 parser (hl7apy, tolerant validation) reads the spirometry and the ECG message:
+    segments, PID fields and the ED OBX."""
+    import base64
+
+    from hl7apy.consts import VALIDATION_LEVEL
+    from hl7apy.parser import parse_message
+
+    from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+
+    for text in (_oru(), bundle_to_oru(ecg_payload, control_id="c2")):
+        m = parse_message(text, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=True)
+        assert m.name == "ORU_R01" and m.MSH.MSH_9.to_er7() == "ORU^R01^ORU_R01"
+        result = m.ORU_R01_PATIENT_RESULT
+        pid = result.ORU_R01_PATIENT.PID
+        assert pid.PID_3.to_er7().endswith("^^^ASIP-SANTE-INS-NIR-TEST&1.2.250.1.213.1.4.10&ISO^INS")
+        assert pid.PID_32.to_er7() == "VALI"
+        obx = [o.OBX for o in result.ORU_R01_ORDER_OBSERVATION.ORU_R01_OBSERVATION]
+        assert len(obx) == len(hl7.parse(text).segments("OBX"))
+        (ed,) = [o for o in obx if o.OBX_2.to_er7() == "ED"]
+        assert base64.b64decode(ed.OBX_5.to_er7().split("^")[4]) == F.PDF
+
+
+def test_message_over_the_receiver_frame_limit_is_refused_and_recorded(ecg_payload: bytes, tmp_path: Path) -> None:
+    """A receiver with the common 64 KiB frame limit: the sink configured with it refuses the ~300 KiB ECG
+    message before sending (no truncation, nothing sent); the outbox records why, needing a human."""
+    peer = MllpPeer(limit=64 * 1024).start()
+    try:
+        box = Outbox(tmp_path / "o.sqlite3")
+        mid = box.enqueue(exam_id="exam-0001", kind="ecg", sink="mllp", performed_on="2026-11-23",
+                          payload=ecg_payload)
+        sink = create_sink(SinkConfig(type="mllp", host="127.0.0.1", port=peer.port, max_message_bytes=65536))
+        assert box.deliver_due(sink) == {mid: "failed"}
+        msg = box.get(mid)
+        print(f"64 KiB receiver: {msg.state}: {msg.last_error}")
+        assert "exceeds the receiver's MLLP frame limit (65536 bytes)" in msg.last_error
+        assert peer.received == [] and msg.attempts == 1
+    finally:
+        peer.stop()

@@ -13,6 +13,10 @@ def _check(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     print(f"Configuration OK ({cfg.source})")
+    if cfg.test_mode:
+        print("Test/demo mode: professionals without an RPPS and a practice without FINESS/SIRET are sent with "
+              "visibly-demo identifiers (DEMO-NURSE, DEMO-GP, DEMO-PRACTICE); test INS systems are accepted. "
+              "Outside test mode (test_mode = false) RPPS and FINESS or SIRET are required.")
     print(json.dumps(cfg.redacted(), ensure_ascii=False, indent=2))
     return 0
 

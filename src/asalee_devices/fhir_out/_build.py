@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out import codes as C
 from asalee_devices.fhir_out.context import ExamContext, PatientContext, PerformerContext, check_patient
 
@@ -26,7 +27,10 @@ def iso(dt: datetime) -> str:
 
 
 def coding(system: str, code: str | int, display: str | None = None) -> Json:
+    """A Coding; LOINC codes get their published display (``codes.LOINC_DISPLAY``) when none is given."""
     out: Json = {"system": system, "code": str(code)}
+    if display is None and system == C.LOINC:
+        display = C.LOINC_DISPLAY.get(str(code))
     if display:
         out["display"] = display
     return out
@@ -88,7 +92,8 @@ class BundleBuilder:
 
 
 def patient_resource(patient: PatientContext, *, test_mode: bool) -> Json:
-    """FR Core Patient: INS (official) for a qualified identity, else the local identifier."""
+    """FR Core Patient (2.1.0): ``fr-core-patient-ins`` with the INS for a qualified identity, else the plain Patient
+    with the practice's local identifier. The rules each element follows are in tests/fhir/frcore_rules.py."""
     check_patient(patient, test_mode=test_mode)
     res: Json = {"resourceType": "Patient"}
     identifiers: list[Json] = []
@@ -96,7 +101,7 @@ def patient_resource(patient: PatientContext, *, test_mode: bool) -> Json:
     if patient.ins is not None:
         res["meta"] = {"profile": [C.FR_CORE_PATIENT_INS]}
         identifiers.append({
-            "use": "official",
+            "use": C.INS_USE[patient.ins_kind],  # identifier[INS-NIA].use = #temp, the other INS slices #official
             "type": concept(coding(C.FR_CORE_V2_0203, patient.ins_kind)),
             "system": patient.ins_system, "value": patient.ins_normalised,
         })
@@ -106,15 +111,14 @@ def patient_resource(patient: PatientContext, *, test_mode: bool) -> Json:
         ]})
         ext.append({"url": C.PATIENT_BIRTH_PLACE, "valueAddress": {
             "extension": [{"url": C.FR_INSEE_COG_EXT, "valueCoding": coding(
-                "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM",
-                patient.birth_place_cog or "")}]}})
+                C.TRE_R13_COMMUNE, patient.birth_place_cog or "")}]}})
     if patient.local_id:
         identifiers.append({"use": "usual", "system": patient.local_system, "value": patient.local_id})
     res["identifier"] = identifiers
     if ext:
         res["extension"] = ext
     name: Json = {"use": "official", "family": patient.family, "given": [patient.given[0]]}
-    if patient.ins is not None:
+    if patient.ins is not None:  # name[officialName].extension[birth-list-given-name] 1..1: every given name
         name["extension"] = [{"url": C.FR_CORE_BIRTH_LIST_GIVEN_NAME, "valueString": " ".join(patient.given)}]
     res["name"] = [name]
     res["gender"] = patient.sex
@@ -128,17 +132,86 @@ def add_patient(b: BundleBuilder, patient: PatientContext) -> str:
                  if_none_exist=f"identifier={system}|{value}")
 
 
-def add_practitioner(b: BundleBuilder, person: PerformerContext, role: str) -> str:
-    res: Json = {"resourceType": "Practitioner",
-                 "name": [{"family": person.family, **({"given": [person.given]} if person.given else {})}]}
+#: identifier system of professionals and practices without a national number (demo/test mode only)
+DEMO_ID_SYSTEM = f"{C.ID_SYSTEM}/demo"
+
+
+def practitioner_identifiers(person: PerformerContext, role: str, *, test_mode: bool) -> list[Json]:
+    """FR Core Practitioner identifiers: idNatPs (type IDNPS: 8 + RPPS or 0 + ADELI) and the RPPS slice.
+
+    Without a national number a professional cannot be told apart from a namesake, so one is required outside
+    demo (test) mode; in demo mode the professional gets a visibly-demo identifier of its role."""
     nat = person.id_nat_ps
     if nat is not None:
-        res["identifier"] = [{"system": C.ID_NAT_PS, "value": nat[1],
-                              "type": concept(coding(C.FR_CORE_V2_0203, nat[0]))}]
-    else:  # no national number configured: a stable local identifier from the name
-        digest = uuid.uuid5(_NS, f"practitioner|{person.family}|{person.given}")
-        res["identifier"] = [{"system": f"{C.ID_SYSTEM}/practitioner", "value": str(digest)}]
-    return b.add(res, part=f"practitioner-{role}")
+        ids = [{"type": concept(coding(C.FR_CORE_V2_0203, "IDNPS", "Identifiant National de Professionnel de Santé")),
+                "system": C.ID_NAT_PS, "value": nat[1]}]
+        if person.rpps:
+            ids.append({"type": concept(coding(C.FR_CORE_V2_0203, "RPPS", "N° RPPS")), "system": C.RPPS_SYSTEM,
+                        "value": person.rpps})
+        return ids
+    if not test_mode:
+        raise PatientDataError("A health professional without a national identifier (RPPS)", field=f"{role}.rpps",
+                               expected="the professional's 11-digit RPPS number (required outside test mode)")
+    return [{"type": concept(coding(C.FR_CORE_V2_0203, "INTRN", "Identifiant interne")), "system": DEMO_ID_SYSTEM,
+             "value": f"DEMO-{role.upper()}"}]
+
+
+def add_organization(b: BundleBuilder) -> str | None:
+    """The practice as a FR Core Organization (idNatSt + FINESS and/or SIRET), once per bundle; None when the
+    practice has no national identifier outside test mode (the configuration check refuses that)."""
+    exam = b.exam
+    url = f"urn:uuid:{b.uid('organization')}"
+    if any(e["fullUrl"] == url for e in b.entries):
+        return url
+    ids: list[Json] = []
+    idnst = concept(coding(C.FR_CORE_V2_0203, "IDNST", "Identification nationale de structure"))
+    if exam.practice_finess:
+        ids.append({"use": "official", "type": idnst, "system": C.ID_NAT_STRUCT, "value": "1" + exam.practice_finess})
+        ids.append({"type": concept(coding(C.FR_CORE_V2_0203, "FINEG", "FINESS d'entité géographique")),
+                    "system": C.FINESS_SYSTEM, "value": exam.practice_finess})
+    if exam.practice_siret:
+        if not exam.practice_finess:
+            ids.append({"use": "official", "type": idnst, "system": C.ID_NAT_STRUCT, "value": "3" + exam.practice_siret})
+        ids.append({"type": concept(coding(C.FR_CORE_V2_0203, "SIRET", "Identification de l'organisation au SIRET")),
+                    "system": C.SIRENE_SYSTEM, "value": exam.practice_siret})
+    if not ids:
+        if not exam.test_mode:
+            return None
+        ids.append({"type": concept(coding(C.FR_CORE_V2_0203, "INTRN", "Identifiant interne")),
+                    "system": DEMO_ID_SYSTEM, "value": "DEMO-PRACTICE"})
+    res: Json = {"resourceType": "Organization", "meta": {"profile": [C.FR_CORE_ORGANIZATION]}, "identifier": ids,
+                 "active": True, **({"name": exam.practice_name} if exam.practice_name else {})}
+    return b.add(res, part="organization", full_url=url)
+
+
+def add_practitioner(b: BundleBuilder, person: PerformerContext, role: str) -> str:
+    """FR Core Practitioner (conditional on its idNatPs) and the PractitionerRole placing it in the practice."""
+    res: Json = {"resourceType": "Practitioner", "meta": {"profile": [C.FR_CORE_PRACTITIONER]},
+                 "identifier": practitioner_identifiers(person, role, test_mode=b.exam.test_mode),
+                 "name": [{"family": person.family, **({"given": [person.given]} if person.given else {})}]}
+    url = b.add(res, part=f"practitioner-{role}")
+    org_url = add_organization(b)
+    if org_url is not None:
+        add_practitioner_role(b, practitioner=res, practitioner_url=url, organization_url=org_url, role=role)
+    return url
+
+
+def add_practitioner_role(b: BundleBuilder, *, practitioner: Json, practitioner_url: str, organization_url: str,
+                          role: str) -> str:
+    """FR Core PractitionerRole: the professional's situation in the practice (profession as TRE-G15). Its
+    identifier is name-based on the professional's and the practice's identifiers, so it is the same across
+    examinations (conditional create finds it)."""
+    org = next(e["resource"] for e in b.entries if e["fullUrl"] == organization_url)
+    who = practitioner["identifier"][0]
+    where = org["identifier"][0]
+    code, display = C.PROFESSIONS[role]
+    key = f"role|{who['system']}|{who['value']}|{where['system']}|{where['value']}|{code}"
+    res: Json = {"resourceType": "PractitionerRole", "meta": {"profile": [C.FR_CORE_PRACTITIONER_ROLE]},
+                 "identifier": [{"system": f"{C.ID_SYSTEM}/practitioner-role", "value": str(uuid.uuid5(_NS, key))}],
+                 "active": True, "practitioner": {"reference": practitioner_url},
+                 "organization": {"reference": organization_url},
+                 "code": [concept(coding(C.TRE_G15, code, display))]}
+    return b.add(res, part=f"practitioner-role-{role}")
 
 
 def add_devices(b: BundleBuilder, *, kind_text: str, metric_type: tuple[int, str], metric_unit: str | None

@@ -22,7 +22,24 @@ FR_CORE_IDENTITY_RELIABILITY = "https://hl7.fr/ig/fhir/core/StructureDefinition/
 FR_CORE_IDENTITY_STATUS = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445"  # FR Core 2.1 (2.2 ballot: fr-core-cs-identity-status)
 FR_CORE_VALIDATION_MODE = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-mode-validation-identity"
 FR_CORE_PATIENT_INS = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient-ins"
-FR_CORE_BIRTH_LIST_GIVEN_NAME = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-birth-list-given-name"
+#: extensions/FRCorePatientBirthName.fsh, Id fr-core-patient-birth-list-given-name (required 1..1 by the INS profile)
+FR_CORE_BIRTH_LIST_GIVEN_NAME = ("https://hl7.fr/ig/fhir/core/StructureDefinition/"
+                                 "fr-core-patient-birth-list-given-name")
+FR_CORE_PRACTITIONER = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner"
+FR_CORE_PRACTITIONER_ROLE = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner-role"
+FR_CORE_ORGANIZATION = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-organization"
+#: Patient.identifier.use per INS kind (FRCorePatientINSProfile: INS-NIA use = #temp, the others #official)
+INS_USE: dict[str, str] = {"INS-NIR": "official", "INS-NIA": "temp", "INS-NIR-TEST": "official",
+                           "INS-NIR-DEMO": "official"}
+#: FR Core identifier systems of professionals and organisations (FRCorePractitionerProfile identifier[rpps],
+#: FRCoreOrganizationProfile identifier[finess] / [siret])
+RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
+FINESS_SYSTEM = "https://finess.esante.gouv.fr"
+SIRENE_SYSTEM = "https://sirene.fr"
+#: ANS nomenclature TRE-G15 (profession de santé): the profession in PractitionerRole.code, as ANS profiles code it
+TRE_G15 = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
+PROFESSIONS: dict[str, tuple[str, str]] = {"nurse": ("60", "Infirmier"), "gp": ("10", "Médecin")}
+TRE_R13_COMMUNE = "https://mos.esante.gouv.fr/NOS/TRE_R13-CommuneOM/FHIR/TRE-R13-CommuneOM"
 PATIENT_BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 FR_INSEE_COG_EXT = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-address-insee-code"
 
@@ -44,7 +61,7 @@ INS_SYSTEMS: dict[str, str] = {
 }
 TEST_INS_KINDS = frozenset({"INS-NIR-TEST", "INS-NIR-DEMO"})
 ID_NAT_PS = "urn:oid:1.2.250.1.71.4.2.1"
-FINESS = "urn:oid:1.2.250.1.71.4.2.2"
+ID_NAT_STRUCT = "urn:oid:1.2.250.1.71.4.2.2"
 
 PREDICTED_OFFSET = 33_554_432  # MDC partition 514 - partition 2, x 65536
 
@@ -78,11 +95,37 @@ SPIRO_CODES: dict[str, SpiroCode] = {c.key: c for c in (
               "19925-7", None),
     SpiroCode("pef", "PEF", "33452-4", "69975-1", "69976-9", 152584, "MDC_FLOW_AWAY_EXP_FORCED_PEAK", "L/s",
               "69974-4", None),
-    SpiroCode("fef25_75", "FEF25-75", None, "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
+    SpiroCode("fef25_75", "FEF25-75", "19927-3", "69972-8", "69973-6", 188960, "MDC_FLOW_AWAY_EXP_FORCED_25_75_FVC",
               "L/s", "69971-0", None),
-    SpiroCode("fev6", "FEV6", None, None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", None, None),
+    SpiroCode("fev6", "FEV6", "65655-3", None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", "65656-1", None),
     SpiroCode("fet", "FET", "65819-5", None, None, 189016, "MDC_VOL_AWAY_EXP_FORCED_TIME", "s", None, None),
 )}
+
+#: LOINC displays (LOINC short names) as published in the value sets of the German MII Lungenfunktion module
+#: (medizininformatik-initiative/kerndatensatz-lungenfunktion 2027.0.0-ballot.1: ValueSet-mii-vs-lufu-lnc-fev, -fvc,
+#: -fev-fvc, -pef, -mef; the spirometry report code from mii-pr-lungenfunktion-spirometrie), the ECG ones from the
+#: FHIR core examples. FET 65819-5 has no display here: none found in a LOINC-derived source.
+LOINC_DISPLAY: dict[str, str] = {
+    "18759-1": "Spirometry study",
+    "20150-9": "FEV1", "20157-4": "FEV1 --pre bronchodilation", "20155-8": "FEV1 --post bronchodilation",
+    "20149-1": "FEV1 Predicted", "20152-5": "FEV1 measured/predicted",
+    "19868-9": "Forced vital capacity [Volume] Respiratory system by Spirometry",
+    "19876-2": "Forced vital capacity [Volume] Respiratory system by Spirometry --pre bronchodilation",
+    "19874-7": "Forced vital capacity [Volume] Respiratory system by Spirometry --post bronchodilation",
+    "19869-7": "Forced vital capacity [Volume] Respiratory system Predicted", "19872-1": "FVC measured/predicted",
+    "19926-5": "FEV1/FVC", "69970-2": "FEV1/FVC --post bronchodilation", "19925-7": "FEV1/FVC Predicted",
+    "33452-4": "Maximum expiratory gas flow Respiratory system airway",
+    "69975-1": "Maximum expiratory gas flow Respiratory system airway --pre bronchodilation",
+    "69976-9": "Maximum expiratory gas flow Respiratory system airway --post bronchodilation",
+    "69974-4": "Maximum expiratory gas flow Respiratory system airway Predicted",
+    "19927-3": "Gas flow FEV 25%-75%", "69972-8": "FEF 25-75% --pre bronchodilation",
+    "69973-6": "FEF 25-75% --post bronchodilation", "69971-0": "FEF 25-75% Predicted",
+    "65655-3": "FEV6", "65656-1": "FEV6 Predicted",
+    "11524-6": "EKG study", "8867-4": "Heart rate",
+}
+#: The spirometry DiagnosticReport code: LOINC 18759-1 "Spirometry study" + SNOMED 127783003, as the MII
+#: Lungenfunktion profile mii-pr-lungenfunktion-spirometrie fixes them (was the PFT panel 81458-2).
+SPIRO_REPORT_LOINC = "18759-1"
 
 #: Flow-time and volume-time curve channels (MDC, partition 2).
 MDC_FLOW_AWAY = (151764, "MDC_FLOW_AWAY")

@@ -20,6 +20,12 @@ Sex = Literal["male", "female", "other", "unknown"]
 InsKind = Literal["INS-NIR", "INS-NIA", "INS-NIR-TEST", "INS-NIR-DEMO"]
 
 
+def _siret_valid(value: str) -> bool:
+    from stdnum.fr import siret  # python-stdnum: 14 digits, Luhn check (La Poste exception handled)
+
+    return bool(siret.is_valid(value))
+
+
 def _nir_valid(value: str) -> bool:
     from stdnum.fr import nir  # python-stdnum: 13 characters + 2-digit key, Corsica 2A/2B handled
 
@@ -189,6 +195,7 @@ class ExamContext:
     software_version: str
     practice_name: str = ""
     practice_finess: str = ""
+    practice_siret: str = ""
     gp: PerformerContext | None = None
     pdf: bytes | None = field(default=None, repr=False)
     raw_reference: str = ""
@@ -206,6 +213,12 @@ class ExamContext:
         if self.issued_at is not None and self.issued_at.tzinfo is None:
             raise PatientDataError("Issue time has no time zone", field="issued_at",
                                    expected="a timezone-aware datetime")
+        if self.practice_finess and not (len(self.practice_finess) == 9 and self.practice_finess.isalnum()):
+            raise PatientDataError("Practice FINESS number is not 9 characters", field="practice_finess",
+                                   expected="the 9-character FINESS of the practice")
+        if self.practice_siret and not _siret_valid(self.practice_siret):
+            raise PatientDataError("Practice SIRET number is invalid", field="practice_siret",
+                                   expected="14 digits with a valid check digit (Luhn)")
         if self.raw_sha256 and len(self.raw_sha256) != 64:
             raise PatientDataError("Raw recording hash is not a SHA-256 hex digest", field="raw_sha256",
                                    expected="64 hexadecimal characters")

@@ -1,8 +1,10 @@
 """FHIR transaction Bundle -> HL7 v2.6 ORU^R01 in the IHE PCD-01 style (for receivers without FHIR).
 
-One OBR for the DiagnosticReport; one OBX per Observation value and per component (MDC code first, LOINC as the
-alternate identifier, UCUM units, containment path in OBX-4, equipment instance in OBX-18); waveform leads as NA
-OBX rows of the device's integers with sample-rate and resolution facet OBXs (IHE WCM style); notes as NTE.
+PID per IHE PAM France (INS with its assigning authority and OID, birth names, birth place, identity reliability in
+PID-32). One OBR for the DiagnosticReport; one OBX per Observation value and per component (MDC code first, LOINC as
+the alternate identifier, UCUM units, containment path in OBX-4, equipment instance in OBX-18 as an EI: serial ^
+manufacturer-model ^ device UUID ^ UUID); waveform leads as NA OBX rows of the device's integers with sample-rate
+and resolution facet OBXs (IHE WCM style); notes as NTE; the PDF report as an ED OBX (``^AP^PDF^Base64^...``).
 Text is HL7-escaped; the message declares its character set in MSH-18.
 """
 
@@ -73,10 +75,59 @@ def _identifier(res: Json) -> tuple[str, str]:
     return "", ""
 
 
+#: PID-3 assigning authority namespace of each INS system (IHE PAM France: ``ASIP-SANTE-INS-NIR&<OID>&ISO``)
+INS_AUTHORITIES = {oid: f"ASIP-SANTE-{kind}" for kind, oid in C.INS_SYSTEMS.items()}
+#: PID-32 identity reliability codes (IHE PAM France, table 0445 as FR Core's identityStatus uses it)
+_RELIABILITY_CODES = frozenset({"PROV", "VALI", "RECUP", "QUAL"})
+
+
 def _hd(system: str) -> str:
     if system.startswith("urn:oid:"):
-        return f"&{system[8:]}&ISO"
+        return f"{INS_AUTHORITIES.get(system, '')}&{system[8:]}&ISO"
     return f"&{escape(system)}&URI"
+
+
+def _pid(patient: Json) -> str:
+    """PID per IHE PAM France (the national extension of IHE PAM, Interop'Santé): PID-3 the INS with its assigning
+    authority (``ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS``) and the local identifier (``PI``); PID-5 the
+    birth name (type ``L``): family ^ first given name ^ every birth given name space-separated; PID-7 birth date;
+    PID-8 sex; PID-11 a birth-place repetition (type ``BDL``, INSEE COG code in XAD-9); PID-32 the identity
+    reliability code (``VALI`` for a qualified INS identity, ``PROV`` otherwise)."""
+    pid3 = []
+    for ident in patient.get("identifier", []):
+        id_type = "INS" if ident.get("system") in INS_AUTHORITIES else "PI"
+        pid3.append(f"{escape(ident['value'])}^^^{_hd(ident['system'])}^{id_type}")
+    name = patient.get("name", [{}])[0]
+    given = list(name.get("given", []))
+    birth_list = next((e["valueString"] for e in name.get("extension", [])
+                       if e.get("url") == C.FR_CORE_BIRTH_LIST_GIVEN_NAME), "")
+    first = given[0] if given else ""
+    xpn = f"{escape(name.get('family', ''))}^{escape(first)}^{escape(birth_list or ' '.join(given))}^^^^L"
+    cog = status = ""
+    for ext in patient.get("extension", []):
+        if ext.get("url") == C.PATIENT_BIRTH_PLACE:
+            for sub in ext.get("valueAddress", {}).get("extension", []):
+                if sub.get("url") == C.FR_INSEE_COG_EXT:
+                    cog = str(sub.get("valueCoding", {}).get("code", ""))
+        elif ext.get("url") == C.FR_CORE_IDENTITY_RELIABILITY:
+            for sub in ext.get("extension", []):
+                if sub.get("url") == "identityStatus":
+                    status = str(sub.get("valueCoding", {}).get("code", ""))
+    fields = ["PID", "1", "", "~".join(pid3), "", xpn, "", patient.get("birthDate", "").replace("-", ""),
+              _SEX.get(patient.get("gender", ""), "U"), "", "", f"^^^^^^BDL^^{escape(cog)}" if cog else ""]
+    fields += [""] * (33 - len(fields))
+    fields[32] = status if status in _RELIABILITY_CODES else "PROV"
+    return "|".join(fields)
+
+
+def _equipment(device: Json | None) -> str:
+    """OBX-18 (EI): serial number ^ namespace (manufacturer-model) ^ the device's identifier (UUID) ^ UUID."""
+    if device is None:
+        return ""
+    uid = _identifier(device)[0]
+    namespace = "-".join(x for x in (device.get("manufacturer", ""), device.get("modelNumber", "")) if x)
+    return "^".join((escape(device.get("serialNumber", "") or uid), escape(namespace), escape(uid),
+                     "UUID" if uid else ""))
 
 
 def bundle_to_oru(bundle: Json | bytes | str, *, control_id: str, charset: str = "iso-8859-1",
@@ -90,30 +141,13 @@ def bundle_to_oru(bundle: Json | bytes | str, *, control_id: str, charset: str =
     report = next(r for r in by_url.values() if r["resourceType"] == "DiagnosticReport")
     devices = [r for r in by_url.values() if r["resourceType"] == "Device"]
     measuring = next((d for d in devices if d.get("type", {}).get("text") != "Analysis software"), None)
-    equipment = ""
-    if measuring is not None:
-        equipment = "^".join((escape(measuring.get("serialNumber", "") or _identifier(measuring)[0]),
-                              escape(measuring.get("manufacturer", "")), escape(measuring.get("modelNumber", ""))))
+    equipment = _equipment(measuring)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%z")
     segs = ["|".join(["MSH", "^~\\&", escape(sending_application), escape(sending_facility),
                       escape(receiving_application), escape(receiving_facility), stamp, "", "ORU^R01^ORU_R01",
                       escape(control_id), processing_id, "2.6", "", "", "AL", "NE", "FRA",
                       CHARSET_NAMES.get(charset.lower(), escape(charset)), "", "", PCD01_PROFILE])]
-    pid3 = []
-    for ident in patient.get("identifier", []):
-        type_code = ident.get("type", {}).get("coding", [{}])[0].get("code", "PI" if ident.get("use") != "official"
-                                                                           else "INS")
-        id_type = "INS" if type_code.startswith("INS") else "PI"
-        pid3.append(f"{escape(ident['value'])}^^^{_hd(ident['system'])}^{id_type}")
-    name = patient.get("name", [{}])[0]
-    given = list(name.get("given", []))
-    birth_list = next((e["valueString"] for e in name.get("extension", [])
-                       if e.get("url") == C.FR_CORE_BIRTH_LIST_GIVEN_NAME), "")
-    further = birth_list.split(" ")[1:] if birth_list else given[1:]
-    first = given[0] if given else ""
-    xpn = f"{escape(name.get('family', ''))}^{escape(first)}^{escape(' '.join(further))}^^^^L"
-    segs.append("|".join(["PID", "1", "", "~".join(pid3), "", xpn, "",
-                          patient.get("birthDate", "").replace("-", ""), _SEX.get(patient.get("gender", ""), "U")]))
+    segs.append(_pid(patient))
     rep_id, rep_sys = _identifier(report)
     obr_status = {"preliminary": "P", "final": "F"}.get(report.get("status", ""), "P")
     eff = _ts(report["effectiveDateTime"]) if "effectiveDateTime" in report else ""
@@ -176,4 +210,9 @@ def bundle_to_oru(bundle: Json | bytes | str, *, control_id: str, charset: str =
                     status=status, when=when)
         for i, note in enumerate(obs.get("note", []), start=1):
             segs.append(f"NTE|{i}||{escape(note['text'])}")
+    for form in report.get("presentedForm", []):  # the PDF report as an encapsulated-data OBX (base64)
+        if form.get("contentType") == "application/pdf" and form.get("data"):
+            channel += 1
+            obx("ED", _cwe(report["code"]), f"1.1.{channel}.0", f"^AP^PDF^Base64^{form['data']}",
+                status=obr_status)
     return "\r".join(segs) + "\r"

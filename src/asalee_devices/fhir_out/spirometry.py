@@ -257,7 +257,7 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     report: B.Json = {
         "resourceType": "DiagnosticReport", "status": "preliminary",
         "category": [B.concept(B.coding(C.V2_0074, "PF", "Pulmonary Function"))],
-        "code": B.concept(B.coding(C.LOINC, "81458-2"), B.coding(C.SNOMED, "127783003", "Spirometry"),
+        "code": B.concept(B.coding(C.LOINC, C.SPIRO_REPORT_LOINC), B.coding(C.SNOMED, "127783003", "Spirometry"),
                           text="Spirométrie / spirometry"),
         "subject": subject, "effectiveDateTime": effective, "issued": b.issued().isoformat(timespec="milliseconds"),
         "performer": [{"reference": nurse_url}], "result": [{"reference": r} for r in results],

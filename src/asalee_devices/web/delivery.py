@@ -93,7 +93,7 @@ def exam_context(config: Config, exam_id: str, performed_at: datetime, device: D
     dev = device or DeviceIdentity("unknown", "unknown", "unknown", "", "web")
     return ExamContext(exam_id=exam_id, performed_at=performed_at, performer=person(config.nurse), device=dev,
                        software_version=__version__, practice_name=config.practice.name,
-                       practice_finess=config.practice.finess, gp=person(config.gp), pdf=pdf,
+                       practice_finess=config.practice.finess, practice_siret=config.practice.siret, gp=person(config.gp), pdf=pdf,
                        raw_reference=f"{exam_id}.raw" if raw else "", raw_sha256=sha256_hex(raw) if raw else "",
                        issued_at=datetime.now(UTC), test_mode=config.test_mode)
 

@@ -209,7 +209,7 @@ def _exam_context(setup: ExaminationSetup, *, exam_id: str, device: DeviceIdenti
     cfg = setup.config
     return ExamContext(exam_id=exam_id, performed_at=performed_at, performer=setup.performer, device=device,
                        software_version=__version__, practice_name=cfg.practice.name,
-                       practice_finess=cfg.practice.finess, gp=setup.gp, pdf=pdf, raw_reference=raw_reference,
+                       practice_finess=cfg.practice.finess, practice_siret=cfg.practice.siret, gp=setup.gp, pdf=pdf, raw_reference=raw_reference,
                        raw_sha256=raw_sha256, test_mode=cfg.test_mode)
 
 

@@ -183,7 +183,7 @@ class EcgFileImporter:
         pdf = self._pdf(ecg, analysis, patient, performed) if self.render_pdf else None
         return ExamContext(exam_id=exam_id_for(digest), performed_at=performed, performer=nurse,
                            device=ecg.device, software_version=__version__, practice_name=cfg.practice.name,
-                           practice_finess=cfg.practice.finess, gp=gp, pdf=pdf, raw_reference=path.name,
+                           practice_finess=cfg.practice.finess, practice_siret=cfg.practice.siret, gp=gp, pdf=pdf, raw_reference=path.name,
                            raw_sha256=digest, test_mode=cfg.test_mode)
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:

@@ -30,6 +30,7 @@ class SendResult:
     detail: str
     created: int = 0  # resources created by this send
     existing: int = 0  # resources found already present (conditional create matched: not duplicated)
+    locations: tuple[str, ...] = ()  # FHIR transaction: each entry's response.location, in entry order
 
 
 class TransientDeliveryError(DeliveryError):

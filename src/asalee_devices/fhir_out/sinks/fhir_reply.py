@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from asalee_devices.fhir_out.sinks.base import RejectedDeliveryError, SendResult, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.fhir_split import response_locations
 
 RETRYABLE = frozenset({408, 429}) | frozenset(range(500, 600))
 MAX_REASON = 500
@@ -166,4 +167,5 @@ def check_reply(status_code: int, content_type: str, body: bytes, shape: Request
         raise TransientDeliveryError(f"FHIR server did not confirm {len(transient)} of {len(entries)} entries: "
                                      + "; ".join(transient)[:MAX_REASON], field="reply.entry",
                                      expected="201 or 200 for every entry")
-    return SendResult(detail=f"HTTP {status_code}", created=created, existing=existing)
+    return SendResult(detail=f"HTTP {status_code}", created=created, existing=existing,
+                      locations=response_locations(doc))

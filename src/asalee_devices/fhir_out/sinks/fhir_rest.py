@@ -12,6 +12,7 @@ HTTP-date is ignored. The reply body is read up to ``MAX_REPLY_BYTES``.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import re
@@ -23,6 +24,7 @@ import httpx
 
 from asalee_devices.config import SinkConfig
 from asalee_devices.errors import ConfigError
+from asalee_devices.fhir_out.sinks import fhir_split
 from asalee_devices.fhir_out.sinks.base import (
     Delivery,
     RejectedDeliveryError,
@@ -102,6 +104,7 @@ class FhirRestSink:
     backoff_cap_s: float = 30.0
     max_inline_wait_s: float = 30.0  # longer Retry-After: give back to the outbox scheduler
     retry_after_cap_s: float = RETRY_AFTER_CAP_S
+    transaction_max_entries: int = 0  # server cap on a conditional transaction; 0 = none (see fhir_split)
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     name: str = "fhir"
@@ -116,7 +119,8 @@ class FhirRestSink:
                 if cfg.client_id else None)
         return cls(cfg.base_url.rstrip("/"), token=cfg.token, auth=auth, verify_tls=cfg.verify_tls,
                    timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
-                   retry_after_cap_s=float(cfg.retry_after_cap_s))
+                   retry_after_cap_s=float(cfg.retry_after_cap_s),
+                   transaction_max_entries=cfg.transaction_max_entries)
 
     @property
     def client(self) -> httpx.Client:
@@ -140,6 +144,10 @@ class FhirRestSink:
             return _Reply(resp.status_code, resp.headers, body)
 
     def send(self, delivery: Delivery) -> SendResult:
+        if self.transaction_max_entries and fhir_split.needs_split(json.loads(delivery.bundle_json),
+                                                                   self.transaction_max_entries):
+            return fhir_split.deliver(delivery, self.transaction_max_entries, self.send, lambda path: (
+                fhir_split.resource_exists(self.client, self.base_url, self._headers(False), path)))
         shape = request_shape(delivery.bundle_json)
         refreshed = False
         last: TransientDeliveryError | None = None

@@ -29,6 +29,19 @@ ACCEPT = frozenset({"AA", "CA"})
 REFUSE = frozenset({"AE", "AR", "CE", "CR"})
 
 
+def check_frame_size(text: str, charset: str, max_message_bytes: int) -> None:
+    """Refuse (never truncate) a message larger than the receiver's frame limit: the MLLP frame is the encoded
+    message plus 3 framing bytes. A refusal needs a human (raise the receiver's limit, or send it another way)."""
+    if max_message_bytes <= 0:
+        return
+    size = len(text.encode(charset)) + 3
+    if size > max_message_bytes:
+        raise RejectedDeliveryError(
+            f"The HL7 message ({size} bytes framed) exceeds the receiver's MLLP frame limit ({max_message_bytes} "
+            "bytes); nothing was sent", field="sink.max_message_bytes", value=max_message_bytes,
+            expected=f"a receiver limit of at least {size} bytes (or a receiver without this limit)")
+
+
 @dataclass
 class MllpSink:
     host: str
@@ -38,6 +51,7 @@ class MllpSink:
     receiving_application: str = ""
     receiving_facility: str = ""
     limit: int = STREAM_LIMIT
+    max_message_bytes: int = 0  # the receiver's MLLP frame limit (0 = none known); larger messages are refused
     name: str = "mllp"
 
     @classmethod
@@ -48,7 +62,7 @@ class MllpSink:
             "é".encode(cfg.charset)
         except LookupError:
             raise ConfigError("Unknown character set", field="sink.charset", value=cfg.charset) from None
-        return cls(cfg.host, cfg.port, cfg.charset, float(cfg.timeout_s))
+        return cls(cfg.host, cfg.port, cfg.charset, float(cfg.timeout_s), max_message_bytes=cfg.max_message_bytes)
 
     def message(self, delivery: Delivery) -> tuple[str, str]:
         control_id = f"{delivery.message_id}-{uuid.uuid4().hex[:12]}"
@@ -64,6 +78,7 @@ class MllpSink:
             raise RejectedDeliveryError("The message has characters the receiver's character set cannot carry",
                                         field="sink.charset", value=self.charset,
                                         expected="utf-8, or data representable in the charset") from None
+        check_frame_size(text, self.charset, self.max_message_bytes)
         try:
             ack = asyncio.run(asyncio.wait_for(self._exchange(text), self.timeout_s))
         except Exception as exc:  # timeout, network, closed mid-frame, bad framing, undecodable: all transient
