@@ -22,7 +22,7 @@ from asalee_devices.errors import ConfigError
 DEFAULT_FILE = "asalee-devices.toml"
 SECRET_KEYS = frozenset({"token", "client_secret", "private_key"})
 
-SINK_TYPES = ("folder", "fhir", "mllp")
+SINK_TYPES = ("folder", "fhir", "mllp", "hprim")
 LANGS = ("fr", "en")
 EQUATIONS = ("gli-global-2022", "gli-2012", "ecsc-1993")
 
@@ -65,6 +65,10 @@ class SinkConfig:
     host: str = ""
     port: int = 2575
     charset: str = "iso-8859-1"
+    # HPRIM Net (header lines 11 and 12): codes of at most 10 characters; empty = the practice FINESS as sender,
+    # the GP's ADELI number as recipient
+    hprim_sender_code: str = ""
+    hprim_recipient_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,13 @@ def validate(cfg: Config) -> list[str]:
         problems.append(f"sink.type = {cfg.sink.type!r}: expected one of {', '.join(SINK_TYPES)}")
     if cfg.sink.type == "folder" and not cfg.sink.folder:
         problems.append("sink.folder is empty: give the folder where bundles and PDFs are written")
+    if cfg.sink.type == "hprim" and not cfg.sink.folder:
+        problems.append("sink.folder is empty: give the folder the GP software (or the secure-messaging client) "
+                        "imports HPRIM files from")
+    for key in ("hprim_sender_code", "hprim_recipient_code"):
+        code = getattr(cfg.sink, key)
+        if len(code) > 10 or any(not 32 <= ord(c) < 256 or c == "|" for c in code):
+            problems.append(f"sink.{key} must be at most 10 Latin-1 characters without '|'")
     if cfg.sink.type == "fhir":
         if not cfg.sink.base_url.startswith(("https://", "http://")):
             problems.append("sink.base_url must be the FHIR server's http(s) address for sink.type = 'fhir'")

@@ -7,10 +7,12 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, temp_suffix: str | None = None) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or the whole file (temp file in the same
-    folder, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    folder, fsync, rename). ``temp_suffix`` (default: the file's own suffix) names the temporary file, e.g.
+    ``.part`` so that a watcher of ``*.hpr`` files never picks it up."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix if temp_suffix is None else temp_suffix,
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
