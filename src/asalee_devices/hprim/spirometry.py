@@ -86,6 +86,9 @@ def body(results: Mapping[str, Any], exam: HprimExam) -> Body:
         text.append(f"Valeurs de référence : {eq} (sexe {SEX.get(str(subject.get('sex')), '?')}, "
                     f"{num(float(subject['age_years']), 1)} ans, {num(float(subject['height_cm']), 0)} cm) ; "
                     "LIN/LSN = limites inférieure/supérieure de la normale")
+    if results.get("computed_by") == "device":
+        text.append("Valeurs mesurées et calculées par le logiciel de l'appareil (export GDT) ; LIN/LSN de ce "
+                    "logiciel.")
     res: list[Res] = []
     for phase in ("pre", "post"):
         data = results.get("phases", {}).get(phase)
@@ -93,7 +96,8 @@ def body(results: Mapping[str, Any], exam: HprimExam) -> Body:
             continue
         params = list(data.get("parameters") or [])
         session = data.get("session")
-        text += ["", PHASES[phase][2] + f" ({data.get('blows', 0)} souffles)", *_table(params)]
+        blows = f" ({data['blows']} souffles)" if data.get("blows") else ""
+        text += ["", PHASES[phase][2] + blows, *_table(params)]
         if session:
             repeat = "reproductible" if session.get("repeatable") else "non reproductible"
             text.append(f"  Qualité (ATS/ERS 2019) : grade VEMS {session.get('grade_fev1') or '-'}, grade CVF "
