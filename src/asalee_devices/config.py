@@ -93,7 +93,7 @@ class GdtConfig:
     procedure: str = ""  # field 8402 (device and procedure) the vendor program expects, if any
     version: str = "02.10"  # 02.10 (GDT 2.1) or 03.00 (GDT 3.0)
     charset: str = "3"  # 9206: 1 = 7-bit, 2 = IBM CP 437, 3 = ISO 8859-1
-    file_extension: str = "GDT"  # GDT, or 001 (a counter is not used: one request file at a time)
+    file_extension: str = "GDT"  # GDT (fixed name), or "counter" (.000, .001, ... the first free one)
     settle_s: float = 2.0
     patient_id_system: str = "urn:asalee-devices:gdt-patient-id"  # system of the vendor program's patient numbers
 
@@ -274,8 +274,9 @@ def _gdt_problems(g: GdtConfig) -> list[str]:
         problems.append(f"gdt.version = {g.version!r}: expected 02.10 (GDT 2.1) or 03.00 (GDT 3.0)")
     if g.charset not in ("1", "2", "3"):
         problems.append(f"gdt.charset = {g.charset!r}: expected 1 (7-bit), 2 (IBM CP 437) or 3 (ISO 8859-1)")
-    if not (g.file_extension.isascii() and g.file_extension.isalnum() and 1 <= len(g.file_extension) <= 3):
-        problems.append(f"gdt.file_extension = {g.file_extension!r}: expected GDT or 001")
+    if g.file_extension.lower() != "counter" and not (g.file_extension.isascii() and g.file_extension.isalnum()
+                                                      and 1 <= len(g.file_extension) <= 3):
+        problems.append(f"gdt.file_extension = {g.file_extension!r}: expected GDT or counter")
     if not g.settle_s >= 0 or g.settle_s > 3600:
         problems.append(f"gdt.settle_s = {g.settle_s}: expected 0 to 3600 seconds")
     for key in ("folder", "out_folder"):

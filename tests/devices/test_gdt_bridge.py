@@ -174,3 +174,32 @@ def test_request_for_the_vendor_program_is_named_receiver_then_sender(tmp_path: 
     assert raw.startswith(b"01380006302\r\n014810") and b"0123102Zo\xe9\r\n" in raw
     rec = decode(raw)
     assert (rec.get("3000"), rec.get("3103"), rec.get("3110"), rec.get("8402")) == ("4711", "14031979", "2", "SPIRO")
+
+
+def test_counter_file_names_take_the_first_free_number(tmp_path: Path) -> None:
+    program = GdtProgram(receiver_id="EKG1", sender_id="ASAL", file_extension="counter")
+    patient = GdtPatient("4711", "TESTPATIENT", "Zoe", date(1979, 3, 14))
+    names = [write_request(tmp_path, patient, program, record_type="6301").name for _ in range(3)]
+    assert names == ["EKG1ASAL.000", "EKG1ASAL.001", "EKG1ASAL.002"]
+    assert decode((tmp_path / names[0]).read_bytes()).record_type == "6301"
+
+
+def test_config_check_validates_the_gdt_section(tmp_path: Path) -> None:
+    from asalee_devices.config import GdtConfig, validate
+
+    assert validate(Config()) == []
+    bad = GdtConfig(sender_id="TOO-LONG-ID", version="04.00", charset="9", file_extension="gdtx",
+                    folder=str(tmp_path), out_folder=str(tmp_path))
+    problems = " ".join(validate(replace(Config(), gdt=bad)))
+    for key in ("gdt.sender_id", "gdt.version", "gdt.charset", "gdt.file_extension", "are the same"):
+        assert key in problems
+
+
+def test_gdt_request_command_writes_the_demo_patient(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asalee_devices.cli.main import main
+
+    rc = main(["gdt", "request", "--demo-patient", "--patient-id", "4711", "--out", str(tmp_path)])
+    assert rc == 0 and "SPIRASAL.GDT" in capsys.readouterr().out
+    rec = decode((tmp_path / "SPIRASAL.GDT").read_bytes())
+    assert (rec.record_type, rec.get("3101"), rec.get("3103"), rec.get("3622")) == ("6302", "TESTPATIENT",
+                                                                                    "14031979", "165")

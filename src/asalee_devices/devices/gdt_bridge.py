@@ -49,8 +49,18 @@ class GdtProgram:
     file_extension: str = "GDT"
     procedure: str = ""
 
-    def file_name(self) -> str:
-        return f"{self.receiver_id}{self.sender_id}.{self.file_extension}"
+    def file_name(self, folder: Path | None = None) -> str:
+        """Receiver id + sender id, then ``.GDT`` (fixed name) or, with ``file_extension = "counter"``, the first
+        free ``.000``-``.999`` in ``folder`` (as Elexis's GDTOutputHandler does for "hochzählend")."""
+        stem = f"{self.receiver_id}{self.sender_id}"
+        if self.file_extension.lower() != "counter":
+            return f"{stem}.{self.file_extension}"
+        for n in range(1000):
+            name = f"{stem}.{n:03d}"
+            if folder is None or not (folder / name).exists():
+                return name
+        raise FormatError("No free GDT counter file name", field="gdt.file_extension", value=stem,
+                          expected="the vendor program to consume its request files (000-999 all present)")
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def write_request(folder: Path, patient: GdtPatient, program: GdtProgram, *, rec
                           expected="6301 (patient data) or 6302 (examination request)")
     data = encode(record_type, request_fields(patient, program), version=program.version, charset=program.charset)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / program.file_name()
+    path = folder / program.file_name(folder)
     atomic_write(path, data, temp_suffix=".part")
     return path
 
