@@ -203,3 +203,17 @@ def test_gdt_request_command_writes_the_demo_patient(tmp_path: Path, capsys: pyt
     rec = decode((tmp_path / "SPIRASAL.GDT").read_bytes())
     assert (rec.record_type, rec.get("3101"), rec.get("3103"), rec.get("3622")) == ("6302", "TESTPATIENT",
                                                                                     "14031979", "165")
+
+
+def test_a_device_computed_examination_is_not_replayed_as_if_recorded(bridge: Bridge) -> None:
+    from asalee_devices.errors import FormatError
+    from asalee_devices.workflow.replay import replay
+
+    (bridge.inbox / "spiro_4711.pdf").write_bytes(PDF)
+    bridge.drop("spirometry_6310.gdt")
+    bridge.scan()
+    (folder,) = bridge.importer.recordings_dir.iterdir()
+    manifest = json.loads((folder / "exam.json").read_bytes())
+    assert manifest["computed_by"].startswith("logiciel de l'appareil") and manifest["source"]["format"] == "GDT"
+    with pytest.raises(FormatError, match="no raw recordings to replay"):
+        replay(folder)
