@@ -153,3 +153,29 @@ def test_header_fields_and_lines_within_their_lengths(hprim_demo: Path) -> None:
         lab = lines.index("****LAB****")
         assert all(len(line) <= 80 for line in lines[12:lab])
         assert all(len(line) <= 200 for line in lines[lab:])
+
+
+def _demo(out: Path, sink: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ASALEE_") or k == "ASALEE_SHARED_DATA"}
+    return subprocess.run([sys.executable, "-m", "asalee_devices.cli.main", "demo", "--sink", sink, "--out", str(out),
+                           "--speed", "50"], capture_output=True, text=True, timeout=180, cwd=out.parent,
+                          env={**clean, **env, "PYTHONPATH": str(ROOT / "src")})
+
+
+def test_demo_through_the_configured_fhir_endpoint(tmp_path: Path) -> None:
+    from tests.fhir_test_server import FhirTestServer
+
+    server = FhirTestServer().start()
+    try:
+        proc = _demo(tmp_path / "out", "fhir", {"ASALEE_SINK_BASE_URL": server.base_url})
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        assert server.count("DiagnosticReport") == 2  # the spirometry and the ECG
+    finally:
+        server.stop()
+    assert not list((tmp_path / "out").glob("*.hpr"))
+
+
+def test_demo_through_mllp_without_an_endpoint_says_what_to_configure(tmp_path: Path) -> None:
+    proc = _demo(tmp_path / "out", "mllp", {})
+    assert proc.returncode == 2 and "sink.host is empty" in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing recorded before the sink is known to be usable
