@@ -123,3 +123,17 @@ def test_sizes_are_bounded_before_anything_is_allocated() -> None:
         encode("6310", [("6220", "x" * (MAX_CONTENT + 1))])
     with pytest.raises(FormatError, match="not representable"):
         encode("6301", [("3101", "Łukasz")], charset="2")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(min_value=0, max_value=700), st.binary(min_size=1, max_size=4))
+def test_random_and_mutated_bytes_give_a_record_or_a_format_error(noise: bytes, at: int, patch: bytes) -> None:
+    good = encode("6310", FIELDS["6310"], charset="3")
+    mutated = good[:at] + patch + good[at + len(patch):]
+    for data in (noise, mutated):
+        try:
+            rec = decode(data)
+        except FormatError as exc:
+            assert str(exc).startswith(("GDT", "Empty", "Too many"))
+        else:
+            assert rec.record_type in RECORD_TYPES
