@@ -141,3 +141,15 @@ def test_environment_configures_the_hprim_sink(tmp_path: Path) -> None:
                            "ASALEE_SINK_HPRIM_SENDER_CODE": "CAB01"})
     sink = create_sink(cfg.sink)
     assert isinstance(sink, HprimSink) and sink.folder == tmp_path and cfg.sink.hprim_sender_code == "CAB01"
+
+
+def test_outbox_show_prints_an_hprim_payload_as_latin1_text(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from asalee_devices.cli.main import main
+    from asalee_devices.fhir_out.outbox import Outbox
+
+    data = render_hprim(_results(), _exam(family="Hélène"))
+    with Outbox(tmp_path / "o.sqlite3") as box:
+        mid = box.enqueue(exam_id="e1", kind="spirometry", sink="hprim", performed_on="2026-01-05", payload=data)
+    assert main(["outbox", "show", str(mid), "--payload", "--outbox", str(tmp_path / "o.sqlite3")]) == 0
+    assert "HÉLÈNE" in capsys.readouterr().out
