@@ -84,6 +84,7 @@ def test_spirometry_result_arrives_in_hprim_computed_by_the_device_software(brid
     assert res["Résultats calculés par"][4] == "logiciel de l'appareil (SPIR SPIRO)"
     assert hpr.with_suffix(".pdf").read_bytes() == PDF
     assert "logiciel de l'appareil" in " ".join(parsed.text)
+    assert "Appareil : SPIR SPIRO" in parsed.text  # no empty serial / firmware placeholders
     assert (bridge.inbox / "done" / name).exists()
 
 

@@ -49,8 +49,12 @@ def queue_rendered(setup: ExaminationSetup, outbox: Outbox, *, kind: str, folder
 
 
 def device_label(device: Mapping[str, Any]) -> str:
-    return (f"{device.get('manufacturer', '')} {device.get('model', '')} (n° {device.get('serial_number', '')}, "
-            f"fw {device.get('firmware', '')})")
+    """``manufacturer model (n° serial, fw firmware)``, leaving out what is unknown."""
+    name = " ".join(str(device[k]) for k in ("manufacturer", "model") if device.get(k)) or "appareil non identifié"
+    details = [f"n° {device['serial_number']}" if device.get("serial_number") else "",
+               f"fw {device['firmware']}" if device.get("firmware") else ""]
+    details = [d for d in details if d]
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 def hprim_payload(setup: ExaminationSetup, manifest: Mapping[str, Any], results: Mapping[str, Any],
