@@ -22,7 +22,7 @@ from asalee_devices.errors import ConfigError
 DEFAULT_FILE = "asalee-devices.toml"
 SECRET_KEYS = frozenset({"token", "client_secret", "private_key"})
 
-SINK_TYPES = ("folder", "fhir", "mllp")
+SINK_TYPES = ("folder", "fhir", "mllp", "hprim")
 LANGS = ("fr", "en")
 EQUATIONS = ("gli-global-2022", "gli-2012", "ecsc-1993")
 
@@ -71,6 +71,10 @@ class SinkConfig:
     port: int = 2575
     charset: str = "iso-8859-1"
     max_message_bytes: int = 0  # the receiver's MLLP frame limit, e.g. 65536; 0 = none known (larger: refused)
+    # HPRIM Net (header lines 11 and 12): codes of at most 10 characters; empty = the practice FINESS as sender,
+    # the GP's ADELI number as recipient
+    hprim_sender_code: str = ""
+    hprim_recipient_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,22 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class GdtConfig:
+    """``[gdt]``: the GDT exchange with a vendor spirometry or ECG program (``asalee-devices gdt ...``)."""
+
+    folder: str = ""  # where the vendor program writes its results (6310), watched by ``gdt watch``
+    out_folder: str = ""  # where we write requests (6302) / patient data (6301) for the vendor program
+    sender_id: str = "ASAL"  # our GDT id (file names: receiver id + sender id)
+    receiver_id: str = "SPIR"  # the vendor program's GDT id
+    procedure: str = ""  # field 8402 (device and procedure) the vendor program expects, if any
+    version: str = "02.10"  # 02.10 (GDT 2.1) or 03.00 (GDT 3.0)
+    charset: str = "3"  # 9206: 1 = 7-bit, 2 = IBM CP 437, 3 = ISO 8859-1
+    file_extension: str = "GDT"  # GDT (fixed name), or "counter" (.000, .001, ... the first free one)
+    settle_s: float = 2.0
+    patient_id_system: str = "urn:asalee-devices:gdt-patient-id"  # system of the vendor program's patient numbers
+
+
+@dataclass(frozen=True)
 class Config:
     devices: DevicesConfig = DevicesConfig()
     practice: PracticeConfig = PracticeConfig()
@@ -92,6 +112,7 @@ class Config:
     gp: PersonConfig = PersonConfig(family_name="MEDECIN", given_name="Demo")
     sink: SinkConfig = SinkConfig()
     watch: WatchConfig = WatchConfig()
+    gdt: GdtConfig = GdtConfig()
     outbox: str = "asalee-output/outbox.sqlite3"
     mains_hz: int = 50
     lang: str = "fr"
@@ -113,7 +134,7 @@ class Config:
 
 
 _SECTIONS: dict[str, type] = {"devices": DevicesConfig, "practice": PracticeConfig, "nurse": PersonConfig,
-                              "gp": PersonConfig, "sink": SinkConfig, "watch": WatchConfig}
+                              "gp": PersonConfig, "sink": SinkConfig, "watch": WatchConfig, "gdt": GdtConfig}
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
@@ -184,6 +205,13 @@ def validate(cfg: Config) -> list[str]:
         problems.append(f"sink.type = {cfg.sink.type!r}: expected one of {', '.join(SINK_TYPES)}")
     if cfg.sink.type == "folder" and not cfg.sink.folder:
         problems.append("sink.folder is empty: give the folder where bundles and PDFs are written")
+    if cfg.sink.type == "hprim" and not cfg.sink.folder:
+        problems.append("sink.folder is empty: give the folder the GP software (or the secure-messaging client) "
+                        "imports HPRIM files from")
+    for key in ("hprim_sender_code", "hprim_recipient_code"):
+        code = getattr(cfg.sink, key)
+        if len(code) > 10 or any(not 32 <= ord(c) < 256 or c == "|" for c in code):
+            problems.append(f"sink.{key} must be at most 10 Latin-1 characters without '|'")
     if cfg.sink.type == "fhir":
         if not cfg.sink.base_url.startswith(("https://", "http://")):
             problems.append("sink.base_url must be the FHIR server's http(s) address for sink.type = 'fhir'")
@@ -227,6 +255,7 @@ def validate(cfg: Config) -> list[str]:
         problems.append("practice.siret must be the practice's 14-digit SIRET (its check digit is wrong)")
     problems.extend(national_identifier_problems(cfg))
     problems.extend(_watch_problems(cfg.watch))
+    problems.extend(_gdt_problems(cfg.gdt))
     for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
         if "://" not in url:
             problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
@@ -264,6 +293,32 @@ def _watch_problems(w: WatchConfig) -> list[str]:
     if ":" not in w.patient_id_system or any(c.isspace() for c in w.patient_id_system):
         problems.append("watch.patient_id_system must be a URI (e.g. urn:oid:... of the practice's patient "
                         "numbers)")
+    return problems
+
+
+def _gdt_problems(g: GdtConfig) -> list[str]:
+    problems: list[str] = []
+    for key in ("sender_id", "receiver_id"):
+        value = getattr(g, key)
+        if not (1 <= len(value) <= 8 and value.isascii() and value.isalnum()):
+            problems.append(f"gdt.{key} = {value!r}: expected 1-8 letters or digits (GDT ids name the files)")
+    if g.version not in ("02.10", "03.00"):
+        problems.append(f"gdt.version = {g.version!r}: expected 02.10 (GDT 2.1) or 03.00 (GDT 3.0)")
+    if g.charset not in ("1", "2", "3"):
+        problems.append(f"gdt.charset = {g.charset!r}: expected 1 (7-bit), 2 (IBM CP 437) or 3 (ISO 8859-1)")
+    if g.file_extension.lower() != "counter" and not (g.file_extension.isascii() and g.file_extension.isalnum()
+                                                      and 1 <= len(g.file_extension) <= 3):
+        problems.append(f"gdt.file_extension = {g.file_extension!r}: expected GDT or counter")
+    if not g.settle_s >= 0 or g.settle_s > 3600:
+        problems.append(f"gdt.settle_s = {g.settle_s}: expected 0 to 3600 seconds")
+    for key in ("folder", "out_folder"):
+        value = getattr(g, key)
+        if value and Path(value).exists() and not Path(value).is_dir():
+            problems.append(f"gdt.{key} = {value!r} is a file: give a folder")
+    if g.folder and g.out_folder and Path(g.folder).resolve() == Path(g.out_folder).resolve():
+        problems.append("gdt.folder and gdt.out_folder are the same: our requests would be read back as results")
+    if ":" not in g.patient_id_system or any(c.isspace() for c in g.patient_id_system):
+        problems.append("gdt.patient_id_system must be a URI")
     return problems
 
 

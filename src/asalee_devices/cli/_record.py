@@ -54,7 +54,7 @@ def add_common(p: argparse.ArgumentParser, *, device_help: str) -> None:
 def with_output(cfg: Config, out: Path | None) -> Config:
     if out is None:
         return cfg
-    sink = replace(cfg.sink, folder=str(out)) if cfg.sink.type == "folder" else cfg.sink
+    sink = replace(cfg.sink, folder=str(out)) if cfg.sink.type in ("folder", "hprim") else cfg.sink
     return replace(cfg, sink=sink, outbox=str(out / "outbox.sqlite3"))
 
 
@@ -182,7 +182,9 @@ def print_delivery(result: DeliveryResult, lang: str, out: TextIO) -> None:
         out.write(f"  {t['report']}: {result.pdf_path}\n")
     for d in result.details:
         if d:
-            out.write(f"  {t['bundle']}: {d.split(';')[0]}\n")
+            target = d.split(";")[0]
+            label = "HPRIM" if target.endswith(".hpr") else t["bundle"]
+            out.write(f"  {label}: {target}\n")
 
 
 def ask(question: str, default: bool, args: argparse.Namespace) -> bool:

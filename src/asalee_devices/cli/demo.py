@@ -2,8 +2,9 @@
 
 A spirometry session on the simulated USB turbine (the first blow is hesitant and the nurse is told to redo it;
 three good blows reach grade A and the stopping advice), then a resting ECG on the simulated 12-lead module (an
-electrode is off in the first capture, the retake is clean), both delivered to the embedded folder sink with their
-PDF reports. The patient uses the INS *test* identity system. The simulators run faster than real time so the demo
+electrode is off in the first capture, the retake is clean), both delivered with their PDF reports to the embedded
+folder sink, or to the sink named by ``--sink`` (``hprim``: one ``.hpr`` + ``.pdf`` per examination in ``--out``;
+``fhir`` / ``mllp``: the endpoint of the configuration file and ``ASALEE_SINK_*`` variables). The patient uses the INS *test* identity system. The simulators run faster than real time so the demo
 takes well under a minute.
 """
 
@@ -29,12 +30,14 @@ def register(sub: Any) -> None:
     p.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the messages (default fr)")
     p.add_argument("--speed", type=float, default=5.0,
                    help="simulated device time per real second (default 5; 1 = real time)")
+    p.add_argument("--sink", choices=("folder", "hprim", "fhir", "mllp"), default="folder",
+                   help="where the examinations go (default folder; hprim: .hpr + .pdf in --out; fhir, mllp: the "
+                        "configured endpoint)")
     p.set_defaults(handler=_demo, demo_patient=True, patient=None, config=None, yes=True)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from asalee_devices.cli._record import ecg_record, spirometry_record
-    from asalee_devices.config import Config
     from asalee_devices.workflow.setup import DEMO_HEIGHT_CM, DEMO_PATIENT
 
     t0 = time.monotonic()
@@ -46,12 +49,41 @@ def _demo(args: argparse.Namespace) -> int:
               f" — {p['ins_kind']} {p['ins']}\n  Sortie / output: {args.out.resolve()}\n\n")
     common = dict(vars(args), height_cm=None, max_blows=8, blow_s=15.0, post_bd=None, duration_s=10.0,
                   max_captures=3, layout="3x4", paper_speed=25.0, gain=10.0)
-    config = Config()  # the embedded defaults, never a local configuration file
+    config = _demo_config(args.sink, args.out)
+    if config is None:
+        return 2
     out.write("1. Spirométrie (turbine USB simulée)\n" if fr else "1. Spirometry (simulated USB turbine)\n")
     spiro = spirometry_record(argparse.Namespace(**common, device=SPIROMETER.format(speed=args.speed)),
                               config=config)
     out.write("\n2. ECG 12 dérivations (module simulé)\n" if fr else "\n2. 12-lead ECG (simulated module)\n")
     ecg = ecg_record(argparse.Namespace(**common, device=ECG.format(speed=args.speed)), config=config)
-    out.write(f"\n{'Terminé en' if fr else 'Done in'} {time.monotonic() - t0:.1f} s. "
-              + (f"Bundles FHIR et PDF dans {args.out}/" if fr else f"FHIR bundles and PDFs in {args.out}/") + "\n")
+    what = {"folder": ("Bundles FHIR et PDF dans", "FHIR bundles and PDFs in"),
+            "hprim": ("Fichiers HPRIM (.hpr) et PDF dans", "HPRIM files (.hpr) and PDFs in")}.get(
+        args.sink, (f"Envoyé par le connecteur {args.sink} ; enregistrements dans",
+                    f"Sent through the {args.sink} sink; recordings in"))
+    out.write(f"\n{'Terminé en' if fr else 'Done in'} {time.monotonic() - t0:.1f} s. {what[0 if fr else 1]} "
+              f"{args.out}/\n")
     return 0 if spiro == ecg == 0 else 1
+
+
+def _demo_config(sink_type: str, out: Path) -> Any:
+    """The embedded defaults (never a local configuration file) with the chosen sink: a folder-like sink writes
+    into ``out``; a network sink takes its endpoint from the configuration (file and ``ASALEE_SINK_*``)."""
+    from dataclasses import replace
+
+    from asalee_devices.config import Config, SinkConfig, load_config, validate
+    from asalee_devices.errors import ConfigError
+
+    if sink_type in ("folder", "hprim"):
+        return Config(sink=SinkConfig(type=sink_type, folder=str(out)))
+    try:
+        configured = load_config().sink
+    except ConfigError as exc:
+        sys.stderr.write(f"asalee-devices demo: {exc}\n")
+        return None
+    config = Config(sink=replace(configured, type=sink_type))
+    problems = validate(config)
+    if problems:
+        sys.stderr.write("asalee-devices demo --sink " + sink_type + ": " + "; ".join(problems) + "\n")
+        return None
+    return config

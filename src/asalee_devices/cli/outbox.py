@@ -120,7 +120,8 @@ def _show(args: argparse.Namespace) -> int:
     _cfg, box = _open(args)
     msg = box.get(args.id)
     if args.payload:
-        sys.stdout.write(box.payload(args.id).decode("utf-8") + "\n")
+        charset = "iso-8859-1" if msg.sink == "hprim" else "utf-8"  # an HPRIM payload is Latin-1 text
+        sys.stdout.write(box.payload(args.id).decode(charset) + "\n")
         return 0
     print_json(_row(msg))
     return 0

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from asalee_devices.drivers.ecg_files import EcgFile, read_ecg_file
 from asalee_devices.errors import AsaleeError, ConfigError
@@ -39,6 +40,8 @@ from asalee_devices.files import atomic_write
 log = logging.getLogger(__name__)
 
 ProcessFn = Callable[[EcgFile, Path], None]
+#: a reader other than the ECG file readers (``reader=``): bytes of a complete file -> what ``process`` receives
+ReaderFn = Callable[[Path], Any]
 
 _IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".lock", ".reason.txt")
 
@@ -115,9 +118,10 @@ def sha256_file(path: Path) -> str:
 class WatchedFolder:
     """Polls ``inbox`` and delivers each complete file once through ``process``."""
 
-    def __init__(self, inbox: Path, process: ProcessFn, *, ledger_path: Path | None = None, settle_s: float = 2.0,
-                 poll_s: float = 1.0, strict: bool = False, max_attempts: int = 3,
-                 clock: Callable[[], float] = time.monotonic, on_cycle: Callable[[], object] | None = None) -> None:
+    def __init__(self, inbox: Path, process: Callable[[Any, Path], None], *, ledger_path: Path | None = None,
+                 settle_s: float = 2.0, poll_s: float = 1.0, strict: bool = False, max_attempts: int = 3,
+                 clock: Callable[[], float] = time.monotonic, on_cycle: Callable[[], object] | None = None,
+                 reader: ReaderFn | None = None, accept: Callable[[str], bool] | None = None) -> None:
         if not inbox.is_dir():
             raise ConfigError("Watched folder does not exist", field="dir", value=str(inbox),
                               expected="an existing directory")
@@ -130,6 +134,8 @@ class WatchedFolder:
         self.done_dir.mkdir(exist_ok=True)
         self.failed_dir.mkdir(exist_ok=True)
         self.process = process
+        self.reader = reader  # None: the ECG file readers (read_ecg_file)
+        self.accept = accept  # None: every file name; else only the names it accepts (others are left alone)
         self.ledger = Ledger(ledger_path or inbox / ".asalee-watch.sqlite")
         self.settle_s = settle_s
         self.poll_s = poll_s
@@ -145,7 +151,7 @@ class WatchedFolder:
         for entry in os.scandir(self.inbox):
             name = entry.name
             if not entry.is_file(follow_symlinks=False) or name.startswith((".", "~")) \
-                    or name.lower().endswith(_IGNORED_SUFFIXES):
+                    or name.lower().endswith(_IGNORED_SUFFIXES) or (self.accept is not None and not self.accept(name)):
                 continue
             out.append(Path(entry.path))
         return sorted(out)
@@ -203,8 +209,8 @@ class WatchedFolder:
             return Outcome(path.name, digest, "failed", reason)
         self.ledger.mark(digest, path.name, "processing", attempt=True)
         try:
-            ecg = read_ecg_file(path, strict=self.strict)
-            self.process(ecg, path)
+            item = read_ecg_file(path, strict=self.strict) if self.reader is None else self.reader(path)
+            self.process(item, path)
         except AsaleeError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             self.ledger.mark(digest, path.name, "failed", reason)

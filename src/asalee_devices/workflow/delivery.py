@@ -39,6 +39,7 @@ from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import EcgExamination
 from asalee_devices.workflow.recording_store import save_recording
+from asalee_devices.workflow.rendered import prepare_rendered, renders_own_payload
 from asalee_devices.workflow.results import canonical_json, ecg_results, spirometry_results
 from asalee_devices.workflow.setup import ExaminationSetup
 from asalee_devices.workflow.spirometry_exam import SpirometryExamination
@@ -242,6 +243,15 @@ def _send(setup: ExaminationSetup, queued: list[int], *, exam_id: str, kind: str
                           pdf_path=pdf_path, message_ids=tuple(queued), details=tuple(m.detail for m in states))
 
 
+def _send_rendered(setup: ExaminationSetup, *, exam_id: str, kind: str, folder: Path, results: bytes, pdf: bytes,
+                   pdf_path: Path) -> DeliveryResult:
+    """Queue the sink's own document rendered from the canonical results (workflow/rendered.py) in the same
+    durable step as the results and report (:func:`_commit`), then send."""
+    message = prepare_rendered(setup, kind=kind, folder=folder, results=results, pdf=pdf)
+    queued = _commit(setup, folder, [message], results, pdf)
+    return _send(setup, queued, exam_id=exam_id, kind=kind, folder=folder, pdf_path=pdf_path)
+
+
 def _kept(setup: ExaminationSetup, exam_id: str, kind: str, folder: Path) -> DeliveryResult:
     msg = _MESSAGES["kept"][setup.lang] + f" ({folder})"
     return DeliveryResult(exam_id=exam_id, kind=kind, status="kept", message=msg, recordings_dir=folder,
@@ -301,6 +311,9 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
                                   btps_note=_btps_note(pre.recordings, setup.lang))
     pdf = render_spirometry_pdf(data)
     pdf_path = folder / REPORT
+    if renders_own_payload(setup.config.sink.type):  # e.g. HPRIM: one document for the whole examination
+        return _send_rendered(setup, exam_id=exam_id, kind="spirometry", folder=folder, results=results, pdf=pdf,
+                              pdf_path=pdf_path)
     subject = exam.subject
     predictions = [predict(p, sex=subject.sex, age_years=subject.age_years, height_cm=subject.height_cm,
                            equation=subject.equation, ethnicity=subject.ethnicity)
@@ -380,6 +393,9 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
                                heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang)
     pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)
     pdf_path = folder / REPORT
+    if renders_own_payload(setup.config.sink.type):
+        return _send_rendered(setup, exam_id=exam_id, kind="ecg", folder=folder, results=results, pdf=pdf,
+                              pdf_path=pdf_path)
     ctx = _exam_context(setup, exam_id=exam_id, device=device, performed_at=performed_at, pdf=pdf,
                         raw_reference=f"recordings/{exam_id}/", raw_sha256=manifest_sha)
     message = prepare_message(sink=setup.config.sink.type, exam=ctx, kind="ecg",

@@ -55,6 +55,11 @@ def load_manifest(folder: Path) -> dict[str, Any]:
 def rebuild(folder: Path) -> tuple[dict[str, Any], SpirometryExamination | EcgExamination]:
     """The examination object rebuilt from the stored recordings (in acquisition order)."""
     doc = load_manifest(folder)
+    if not doc["recordings"]:  # e.g. a GDT result: computed by the device software, no raw signal to recompute
+        raise FormatError("This examination has no raw recordings to replay", field="recordings",
+                          value=(doc.get("source") or {}).get("format"),
+                          expected="an examination recorded by asalee-devices (results computed from its blows "
+                                   "or captures)")
     recordings = [(entry["file"], load_recording(folder / entry["file"])) for entry in doc["recordings"]]
     exam: SpirometryExamination | EcgExamination
     if doc["kind"] == "spirometry":

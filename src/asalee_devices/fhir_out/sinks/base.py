@@ -1,5 +1,5 @@
 """The sink interface and registry: where a finished examination (its FHIR transaction Bundle, optionally the
-PDF) goes. Sinks are chosen by name from the configuration (``[sink] type = "folder" | "fhir" | "mllp"``)."""
+PDF) goes. Sinks are chosen by name from the configuration (``[sink] type = "folder" | "fhir" | "mllp" | "hprim"``)."""
 
 from __future__ import annotations
 
@@ -82,11 +82,13 @@ def create_sink(cfg: SinkConfig) -> Sink:
 
 
 def _load_builtins() -> None:
-    if {"folder", "fhir", "mllp"} <= _REGISTRY.keys():
+    if {"folder", "fhir", "mllp", "hprim"} <= _REGISTRY.keys():
         return
     from asalee_devices.fhir_out.sinks import fhir_rest, folder
+    from asalee_devices.fhir_out.sinks import hprim as hprim_sink
     from asalee_devices.fhir_out.sinks import mllp as mllp_sink
 
     register_sink("folder", folder.FolderSink.from_config)
     register_sink("fhir", fhir_rest.FhirRestSink.from_config)
     register_sink("mllp", mllp_sink.MllpSink.from_config)
+    register_sink("hprim", hprim_sink.HprimSink.from_config)
