@@ -47,6 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
     common = dict(vars(args), height_cm=None, max_blows=8, blow_s=15.0, post_bd=None, duration_s=10.0,
                   max_captures=3, layout="3x4", paper_speed=25.0, gain=10.0)
     config = Config()  # the embedded defaults, never a local configuration file
+    _demo_consent(config, args.out)
     out.write("1. Spirométrie (turbine USB simulée)\n" if fr else "1. Spirometry (simulated USB turbine)\n")
     spiro = spirometry_record(argparse.Namespace(**common, device=SPIROMETER.format(speed=args.speed)),
                               config=config)
@@ -55,3 +56,21 @@ def _demo(args: argparse.Namespace) -> int:
     out.write(f"\n{'Terminé en' if fr else 'Done in'} {time.monotonic() - t0:.1f} s. "
               + (f"Bundles FHIR et PDF dans {args.out}/" if fr else f"FHIR bundles and PDFs in {args.out}/") + "\n")
     return 0 if spiro == ecg == 0 else 1
+
+
+def _demo_consent(config: Any, out: Path) -> None:
+    """The demonstration patient consents to the programme's data use (test identity), so the demo month exports
+    one patient (``asalee-devices evaluation export``)."""
+    from datetime import date
+
+    from asalee_devices.cli._record import with_output
+    from asalee_devices.fhir_out.pipeline import patient_from_mapping
+    from asalee_devices.programme.consent import ConsentRegister, register_path
+    from asalee_devices.workflow.setup import DEMO_PATIENT
+
+    cfg = with_output(config, out)
+    patient = patient_from_mapping(DEMO_PATIENT)
+    with ConsentRegister(register_path(cfg)) as reg:
+        if not any(c.active for c in reg.consents(patient)):
+            reg.record(patient, given_on=date.today(), department="51",
+                       recorded_by=f"{cfg.nurse.given_name} {cfg.nurse.family_name}")
