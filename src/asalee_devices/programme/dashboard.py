@@ -63,6 +63,17 @@ LABELS: dict[str, tuple[str, str, str]] = {
 NOT_AVAILABLE = {"fr": "non disponible", "en": "not available"}
 
 
+def _reason_text(code: str, lang: str) -> str:
+    """The ATS/ERS reason's nurse message, its first clause (e.g. "Démarrage hésitant"), with the code."""
+    from asalee_devices.signal.spirometry.acceptability import MESSAGES, Reason
+
+    try:
+        text = MESSAGES[Reason(code)]["en" if lang == "en" else "fr"]
+    except (ValueError, KeyError):
+        return code
+    return f"{text.split(' — ')[0]} ({code})"
+
+
 @dataclass(frozen=True)
 class Indicator:
     scope: str  # practice | nurse | gp | trend
@@ -76,7 +87,7 @@ class Indicator:
         if kind == "protocol":
             return protocol_label(rest, lang)
         if kind == "failure_reason":
-            return ("Motif d'échec : " if lang == "fr" else "Failure reason: ") + rest
+            return ("Motif d'échec : " if lang == "fr" else "Failure reason: ") + _reason_text(rest, lang)
         if kind == "electrode_off":
             return ("Électrode déconnectée : " if lang == "fr" else "Electrode off: ") + rest
         if kind == "trend":
