@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from asalee_devices.programme.evaluation import EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION
@@ -30,18 +31,24 @@ class SyntheticSet:
     rows: int
 
 
-def _hex(rng: np.random.Generator, n: int, chars: int) -> np.ndarray:
-    raw = rng.integers(0, 256, size=(n, chars // 2), dtype=np.uint8)
-    return np.array([bytes(r).hex() for r in raw], dtype=object)
+def _hex(rng: np.random.Generator, n: int, chars: int) -> pa.StringArray:
+    """``n`` random hexadecimal strings of ``chars`` characters, built as one Arrow buffer (no Python loop)."""
+    data = rng.integers(0, 256, size=n * chars // 2, dtype=np.uint8).tobytes().hex().encode("ascii")
+    offsets = np.arange(0, n * chars + 1, chars, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
 
 
-def month_table(rng: np.random.Generator, *, month: str, practice: str, region: str, patients: np.ndarray,
+def _pick(values: tuple[str, ...], idx: np.ndarray) -> pa.Array:
+    return pa.array(values).take(pa.array(idx))
+
+
+def month_table(rng: np.random.Generator, *, month: str, practice: str, region: str, patients: pa.Array,
                 n: int) -> pa.Table:
     kind_spiro = rng.random(n) < 0.55
     blows = np.where(kind_spiro, rng.integers(3, 9, n), 0)
     acc = np.minimum(blows, rng.binomial(blows, 0.75))
-    grade = np.array(GRADES, dtype=object)[rng.choice(len(GRADES), n, p=[.5, .15, .12, .08, .06, .05, .04])]
-    grade_fvc = np.array(GRADES, dtype=object)[rng.choice(len(GRADES), n, p=[.45, .17, .13, .09, .07, .05, .04])]
+    grade = _pick(GRADES, rng.choice(len(GRADES), n, p=[.5, .15, .12, .08, .06, .05, .04]))
+    grade_fvc = _pick(GRADES, rng.choice(len(GRADES), n, p=[.45, .17, .13, .09, .07, .05, .04]))
     ratio = rng.normal(0.76, 0.09, n)
     lln = rng.normal(0.69, 0.03, n)
     captures = np.where(kind_spiro, 0, rng.integers(1, 4, n))
@@ -49,22 +56,24 @@ def month_table(rng: np.random.Generator, *, month: str, practice: str, region: 
     y, m = (int(x) for x in month.split("-"))
     day = rng.integers(1, 29, n)
 
-    def when(values: np.ndarray, typ: pa.DataType, spiro_only: bool) -> pa.Array:
-        mask = ~kind_spiro if spiro_only else kind_spiro
-        return pa.array(values, type=typ, mask=mask)
+    def when(values: np.ndarray | pa.Array, typ: pa.DataType, spiro_only: bool) -> pa.Array:
+        mask = pa.array(~kind_spiro if spiro_only else kind_spiro)
+        arr = values.cast(typ) if isinstance(values, pa.Array) else pa.array(values, type=typ)
+        return pc.if_else(mask, pa.nulls(n, typ), arr)
 
     cols = {
         "schema_version": pa.array(np.full(n, EXPORT_SCHEMA_VERSION), pa.int16()),
         "month": pa.array([month] * n), "exam_code": pa.array(_hex(rng, n, 32)),
-        "patient_pseudonym": pa.array(patients[rng.integers(0, len(patients), n)]),
+        "patient_pseudonym": patients.take(pa.array(rng.integers(0, len(patients), n))),
         "practice_code": pa.array([practice] * n), "nurse_code": pa.array([practice[:8] + "n1"] * n),
         "region": pa.array([region] * n), "practice_department": pa.array([""] * n),
         "birth_year": pa.array(rng.integers(1935, 2000, n), pa.int16()),
         "sex": pa.array(np.where(rng.random(n) < 0.5, "female", "male")),
         "residence_department": pa.array([""] * n),
         "kind": pa.array(np.where(kind_spiro, "spirometry", "ecg")),
-        "protocol": pa.array(np.array(PROTOCOLS, dtype=object)[rng.integers(0, 3, n)]),
-        "performed_on": pa.array([date(y, m, int(d)) for d in day], pa.date32()),
+        "protocol": _pick(PROTOCOLS, rng.integers(0, 3, n)),
+        "performed_on": pa.array((np.datetime64(date(y, m, 1), "D") + day - 1).astype("datetime64[D]"),
+                                 pa.date32()),
         "blows": when(blows, pa.int32(), True), "acceptable_fev1_blows": when(acc, pa.int32(), True),
         "acceptable_fvc_blows": when(acc, pa.int32(), True), "grade_fev1": when(grade, pa.string(), True),
         "grade_fvc": when(grade_fvc, pa.string(), True), "failure_reasons": when(
@@ -79,7 +88,7 @@ def month_table(rng: np.random.Generator, *, month: str, practice: str, region: 
         "captures": when(captures, pa.int32(), False),
         "first_capture_acceptable": when(rng.random(n) < 0.8, pa.bool_(), False),
         "retakes": when(np.maximum(captures - 1, 0), pa.int32(), False),
-        "electrode_off": when(np.array(LEADS, dtype=object)[rng.integers(0, len(LEADS), n)], pa.string(), False),
+        "electrode_off": when(_pick(LEADS, rng.integers(0, len(LEADS), n)), pa.string(), False),
         "electrode_off_count": when(off_count, pa.int32(), False),
         "heart_rate_bpm": when(rng.normal(72, 10, n), pa.float64(), False),
     }
@@ -88,8 +97,11 @@ def month_table(rng: np.random.Generator, *, month: str, practice: str, region: 
 
 def write_export(folder: Path, table: pa.Table, *, month: str, practice: str, region: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, folder / "exams.parquet", compression="zstd")
-    digest = hashlib.sha256((folder / "exams.parquet").read_bytes()).hexdigest()
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    data = sink.getvalue().to_pybytes()
+    (folder / "exams.parquet").write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
     manifest = {"format": "asalee-evaluation-export", "version": EXPORT_SCHEMA_VERSION, "month": month,
                 "practice_code": practice, "region": region, "synthetic": True,
                 "counts": {"exams": table.num_rows}, "files": {"exams.parquet": digest}}
@@ -108,7 +120,7 @@ def synthetic_exports(root: Path, *, practices: int, months: int, rows_per_month
     for p in range(practices):
         practice = hashlib.sha256(f"synthetic-practice-{seed}-{p}".encode()).hexdigest()[:16]
         region = REGIONS[p % len(REGIONS)]
-        patients = np.concatenate([_hex(rng, patients_per_practice, 64), shared])
+        patients = pa.concat_arrays([_hex(rng, patients_per_practice, 64), shared])
         for m in range(months):
             month = f"{year}-{m + 1:02d}"
             n = int(rng.poisson(rows_per_month))
