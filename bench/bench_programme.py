@@ -55,12 +55,24 @@ def _dashboard_bench(tmp: Path, n: int = 1000) -> None:
                        electrode_off=["V3"] * (caps - 1), heart_rate_bpm=70.0)
         write_row(store, row)
     files = month_files(store, "2026-11")
+    s = time.perf_counter()
+    compute(files, month="2026-11", practice="cabinet", outbox=tmp / "none.sqlite3")
+    loose = time.perf_counter() - s
+    from asalee_devices.cli._record import with_output
+    from asalee_devices.config import Config
+    from asalee_devices.programme.dashboard import dashboard_for
+
+    cfg = with_output(Config(), tmp)
+    s = time.perf_counter()
+    dashboard_for(cfg, month="2026-11", practice="cabinet")  # compacts the month's 1 000 files, then computes
+    first = time.perf_counter() - s
     times = []
     for _ in range(3):
         s = time.perf_counter()
-        d = compute(files, month="2026-11", practice="cabinet", outbox=tmp / "none.sqlite3")
+        d = dashboard_for(cfg, month="2026-11", practice="cabinet")
         times.append(time.perf_counter() - s)
     ours = min(times)
+    files = month_files(store, "2026-11")
     s = time.perf_counter()
     rows = [r for f in files for r in pq.ParquetFile(f).read().to_pylist()]
     counts = {"exams": len(rows), "blows": sum(r["blows"] or 0 for r in rows),
@@ -69,9 +81,10 @@ def _dashboard_bench(tmp: Path, n: int = 1000) -> None:
     peer = time.perf_counter() - s
     assert d.value("practice", "cabinet", "exams") == counts["exams"] == n
     assert d.value("practice", "cabinet", "grade_fev1_A") == counts["grade_A"]
-    print(f"dashboard, 1 practice-month of {n} examinations ({len(files)} files): {ours * 1000:.0f} ms "
-          f"(target < 1000 ms); peer pyarrow+Python loop (4 counts only): {peer * 1000:.0f} ms; "
-          f"ratio peer/ours {peer / ours:.2f}")
+    print(f"dashboard, 1 practice-month of {n} examinations: {ours * 1000:.0f} ms from the compacted month "
+          f"(target < 1000 ms); first call {first * 1000:.0f} ms (compacts the {n} per-examination files); "
+          f"without compaction {loose * 1000:.0f} ms; peer pyarrow+Python loop over the same compacted file "
+          f"(4 counts only): {peer * 1000:.0f} ms; ratio peer/ours {peer / ours:.2f}")
 
 
 def _national_bench(root: Path, practices: int, months: int, rows: float, out: Path) -> None:

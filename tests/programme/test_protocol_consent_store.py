@@ -158,3 +158,35 @@ def test_store_holds_no_name_nir_or_birth_date(practice_month: Path) -> None:
     for secret in (PATIENT["family"], PATIENT["ins"], OTHER["family"], OTHER["ins"], "1979-03-14", "1961-07-02",
                    "Marie", "Paul"):
         assert secret not in text and secret.encode() not in blob
+
+
+def test_compaction_keeps_every_row_and_a_later_row_wins(practice_month: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from asalee_devices.cli._record import with_output
+    from asalee_devices.config import Config
+    from asalee_devices.programme.dashboard import dashboard_for
+
+    data = tmp_path / "data"
+    shutil.copytree(practice_month, data)
+    cfg = with_output(Config(), data)
+    store = indicators.store_path(cfg)
+    month = indicators.month_files(store)[0].parent.name.removeprefix("month=")
+    before = dashboard_for(cfg, month=month).indicators
+    assert indicators.compact(store, month, min_files=2) == 4
+    assert [f.name for f in indicators.month_files(store, month)] == [indicators.COMPACTED]
+    assert dashboard_for(cfg, month=month).indicators == before
+    # a row written after the compaction (e.g. the same examination re-delivered with another protocol) wins
+    folder = next(indicators.examination_folders(data / "recordings"))
+    row = indicators.row_from_folder(folder)
+    row["protocol"] = "diabete-t2"
+    indicators.write_row(store, row)
+    rows = indicators.read_rows(indicators.month_files(store, month))
+    assert len(rows) == 4 and next(r for r in rows if r["exam_id"] == row["exam_id"])["protocol"] == "diabete-t2"
+    after = dashboard_for(cfg, month=month)
+    assert after.value("practice", "cabinet", "exams") == 4
+    assert after.value("practice", "cabinet", "protocol:diabete-t2") == 2
+    # rebuild drops the compacted file and rewrites one file per examination
+    indicators.rebuild(data / "recordings", store)
+    assert sorted(f.name for f in indicators.month_files(store, month)) == sorted(
+        f"{f.name}.parquet" for f in indicators.examination_folders(data / "recordings"))

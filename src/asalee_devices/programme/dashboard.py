@@ -262,7 +262,7 @@ def compute(files: Sequence[Path], *, month: str, practice: str, outbox: Path, p
     trend), restricted to ``practice``."""
     import duckdb
 
-    from asalee_devices.programme.indicators import SCHEMA
+    from asalee_devices.programme.indicators import COMPACTED, SCHEMA
 
     con = duckdb.connect()
     try:
@@ -270,8 +270,11 @@ def compute(files: Sequence[Path], *, month: str, practice: str, outbox: Path, p
         if files:
             file_list = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             try:
-                con.execute(f"CREATE TEMP VIEW all_rows AS SELECT * FROM read_parquet([{file_list}], "
-                            "hive_partitioning = false, union_by_name = true)")
+                # one row per examination: a per-examination file wins over the month's compacted file
+                con.execute(f"CREATE TEMP VIEW all_rows AS SELECT * EXCLUDE (filename) FROM read_parquet("
+                            f"[{file_list}], hive_partitioning = false, union_by_name = true, filename = true) "
+                            f"QUALIFY row_number() OVER (PARTITION BY exam_id ORDER BY "
+                            f"ends_with(filename, '{COMPACTED}')) = 1")
             except duckdb.Error as exc:
                 raise FormatError(f"Indicators store unreadable ({exc})", field="indicators",
                                   expected="run asalee-devices dashboard --rebuild") from None
@@ -322,13 +325,21 @@ def dashboard_for(config: Config, *, month: str | None = None, practice: str | N
     """The configured practice's dashboard (default: this month)."""
     from asalee_devices.fhir_out.context import PerformerContext
     from asalee_devices.programme.evaluation import MONTH_RE
-    from asalee_devices.programme.indicators import month_files, practice_id, professional_code, store_path
+    from asalee_devices.programme.indicators import (
+        compact,
+        month_files,
+        practice_id,
+        professional_code,
+        store_path,
+    )
 
     when = now or datetime.now(UTC)
     month = month or when.strftime("%Y-%m")
     if not MONTH_RE.fullmatch(month):
         raise InputError("Bad month", field="--month", value=month, expected="YYYY-MM")
     store = store_path(config)
+    for m in previous_months(month, TREND_MONTHS):
+        compact(store, m)  # one file per month instead of one per examination: the dashboard reads fast
     files = [f for m in previous_months(month, TREND_MONTHS) for f in month_files(store, m)]
     names: dict[str, str] = {}
     for cfg in (config.nurse, config.gp):

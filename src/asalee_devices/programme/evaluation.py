@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from asalee_devices import __version__
-from asalee_devices.errors import ConfigError, FormatError, InputError
+from asalee_devices.errors import ConfigError, InputError
 from asalee_devices.files import atomic_write
 
 if TYPE_CHECKING:
@@ -146,16 +146,9 @@ def check_month(month: str, *, today: datetime | None = None) -> str:
 
 
 def _read_rows(store: Path, month: str) -> list[dict[str, Any]]:
-    from asalee_devices.programme.indicators import month_files
+    from asalee_devices.programme.indicators import month_files, read_rows
 
-    rows = []
-    for f in month_files(store, month):
-        try:
-            rows += pq.ParquetFile(f).read().to_pylist()
-        except (pa.ArrowException, OSError) as exc:
-            raise FormatError(f"Indicators file unreadable ({exc})", field="indicators", value=str(f),
-                              expected="a Parquet file (rebuild with asalee-devices dashboard --rebuild)") from None
-    return rows
+    return read_rows(month_files(store, month))
 
 
 def _csv_bytes(table: pa.Table) -> bytes:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 PROGRAMME = "programme.json"  # beside exam.json / results.json in the examination folder
+COMPACTED = "_compacted.parquet"  # a month's rows merged (programme.indicators.compact)
 MAX_DOC_BYTES = 16 * 1024 * 1024
 
 SCHEMA = pa.schema([
@@ -218,6 +219,8 @@ def examination_folders(recordings: Path) -> Iterator[Path]:
 def rebuild(recordings: Path, store: Path) -> Counter[str]:
     """Rewrite the store's rows from every stored examination; returns the count per month. Folders that cannot
     be read are named in the error (nothing else is changed for them)."""
+    for old in store.glob(f"month=*/{COMPACTED}"):
+        old.unlink()
     counts: Counter[str] = Counter()
     for folder in examination_folders(recordings):
         row = row_from_folder(folder)
@@ -227,5 +230,40 @@ def rebuild(recordings: Path, store: Path) -> Counter[str]:
 
 
 def month_files(store: Path, month: str | None = None) -> list[Path]:
+    """The month's files: the compacted one (if any) first, then one file per examination written since."""
     pattern = f"month={month}/*.parquet" if month else "month=*/*.parquet"
-    return sorted(store.glob(pattern))
+    return sorted(store.glob(pattern), key=lambda p: (p.parent.name, p.name != COMPACTED, p.name))
+
+
+def read_rows(files: list[Path]) -> list[dict[str, Any]]:
+    """The rows of ``files``, one per examination: a per-examination file wins over the compacted file (it was
+    written later). Unreadable files are named in the error."""
+    rows: dict[str, dict[str, Any]] = {}
+    for f in files:
+        try:
+            table = pq.ParquetFile(f).read()
+        except (pa.ArrowException, OSError) as exc:
+            raise FormatError(f"Indicators file unreadable ({exc})", field="indicators", value=str(f),
+                              expected="a Parquet file (rebuild with asalee-devices dashboard --rebuild)") from None
+        for r in table.to_pylist():
+            if f.name != COMPACTED or r["exam_id"] not in rows:
+                rows[r["exam_id"]] = r
+    return list(rows.values())
+
+
+def compact(store: Path, month: str, *, min_files: int = 20) -> int:
+    """Merge the month's per-examination files into ``month=M/_compacted.parquet`` (atomically), then delete the
+    merged files; returns how many were merged (0 below ``min_files``). Readers see every row at every moment: the
+    compacted file is complete before any file it holds is removed, and a row written meanwhile stays in its own
+    file (a per-examination file wins over the compacted one)."""
+    files = month_files(store, month)
+    loose = [f for f in files if f.name != COMPACTED]
+    if len(loose) < min_files:
+        return 0
+    rows = read_rows(files)
+    buf = io.BytesIO()
+    pq.write_table(_table(sorted(rows, key=lambda r: (r["performed_at"], r["exam_id"]))), buf, compression="zstd")
+    atomic_write(store / f"month={month}" / COMPACTED, buf.getvalue())
+    for f in loose:
+        f.unlink(missing_ok=True)
+    return len(loose)
