@@ -20,7 +20,7 @@ from typing import Any
 from asalee_devices.errors import ConfigError
 
 DEFAULT_FILE = "asalee-devices.toml"
-SECRET_KEYS = frozenset({"token", "client_secret", "private_key"})
+SECRET_KEYS = frozenset({"token", "client_secret", "private_key", "key_file"})
 
 SINK_TYPES = ("folder", "fhir", "mllp", "hprim")
 LANGS = ("fr", "en")
@@ -105,6 +105,22 @@ class GdtConfig:
 
 
 @dataclass(frozen=True)
+class ProgrammeConfig:
+    """``[programme]``: the ASALEE programme context (protocols, practice codes, consent register, indicators store,
+    the association's pseudonymisation key for the national evaluation export)."""
+
+    protocols: tuple[str, ...] = ("bpco-tabac", "diabete-t2", "risque-cv")  # codes the nurse may choose from
+    spirometry_protocol: str = "bpco-tabac"  # default protocol of a spirometry (CLI without --protocol, imports)
+    ecg_protocol: str = "risque-cv"  # default protocol of an ECG (CLI without --protocol, watched folder)
+    practice_id: str = ""  # the practice's code in the dashboard (default: FINESS, else "cabinet")
+    department: str = ""  # INSEE department code of the practice (e.g. 51, 2A, 971)
+    region: str = ""  # INSEE region code of the practice (e.g. 44 = Grand Est)
+    key_file: str = ""  # the association's HMAC key file (evaluation export); never printed
+    consent_register: str = ""  # default: consent.sqlite3 beside the outbox
+    indicators: str = ""  # default: indicators/ beside the outbox
+
+
+@dataclass(frozen=True)
 class Config:
     devices: DevicesConfig = DevicesConfig()
     practice: PracticeConfig = PracticeConfig()
@@ -113,6 +129,7 @@ class Config:
     sink: SinkConfig = SinkConfig()
     watch: WatchConfig = WatchConfig()
     gdt: GdtConfig = GdtConfig()
+    programme: ProgrammeConfig = ProgrammeConfig()
     outbox: str = "asalee-output/outbox.sqlite3"
     mains_hz: int = 50
     lang: str = "fr"
@@ -134,10 +151,16 @@ class Config:
 
 
 _SECTIONS: dict[str, type] = {"devices": DevicesConfig, "practice": PracticeConfig, "nurse": PersonConfig,
-                              "gp": PersonConfig, "sink": SinkConfig, "watch": WatchConfig, "gdt": GdtConfig}
+                              "gp": PersonConfig, "sink": SinkConfig, "watch": WatchConfig, "gdt": GdtConfig,
+                              "programme": ProgrammeConfig}
 
 
 def _coerce(value: Any, target: Any, where: str) -> Any:
+    if isinstance(target, tuple):  # a list of codes: a TOML array, or comma-separated text (environment)
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ConfigError("Invalid list", field=where, expected="a list of strings")
+        return tuple(i.strip() for i in items if i.strip())
     if isinstance(target, bool):
         if isinstance(value, bool):
             return value
@@ -256,6 +279,7 @@ def validate(cfg: Config) -> list[str]:
     problems.extend(national_identifier_problems(cfg))
     problems.extend(_watch_problems(cfg.watch))
     problems.extend(_gdt_problems(cfg.gdt))
+    problems.extend(_programme_problems(cfg.programme))
     for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
         if "://" not in url:
             problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
@@ -319,6 +343,27 @@ def _gdt_problems(g: GdtConfig) -> list[str]:
         problems.append("gdt.folder and gdt.out_folder are the same: our requests would be read back as results")
     if ":" not in g.patient_id_system or any(c.isspace() for c in g.patient_id_system):
         problems.append("gdt.patient_id_system must be a URI")
+    return problems
+
+
+def _programme_problems(p: ProgrammeConfig) -> list[str]:
+    import re
+
+    problems: list[str] = []
+    if not p.protocols:
+        problems.append("programme.protocols is empty: list the ASALEE protocols (e.g. bpco-tabac)")
+    for code in p.protocols:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", code):
+            problems.append(f"programme.protocols: {code!r} is not a code (lower-case letters, digits, '-')")
+    for key in ("spirometry_protocol", "ecg_protocol"):
+        value = getattr(p, key)
+        if value and value not in p.protocols:
+            problems.append(f"programme.{key} = {value!r}: expected one of programme.protocols or empty")
+    if p.department and not re.fullmatch(r"(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])", p.department):
+        problems.append(f"programme.department = {p.department!r}: expected an INSEE department code (01-95, "
+                        "2A, 2B, 971-976)")
+    if p.region and not re.fullmatch(r"[0-9]{2}", p.region):
+        problems.append(f"programme.region = {p.region!r}: expected a 2-digit INSEE region code (e.g. 44)")
     return problems
 
 

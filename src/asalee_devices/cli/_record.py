@@ -49,6 +49,9 @@ def add_common(p: argparse.ArgumentParser, *, device_help: str) -> None:
                         "configuration)")
     p.add_argument("--lang", choices=("fr", "en"), help="language of the messages (default: configuration)")
     p.add_argument("--yes", action="store_true", help="never ask: follow the standard's advice automatically")
+    p.add_argument("--protocol", metavar="CODE",
+                   help="ASALEE protocol of the examination (programme.protocols, e.g. bpco-tabac, diabete-t2, "
+                        "risque-cv; default: the configuration's programme.spirometry_protocol / ecg_protocol)")
 
 
 def with_output(cfg: Config, out: Path | None) -> Config:
@@ -89,16 +92,18 @@ def read_patient(args: argparse.Namespace) -> tuple[dict[str, Any], float | None
         raise PatientDataError("Height is not a number", field="height_cm", expected="centimetres") from None
 
 
-def prepare(args: argparse.Namespace, *, config: Config | None = None) -> tuple[ExaminationSetup, float | None]:
-    """Configuration + patient -> setup, all checked before any device is opened."""
+def prepare(args: argparse.Namespace, *, config: Config | None = None, kind: str = "spirometry"
+            ) -> tuple[ExaminationSetup, float | None]:
+    """Configuration + patient (+ protocol) -> setup, all checked before any device is opened."""
     from asalee_devices.config import load_config
     from asalee_devices.fhir_out.pipeline import patient_from_mapping
-    from asalee_devices.workflow.setup import setup_from_config
+    from asalee_devices.workflow.setup import setup_from_config, with_protocol
 
     cfg = with_output(config or load_config(args.config), args.out)
     data, height = read_patient(args)
     patient = patient_from_mapping(data)
     setup = setup_from_config(cfg, patient, lang=args.lang)
+    setup = with_protocol(setup, "ecg" if kind == "ecg" else "spirometry", getattr(args, "protocol", None))
     from asalee_devices.workflow.delivery import recover_for_config
 
     check_storage(cfg, setup.recordings_dir)  # before the device is touched
@@ -370,7 +375,7 @@ def ecg_record(args: argparse.Namespace, *, config: Config | None = None) -> int
     from asalee_devices.workflow.delivery import deliver_ecg
     from asalee_devices.workflow.ecg_exam import EcgExamination
 
-    setup, _ = prepare(args, config=config)
+    setup, _ = prepare(args, config=config, kind="ecg")
     lang, out = setup.lang, sys.stdout
     exam = EcgExamination(mains_hz=float(setup.config.mains_hz), lang=lang)
     url = args.device or setup.config.devices.ecg

@@ -52,6 +52,7 @@ def _demo(args: argparse.Namespace) -> int:
     config = _demo_config(args.sink, args.out)
     if config is None:
         return 2
+    _demo_consent(config, args.out)
     out.write("1. Spirométrie (turbine USB simulée)\n" if fr else "1. Spirometry (simulated USB turbine)\n")
     spiro = spirometry_record(argparse.Namespace(**common, device=SPIROMETER.format(speed=args.speed)),
                               config=config)
@@ -87,3 +88,21 @@ def _demo_config(sink_type: str, out: Path) -> Any:
         sys.stderr.write("asalee-devices demo --sink " + sink_type + ": " + "; ".join(problems) + "\n")
         return None
     return config
+
+
+def _demo_consent(config: Any, out: Path) -> None:
+    """The demonstration patient consents to the programme's data use (test identity), so the demo month exports
+    one patient (``asalee-devices evaluation export``)."""
+    from datetime import date
+
+    from asalee_devices.cli._record import with_output
+    from asalee_devices.fhir_out.pipeline import patient_from_mapping
+    from asalee_devices.programme.consent import ConsentRegister, register_path
+    from asalee_devices.workflow.setup import DEMO_PATIENT
+
+    cfg = with_output(config, out)
+    patient = patient_from_mapping(DEMO_PATIENT)
+    with ConsentRegister(register_path(cfg)) as reg:
+        if not any(c.active for c in reg.consents(patient)):
+            reg.record(patient, given_on=date.today(), department="51",
+                       recorded_by=f"{cfg.nurse.given_name} {cfg.nurse.family_name}")

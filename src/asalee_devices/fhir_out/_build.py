@@ -317,6 +317,9 @@ def finish(b: BundleBuilder) -> Bundle:
 
     from fhir.resources.R4B.bundle import Bundle
 
+    from asalee_devices.fhir_out.programme import apply_protocol
+
+    apply_protocol(b)
     # validating from JSON text is about twice as fast as from Python dicts for large SampledData bundles
     return Bundle.model_validate_json(json.dumps(b.bundle(), ensure_ascii=False, separators=(",", ":")))
 

@@ -15,6 +15,7 @@ from typing import Literal
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out.codes import INS_SYSTEMS, TEST_INS_KINDS
+from asalee_devices.programme.protocols import Protocol
 
 Sex = Literal["male", "female", "other", "unknown"]
 InsKind = Literal["INS-NIR", "INS-NIA", "INS-NIR-TEST", "INS-NIR-DEMO"]
@@ -186,6 +187,7 @@ class ExamContext:
 
     ``raw_sha256`` identifies the raw device recording the results derive from (Provenance source entity);
     ``pdf`` becomes ``DiagnosticReport.presentedForm``.
+    ``protocol`` is the ASALEE protocol the examination belongs to (``fhir_out.programme``).
     """
 
     exam_id: str
@@ -203,6 +205,7 @@ class ExamContext:
     calibration: Calibration | None = None
     issued_at: datetime | None = None
     test_mode: bool = False
+    protocol: Protocol | None = None  # the ASALEE protocol (fhir_out.programme: CarePlan, basedOn, reasonCode)
 
     def __post_init__(self) -> None:
         if not self.exam_id.strip():

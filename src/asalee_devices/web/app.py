@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asalee_devices.errors import AsaleeError
-from asalee_devices.web import api, gp, refused
+from asalee_devices.web import api, dashboard, gp, refused
 from asalee_devices.web.delivery import OutboxService
 from asalee_devices.web.errors import ApiError, error_response, from_asalee
 from asalee_devices.web.journal import resume
@@ -54,7 +54,7 @@ async def index(request: Request) -> Response:
 
 async def static_file(request: Request) -> Response:
     name = request.path_params["name"]
-    if name not in ("app.js", "style.css", "ecg.js", "spiro.js", "i18n.js", "gp.js"):
+    if name not in ("app.js", "style.css", "ecg.js", "spiro.js", "i18n.js", "gp.js", "dashboard.js"):
         return error_response(404, "not_found", "No such file")
     kind = "text/css" if name.endswith(".css") else "text/javascript"
     return FileResponse(_static(name), media_type=f"{kind}; charset=utf-8")
@@ -121,7 +121,7 @@ async def security_headers(request: Request, call_next: Handler) -> Response:
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = [Route("/", index), Route("/static/{name}", static_file), Route("/login", login),
                             WebSocketRoute("/ws", websocket)]
-    for path, fn, methods in (*api.ROUTES, *gp.ROUTES, *refused.ROUTES):
+    for path, fn, methods in (*api.ROUTES, *gp.ROUTES, *refused.ROUTES, *dashboard.ROUTES):
         out.append(Route(path, guarded(fn), methods=methods))
     return out
 

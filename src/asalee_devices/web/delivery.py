@@ -141,9 +141,10 @@ def deliver(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]
     """Keep, report and deliver the examination through ``workflow.delivery`` (the CLI's path): recordings kept,
     PDF rendered, bundle(s) queued in the outbox, one delivery attempt now. Run it on the outbox thread."""
     from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
-    from asalee_devices.workflow.setup import setup_from_config
+    from asalee_devices.workflow.setup import setup_from_config, with_protocol
 
-    setup = setup_from_config(config, exam.patient.ctx, lang=lang)
+    setup = with_protocol(setup_from_config(config, exam.patient.ctx, lang=lang),
+                          "spirometry" if isinstance(exam, SpiroExam) else "ecg", getattr(exam, "protocol", None))
     device = exam.identity or unknown_device()
     if isinstance(exam, SpiroExam):
         exam.exam.lang = lang

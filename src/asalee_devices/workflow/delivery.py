@@ -211,7 +211,7 @@ def _exam_context(setup: ExaminationSetup, *, exam_id: str, device: DeviceIdenti
     return ExamContext(exam_id=exam_id, performed_at=performed_at, performer=setup.performer, device=device,
                        software_version=__version__, practice_name=cfg.practice.name,
                        practice_finess=cfg.practice.finess, practice_siret=cfg.practice.siret, gp=setup.gp, pdf=pdf, raw_reference=raw_reference,
-                       raw_sha256=raw_sha256, test_mode=cfg.test_mode)
+                       raw_sha256=raw_sha256, test_mode=cfg.test_mode, protocol=setup.protocol)
 
 
 def outcome(states: list[OutboxMessage], lang: str) -> tuple[Status, str]:
@@ -228,7 +228,11 @@ def outcome(states: list[OutboxMessage], lang: str) -> tuple[Status, str]:
 
 def _send(setup: ExaminationSetup, queued: list[int], *, exam_id: str, kind: str, folder: Path,
           pdf_path: Path | None) -> DeliveryResult:
-    """Try the configured sink once now for everything due; report the state of this examination's messages."""
+    """Record the examination's programme facts (indicators store), then try the configured sink once now for
+    everything due; report the state of this examination's messages."""
+    from asalee_devices.programme.indicators import record_examination
+
+    record_examination(setup, folder=folder)
     lang = setup.lang
     with Outbox(setup.outbox_path) as outbox:
         sink = create_sink(setup.config.sink)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from asalee_devices.fhir_out.context import ExamContext, PatientContext, PerformerContext
     from asalee_devices.fhir_out.outbox import Outbox
     from asalee_devices.fhir_out.sinks import Sink
+    from asalee_devices.programme.protocols import Protocol
     from asalee_devices.signal.ecg.results import EcgAnalysis
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ class EcgFileImporter:
         return ExamContext(exam_id=exam_id_for(digest), performed_at=performed, performer=nurse,
                            device=ecg.device, software_version=__version__, practice_name=cfg.practice.name,
                            practice_finess=cfg.practice.finess, practice_siret=cfg.practice.siret, gp=gp, pdf=pdf, raw_reference=path.name,
-                           raw_sha256=digest, test_mode=cfg.test_mode)
+                           raw_sha256=digest, test_mode=cfg.test_mode, protocol=_default_protocol(cfg))
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:
         from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
@@ -213,3 +214,11 @@ def _aware(when: object) -> datetime | None:
     if not isinstance(when, datetime):
         return None
     return when if when.tzinfo is not None else when.astimezone()
+
+
+def _default_protocol(cfg: Config) -> Protocol | None:
+    """Imported ECGs belong to the configuration's default ECG protocol (``programme.ecg_protocol``)."""
+    from asalee_devices.programme.protocols import protocol
+
+    code = cfg.programme.ecg_protocol
+    return protocol(code, cfg.programme.protocols) if code else None

@@ -6,7 +6,7 @@ wrong with the identity is checked here, before any device is started, so a mist
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +14,7 @@ from typing import Any, Literal
 from asalee_devices.config import Config, PersonConfig
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out.context import PatientContext, PerformerContext, check_patient
+from asalee_devices.programme.protocols import Protocol, protocol
 from asalee_devices.workflow.spirometry_exam import ReferenceSubject
 
 Lang = Literal["fr", "en"]
@@ -36,6 +37,7 @@ class ExaminationSetup:
     config: Config
     output_dir: Path  # recordings/ and (by default) the outbox live here
     lang: Lang = "fr"
+    protocol: Protocol | None = None  # the ASALEE protocol of the examination (with_protocol)
 
     @property
     def recordings_dir(self) -> Path:
@@ -67,6 +69,16 @@ def setup_from_config(config: Config, patient: PatientContext, *, lang: Lang | N
     language: Lang = lang or ("en" if config.lang == "en" else "fr")
     return ExaminationSetup(patient=patient, performer=nurse, gp=_person(config.gp, "gp"), config=config,
                             output_dir=Path(config.outbox).parent, lang=language)
+
+
+def with_protocol(setup: ExaminationSetup, kind: Literal["spirometry", "ecg"], code: str | None = None
+                  ) -> ExaminationSetup:
+    """The setup with the examination's ASALEE protocol: the nurse's choice ``code``, else the configuration's
+    default for ``kind`` (``programme.spirometry_protocol`` / ``programme.ecg_protocol``; empty = none).
+    :class:`InputError` for a code the configuration does not list."""
+    prog = setup.config.programme
+    chosen = code if code else (prog.spirometry_protocol if kind == "spirometry" else prog.ecg_protocol)
+    return replace(setup, protocol=protocol(chosen, prog.protocols) if chosen else None)
 
 
 def age_years(birth: date, on: date) -> float:

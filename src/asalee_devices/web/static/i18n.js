@@ -2,6 +2,11 @@
 // French by default, English available; the server's nurse messages come in the chosen language too.
 window.I18N = {
   fr: {
+    "nav.dashboard": "Tableau de bord", "dash.title": "Tableau de bord du cabinet", "dash.month": "Mois",
+    "dash.pdf": "PDF du mois", "dash.protocols": "Examens par protocole", "dash.trend": "Évolution sur 6 mois (examens ; taux d'essais acceptables VEMS en %)",
+    "dash.practice": "Cabinet", "dash.nurses": "Par infirmière", "dash.gps": "Par médecin",
+    "dash.note": "Chiffres mesurés, sans interprétation. « non disponible » : donnée absente (p. ex. pas de journal d'étalonnage).",
+    "dash.none": "Aucun examen ce mois-ci.", "dash.count": " examen(s) ce mois-ci",
     "nav.patient": "Patient", "nav.devices": "Appareils", "nav.spiro": "Spirométrie", "nav.ecg": "ECG",
     "nav.review": "Revue et envoi", "nav.history": "Historique du jour", "nav.gp": "Médecin : à interpréter",
     "lang.other": "English", "login.needed": "Ouvrez le lien de connexion affiché par « asalee-devices serve ».",
@@ -59,6 +64,11 @@ window.I18N = {
     "gp.not_interpreted": "Tracé non interprété par le logiciel : l'interprétation est celle du médecin.",
   },
   en: {
+    "nav.dashboard": "Dashboard", "dash.title": "Practice dashboard", "dash.month": "Month",
+    "dash.pdf": "Month's PDF", "dash.protocols": "Examinations by protocol", "dash.trend": "6-month trend (examinations; FEV1 acceptable-blow rate in %)",
+    "dash.practice": "Practice", "dash.nurses": "Per nurse", "dash.gps": "Per GP",
+    "dash.note": "Measured figures, no interpretation. 'not available': no data (e.g. no calibration log).",
+    "dash.none": "No examination this month.", "dash.count": " examination(s) this month",
     "nav.patient": "Patient", "nav.devices": "Devices", "nav.spiro": "Spirometry", "nav.ecg": "ECG",
     "nav.review": "Review and send", "nav.history": "Today's history", "nav.gp": "GP: to interpret",
     "lang.other": "Français", "login.needed": "Open the login link printed by 'asalee-devices serve'.",
