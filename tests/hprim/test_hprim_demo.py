@@ -69,7 +69,10 @@ def _check_spirometry(parsed: Parsed, results: dict) -> int:
             continue
         params = {p["name"]: p for p in data["parameters"]}
         for label, (name, factor, unit) in SPIRO.items():
-            p = params[name]
+            p = params.get(name)
+            if p is None or p["measured"] is None:  # e.g. FEV6 of an expiration shorter than 6 s: not reported
+                assert label + suffix not in by_label
+                continue
             r = by_label[label + suffix]
             assert len(r) >= 10 and r[3] == "N" and r[5] == unit and r[9] == "F"
             _close(r[4], p["measured"] * factor)

@@ -156,8 +156,14 @@ class Recovery:
 def recover_for_config(config: Config) -> Recovery:
     """:func:`recover` on the folders of ``config`` (recordings beside the outbox, the folder sink's folder)."""
     outbox_path = Path(config.outbox)
+    from dataclasses import replace
+
+    from asalee_devices.programme.indicators import store_path
+
     sink_folder = Path(config.sink.folder) if config.sink.type == "folder" and config.sink.folder else None
-    return recover(outbox_path.parent / "recordings", outbox_path, sink_folder=sink_folder)
+    done = recover(outbox_path.parent / "recordings", outbox_path, sink_folder=sink_folder)
+    removed = clean_temp_files(store_path(config))  # the indicators store's Parquet files are written atomically too
+    return replace(done, temp_files_removed=done.temp_files_removed + removed) if removed else done
 
 
 def recover(recordings_dir: Path, outbox_path: Path, *, sink_folder: Path | None = None) -> Recovery:
