@@ -27,7 +27,7 @@ from asalee_devices.fhir_out.sinks.base import (
     SendResult,
     TransientDeliveryError,
 )
-from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth
+from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth, require_tls
 
 RETRYABLE = frozenset({408, 429}) | frozenset(range(500, 600))
 FHIR_JSON = "application/fhir+json"
@@ -91,8 +91,11 @@ class FhirRestSink:
         if not cfg.base_url.startswith(("http://", "https://")):
             raise ConfigError("FHIR sink needs the server base URL", field="sink.base_url",
                               expected="https://...")
-        auth = (SmartBackendAuth.from_files(cfg.client_id, cfg.token_url, cfg.private_key, cfg.scope)
+        auth = (SmartBackendAuth.from_files(cfg.client_id, cfg.token_url, cfg.private_key, cfg.scope, kid=cfg.kid,
+                                            fhir_base_url=cfg.base_url, scope_syntax=cfg.scope_syntax)
                 if cfg.client_id else None)
+        if auth is not None:
+            require_tls(cfg.base_url, "sink.base_url")
         return cls(cfg.base_url.rstrip("/"), token=cfg.token, auth=auth, verify_tls=cfg.verify_tls,
                    timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
                    transaction_max_entries=cfg.transaction_max_entries)
@@ -117,21 +120,23 @@ class FhirRestSink:
                                                                    self.transaction_max_entries):
             return fhir_split.deliver(delivery, self.transaction_max_entries, self.send, lambda path: (
                 fhir_split.resource_exists(self.client, self.base_url, self._headers(False), path)))
-        refreshed = False
+        refreshed = False  # one token refresh per 401 per send
+        refresh_now = False
         last: TransientDeliveryError | None = None
         attempt = 0
         while attempt < self.attempts:
             wait: float | None = None
             try:
                 resp = self.client.post(self.base_url, content=delivery.bundle_json,
-                                        headers=self._headers(refresh=refreshed and self.auth is not None))
+                                        headers=self._headers(refresh=refresh_now))
+                refresh_now = False
             except httpx.TransportError as exc:  # refused, reset, dropped, timeouts
                 last = TransientDeliveryError(f"Network error: {type(exc).__name__}", field="sink.base_url")
             else:
                 if 200 <= resp.status_code < 300:
                     return self._result(resp)
                 if resp.status_code == 401 and self.auth is not None and not refreshed:
-                    refreshed = True  # refresh the token once; does not count as an attempt
+                    refreshed = refresh_now = True  # a new token for the next try only; not an attempt
                     continue
                 if resp.status_code not in RETRYABLE:
                     raise RejectedDeliveryError(
