@@ -85,3 +85,20 @@ def test_node_validators_catch_errors(tmp_path: Path) -> None:
     assert code == 1
     assert any("bogus" in str(m) for m in r["fhirjs"])  # type: ignore[attr-defined]
     assert any("obs-6" in str(m) for m in r["medplum"])  # type: ignore[attr-defined]
+
+
+def test_every_bundle_kind_passes_fhirjs_and_medplum(tmp_path: Path, shared_data: Path) -> None:
+    """With the FR Core resources (Organization, PractitionerRole) and codes of issue 17: spirometry pre/post, ECG,
+    the GP's interpretation update and the watched-folder import, 0 errors from both validators."""
+    from tests.fhir.bundle_kinds import all_bundles
+
+    node = _node()
+    files = []
+    for kind, doc in all_bundles(shared_data, tmp_path / "kinds").items():
+        path = tmp_path / f"{kind}.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        files.append(path)
+    code, results = _run(node, files)
+    for r in results:
+        print(f"{Path(str(r['file'])).name}: {r['entries']} entries, FHIR.js {r['fhirjs']}, Medplum {r['medplum']}")
+    assert code == 0 and all(not r["fhirjs"] and not r["medplum"] for r in results)
