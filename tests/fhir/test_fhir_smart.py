@@ -136,10 +136,15 @@ def _outbox_send(tmp_path: Path, auth: SmartBackendAuth) -> Any:
         srv.stop()
 
 
-def test_delivery_with_a_real_token(idp: SmartAuthServer, keys: dict[str, Any], tmp_path: Path) -> None:
+def test_delivery_with_a_real_token(idp: SmartAuthServer, keys: dict[str, Any], tmp_path: Path,
+                                    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     auth = SmartBackendAuth("asalee-es384", idp.token_url, _pem(keys["ES384"]))
-    state, msg = _outbox_send(tmp_path, auth)
+    with caplog.at_level(logging.DEBUG):
+        state, msg = _outbox_send(tmp_path, auth)
     assert state == "acknowledged", msg.last_error
+    assert auth._token and repr(auth).find(auth._token) == -1  # the token is held, never shown (repr included)
+    _no_secret(keys["ES384"], auth, caplog.text + capsys.readouterr().out + msg.last_error + msg.detail
+               + repr(auth))
 
 
 @pytest.mark.parametrize(("client_id", "key", "scope", "error"), [
