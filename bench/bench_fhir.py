@@ -4,7 +4,9 @@
    examination (target < 50 ms). Peer in the same run: fhir.resources parsing the same bundle JSON
    (``Bundle.model_validate_json``), the floor any fhir.resources-based builder pays for validation.
 2. Outbox throughput: N spirometry examinations persisted in the SQLite outbox, then delivered as transaction
-   Bundles to the loopback FHIR test server (conditional create) by one sender (target >= 100 exams/s).
+   Bundles to the loopback FHIR test server (conditional create) by one sender, and in the same run to Medplum's
+   FHIR router (tests/node/fhir_server.mjs, strict transactions, the sink splitting each exam within the server's
+   8-entry limit) (target >= 100 exams/s to each).
 
 Run: PYTHONPATH=src:. /work/devvenv/bin/python bench/bench_fhir.py
 """
@@ -93,26 +95,36 @@ def bench_ecg(runs: int = 30) -> None:
           f"ratio ours / parse-only = {ours / peer:.2f}")
 
 
-def bench_outbox(n: int = 300) -> None:
-    recs = [forced_expiration(fvc_l=3.5 + 0.03 * i, pef_l_s=7.0, fs_hz=100.0, seed=i) for i in range(3)]
-    session = analyse_session(recs, age_years=47)
-    preds = [predict(p, sex="female", age_years=47, height_cm=165) for p in ("fev1", "fvc", "fev1_fvc")]
-    server = FhirTestServer().start()
+def _deliver_all(payloads: list[bytes], sink: FhirRestSink) -> tuple[float, float, dict[str, int]]:
+    """Enqueue then drain ``payloads`` through a fresh outbox; returns (enqueue s, delivery s, states)."""
     with tempfile.TemporaryDirectory() as tmp:
         box = Outbox(Path(tmp) / "outbox.sqlite3", policy=RetryPolicy(base_s=0.01))
-        payloads = [to_json(spirometry_bundle(replace(exam(f"bench-{i:05d}")), PATIENT, session, preds)).encode()
-                    for i in range(n)]
         t0 = time.perf_counter()
         for i, p in enumerate(payloads):
             box.enqueue(exam_id=f"bench-{i:05d}", kind="spirometry", sink="fhir", performed_on="2026-11-23",
                         payload=p)
         t_enqueue = time.perf_counter() - t0
-        sink = FhirRestSink(server.base_url)
         t0 = time.perf_counter()
-        counts = box.drain(sink, timeout_s=300)
+        counts = box.drain(sink, timeout_s=600)
         t_send = time.perf_counter() - t0
         sink.close()
         box.close()
+    return t_enqueue, t_send, counts
+
+
+def bench_outbox(n: int = 300) -> None:
+    """Same payloads, same run: the Python loopback test server (whole bundle, one transaction each) and Medplum's
+    router over its in-memory repository (strict transactions: 8 conditional entries, so each exam goes in two
+    transactions: reference resources, then the examination)."""
+    from tests.fhir.medplum_server import MEDPLUM_STRICT_MAX_ENTRIES, MedplumServer, unavailable
+
+    recs = [forced_expiration(fvc_l=3.5 + 0.03 * i, pef_l_s=7.0, fs_hz=100.0, seed=i) for i in range(3)]
+    session = analyse_session(recs, age_years=47)
+    preds = [predict(p, sex="female", age_years=47, height_cm=165) for p in ("fev1", "fvc", "fev1_fvc")]
+    payloads = [to_json(spirometry_bundle(replace(exam(f"bench-{i:05d}")), PATIENT, session, preds)).encode()
+                for i in range(n)]
+    server = FhirTestServer().start()
+    t_enqueue, t_send, counts = _deliver_all(payloads, FhirRestSink(server.base_url))
     server.stop()
     rate = n / t_send
     print(f"Outbox: {n} spirometry exams ({len(payloads[0]) / 1024:.0f} KiB bundles, "
@@ -121,6 +133,22 @@ def bench_outbox(n: int = 300) -> None:
           f"({t_send * 1000 / n:.1f} ms/exam incl. the server's work); states {counts}; target >= 100/s: "
           f"{'met' if rate >= 100 else 'NOT met'}")
     print(f"  server stored {server.count()} resources, {server.transactions} transactions")
+    problem = unavailable()
+    if problem:
+        print(f"Medplum server: skipped ({problem})")
+        return
+    medplum = MedplumServer().start()
+    try:
+        sink = FhirRestSink(medplum.base_url, transaction_max_entries=MEDPLUM_STRICT_MAX_ENTRIES, timeout_s=60)
+        _, t_medplum, counts = _deliver_all(payloads, sink)
+        stored = medplum.counts()
+    finally:
+        medplum.stop()
+    m_rate = n / t_medplum
+    print(f"Outbox -> Medplum router (strict transactions, split in 2 transactions per exam): {m_rate:.0f} exams/s "
+          f"({t_medplum * 1000 / n:.1f} ms/exam); states {counts}; target >= 100/s: "
+          f"{'met' if m_rate >= 100 else 'NOT met'}; ratio Python test server / Medplum = {rate / m_rate:.2f}")
+    print(f"  Medplum stored {sum(stored.values())} resources: {stored}")
 
 
 if __name__ == "__main__":

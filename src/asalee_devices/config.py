@@ -58,7 +58,9 @@ class SinkConfig:
     client_id: str = ""
     token_url: str = ""
     private_key: str = ""  # path to a PEM file (SMART Backend Services)
-    scope: str = "system/Observation.c system/DiagnosticReport.c system/Device.cu"
+    scope: str = ""  # empty: every resource type the bundles write (sinks/smart.py default_scope)
+    scope_syntax: str = "v2"  # SMART scopes v2 (system/Patient.cus) or v1 (system/Patient.write)
+    kid: str = ""  # JWT header kid; empty: the key's RFC 7638 JWK thumbprint (SHA-256)
     verify_tls: bool = True
     timeout_s: int = 30
     attempts: int = 3  # tries per send (network errors, 408, 429, 5xx) before the outbox reschedules
@@ -241,8 +243,13 @@ def validate(cfg: Config) -> list[str]:
         elif cfg.sink.base_url.startswith("http://") and not cfg.sink.base_url.startswith(
                 ("http://127.0.0.1", "http://localhost", "http://[::1]")):
             problems.append("sink.base_url uses plain http to a remote host: use https")
-        if cfg.sink.client_id and not (cfg.sink.token_url and cfg.sink.private_key):
-            problems.append("SMART Backend Services needs sink.token_url and sink.private_key with sink.client_id")
+        if cfg.sink.client_id and not cfg.sink.private_key:
+            problems.append("SMART Backend Services needs sink.private_key with sink.client_id (sink.token_url is "
+                            "discovered from the server's .well-known/smart-configuration when empty)")
+        if cfg.sink.token_url and not cfg.sink.token_url.startswith("https://") and not _loopback(cfg.sink.token_url):
+            problems.append("sink.token_url uses plain http to a remote host: use https")
+        if cfg.sink.scope_syntax not in ("v1", "v2"):
+            problems.append(f"sink.scope_syntax = {cfg.sink.scope_syntax!r}: expected v1 or v2")
         if cfg.sink.private_key and not Path(cfg.sink.private_key).is_file():
             problems.append(f"sink.private_key: file not found ({cfg.sink.private_key})")
     if cfg.sink.timeout_s <= 0 or cfg.sink.attempts <= 0:
@@ -285,6 +292,12 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
                             "contec-spiro+serial://COM3")
     return problems
+
+
+def _loopback(url: str) -> bool:
+    from asalee_devices.fhir_out.sinks.smart import is_loopback
+
+    return is_loopback(url)
 
 
 def _siret_valid(value: str) -> bool:

@@ -1,5 +1,6 @@
-"""The emitted bundles pass two independent validators from npm (FHIR.js: required bindings, unexpected
-properties; @medplum/core: invariants and formats), driven by tests/node/validate.mjs.
+"""The emitted bundles pass three independent validators from npm (FHIR.js: required bindings, unexpected
+properties; @medplum/core: invariants and formats; the official FHIR R4 JSON schema), driven by
+tests/node/validate.mjs.
 
 Skipped with a reason when the Node packages are not installed (``make node-deps``); a failure in CI."""
 
@@ -66,8 +67,8 @@ def test_bundles_pass_fhirjs_and_medplum(tmp_path: Path, shared_data: Path) -> N
     code, results = _run(node, files)
     for r in results:
         print(f"{Path(str(r['file'])).name}: {r['entries']} entries, FHIR.js errors {r['fhirjs']}, "
-              f"Medplum errors {r['medplum']}")
-    assert code == 0 and all(not r["fhirjs"] and not r["medplum"] for r in results)
+              f"Medplum errors {r['medplum']}, R4 JSON schema errors {r['schema']}")
+    assert code == 0 and all(not r["fhirjs"] and not r["medplum"] and not r["schema"] for r in results)
 
 
 def test_node_validators_catch_errors(tmp_path: Path) -> None:
@@ -78,6 +79,8 @@ def test_node_validators_catch_errors(tmp_path: Path) -> None:
     obs = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Observation")
     obs["status"] = "bogus"
     obs["dataAbsentReason"] = {"text": "x"}
+    patient = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient["birthDate"] = 19790314  # a number where the R4 JSON schema wants a date string
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
     code, (r,) = _run(node, [bad])
@@ -85,3 +88,22 @@ def test_node_validators_catch_errors(tmp_path: Path) -> None:
     assert code == 1
     assert any("bogus" in str(m) for m in r["fhirjs"])  # type: ignore[attr-defined]
     assert any("obs-6" in str(m) for m in r["medplum"])  # type: ignore[attr-defined]
+    assert r["schema"]
+
+
+def test_every_bundle_kind_passes_fhirjs_and_medplum(tmp_path: Path, shared_data: Path) -> None:
+    """With the FR Core resources (Organization, PractitionerRole) and codes of issue 17: spirometry pre/post, ECG,
+    the GP's interpretation update and the watched-folder import, 0 errors from both validators."""
+    from tests.fhir.bundle_kinds import all_bundles
+
+    node = _node()
+    files = []
+    for kind, doc in all_bundles(shared_data, tmp_path / "kinds").items():
+        path = tmp_path / f"{kind}.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        files.append(path)
+    code, results = _run(node, files)
+    for r in results:
+        print(f"{Path(str(r['file'])).name}: {r['entries']} entries, FHIR.js {r['fhirjs']}, Medplum {r['medplum']}, "
+              f"R4 JSON schema {r['schema']}")
+    assert code == 0 and all(not r["fhirjs"] and not r["medplum"] and not r["schema"] for r in results)

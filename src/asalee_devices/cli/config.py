@@ -12,7 +12,17 @@ def _check(args: argparse.Namespace) -> int:
     from asalee_devices.config import load_config
 
     cfg = load_config(args.config)
+    smart = ""
+    if cfg.sink.type == "fhir" and cfg.sink.client_id:  # load and test-sign the key now, not at the first send
+        from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth
+
+        auth = SmartBackendAuth.from_files(cfg.sink.client_id, cfg.sink.token_url, cfg.sink.private_key,
+                                           cfg.sink.scope, kid=cfg.sink.kid, fhir_base_url=cfg.sink.base_url,
+                                           scope_syntax=cfg.sink.scope_syntax)
+        smart = f"SMART key OK: {auth.check()}; scope {auth.scope}"
     print(f"Configuration OK ({cfg.source})")
+    if smart:
+        print(smart)
     if cfg.test_mode:
         print("Test/demo mode: professionals without an RPPS and a practice without FINESS/SIRET are sent with "
               "visibly-demo identifiers (DEMO-NURSE, DEMO-GP, DEMO-PRACTICE); test INS systems are accepted. "

@@ -32,7 +32,7 @@ from asalee_devices.fhir_out.sinks.base import (
     TransientDeliveryError,
 )
 from asalee_devices.fhir_out.sinks.fhir_reply import RETRYABLE, body_summary, check_reply, request_shape
-from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth
+from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth, require_tls
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,11 @@ class FhirRestSink:
         if not cfg.base_url.startswith(("http://", "https://")):
             raise ConfigError("FHIR sink needs the server base URL", field="sink.base_url",
                               expected="https://...")
-        auth = (SmartBackendAuth.from_files(cfg.client_id, cfg.token_url, cfg.private_key, cfg.scope)
+        auth = (SmartBackendAuth.from_files(cfg.client_id, cfg.token_url, cfg.private_key, cfg.scope, kid=cfg.kid,
+                                            fhir_base_url=cfg.base_url, scope_syntax=cfg.scope_syntax)
                 if cfg.client_id else None)
+        if auth is not None:
+            require_tls(cfg.base_url, "sink.base_url")
         return cls(cfg.base_url.rstrip("/"), token=cfg.token, auth=auth, verify_tls=cfg.verify_tls,
                    timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
                    retry_after_cap_s=float(cfg.retry_after_cap_s),
@@ -149,13 +152,15 @@ class FhirRestSink:
             return fhir_split.deliver(delivery, self.transaction_max_entries, self.send, lambda path: (
                 fhir_split.resource_exists(self.client, self.base_url, self._headers(False), path)))
         shape = request_shape(delivery.bundle_json)
-        refreshed = False
+        refreshed = False  # one token refresh per 401 per send
+        refresh_now = False
         last: TransientDeliveryError | None = None
         attempt = 0
         while attempt < self.attempts:
             wait: float | None = None
             try:
-                resp = self._post(delivery, refresh=refreshed and self.auth is not None)
+                resp = self._post(delivery, refresh=refresh_now)
+                refresh_now = False
             except httpx.TransportError as exc:  # refused, reset, dropped, timeouts, closed mid-body
                 last = TransientDeliveryError(f"Network error: {type(exc).__name__}", field="sink.base_url")
             except httpx.HTTPError as exc:  # undecodable body, invalid URL...
@@ -166,7 +171,7 @@ class FhirRestSink:
             else:
                 code = resp.status_code
                 if code == 401 and self.auth is not None and not refreshed:
-                    refreshed = True  # refresh the token once; does not count as an attempt
+                    refreshed = refresh_now = True  # a new token for the next try only; not an attempt
                     continue
                 if code < 400:
                     if 300 <= code < 400:

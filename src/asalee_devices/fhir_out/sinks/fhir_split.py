@@ -101,7 +101,9 @@ def plan(doc: Json, max_entries: int, existing: frozenset[str] = frozenset()) ->
             flush()
         chunk.append(e)
     flush()
-    skip = set(existing) & set(create_only_paths(doc))
+    create_only = create_only_paths(doc)
+    # the report is checked; its Task goes with it (both were created together, create-only)
+    skip = set(create_only) if set(existing) & {p for p in create_only if p.startswith("DiagnosticReport/")} else set()
     exam = [e for e in entries if e["fullUrl"] not in shared_urls and
             f"{e['resource']['resourceType']}/{e['fullUrl'].removeprefix('urn:uuid:')}" not in skip]
     ids = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['fullUrl'].removeprefix('urn:uuid:')}"
@@ -125,7 +127,7 @@ def deliver(delivery: Delivery, max_entries: int, send: Callable[[Delivery], Sen
     resource is on the server); the examination counts as delivered only when its own transaction, the last step,
     succeeded."""
     doc = json.loads(delivery.bundle_json)
-    present = frozenset(p for p in create_only_paths(doc) if exists(p))
+    present = frozenset(p for p in create_only_paths(doc) if p.startswith("DiagnosticReport/") and exists(p))
     steps = plan(doc, max_entries, present)
     created = existing = 0
     parts: list[str] = []
