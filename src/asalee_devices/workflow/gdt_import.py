@@ -14,8 +14,8 @@
 - Stored like every examination (``recordings/<exam id>/exam.json``, ``results.json``, ``report.pdf``), exam id from
   the content hash (the same file is the same examination), then queued and delivered.
 
-Not yet: device-computed spirometry to a FHIR sink (the FHIR spirometry mapping still takes signal types; it is
-refused with that reason after the examination is stored, so nothing is lost).
+For FHIR sinks a device-computed spirometry is rendered by ``fhir_out/device_results.py`` from the same canonical
+parameters (values, vendor limits, "computed by the device software"); MLLP converts that bundle as usual.
 """
 
 from __future__ import annotations
@@ -286,14 +286,37 @@ class GdtImporter:
                                 results=results, pdf=pdf, computed_by=computed_by,
                                 source={"format": "GDT", "gdt_version": record.version, "file": path.name,
                                         "sha256": digest})
-        if not renders_own_payload(self.sink.name):
-            raise DeliveryError(
-                f"Examination stored in {folder.name}; a device-computed {kind} cannot be sent as FHIR yet",
-                field="sink.type", value=self.sink.name, expected="sink.type = 'hprim' for GDT results")
-        mid = queue_imported(self.config, self.outbox, patient, kind=kind, folder=folder, pdf=pdf)
+        if renders_own_payload(self.sink.name):
+            mid = queue_imported(self.config, self.outbox, patient, kind=kind, folder=folder, pdf=pdf)
+        elif kind == "spirometry":
+            mid = self._queue_fhir(exam_id, patient, results, pdf, digest, when, device, path, computed_by or "")
+        else:  # an ECG goes through EcgFileImporter for FHIR sinks; nothing else reaches here
+            raise DeliveryError(f"Examination stored in {folder.name}; no FHIR rendering for this {kind}",
+                                field="sink.type", value=self.sink.name, expected="sink.type = 'hprim'")
         self.outbox.deliver_due(self.sink)
         log.info("gdt import: exam %s queued as message %s", exam_id, mid)
         return mid
+
+    def _queue_fhir(self, exam_id: str, patient: PatientContext, results: dict[str, Any], pdf: bytes | None,
+                    digest: str, when: datetime, device: Any, path: Path, computed_by: str) -> int:
+        """The FHIR bundle of a device-computed spirometry, rendered from its canonical parameters."""
+        from asalee_devices import __version__
+        from asalee_devices.fhir_out.context import ExamContext
+        from asalee_devices.fhir_out.device_results import device_spirometry_bundle
+        from asalee_devices.fhir_out.pipeline import queue_exam
+        from asalee_devices.workflow.setup import _person
+
+        cfg = self.config
+        nurse = _person(cfg.nurse, "nurse")
+        if nurse is None:
+            raise PatientDataError("The performing nurse is not configured", field="nurse.family_name")
+        ctx = ExamContext(exam_id=exam_id, performed_at=when, performer=nurse, device=device,
+                          software_version=__version__, practice_name=cfg.practice.name,
+                          practice_finess=cfg.practice.finess, gp=_person(cfg.gp, "gp"), pdf=pdf,
+                          raw_reference=path.name, raw_sha256=digest, test_mode=cfg.test_mode)
+        params = results["phases"]["pre"]["parameters"]
+        return queue_exam(self.outbox, sink=self.sink.name, exam=ctx, kind="spirometry",
+                          build=lambda: device_spirometry_bundle(ctx, patient, params, computed_by=computed_by))
 
     def deliver_pending(self) -> dict[int, str]:
         return self.outbox.deliver_due(self.sink)
