@@ -246,3 +246,19 @@ def test_spirometry_result_arrives_in_fhir_computed_by_the_device_software(tmp_p
     assert patient["name"][0]["family"] == "TESTPATIENT"
     oru = bundle_to_oru(bundle_path.read_bytes(), control_id="1")
     assert "2.94" in oru and "TESTPATIENT" in oru
+
+
+def test_device_computed_bundle_passes_the_independent_fhir_validators(tmp_path: Path) -> None:
+    from tests.fhir.test_fhir_node_validators import _node, _run
+
+    node = _node()
+    b = Bridge(tmp_path, sink="folder")
+    try:
+        (b.inbox / "spiro_4711.pdf").write_bytes(PDF)
+        b.drop("spirometry_6310.gdt")
+        assert b.scan()["spirometry_6310.gdt"][0] == "done"
+    finally:
+        b.close()
+    (bundle_path,) = b.record.glob("*.json")
+    code, results = _run(node, [bundle_path])
+    assert code == 0 and not results[0]["fhirjs"] and not results[0]["medplum"], results
