@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,43 @@ def bench_render(tmp: Path) -> None:
               f"{json_s * 1e3:6.3f} ms; ratio HPRIM/JSON {hprim_s / json_s:4.1f}")
 
 
+def bench_device_result(tmp: Path) -> None:
+    """All outputs of one GDT spirometry from its stored canonical results: HPRIM, FHIR bundle, results JSON."""
+    from asalee_devices.drivers.identity import DeviceIdentity
+    from asalee_devices.fhir_out import to_json
+    from asalee_devices.fhir_out.context import ExamContext
+    from asalee_devices.fhir_out.device_results import device_spirometry_bundle
+
+    inbox = tmp / "exchange"
+    inbox.mkdir()
+    (inbox / "spiro_4711.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    (inbox / "r.gdt").write_bytes(FIXTURE.read_bytes())
+    cfg = replace(Config(), sink=SinkConfig(type="hprim", folder=str(tmp / "record")),
+                  outbox=str(tmp / "out" / "outbox.sqlite3"))
+    importer = GdtImporter.from_config(cfg)
+    folder = gdt_watched_folder(inbox, importer, settle_s=0.0)
+    folder.scan_once()
+    folder.close()
+    importer.close()
+    (exam_dir,) = importer.recordings_dir.iterdir()
+    manifest = json.loads((exam_dir / "exam.json").read_bytes())
+    results = json.loads((exam_dir / "results.json").read_bytes())
+    patient = PatientContext(family="TESTPATIENT", given=("Zoe",), birth_date=date(1979, 3, 14), sex="female",
+                             local_id="4711", local_system="urn:test:patients")
+    setup = ExaminationSetup(patient=patient, performer=PerformerContext("INFIRMIERE", "Demo"),
+                             gp=PerformerContext("MEDECIN", "Demo"), config=cfg, output_dir=tmp / "out")
+    ctx = ExamContext(exam_id=manifest["exam_id"], performed_at=datetime.fromisoformat(manifest["performed_at"]),
+                      performer=setup.performer, gp=setup.gp, device=DeviceIdentity("SPIR", "SPIRO"),
+                      software_version="0.1.0", test_mode=True)
+    params = results["phases"]["pre"]["parameters"]
+    hprim_s = _time(lambda: hprim_payload(setup, manifest, results, "spirometry"))
+    fhir_s = _time(lambda: to_json(device_spirometry_bundle(ctx, patient, params, computed_by="logiciel")), 50)
+    json_s = _time(lambda: canonical_json(results))
+    print(f"GDT spirometry, all outputs from canonical results: HPRIM {hprim_s * 1e3:.3f} ms + FHIR bundle "
+          f"(built, validated, serialised) {fhir_s * 1e3:.2f} ms + results JSON {json_s * 1e3:.3f} ms = "
+          f"{(hprim_s + fhir_s + json_s) * 1e3:.2f} ms (target < 20 ms)")
+
+
 def bench_import(tmp: Path, n: int) -> None:
     inbox = tmp / "exchange"
     inbox.mkdir()
@@ -102,6 +139,8 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     with tempfile.TemporaryDirectory() as d:
         bench_render(Path(d))
+    with tempfile.TemporaryDirectory() as d:
+        bench_device_result(Path(d))
     with tempfile.TemporaryDirectory() as d:
         bench_import(Path(d), n)
 

@@ -218,3 +218,47 @@ def test_a_device_computed_examination_is_not_replayed_as_if_recorded(bridge: Br
     assert manifest["computed_by"].startswith("logiciel de l'appareil") and manifest["source"]["format"] == "GDT"
     with pytest.raises(FormatError, match="no raw recordings to replay"):
         replay(folder)
+
+
+def test_spirometry_result_arrives_in_fhir_computed_by_the_device_software(tmp_path: Path) -> None:
+    from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+
+    b = Bridge(tmp_path, sink="folder")
+    try:
+        (b.inbox / "spiro_4711.pdf").write_bytes(PDF)
+        b.drop("spirometry_6310.gdt")
+        assert b.scan()["spirometry_6310.gdt"][0] == "done"
+    finally:
+        b.close()
+    (bundle_path,) = b.record.glob("*.json")
+    doc = json.loads(bundle_path.read_bytes())
+    res = [e["resource"] for e in doc["entry"]]
+    obs = {o["code"]["text"]: o for o in res if o["resourceType"] == "Observation"}
+    fev1 = obs["FEV1"]
+    assert fev1["valueQuantity"]["value"] == 2.94 and fev1["valueQuantity"]["unit"] == "L"
+    assert fev1["referenceRange"][0]["low"]["value"] == 2.07 and fev1["referenceRange"][0]["high"]["value"] == 3.47
+    assert fev1["interpretation"][0]["coding"][0]["code"] == "N"
+    assert "logiciel de l'appareil (SPIR SPIRO)" in fev1["method"]["text"]
+    assert obs["FEV1/FVC"]["valueQuantity"]["value"] == 88.4 and "component" not in fev1  # no z-score invented
+    report = next(r for r in res if r["resourceType"] == "DiagnosticReport")
+    assert report["status"] == "preliminary" and report["presentedForm"][0]["contentType"] == "application/pdf"
+    patient = next(r for r in res if r["resourceType"] == "Patient")
+    assert patient["name"][0]["family"] == "TESTPATIENT"
+    oru = bundle_to_oru(bundle_path.read_bytes(), control_id="1")
+    assert "2.94" in oru and "TESTPATIENT" in oru
+
+
+def test_device_computed_bundle_passes_the_independent_fhir_validators(tmp_path: Path) -> None:
+    from tests.fhir.test_fhir_node_validators import _node, _run
+
+    node = _node()
+    b = Bridge(tmp_path, sink="folder")
+    try:
+        (b.inbox / "spiro_4711.pdf").write_bytes(PDF)
+        b.drop("spirometry_6310.gdt")
+        assert b.scan()["spirometry_6310.gdt"][0] == "done"
+    finally:
+        b.close()
+    (bundle_path,) = b.record.glob("*.json")
+    code, results = _run(node, [bundle_path])
+    assert code == 0 and not results[0]["fhirjs"] and not results[0]["medplum"], results

@@ -185,3 +185,15 @@ def test_demo_through_mllp_without_an_endpoint_says_what_to_configure(tmp_path: 
     proc = _demo(tmp_path / "out", "mllp", {})
     assert proc.returncode == 2 and "sink.host is empty" in proc.stderr
     assert not (tmp_path / "out").exists()  # nothing recorded before the sink is known to be usable
+
+
+def test_demo_through_the_configured_mllp_endpoint(tmp_path: Path) -> None:
+    from tests.fhir.test_fhir_mllp import MllpPeer
+
+    peer = MllpPeer().start()
+    try:
+        proc = _demo(tmp_path / "out", "mllp", {"ASALEE_SINK_HOST": "127.0.0.1", "ASALEE_SINK_PORT": str(peer.port)})
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    finally:
+        peer.stop()
+    assert len(peer.received) == 2 and all(m.startswith("MSH|") and "ORU^R01" in m for m in peer.received)

@@ -149,6 +149,7 @@ class EcgFileImporter:
         from asalee_devices.fhir_out.ecg import ecg_bundle
         from asalee_devices.fhir_out.pipeline import queue_exam
         from asalee_devices.signal.ecg.analysis import analyze_ecg
+        from asalee_devices.workflow.rendered import renders_own_payload
 
         digest = sha256 or sha256_file(path)
         if patient is None:
@@ -157,12 +158,30 @@ class EcgFileImporter:
         analysis = analyze_ecg(ecg.recording, mains_hz=self.mains_hz,
                                device_heart_rate_bpm=ecg.device_heart_rate_bpm)
         exam = self._exam(ecg, path, digest, analysis, patient)
+        if renders_own_payload(self.sink.name):  # e.g. HPRIM: rendered from canonical results stored beside
+            return self._queue_rendered(ecg, path, digest, analysis, patient, exam)
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         file_notes = tuple(w.message for w in ecg.warnings)
         message_id = queue_exam(self.outbox, sink=self.sink.name, exam=exam, kind=KIND,
                                 build=lambda: ecg_bundle(exam, patient, analysis, file_warnings=file_notes,
                                                          lang=lang))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)
+        self.deliver_pending()
+        return message_id
+
+    def _queue_rendered(self, ecg: EcgFile, path: Path, digest: str, analysis: EcgAnalysis, patient: PatientContext,
+                        exam: ExamContext) -> int:
+        """For a sink with its own payload: the analysis stored as canonical results beside the examination
+        (``recordings/<exam id>/``), then rendered and queued from there."""
+        from asalee_devices.workflow.rendered import queue_imported, store_imported
+        from asalee_devices.workflow.results import _ecg_capture
+
+        results = {"kind": KIND, "mains_hz": self.mains_hz, "captures": [_ecg_capture(analysis)], "interrupted": [],
+                   "kept": 0}
+        folder = store_imported(Path(self.config.outbox).parent / "recordings", kind=KIND, exam_id=exam.exam_id,
+                                performed_at=exam.performed_at, device=exam.device, results=results, pdf=exam.pdf,
+                                source={"format": ecg.format, "file": path.name, "sha256": digest})
+        message_id = queue_imported(self.config, self.outbox, patient, kind=KIND, folder=folder, pdf=exam.pdf)
         self.deliver_pending()
         return message_id
 

@@ -14,14 +14,13 @@
 - Stored like every examination (``recordings/<exam id>/exam.json``, ``results.json``, ``report.pdf``), exam id from
   the content hash (the same file is the same examination), then queued and delivered.
 
-Not yet: device-computed spirometry to a FHIR sink (the FHIR spirometry mapping still takes signal types; it is
-refused with that reason after the examination is stored, so nothing is lost).
+For FHIR sinks a device-computed spirometry is rendered by ``fhir_out/device_results.py`` from the same canonical
+parameters (values, vendor limits, "computed by the device software"); MLLP converts that bundle as usual.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -273,48 +272,51 @@ class GdtImporter:
     def _store_and_queue(self, kind: str, record: GdtRecord, path: Path, patient: PatientContext,
                          results: dict[str, Any], pdf: bytes | None, digest: str, when: datetime, *,
                          device: Any = None, computed_by: str | None = "") -> int:
-        from asalee_devices import __version__
         from asalee_devices.drivers.identity import DeviceIdentity
-        from asalee_devices.files import atomic_write
-        from asalee_devices.jsonable import to_jsonable
-        from asalee_devices.workflow.delivery import MANIFEST, REPORT, RESULTS, exam_id_for
-        from asalee_devices.workflow.rendered import queue_rendered, renders_own_payload
-        from asalee_devices.workflow.results import canonical_json
-        from asalee_devices.workflow.setup import ExaminationSetup, _person
+        from asalee_devices.workflow.delivery import exam_id_for
+        from asalee_devices.workflow.rendered import queue_imported, renders_own_payload, store_imported
 
         exam_id = exam_id_for(f"gdt-{kind}", [digest])
-        folder = self.recordings_dir / exam_id
-        folder.mkdir(parents=True, exist_ok=True)
         sender = (record.get("8316") or "").strip()
         procedure = (record.get("8402") or "").strip()
         device = device or DeviceIdentity(manufacturer=sender, model=procedure, source="gdt")
         if computed_by == "":
             computed_by = f"{COMPUTED_BY_DEVICE} ({' '.join(x for x in (sender, procedure) if x) or 'GDT'})"
-        manifest = {"format": "asalee-examination", "version": 1, "kind": kind, "exam_id": exam_id,
-                    "software_version": __version__, "performed_at": when.isoformat(), "device": device,
-                    "source": {"format": "GDT", "gdt_version": record.version, "file": path.name,
-                               "sha256": digest}, "recordings": []}
-        if computed_by:
-            manifest["computed_by"] = computed_by
-        atomic_write(folder / MANIFEST, json.dumps(to_jsonable(manifest), sort_keys=True, ensure_ascii=False,
-                                                   indent=1).encode("utf-8"))
-        atomic_write(folder / RESULTS, canonical_json(results))
-        if pdf is not None:
-            atomic_write(folder / REPORT, pdf)
-        if not renders_own_payload(self.sink.name):
-            raise DeliveryError(
-                f"Examination stored in {folder.name}; a device-computed {kind} cannot be sent as FHIR yet",
-                field="sink.type", value=self.sink.name, expected="sink.type = 'hprim' for GDT results")
+        folder = store_imported(self.recordings_dir, kind=kind, exam_id=exam_id, performed_at=when, device=device,
+                                results=results, pdf=pdf, computed_by=computed_by,
+                                source={"format": "GDT", "gdt_version": record.version, "file": path.name,
+                                        "sha256": digest})
+        if renders_own_payload(self.sink.name):
+            mid = queue_imported(self.config, self.outbox, patient, kind=kind, folder=folder, pdf=pdf)
+        elif kind == "spirometry":
+            mid = self._queue_fhir(exam_id, patient, results, pdf, digest, when, device, path, computed_by or "")
+        else:  # an ECG goes through EcgFileImporter for FHIR sinks; nothing else reaches here
+            raise DeliveryError(f"Examination stored in {folder.name}; no FHIR rendering for this {kind}",
+                                field="sink.type", value=self.sink.name, expected="sink.type = 'hprim'")
+        self.outbox.deliver_due(self.sink)
+        log.info("gdt import: exam %s queued as message %s", exam_id, mid)
+        return mid
+
+    def _queue_fhir(self, exam_id: str, patient: PatientContext, results: dict[str, Any], pdf: bytes | None,
+                    digest: str, when: datetime, device: Any, path: Path, computed_by: str) -> int:
+        """The FHIR bundle of a device-computed spirometry, rendered from its canonical parameters."""
+        from asalee_devices import __version__
+        from asalee_devices.fhir_out.context import ExamContext
+        from asalee_devices.fhir_out.device_results import device_spirometry_bundle
+        from asalee_devices.fhir_out.pipeline import queue_exam
+        from asalee_devices.workflow.setup import _person
+
         cfg = self.config
         nurse = _person(cfg.nurse, "nurse")
         if nurse is None:
             raise PatientDataError("The performing nurse is not configured", field="nurse.family_name")
-        setup = ExaminationSetup(patient=patient, performer=nurse, gp=_person(cfg.gp, "gp"), config=cfg,
-                                 output_dir=self.recordings_dir.parent)
-        mid = queue_rendered(setup, self.outbox, kind=kind, folder=folder, pdf=pdf)
-        self.outbox.deliver_due(self.sink)
-        log.info("gdt import: exam %s queued as message %s", exam_id, mid)
-        return mid
+        ctx = ExamContext(exam_id=exam_id, performed_at=when, performer=nurse, device=device,
+                          software_version=__version__, practice_name=cfg.practice.name,
+                          practice_finess=cfg.practice.finess, gp=_person(cfg.gp, "gp"), pdf=pdf,
+                          raw_reference=path.name, raw_sha256=digest, test_mode=cfg.test_mode)
+        params = results["phases"]["pre"]["parameters"]
+        return queue_exam(self.outbox, sink=self.sink.name, exam=ctx, kind="spirometry",
+                          build=lambda: device_spirometry_bundle(ctx, patient, params, computed_by=computed_by))
 
     def deliver_pending(self) -> dict[int, str]:
         return self.outbox.deliver_due(self.sink)

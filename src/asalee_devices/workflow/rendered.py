@@ -13,11 +13,15 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asalee_devices import __version__
 from asalee_devices.fhir_out.outbox import Outbox, QueuedMessage
 from asalee_devices.workflow.setup import ExaminationSetup
+
+if TYPE_CHECKING:
+    from asalee_devices.config import Config
+    from asalee_devices.fhir_out.context import PatientContext
 
 #: sink type -> (setup, manifest, results, kind, pdf name) -> payload bytes
 PayloadRenderer = Callable[[ExaminationSetup, Mapping[str, Any], Mapping[str, Any], str], bytes]
@@ -55,6 +59,46 @@ def queue_rendered(setup: ExaminationSetup, outbox: Outbox, *, kind: str, folder
     (mid,) = outbox.enqueue_many([prepare_rendered(setup, kind=kind, folder=folder,
                                                    results=(folder / RESULTS).read_bytes(), pdf=pdf)])
     return mid
+
+
+def store_imported(recordings_dir: Path, *, kind: str, exam_id: str, performed_at: datetime, device: Any,
+                   results: Mapping[str, Any], pdf: bytes | None, source: Mapping[str, Any],
+                   computed_by: str | None = None) -> Path:
+    """Store an examination that came from a file (no raw recordings of ours): ``exam.json`` (with ``source`` and,
+    for results the device software computed, ``computed_by``), ``results.json`` (canonical), ``report.pdf``."""
+    from asalee_devices.files import atomic_write
+    from asalee_devices.jsonable import to_jsonable
+    from asalee_devices.workflow.results import canonical_json
+
+    folder = recordings_dir / exam_id
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"format": "asalee-examination", "version": 1, "kind": kind, "exam_id": exam_id,
+                                "software_version": __version__, "performed_at": performed_at.isoformat(),
+                                "device": device, "source": dict(source), "recordings": []}
+    if computed_by:
+        manifest["computed_by"] = computed_by
+    atomic_write(folder / MANIFEST, json.dumps(to_jsonable(manifest), sort_keys=True, ensure_ascii=False,
+                                               indent=1).encode("utf-8"))
+    atomic_write(folder / RESULTS, canonical_json(results))
+    if pdf is not None:
+        atomic_write(folder / "report.pdf", pdf)
+    return folder
+
+
+def queue_imported(config: Config, outbox: Outbox, patient: PatientContext, *, kind: str, folder: Path,
+                   pdf: bytes | None) -> int:
+    """Queue a stored imported examination for the configured sink's own payload (nurse and GP from the
+    configuration); returns the outbox message id."""
+    from asalee_devices.errors import PatientDataError
+    from asalee_devices.workflow.setup import _person
+
+    nurse = _person(config.nurse, "nurse")
+    if nurse is None:
+        raise PatientDataError("The performing nurse is not configured", field="nurse.family_name",
+                               expected="[nurse] family_name and given_name in the configuration")
+    setup = ExaminationSetup(patient=patient, performer=nurse, gp=_person(config.gp, "gp"), config=config,
+                             output_dir=folder.parent.parent)
+    return queue_rendered(setup, outbox, kind=kind, folder=folder, pdf=pdf)
 
 
 def device_label(device: Mapping[str, Any]) -> str:
