@@ -135,7 +135,7 @@ def create_app(settings: WebSettings, *, outbox: OutboxService | None = None) ->
 
     token = load_or_create_token(settings.data_dir)
     box = outbox or OutboxService(Path(settings.config.outbox), lambda: create_sink(settings.config.sink))
-    box.recover(settings.config)  # on the outbox thread, before any delivery
+    box.recover(settings.config, settings.data_dir)  # on the outbox thread, before any delivery
     state = WebState(settings=settings, token=token, outbox=box,
                      lang="en" if settings.config.lang == "en" else "fr")
     resumed = resume(state.store, settings.data_dir)  # the examinations journaled before a restart
