@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -139,25 +139,36 @@ def test_crash_left_sent_on_last_attempt_is_not_sent_again(server: FhirTestServe
     assert server.requests == 0 and "gave up after 2 attempts" in box.get(mid).last_error
 
 
-@pytest.mark.parametrize("mode", ["html", "entries-400", "302", "close-mid-body", "oo-garbage-422"])
-def test_web_outbox_status_true_after_misbehaving_reply(server: FhirTestServer, tmp_path: Path, mode: str) -> None:
+def _web_status_after(svc: OutboxService, payload: bytes, rejected: bool, heal: Callable[[], None]) -> str:
+    """Enqueue through the web app's service against a misbehaving peer, let the timer retry, check the status
+    the page shows; then heal the peer and check the timer delivers."""
+    (mid,) = svc.enqueue([Prepared("spirometry", "exam-web", "2026-11-23", payload, None)])
+    time.sleep(0.3)  # several timer passes against the misbehaving peer
+    (st,) = svc.statuses([mid])
+    health = svc.health()
+    view = st.view("fr")
+    assert st.status == ("failed" if rejected else "waiting") and st.reason, (st, view)
+    assert view["retrying"] is True and health["running"] and health["restarts"] == 0 and not health["last_error"]
+    heal()
+    svc.call(lambda box, _sink: box.retry(mid)).result()
+    deadline = time.monotonic() + 20
+    while svc.statuses([mid])[0].status != "sent":
+        assert time.monotonic() < deadline, "the timer never delivered after the peer recovered"
+        time.sleep(0.05)
+    return f"{st.status} ({st.reason[:70]})"
+
+
+@pytest.mark.parametrize("mode", list(FHIR_MODES))
+def test_web_outbox_status_true_after_misbehaving_fhir_reply(server: FhirTestServer, tmp_path: Path,
+                                                            mode: str) -> None:
     svc = OutboxService(tmp_path / "o.sqlite3", lambda: _sink(server), interval_s=0.05)
     try:
         server.always = mode
-        (mid,) = svc.enqueue([Prepared("spirometry", "exam-web", "2026-11-23", _payload("exam-web"), None)])
-        time.sleep(0.3)  # several timer passes against the misbehaving peer
-        (st,) = svc.statuses([mid])
-        health = svc.health()
-        view = st.view("fr")
-        print(f"{mode}: web status {view['status']} ({view['text']}; {st.reason}), health {health}")
-        assert st.status == ("failed" if FHIR_MODES[mode][1] == 1 else "waiting") or st.status == "failed"
-        assert st.status != "sent" and health["running"] and health["restarts"] == 0 and st.reason
-        server.always = ""
-        svc.call(lambda box, _sink: box.retry(mid)).result()
-        deadline = time.monotonic() + 10
-        while svc.statuses([mid])[0].status != "sent":
-            assert time.monotonic() < deadline, "the timer never delivered after the peer recovered"
-            time.sleep(0.05)
+
+        def heal() -> None:
+            server.always = ""
+        shown = _web_status_after(svc, _payload("exam-web"), FHIR_MODES[mode][1] == 1, heal)
+        print(f"web, FHIR {mode}: {shown}, then sent")
     finally:
         svc.close()
 
@@ -251,6 +262,7 @@ class BadMllpPeer:
                 "close-mid": ("\x0b" + ack.format(code="AA"))[:20].encode(),
                 "no-msa": b"\x0bMSH|^~\\&|R|F|S|F|20261123||ACK^R01^ACK|a1|P|2.6\r\x1c\r",
                 "binary": b"\x0b\xff\xfe\x00\x01|||\x1c\r",
+                "good": ("\x0b" + ack.format(code="AA") + "\x1c\r").encode(),
             }
             if self.mode == "silent":
                 self._stop.wait(10)
@@ -285,4 +297,19 @@ def test_mllp_misbehaving_receiver_never_acknowledged(tmp_path: Path, mode: str)
             print(f"MLLP {mode}: {msg.state}, attempts {msg.attempts}: {msg.last_error}")
             assert msg.state == want_state and msg.attempts == want_attempts and msg.last_error
     finally:
+        peer.stop()
+
+
+@pytest.mark.parametrize("mode", list(MLLP_MODES))
+def test_web_outbox_status_true_after_misbehaving_mllp_receiver(tmp_path: Path, mode: str) -> None:
+    peer = BadMllpPeer(mode)
+    svc = OutboxService(tmp_path / "o.sqlite3", lambda: MllpSink("127.0.0.1", peer.port, timeout_s=0.5),
+                        interval_s=0.05)
+    try:
+        def heal() -> None:
+            peer.mode = "good"
+        shown = _web_status_after(svc, _payload("exam-web"), MLLP_MODES[mode][1] == 1, heal)
+        print(f"web, MLLP {mode}: {shown}, then sent")
+    finally:
+        svc.close()
         peer.stop()

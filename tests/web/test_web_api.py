@@ -104,6 +104,8 @@ def test_websocket_needs_the_token_and_our_origin(client: TestClient) -> None:
     (b"{\"patient\": {\"identity_qualified\": \"yes\"}}", "application/json", 400, "bad_field"),
     (b"{\"patient\": {}, \"height_cm\": \"tall\"}", "application/json", 400, "bad_field"),
     (b"{" + b"\"a\": \"" + b"x" * 70_000 + b"\"}", "application/json", 413, "too_large"),
+    (b"[" * 30_000, "application/json", 400, "too_deep"),  # was a 500 and a traceback (RecursionError)
+    (b"{\"patient\": " + b"[" * 40 + b"]" * 40 + b"}", "application/json", 400, "too_deep"),
 ])
 def test_malformed_bodies_get_a_clear_4xx(client: TestClient, content: bytes, ctype: str, status: int,
                                           code: str) -> None:

@@ -141,3 +141,25 @@ def test_check_writable_leaves_no_trace(tmp_path: Path) -> None:
     check_writable(tmp_path / "a" / "b", what="recordings", min_free_bytes=0)
     assert not (tmp_path / "a").exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_web_capture_refused_with_507_before_the_device(tmp_path: Path, mount: Mount) -> None:
+    from dataclasses import replace
+
+    from starlette.testclient import TestClient
+    from tests.web.webfixtures import PATIENT, make_config
+
+    from asalee_devices.web.app import create_app
+    from asalee_devices.web.settings import WebSettings
+
+    ro = mount("ro", read_only=True)
+    cfg = replace(make_config(tmp_path), outbox=str(ro / "outbox.sqlite3"))
+    with TestClient(create_app(WebSettings.from_config(cfg, tmp_path / "data", ecg_speed=5)),
+                    base_url="http://127.0.0.1:8765") as c:
+        c.headers["X-Asalee-Token"] = c.app.state.web.token  # type: ignore[attr-defined]
+        assert c.post("/api/patient", json={"patient": PATIENT}).status_code == 201
+        eid = c.post("/api/exams", json={"kind": "ecg"}).json()["exam"]["id"]
+        r = c.post(f"/api/exams/{eid}/capture", json={})
+        print(r.status_code, r.json())
+        assert r.status_code == 507 and "read-only" in r.json()["message"] and str(ro) in r.json()["message"]
+        assert c.get(f"/api/exams/{eid}").json()["exam"]["busy"] is False  # the device was not started

@@ -113,12 +113,9 @@ def prepare(args: argparse.Namespace, *, config: Config | None = None, kind: str
 
 def check_storage(cfg: Config, recordings_dir: Path) -> None:
     """The recordings, outbox and folder-sink locations writable with free space (StorageError, exit 2)."""
-    from asalee_devices.files import check_writable
+    from asalee_devices.workflow.delivery import check_storage as check
 
-    check_writable(recordings_dir, what="recordings")
-    check_writable(Path(cfg.outbox).parent, what="outbox")
-    if cfg.sink.type == "folder":
-        check_writable(Path(cfg.sink.folder), what="output (folder sink)")
+    check(cfg)  # recordings_dir is the outbox folder's recordings/ (setup_from_config)
 
 
 class LiveView:

@@ -45,47 +45,9 @@ def _patient_args(p: argparse.ArgumentParser) -> None:
 
 
 def _read_manoeuvre(path: Path, rate: float | None) -> Any:
-    import numpy as np
+    from asalee_devices.cli._flow_csv import read_flow_csv
 
-    from asalee_devices.errors import FormatError, InputError
-    from asalee_devices.signal.spirometry import FlowRecording
-    from asalee_devices.signal.spirometry.indices import from_volume
-
-    if not path.is_file():
-        raise InputError("File not found", field="FILE", value=str(path.name), expected="a readable file")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise FormatError("File too large for one manoeuvre", field="FILE", value=path.stat().st_size,
-                          expected=f"<= {MAX_FILE_BYTES} bytes")
-    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    if not lines:
-        raise InputError("Empty manoeuvre file", field="FILE", value=path.name, expected="flow samples")
-    head = [h.strip().lower() for h in lines[0].split(",")]
-    try:
-        if head and head[0] == "time_s":
-            if len(head) != 2 or head[1] not in ("flow_l_s", "volume_l"):
-                raise FormatError("Unknown CSV header", field="header", value=",".join(head),
-                                  expected="time_s,flow_l_s or time_s,volume_l")
-            data = np.array([[float(x) for x in ln.split(",")] for ln in lines[1:]], dtype=np.float64)
-            if data.ndim != 2 or data.shape[0] < 3 or data.shape[1] != 2:
-                raise FormatError("CSV needs two columns and at least 3 rows", field="FILE", value=path.name)
-            dt = np.diff(data[:, 0])
-            if not np.all(dt > 0):
-                raise InputError("Time column is not strictly increasing", field="time_s",
-                                 expected="monotonic regular sampling")
-            if np.ptp(dt) > 0.01 * float(np.median(dt)):
-                raise InputError("Time column is not regularly sampled", field="time_s",
-                                 expected="constant step (within 1 %)")
-            fs = round(1.0 / float(np.median(dt)), 6)
-            if head[1] == "volume_l":
-                return from_volume(data[:, 1], fs)
-            return FlowRecording(flow_l_s=np.ascontiguousarray(data[:, 1]), fs_hz=fs)
-        flow = np.array([float(ln.split(",")[0]) for ln in lines], dtype=np.float64)
-    except ValueError as exc:
-        raise FormatError("Non-numeric value in manoeuvre file", field="FILE", value=path.name,
-                          expected="numbers (L/s)") from exc
-    if rate is None:
-        raise InputError("One-column flow files need the sampling rate", field="--rate", expected="e.g. --rate 500")
-    return FlowRecording(flow_l_s=flow, fs_hz=rate)
+    return read_flow_csv(path, rate)
 
 
 def _reference(args: argparse.Namespace, observed: dict[str, float | None]) -> dict[str, Any] | None:

@@ -148,7 +148,10 @@ def _start(state: WebState, exam: SpiroExam | EcgExam, record: Any, choice: str 
         raise ApiError(409, "already_sent", "This examination has been sent; start a new one")
     if exam.busy:
         raise ApiError(409, "busy", "A recording is already in progress")
-    exam.busy = True
+    from asalee_devices.workflow.delivery import check_storage
+
+    check_storage(state.settings.config, (state.settings.data_dir / "in-progress", "examinations in progress"))
+    exam.busy = True  # the folders can take the examination (else 507 naming the folder, device untouched)
     loop = asyncio.get_running_loop()
     loop.run_in_executor(None, record, exam, state.settings, state.hub, choice, _lang(state))
 

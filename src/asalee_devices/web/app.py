@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from asalee_devices.errors import AsaleeError
+from asalee_devices.errors import AsaleeError, StorageError
 from asalee_devices.web import api, dashboard, gp, refused
 from asalee_devices.web.delivery import OutboxService
 from asalee_devices.web.errors import ApiError, error_response, from_asalee
@@ -80,8 +80,8 @@ def guarded(fn: Handler) -> Handler:
             return await fn(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.field)
-        except AsaleeError as exc:
-            e = from_asalee(exc)
+        except AsaleeError as exc:  # a full or read-only disk: 507 Insufficient Storage, naming the folder
+            e = from_asalee(exc, 507 if isinstance(exc, StorageError) else 422)
             return error_response(e.status, e.code, e.message, e.field)
     return wrapper
 
@@ -135,7 +135,7 @@ def create_app(settings: WebSettings, *, outbox: OutboxService | None = None) ->
 
     token = load_or_create_token(settings.data_dir)
     box = outbox or OutboxService(Path(settings.config.outbox), lambda: create_sink(settings.config.sink))
-    box.recover(settings.config)  # on the outbox thread, before any delivery
+    box.recover(settings.config, settings.data_dir)  # on the outbox thread, before any delivery
     state = WebState(settings=settings, token=token, outbox=box,
                      lang="en" if settings.config.lang == "en" else "fr")
     resumed = resume(state.store, settings.data_dir)  # the examinations journaled before a restart

@@ -237,13 +237,16 @@ class OutboxService:
                 self._failed_pass(exc)
                 self.last_pass_at = time.time()
 
-    def recover(self, config: Config) -> cf.Future[None]:
-        """The start-up recovery pass (temp files, examination folders a crash left incomplete), on the outbox
-        thread; a failure is logged, never raised."""
+    def recover(self, config: Config, data_dir: Path | None = None) -> cf.Future[None]:
+        """The start-up recovery pass (temp files, also in the app's ``data_dir``; examination folders a crash
+        left incomplete), on the outbox thread; a failure is logged, never raised."""
+        from asalee_devices.files import clean_temp_files
         from asalee_devices.workflow.delivery import recover_for_config
 
         def run() -> None:
             try:
+                if data_dir is not None:
+                    clean_temp_files(data_dir)
                 recover_for_config(config)
             except Exception:
                 log.exception("start-up recovery failed")

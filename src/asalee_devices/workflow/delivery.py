@@ -153,6 +153,19 @@ class Recovery:
     unqueued: tuple[str, ...] = ()
 
 
+def check_storage(config: Config, *extra: tuple[Path, str]) -> None:
+    """Before a device is touched: the recordings, outbox and folder-sink locations of ``config`` (and ``extra``
+    (folder, what) pairs) writable with free space; a :class:`StorageError` naming the first that is not."""
+    from asalee_devices.files import check_writable
+
+    outbox_dir = Path(config.outbox).parent
+    places = [(outbox_dir / "recordings", "recordings"), (outbox_dir, "outbox"), *extra]
+    if config.sink.type == "folder":
+        places.append((Path(config.sink.folder), "output (folder sink)"))
+    for folder, what in places:
+        check_writable(folder, what=what)
+
+
 def recover_for_config(config: Config) -> Recovery:
     """:func:`recover` on the folders of ``config`` (recordings beside the outbox, the folder sink's folder)."""
     outbox_path = Path(config.outbox)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,10 @@ MAX_LEADS = 64
 def read_bounded(path: Path) -> bytes:
     """The file content, refused before reading when larger than :data:`MAX_FILE_BYTES`."""
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block open() or read forever
+            raise FormatError("Not a regular file", field="path", value=path.name, expected="a regular file")
+        size = st.st_size
         if size > MAX_FILE_BYTES:
             raise FormatError("ECG file too large", field="size_bytes", value=size,
                               expected=f"at most {MAX_FILE_BYTES} bytes")

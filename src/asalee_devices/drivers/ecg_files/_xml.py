@@ -4,6 +4,13 @@ Parsing goes through :class:`defusedxml.ElementTree.DefusedXMLParser` (entity de
 references refused; the document size is bounded by the caller). Readers see a small :class:`Node` view (local
 element names in the document's namespace). The long digit / base64 texts of the waveform elements are lifted out
 of the document before parsing (:func:`lift_bulk`) so the parser only walks the skeleton.
+
+Budgets, from the largest real files of each format (``../shared/data/ecg``: GE MUSE example 5 800 ``<``, 2 899
+elements; HL7 aECG example depth 15; Philips Sierra 32 611 characters in one element) times 10, so a hostile
+document is refused before the parser allocates a tree for it: at most ``MAX_MARKUP`` ``<`` in the document
+(counted on the bytes, before anything is lifted or parsed: a 64 MiB document of ``<a/>`` or 2 M nested elements
+is refused at once), then, on the parsed skeleton, at most ``MAX_DEPTH`` levels and ``MAX_TEXT_CHARS`` characters
+in one element's text (lifted waveform texts are bounded by their readers). Past a budget: :class:`FormatError`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from typing import Any
 from asalee_devices.errors import FormatError
 
 _MARK = "@@asalee-bulk:"
+MAX_MARKUP = 60_000  # '<' in one document (largest real file: 5 800)
+MAX_DEPTH = 150  # element nesting (largest real file: 15)
+MAX_TEXT_CHARS = 512 * 1024  # characters of one element's text or tail in the skeleton (largest real: 32 611)
 
 
 _OPENERS: dict[tuple[str, ...], re.Pattern[bytes]] = {}
@@ -306,6 +316,22 @@ def _declares_entities(data: bytes) -> bool:
     return b"<!ENTITY" in data
 
 
+def _check_shape(root: Any, fmt: str) -> None:
+    """Depth and text budgets over the parsed skeleton (iterative: no recursion on a deep document)."""
+    stack = [(root, 1)]
+    while stack:
+        el, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FormatError(f"{fmt}: XML elements nested too deeply", field="xml", value=f"> {MAX_DEPTH} levels",
+                              expected=f"<= {MAX_DEPTH}")
+        for text in (el.text, el.tail):
+            if text is not None and len(text) > MAX_TEXT_CHARS:
+                raise FormatError(f"{fmt}: XML text too long", field="xml", value=f"{len(text)} characters",
+                                  expected=f"<= {MAX_TEXT_CHARS} in one element outside the waveform data")
+        if len(el):
+            stack.extend((child, depth + 1) for child in el)
+
+
 def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ...] = (), keep: tuple[str, ...] = (),
           alongside: Callable[[Lifted], object] | None = None) -> Node:
     """Parse ``data`` (encoding from its declaration or BOM) into a :class:`Node` view; any failure is a
@@ -323,6 +349,10 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import DefusedXMLParser
 
+    markup = data.count(b"<")
+    if markup > MAX_MARKUP:
+        raise FormatError(f"{fmt}: too many XML elements", field="xml", value=f"{markup} tags",
+                          expected=f"<= {MAX_MARKUP} (ten times the largest real {fmt} file)")
     lifted = _NOTHING_LIFTED
     texts_first = alongside is not None and bool(bulk) and bool(drop)
     if texts_first:
@@ -353,5 +383,6 @@ def parse(data: bytes, fmt: str, bulk: tuple[str, ...] = (), drop: tuple[str, ..
             gc.enable()
     if root is None or not isinstance(root.tag, str):
         raise FormatError(f"{fmt}: empty XML document", field="xml")
+    _check_shape(root, fmt)
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     return Node(root, ns, lifted)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -155,9 +156,12 @@ def available_formats() -> list[EcgFormat]:
 
 def _checked_size(path: Path) -> int:
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError as exc:
         raise FormatError("Cannot open the ECG file", field="path", value=str(path)) from exc
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the read
+        raise FormatError("Not a regular file", field="path", value=str(path), expected="a regular file")
+    size = st.st_size
     if size > MAX_FILE_BYTES:
         raise FormatError("ECG file too large", field="size_bytes", value=size,
                           expected=f"at most {MAX_FILE_BYTES} bytes")

@@ -9,9 +9,11 @@ an ECG lead name are skipped with a warning.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,6 +82,19 @@ def header_path(path: str | Path) -> Path:
     return Path(str(p) + ".hea")
 
 
+def _num(conv: type[int] | type[float], text: str, field: str) -> Any:
+    """``conv(text)`` for a header field, a :class:`FormatError` naming the field when it is not a number (the
+    field patterns let ``1e`` or ``--`` through), or when it is not finite."""
+    try:
+        value = conv(text)
+    except (ValueError, OverflowError):
+        raise FormatError("WFDB header field is not a number", field=field, value=text[:20],
+                          expected="an integer" if conv is int else "a decimal number") from None
+    if conv is float and not math.isfinite(value):
+        raise FormatError("WFDB header field is not finite", field=field, value=text[:20])
+    return value
+
+
 def _parse_header(text: str) -> tuple[int, float, int | None, list[_Signal]]:
     lines = _lines(text)
     if not lines:
@@ -90,9 +105,9 @@ def _parse_header(text: str) -> tuple[int, float, int | None, list[_Signal]]:
                           expected="name nsig fs nsamp")
     if m.group(2):
         raise FormatError("Multi-segment WFDB records are not supported", field="segments", value=m.group(2))
-    nsig = check_count("signals", int(m.group(3)), MAX_LEADS, 1)
-    fs = float(m.group(4)) if m.group(4) else 250.0
-    nsamp = int(m.group(6)) if m.group(6) else None
+    nsig = check_count("signals", _num(int, m.group(3), "signals"), MAX_LEADS, 1)
+    fs = _num(float, m.group(4), "fs_hz") if m.group(4) else 250.0
+    nsamp = _num(int, m.group(6), "samples") if m.group(6) else None
     if len(lines) < 1 + nsig:
         raise FormatError("WFDB header has fewer signal lines than announced", field="signals", value=nsig)
     sigs: list[_Signal] = []
@@ -109,12 +124,12 @@ def _parse_header(text: str) -> tuple[int, float, int | None, list[_Signal]]:
             g = _GAIN.match(parts[2])
             if not g:
                 raise FormatError("WFDB gain field not understood", field="gain", value=parts[2])
-            gain = float(g.group(1)) or 200.0
-            baseline = int(g.group(2)) if g.group(2) else None
+            gain = _num(float, g.group(1), "gain") or 200.0
+            baseline = _num(int, g.group(2), "baseline") if g.group(2) else None
             units = g.group(3) or "mV"
-        adczero = int(parts[4]) if len(parts) > 4 else 0
+        adczero = _num(int, parts[4], "adc_zero") if len(parts) > 4 else 0
         desc = parts[8].strip() if len(parts) > 8 else ""
-        sigs.append(_Signal(parts[0], int(f.group(1)), int(f.group(2) or 0), gain,
+        sigs.append(_Signal(parts[0], int(f.group(1)), _num(int, f.group(2) or "0", "byte_offset"), gain,
                             adczero if baseline is None else baseline, units, desc))
     return nsig, fs, nsamp, sigs
 
