@@ -36,6 +36,7 @@ from typing import Any
 from asalee_devices.drivers.ecg_files import EcgFile, read_ecg_file
 from asalee_devices.errors import AsaleeError, ConfigError
 from asalee_devices.files import atomic_write
+from asalee_devices.sqlite_schema import migrate
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,13 @@ class Outcome:
     reason: str = ""
 
 
+#: Ledger migrations in order (``sqlite_schema.migrate``): [0] = version 1, the first release's table (stores written
+#: before versions were recorded hold exactly it and are stamped 1 without change).
+LEDGER_MIGRATIONS: tuple[str, ...] = (
+    "CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL)",)
+
+
 class Ledger:
     """Durable record of the files seen, keyed by content hash (SQLite, synchronous commits)."""
 
@@ -64,9 +72,11 @@ class Ledger:
         self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,"
-            " attempts INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL)")
+        try:
+            migrate(self.db, LEDGER_MIGRATIONS, store=f"watched-folder ledger {path.name}")
+        except BaseException:
+            self.db.close()
+            raise
 
     def state(self, sha256: str) -> tuple[str, int] | None:
         row = self.db.execute("SELECT state, attempts FROM files WHERE sha256 = ?", (sha256,)).fetchone()

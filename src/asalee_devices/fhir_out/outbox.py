@@ -27,13 +27,16 @@ from typing import Any, Literal
 from asalee_devices.crashpoint import step
 from asalee_devices.errors import AsaleeError, InputError
 from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
+from asalee_devices.sqlite_schema import migrate
 
 log = logging.getLogger(__name__)
 
 State = Literal["pending", "sent", "acknowledged", "failed"]
 STATES: tuple[State, ...] = ("pending", "sent", "acknowledged", "failed")
 
-_SCHEMA = """
+#: Migrations in order (``sqlite_schema.migrate``): [0] = version 1, the layout of the first release (stores
+#: written before versions were recorded hold exactly it and are stamped 1 without change).
+MIGRATIONS: tuple[str, ...] = ("""
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     exam_id TEXT NOT NULL,
@@ -52,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (exam_id, kind, sink)
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt_at);
-"""
+""",)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,11 @@ class Outbox:
         self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            migrate(self._db, MIGRATIONS, store=f"outbox {self.path.name}")
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
