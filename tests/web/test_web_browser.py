@@ -146,6 +146,13 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     print(f"blow 3 marked as a leak: {marked!r}; grade now {page.get_attribute('#spiro-grade', 'data-grade')}")
     assert "Fuite (notée par l'infirmière)" in marked
     shot(page, "03b-spirometry-leak-marked")
+    # the room's conditions (the simulated turbine does not correct): BTPS factor shown, blows corrected once
+    assert "non corrigé" in page.inner_text("#amb-status")
+    page.fill("#amb-t", "23")
+    page.fill("#amb-p", "1013.25")
+    page.click("#amb-btn")
+    page.wait_for_function("document.getElementById('amb-status').textContent.includes('1.085')")
+    shot(page, "03c-spirometry-btps")
     # review + send: the bundle arrives in the folder sink
     page.click("#nav button[data-page=review]")
     page.wait_for_function("document.getElementById('review-exam').options.length > 0")

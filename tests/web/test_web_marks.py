@@ -42,3 +42,26 @@ def test_marks_api_journal_and_restart(tmp_path: Path) -> None:
         exam = c.get(f"/api/exams/{eid}").json()["exam"]
         assert [b["marks"] for b in exam["blows"]] == [[], ["leak", "submaximal_effort"], []]
         assert exam["blows"][1]["acceptable"] is False
+
+
+def test_ambient_conditions_api(tmp_path: Path) -> None:
+    with client(tmp_path) as c:
+        assert c.post("/api/patient", json={"patient": PATIENT, "height_cm": 165}).status_code == 201
+        eid = c.post("/api/exams", json={"kind": "spirometry"}).json()["exam"]["id"]
+        before = run_action(c, eid, "blow", {"sim": "good"})
+        assert before["btps"]["source"] == "none"
+        steps = _journal(tmp_path, eid)["steps"]
+        for body in ({"temperature_c": 55, "pressure_hpa": 1013}, {"temperature_c": 20, "pressure_hpa": 101.3},
+                     {"pressure_hpa": 1013}, {"temperature_c": 20, "pressure_hpa": 1013, "relative_humidity_pct": 130}):
+            r = c.post(f"/api/exams/{eid}/ambient", json=body)
+            assert 400 <= r.status_code < 500 and r.json()["field"], (body, r.text)
+        assert _journal(tmp_path, eid)["steps"] == steps
+        r = c.post(f"/api/exams/{eid}/ambient", json={"temperature_c": 23, "pressure_hpa": 1013.25})
+        assert r.status_code == 200, r.text
+        exam = r.json()["exam"]
+        assert exam["btps"]["source"] == "ambient" and exam["btps"]["factor"] == 1.085
+        assert exam["blows"][0]["fvc_l"] == pytest.approx(before["blows"][0]["fvc_l"] * 1.085, abs=0.002)
+    with client(tmp_path) as c:  # restart: still corrected, once
+        exam = c.get(f"/api/exams/{eid}").json()["exam"]
+        assert exam["btps"]["factor"] == 1.085
+        assert exam["blows"][0]["fvc_l"] == pytest.approx(before["blows"][0]["fvc_l"] * 1.085, abs=0.002)

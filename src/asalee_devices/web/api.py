@@ -192,6 +192,26 @@ async def keep(request: Request) -> Response:
     return JSONResponse({"exam": exam.view(_lang(state))})
 
 
+async def ambient(request: Request) -> Response:
+    """The room's conditions for the BTPS correction of an ATPS spirometer (once per session; a new entry
+    corrects the earlier one, the blows are corrected from their raw flow, never twice)."""
+    from asalee_devices.signal.spirometry.btps import AmbientConditions
+
+    state = web(request)
+    exam = spiro_of(state, request)
+    body = await json_body(request)
+    values = {k: get_number(body, k, lo=-1e6, hi=1e6, required=k != "relative_humidity_pct")
+              for k in ("temperature_c", "pressure_hpa", "relative_humidity_pct")}
+    conditions = AmbientConditions(values["temperature_c"] or 0.0, values["pressure_hpa"] or 0.0,
+                                   values["relative_humidity_pct"])  # impossible values -> InputError -> 422
+    with exam.lock:
+        if exam.deliveries:
+            raise ApiError(409, "already_sent", "This examination has been sent")
+        exam.set_ambient(conditions)
+        Journal(state.settings.data_dir).step(exam, {"ambient": {k: v for k, v in values.items() if v is not None}})
+    return JSONResponse({"exam": exam.view(_lang(state))})
+
+
 async def blow_marks(request: Request) -> Response:
     """Set the nurse's operator-assessed marks (leak, obstructed mouthpiece, sub-maximal effort) on one blow."""
     state = web(request)
@@ -318,6 +338,7 @@ ROUTES: tuple[tuple[str, Any, list[str]], ...] = (
     ("/api/exams/{exam_id:str}/post-bronchodilator", post_bd, ["POST"]),
     ("/api/exams/{exam_id:str}/blows/{k:int}/curve", blow_curve, ["GET"]),
     ("/api/exams/{exam_id:str}/blows/{phase:str}/{k:int}/marks", blow_marks, ["POST"]),
+    ("/api/exams/{exam_id:str}/ambient", ambient, ["POST"]),
     ("/api/exams/{exam_id:str}/capture", capture, ["POST"]),
     ("/api/exams/{exam_id:str}/keep", keep, ["POST"]),
     ("/api/exams/{exam_id:str}/report.pdf", report_pdf, ["GET"]),

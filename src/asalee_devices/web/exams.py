@@ -15,6 +15,7 @@ from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.context import PatientContext
 from asalee_devices.messages.spirometry import blow_messages
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.btps import AmbientConditions
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
 from asalee_devices.workflow.spirometry_exam import (
@@ -150,6 +151,14 @@ class SpiroExam(BaseExam):
                                            "percent_predicted": _num(p.percent_predicted, 0)}
                                           for p in (r.parameters if r is not None else ())]})
         bd = self.exam.bronchodilator()
+        amb = self.exam.ambient
+        first = next((r for ph in self.exam.phases if (r := self.exam.phase_result(ph)) and r.recordings), None)
+        btps = first.recordings[0].btps if first is not None else None
+        out["btps"] = {"ambient": None if amb is None else {"temperature_c": amb.temperature_c,
+                                                            "pressure_hpa": amb.pressure_hpa,
+                                                            "relative_humidity_pct": amb.relative_humidity_pct},
+                       "source": btps.source if btps is not None else None,
+                       "factor": _num(btps.factor, 3) if btps is not None else None}
         out.update({"phase": phase, "stop": stop, "advice": advice, "complete": stop,
                     "grade_fev1": session.grade_fev1 if session else None,
                     "grade_fvc": session.grade_fvc if session else None,
@@ -163,6 +172,12 @@ class SpiroExam(BaseExam):
         blow = Blow(self.exam.phase, fb.number, rec, fb, reason)
         self.blows.append(blow)
         return blow
+
+    def set_ambient(self, conditions: AmbientConditions) -> None:
+        """The room's conditions (BTPS): every blow's feedback is recomputed from the corrected flow."""
+        self.exam.set_ambient(conditions)
+        for b in self.blows:
+            b.feedback = self.exam.feedback(b.phase, b.number)  # type: ignore[arg-type]
 
     def mark(self, phase: str, number: int, marks: list[str]) -> Blow:
         """The nurse's operator-assessed marks on one blow (workflow refuses a blow that does not exist)."""

@@ -28,6 +28,7 @@ from asalee_devices.files import atomic_write
 from asalee_devices.jsonable import to_jsonable
 from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.btps import MMHG_PER_HPA
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import EcgExamination
 from asalee_devices.workflow.recording_store import save_recording
@@ -166,6 +167,8 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
         named += [(f"blow-{phase}-{i + 1:02d}", rec) for i, rec in enumerate(result.recordings)]
     manifest: dict[str, Any] = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                                 "subject": exam.subject, "phases": list(exam.phases)}
+    if exam.ambient is not None:
+        manifest["ambient"] = exam.ambient
     marks = {phase: {str(n): [m.value for m in ms] for n, ms in exam.marks(phase).items()} for phase in exam.phases}
     if any(marks.values()):  # the nurse's operator marks: replay re-applies them (absent when there are none)
         manifest["marks"] = {phase: m for phase, m in marks.items() if m}
@@ -189,7 +192,7 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
                                   acquired_at=performed_at, device_label=_device_label(device),
                                   performer_label=f"{setup.performer.given} {setup.performer.family}",
-                                  btps_note=_btps_note(pre.recordings, setup.lang))
+                                  btps_note=btps_note(pre.recordings, setup.lang))
     pdf = render_spirometry_pdf(data)
     pdf_path = folder / REPORT
     atomic_write(pdf_path, pdf)
@@ -227,14 +230,21 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     return _send(setup, queued, exam_id=exam_id, kind="spirometry", folder=folder, pdf_path=pdf_path)
 
 
-def _btps_note(recordings: tuple[FlowRecording, ...], lang: str) -> str:
+def btps_note(recordings: tuple[FlowRecording, ...], lang: str) -> str:
     sources = {r.btps.source for r in recordings}
     if sources == {"device"}:
         return "appliqué par l'appareil" if lang == "fr" else "applied by the device"
     if sources == {"none"}:
-        return "non corrigé" if lang == "fr" else "not corrected"
+        return ("non corrigé (conditions ambiantes non saisies)" if lang == "fr" else
+                "not corrected (no ambient conditions entered)")
     if sources == {"ambient"}:
-        return "corrigé (conditions ambiantes)" if lang == "fr" else "corrected (ambient conditions)"
+        b = recordings[0].btps
+        who = {"nurse": ("saisies", "entered"), "device": ("de l'appareil", "from the device")}.get(
+            b.conditions_from, ("", ""))[0 if lang == "fr" else 1]
+        hpa = (b.pressure_mmhg or 0.0) / MMHG_PER_HPA
+        rh = "" if b.relative_humidity is None else f", {'HR' if lang == 'fr' else 'RH'} {100 * b.relative_humidity:.0f} %"
+        return (f"{'facteur' if lang == 'fr' else 'factor'} {b.factor:.3f} ({b.temperature_c:.1f} °C, {hpa:.0f} hPa"
+                f"{rh}{', ' + who if who else ''})")
     return ", ".join(sorted(sources))
 
 

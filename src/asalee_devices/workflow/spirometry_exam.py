@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from asalee_devices.errors import AsaleeError, InputError, ReferenceDomainError
 from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, blow_messages
 from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark
+from asalee_devices.signal.spirometry.btps import AmbientConditions, apply_btps, reapply_ambient
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import parameters, predict
@@ -149,8 +150,10 @@ class SpirometryExamination:
     """Blow-by-blow spirometry session with an optional post-bronchodilator phase."""
 
     def __init__(self, subject: ReferenceSubject | None = None, *, lang: Lang = "fr",
-                 eofe: EofeRule = EOFE_2019) -> None:
+                 eofe: EofeRule = EOFE_2019, ambient: AmbientConditions | None = None) -> None:
         self.subject = subject
+        #: the room's conditions: every ATPS blow is corrected to BTPS with them, exactly once
+        self.ambient = ambient
         self.lang: Lang = lang
         self.eofe = eofe
         self._phases: dict[Phase, _PhaseState] = {"pre": _PhaseState()}
@@ -165,8 +168,19 @@ class SpirometryExamination:
         a blow that cannot be analysed is kept, flagged and reported with the reason)."""
         t0 = time.perf_counter()
         state = self._phases[self.phase]
+        if self.ambient is not None and rec.btps.source == "none":  # ATPS: corrected once, factor recorded
+            rec = apply_btps(rec, self.ambient.correction())
         state.recordings.append(rec)
         return self._feedback(self.phase, len(state.recordings), t0)
+
+    def set_ambient(self, ambient: AmbientConditions) -> None:
+        """Set (or correct) the room's conditions: the blows already recorded from an ATPS device are corrected
+        again from the raw flow (the earlier factor divided out), never twice; device-corrected blows untouched."""
+        correction = ambient.correction()
+        for state in self._phases.values():
+            state.recordings = [reapply_ambient(r, correction) for r in state.recordings]
+            state.analysed, state.checked, state.errors = None, set(), {}
+        self.ambient = ambient
 
     def mark_blow(self, number: int, marks: Iterable[str], *, phase: Phase | None = None) -> BlowFeedback:
         """Record the nurse's operator-assessed marks on blow ``number`` (1-based) of ``phase`` (default: the current
@@ -189,6 +203,10 @@ class SpirometryExamination:
             state.marks.pop(number - 1, None)
         state.analysed = None
         return self._feedback(ph, number, time.perf_counter())
+
+    def feedback(self, phase: Phase, number: int) -> BlowFeedback:
+        """The current feedback of blow ``number`` (1-based) of ``phase`` (after marks or new ambient conditions)."""
+        return self._feedback(phase, number, time.perf_counter())
 
     def marks(self, phase: Phase = "pre") -> dict[int, tuple[OperatorMark, ...]]:
         """The marks of a phase by blow number (1-based)."""
