@@ -78,6 +78,9 @@ class SpirometryReportData:
     grade_fvc: str = ""
     n_acceptable: int | None = None
     btps_note: str = ""
+    #: the spirometer's last calibration verification (3-L syringe), and whether it is a warning (none passed today)
+    calibration_note: str = ""
+    calibration_warning: bool = False
     rows: tuple[ParameterRow, ...] = ()
     blows: tuple[BlowCurve, ...] = ()
     session_messages: tuple[str, ...] = ()
@@ -286,6 +289,12 @@ def render_spirometry_pdf(data: SpirometryReportData) -> bytes:
     y = 276.0
     for line in lines:
         c.drawString(_mm(18), _mm(y), line[:150])
+        y -= 4.0
+    if data.calibration_note:
+        c.setFillColor(Color(0.75, 0.0, 0.0) if data.calibration_warning else black)
+        c.setFont("Helvetica-Bold" if data.calibration_warning else "Helvetica", 8)
+        c.drawString(_mm(18), _mm(y), data.calibration_note[:170])
+        c.setFillColor(black)
         y -= 4.0
     c.setFont("Helvetica-Bold", 9)
     grades = f"{tx['grades']}{sep}FEV1 {data.grade_fev1 or '—'}, FVC {data.grade_fvc or '—'}"

@@ -13,14 +13,14 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from asalee_devices import __version__
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.codes import TEST_INS_KINDS
-from asalee_devices.fhir_out.context import Bronchodilator, ExamContext
+from asalee_devices.fhir_out.context import Bronchodilator, Calibration, ExamContext
 from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage
 from asalee_devices.fhir_out.pipeline import queue_exam
 from asalee_devices.fhir_out.sinks.base import create_sink
@@ -30,6 +30,7 @@ from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.btps import MMHG_PER_HPA
 from asalee_devices.signal.spirometry.recording import FlowRecording
+from asalee_devices.workflow.calibration_log import CalibrationStatus, calibration_note, status_for
 from asalee_devices.workflow.ecg_exam import EcgExamination
 from asalee_devices.workflow.recording_store import save_recording
 from asalee_devices.workflow.results import canonical_json, ecg_results, spirometry_results
@@ -100,12 +101,22 @@ def _store(folder_root: Path, kind: str, named: list[tuple[str, FlowRecording | 
 
 
 def _exam_context(setup: ExaminationSetup, *, exam_id: str, device: DeviceIdentity, performed_at: datetime,
-                  pdf: bytes | None, raw_reference: str, raw_sha256: str) -> ExamContext:
+                  pdf: bytes | None, raw_reference: str, raw_sha256: str,
+                  calibration: Calibration | None = None) -> ExamContext:
     cfg = setup.config
     return ExamContext(exam_id=exam_id, performed_at=performed_at, performer=setup.performer, device=device,
                        software_version=__version__, practice_name=cfg.practice.name,
                        practice_finess=cfg.practice.finess, gp=setup.gp, pdf=pdf, raw_reference=raw_reference,
-                       raw_sha256=raw_sha256, test_mode=cfg.test_mode)
+                       raw_sha256=raw_sha256, test_mode=cfg.test_mode, calibration=calibration)
+
+
+def spirometer_calibration(setup: ExaminationSetup, device: DeviceIdentity, on: date | None = None
+                           ) -> tuple[Calibration, CalibrationStatus]:
+    """The spirometer's calibration for the bundle's DeviceMetric (3-L syringe verification = a gain check) and
+    its status for the report, from the calibration log beside the outbox."""
+    status = status_for(setup.outbox_path, device.serial_number, on=on)
+    last = status.last
+    return Calibration(state=status.state, kind="gain", time=last.performed_at if last else None), status
 
 
 def outcome(states: list[OutboxMessage], lang: str) -> tuple[Status, str]:
@@ -189,10 +200,13 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     if pre is None or pre.session is None:
         return _kept(setup, exam_id, "spirometry", folder)
     name, ident, birth = _identity_labels(setup)
+    calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
     data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
                                   acquired_at=performed_at, device_label=_device_label(device),
                                   performer_label=f"{setup.performer.given} {setup.performer.family}",
-                                  btps_note=btps_note(pre.recordings, setup.lang))
+                                  btps_note=btps_note(pre.recordings, setup.lang),
+                                  calibration_note=calibration_note(cal_status, setup.lang),
+                                  calibration_warning=cal_status.warning)
     pdf = render_spirometry_pdf(data)
     pdf_path = folder / REPORT
     atomic_write(pdf_path, pdf)
@@ -212,7 +226,7 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
             best = result.recordings[result.analysed[session.best_test_index or 0]]
             ctx = _exam_context(setup, exam_id=exam_id if phase == "pre" else f"{exam_id}-post", device=device,
                                 performed_at=performed_at, pdf=pdf, raw_reference=f"recordings/{exam_id}/",
-                                raw_sha256=manifest_sha)
+                                raw_sha256=manifest_sha, calibration=calibration)
             pre_post = ("pre" if phase == "pre" else "post") if has_post else "none"
             session_ = session
             numbers = [i + 1 for i in result.analysed]

@@ -335,7 +335,8 @@ class SpirometryExamination:
 
 def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "", patient_identifier: str = "",
                            birth_date: str = "", acquired_at: datetime | None = None, device_label: str = "",
-                           performer_label: str = "", btps_note: str = "") -> SpirometryReportData:
+                           performer_label: str = "", btps_note: str = "", calibration_note: str = "",
+                           calibration_warning: bool = False) -> SpirometryReportData:
     """The GP's report of an examination: curves of the shown blows (reported one highlighted), the parameter table
     with reference values and the post-bronchodilator columns when present, grades and per-blow messages."""
     from asalee_devices.reports.spirometry_pdf import BlowCurve, ParameterRow, SpirometryReportData
@@ -391,4 +392,5 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
         height_cm=subject.height_cm if subject else None, acquired_at=acquired_at, device_label=device_label,
         performer_label=performer_label, equation=EQUATION_LABELS.get(subject.equation, "") if subject else "",
         grade_fev1=s.grade_fev1 if s else "", grade_fvc=s.grade_fvc if s else "", n_acceptable=n_acc if s else None,
-        btps_note=btps_note, rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)
+        btps_note=btps_note, calibration_note=calibration_note, calibration_warning=calibration_warning,
+        rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)
