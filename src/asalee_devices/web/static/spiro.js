@@ -80,6 +80,8 @@
       App.el("amb-h").value = bt.ambient.relative_humidity_pct === null ? "" : bt.ambient.relative_humidity_pct;
     }
     App.el("amb-btn").disabled = ex.sent;
+    const cal = ex.calibration;
+    App.text("spiro-calibration", cal ? cal.note : "", cal && cal.warning ? "big bad" : "");
     App.text("spiro-phase", App.t(ex.phase === "post" ? "spiro.phase_post" : "spiro.phase_pre"));
     const body = App.el("blow-table"); body.textContent = "";
     for (const b of ex.blows) {
