@@ -237,7 +237,8 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
                                          pre_post=pre_post,  # type: ignore[arg-type]
                                          best_curve=best,
                                          bronchodilator=bronchodilator if phase == "post" else None,
-                                         blow_numbers=numbers)
+                                         blow_numbers=numbers,
+                                         bd_response=exam.bronchodilator() if phase == "post" else None)
 
             kind = "spirometry" if phase == "pre" else "spirometry-post"
             queued.append(queue_exam(outbox, sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))

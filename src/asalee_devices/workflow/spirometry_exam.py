@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from asalee_devices.errors import AsaleeError, InputError, ReferenceDomainError
 from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, blow_messages
-from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark
+from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark, is_young_child
 from asalee_devices.signal.spirometry.btps import AmbientConditions, apply_btps, reapply_ambient
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
@@ -45,6 +45,7 @@ REPORTED_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("pef", "L/s", "PEF"),
     ("fef25_75", "L/s", "FEF25-75"),
     ("fev6", "L", "FEV6"),
+    ("fev0_75", "L", "FEV0.75"),  # children aged 6 or younger only
     ("fet", "s", "FET"),
 )
 EQUATION_LABELS = {"gli-global-2022": "GLI Global 2022", "gli-2012": "GLI-2012", "ecsc-1993": "ECSC/CECA 1993"}
@@ -294,14 +295,17 @@ class SpirometryExamination:
                 if b.acceptability.usable_fev1 and b.indices.fev6_l is not None]
         return {"fev1": session.fev1_l, "fvc": session.fvc_l, "fev1_fvc": session.fev1_fvc, "pef": session.pef_l_s,
                 "fef25_75": session.fef25_75_l_s, "fev6": max(fev6) if fev6 else None,
-                "fet": best.indices.fet_s if best is not None else None}
+                "fet": best.indices.fet_s if best is not None else None, "fev0_75": session.fev0_75_l}
 
     def _parameters(self, session: SessionResult | None) -> tuple[ParameterResult, ...]:
         measured = self._measured(session)
         out: list[ParameterResult] = []
         subject = self.subject
         covered = parameters(subject.equation) if subject is not None else ()
+        child = subject is not None and is_young_child(subject.age_years)
         for name, unit, label in REPORTED_PARAMETERS:
+            if name == "fev0_75" and not child:
+                continue
             value = measured[name]
             if subject is None or name not in covered:
                 out.append(ParameterResult(name, label, unit, value))
@@ -345,6 +349,9 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
     pre = exam.phase_result("pre")
     post = exam.phase_result("post")
     post_by_name = {p.name: p for p in post.parameters} if post is not None else {}
+    bd = exam.bronchodilator()
+    bd_by_name = {} if bd is None else {"fev1": (bd.fev1_change_l, bd.fev1_change_pct_predicted),
+                                        "fvc": (bd.fvc_change_l, bd.fvc_change_pct_predicted)}
     rows: list[ParameterRow] = []
     if pre is not None:
         for p in pre.parameters:
@@ -361,7 +368,10 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
             rows.append(ParameterRow(name=p.label, unit=unit, measured=_s(p.measured), predicted=_s(p.predicted),
                                      lln=_s(p.lln), z_score=p.z_score, percent_predicted=p.percent_predicted,
                                      post_measured=_s(q.measured) if q is not None else None,
-                                     post_change_percent=change))
+                                     post_change_percent=change,
+                                     post_change_abs=bd_by_name[p.name][0] if p.name in bd_by_name else None,
+                                     post_change_pct_predicted=(bd_by_name[p.name][1] if p.name in bd_by_name
+                                                                else None)))
     blows: list[BlowCurve] = []
     messages: list[str] = []
     for result in (pre, post):
@@ -392,5 +402,6 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
         height_cm=subject.height_cm if subject else None, acquired_at=acquired_at, device_label=device_label,
         performer_label=performer_label, equation=EQUATION_LABELS.get(subject.equation, "") if subject else "",
         grade_fev1=s.grade_fev1 if s else "", grade_fvc=s.grade_fvc if s else "", n_acceptable=n_acc if s else None,
+        grade_fev0_75=s.grade_fev0_75 if s and subject and is_young_child(subject.age_years) else "",
         btps_note=btps_note, calibration_note=calibration_note, calibration_warning=calibration_warning,
         rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)
