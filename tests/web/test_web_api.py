@@ -40,7 +40,8 @@ def login(c: TestClient) -> dict[str, str]:
 ENDPOINTS = [("GET", "/api/session"), ("POST", "/api/lang"), ("POST", "/api/patient/validate"),
              ("POST", "/api/patient"), ("POST", "/api/exams"), ("GET", "/api/exams/0123abcd"),
              ("POST", "/api/exams/0123abcd/blow"), ("POST", "/api/exams/0123abcd/capture"),
-             ("POST", "/api/exams/0123abcd/blows/pre/1/marks"),
+             ("POST", "/api/exams/0123abcd/blows/pre/1/marks"), ("POST", "/api/exams/0123abcd/ambient"),
+             ("POST", "/api/calibration"),
              ("POST", "/api/exams/0123abcd/send"), ("GET", "/api/exams/0123abcd/report.pdf"),
              ("GET", "/api/history"), ("GET", "/api/devices"), ("GET", "/api/gp/worklist"),
              ("GET", "/api/gp/ecg/0123abcd"), ("POST", "/api/gp/ecg/0123abcd/interpretation")]

@@ -146,6 +146,24 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     print(f"blow 3 marked as a leak: {marked!r}; grade now {page.get_attribute('#spiro-grade', 'data-grade')}")
     assert "Fuite (notée par l'infirmière)" in marked
     shot(page, "03b-spirometry-leak-marked")
+    # the room's conditions (the simulated turbine does not correct): BTPS factor shown, blows corrected once
+    assert "non corrigé" in page.inner_text("#amb-status")
+    page.fill("#amb-t", "23")
+    page.fill("#amb-p", "1013.25")
+    page.click("#amb-btn")
+    page.wait_for_function("document.getElementById('amb-status').textContent.includes('1.085')")
+    shot(page, "03c-spirometry-btps")
+    assert "ATTENTION" in page.inner_text("#spiro-calibration")  # no verification today: flagged, not blocked
+    # the daily 3-L syringe verification, typed on the devices page, then shown on the session page
+    page.click("#nav button[data-page=devices]")
+    page.fill("#cal-serial", "SYR-3L-77")
+    for k, v in enumerate(("3.05", "2.98", "3.06")):
+        page.fill(f"#cal-v{k}", v)
+    page.click("#cal-btn")
+    page.wait_for_selector("#cal-status.good")
+    shot(page, "03d-calibration-verified")
+    page.click("#nav button[data-page=spiro]")
+    page.wait_for_function("document.getElementById('spiro-calibration').textContent.includes('conforme')")
     # review + send: the bundle arrives in the folder sink
     page.click("#nav button[data-page=review]")
     page.wait_for_function("document.getElementById('review-exam').options.length > 0")

@@ -220,6 +220,12 @@ def add_spirometry_record(sub: Any) -> None:
     p.add_argument("--blow-s", type=float, default=15.0, help="longest recording per blow, s (default 15); a live blow ends at the end of forced expiration")
     p.add_argument("--max-blows", type=int, default=8, help="most blows per phase (ATS/ERS: 8)")
     p.add_argument("--post-bd", metavar="DRUG:DOSE_UG", help="add a post-bronchodilator phase, e.g. salbutamol:400")
+    p.add_argument("--room-temp-c", type=float, metavar="DEGC",
+                   help="room temperature, for the BTPS correction of a device that does not correct (with "
+                        "--pressure-hpa)")
+    p.add_argument("--pressure-hpa", type=float, metavar="HPA", help="barometric pressure in hPa (BTPS)")
+    p.add_argument("--humidity-pct", type=float, metavar="PCT",
+                   help="room relative humidity in %% (BTPS; default: gas saturated at room temperature)")
     p.add_argument("--mark", action="append", default=[], metavar="[PHASE:]BLOW:MARK[,MARK]",
                    help="operator-assessed mark on a blow (ATS/ERS 2019 Table 7): leak (fuite), obstructed_mouthpiece "
                         "(embout), submaximal_effort (effort); e.g. 2:fuite or post:1:effort; repeatable. On an "
@@ -230,6 +236,22 @@ def add_spirometry_record(sub: Any) -> None:
 MARK_PROMPT = {"fr": "Observation ? (f = fuite, o = embout obstrué, e = effort sous-maximal, Entrée = aucune) ",
                "en": "Observation? (f = leak, o = obstructed mouthpiece, e = sub-maximal effort, Enter = none) "}
 _MARK_KEYS = {"f": "leak", "l": "leak", "o": "obstructed_mouthpiece", "e": "submaximal_effort"}
+
+
+def ambient_option(args: argparse.Namespace) -> Any:
+    """The room's conditions from --room-temp-c / --pressure-hpa [/ --humidity-pct], or None; refused
+    (InputError) before the device is touched when incomplete or impossible."""
+    from asalee_devices.errors import InputError
+    from asalee_devices.signal.spirometry.btps import AmbientConditions
+
+    temp, hpa, rh = (getattr(args, k, None) for k in ("room_temp_c", "pressure_hpa", "humidity_pct"))
+    if temp is None and hpa is None and rh is None:
+        return None
+    if temp is None or hpa is None:
+        raise InputError("BTPS needs both the room temperature and the barometric pressure",
+                         field="--room-temp-c" if temp is None else "--pressure-hpa",
+                         expected="--room-temp-c DEGC --pressure-hpa HPA")
+    return AmbientConditions(temp, hpa, rh, source="nurse")
 
 
 def parse_mark_options(values: list[str], *, max_blows: int, post: bool) -> dict[tuple[str, int], tuple[str, ...]]:
@@ -270,10 +292,12 @@ def spirometry_record(args: argparse.Namespace, *, config: Config | None = None)
         raise InputError("The patient's height is needed for the reference values", field="--height-cm",
                          expected="height in cm (or height_cm in the patient file)")
     drug, dose = _post_bd(args.post_bd)
+    ambient = ambient_option(args)
     pending_marks = parse_mark_options(getattr(args, "mark", None) or [], max_blows=args.max_blows, post=bool(drug))
     today = datetime.now(UTC).date()
     exam = SpirometryExamination(reference_subject(setup.patient, height_cm=height, on=today,
-                                                   equation=setup.config.equation), lang=lang)
+                                                   equation=setup.config.equation), lang=lang,
+                                 ambient=ambient)
     url = args.device or setup.config.devices.spirometer
     view = LiveView(out, TEXT[lang]["blow"])
 

@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
     from asalee_devices.cli._record import add_spirometry_record
 
     add_spirometry_record(s)
+    from asalee_devices.cli._calibrate import add_spirometry_calibrate
+
+    add_spirometry_calibrate(s)
 
 
 def _patient_args(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from asalee_devices.fhir_out.context import Bronchodilator, ExamContext, Patient
 from asalee_devices.messages.spirometry import mark_labels
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import Prediction
-from asalee_devices.signal.spirometry.session import SessionResult
+from asalee_devices.signal.spirometry.session import BronchodilatorResponse, SessionResult
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.bundle import Bundle
@@ -105,6 +105,25 @@ def _curves(rec: FlowRecording) -> list[B.Json]:
     ]
 
 
+def _bd_components(bd: BronchodilatorResponse, key: str) -> list[B.Json]:
+    """ERS/ATS 2022 bronchodilator response of FEV1 or FVC (project codes: LOINC has none for these)."""
+    change_l = bd.fev1_change_l if key == "fev1" else bd.fvc_change_l
+    pct_pred = bd.fev1_change_pct_predicted if key == "fev1" else bd.fvc_change_pct_predicted
+    pct_pre = bd.fev1_change_pct if key == "fev1" else bd.fvc_change_pct
+    label = "FEV1" if key == "fev1" else "FVC"
+    out: list[B.Json] = []
+    for code, value, unit, text in (
+            ("bd-change", change_l, "L", f"{label} post - pre bronchodilator"),
+            ("bd-change-percent-predicted", pct_pred, "%",
+             f"{label} bronchodilator response, % of predicted (ERS/ATS 2022)"),
+            ("bd-change-percent-pre", pct_pre, "%", f"{label} post - pre, % of pre")):
+        v = _finite(value)
+        if v is not None:
+            out.append({"code": B.concept(B.coding(C.CS_SPIRO, code, text), text=text),
+                        "valueQuantity": B.quantity(v, unit, _DECIMALS[unit])})
+    return out
+
+
 def _marks_note(session: SessionResult, blow_numbers: Sequence[int] | None) -> str:
     """The nurse's operator-assessed marks, in French and English, or "" when there are none."""
     fr: list[str] = []
@@ -127,7 +146,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                       equation: str = "gli-global-2022", pre_post: BdContext = "none",
                       best_curve: FlowRecording | None = None,
                       bronchodilator: Bronchodilator | None = None,
-                      blow_numbers: Sequence[int] | None = None) -> Bundle:
+                      blow_numbers: Sequence[int] | None = None,
+                      bd_response: BronchodilatorResponse | None = None) -> Bundle:
     """The transaction Bundle of one spirometry examination (validated with fhir.resources R4B).
 
     With ``pre_post="post"``, ``bronchodilator`` (drug, dose, time) becomes a MedicationAdministration that the
@@ -137,6 +157,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     FEV1/FVC is sent in % (the fraction x 100); its predicted value and LLN are converted the same way.
     ``blow_numbers[k]`` is the nurse's number of ``session.blows[k]`` (default k + 1): the operator-assessed marks
     (leak, obstructed mouthpiece, sub-maximal effort) are listed with it in the FEV1 and FVC Observations' notes.
+    ``bd_response`` (post bundle): the ERS/ATS 2022 bronchodilator response as components of the FEV1 and FVC
+    Observations: post - pre (L), as % of the predicted value, and as % of the pre value.
     """
     if pre_post not in _BD_TEXT:
         raise InputError("Unknown bronchodilator context", field="pre_post", value=pre_post,
@@ -242,6 +264,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                                                             text=_BD_TEXT[pre_post].strip())})
         if comps:
             obs["component"] = comps
+        if bd_response is not None and key in ("fev1", "fvc"):
+            comps.extend(_bd_components(bd_response, key))
         if marks_note and key in ("fev1", "fvc"):
             obs["note"] = [{"text": marks_note}]
         results.append(b.add_identified(obs, part=f"obs-{key}"))

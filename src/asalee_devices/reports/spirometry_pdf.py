@@ -60,6 +60,9 @@ class ParameterRow:
     percent_predicted: float | None = None
     post_measured: float | None = None
     post_change_percent: float | None = None
+    #: ERS/ATS 2022 bronchodilator response: post - pre (in the row's unit) and as % of the predicted value
+    post_change_abs: float | None = None
+    post_change_pct_predicted: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,13 @@ class SpirometryReportData:
     equation: str = ""
     grade_fev1: str = ""
     grade_fvc: str = ""
+    #: children aged 6 or younger: FEV0.75 graded as FEV1 is (ATS/ERS 2019 Table 7 footnote); "" otherwise
+    grade_fev0_75: str = ""
     n_acceptable: int | None = None
     btps_note: str = ""
+    #: the spirometer's last calibration verification (3-L syringe), and whether it is a warning (none passed today)
+    calibration_note: str = ""
+    calibration_warning: bool = False
     rows: tuple[ParameterRow, ...] = ()
     blows: tuple[BlowCurve, ...] = ()
     session_messages: tuple[str, ...] = ()
@@ -90,7 +98,11 @@ _T = {
            "age": "âge", "height": "taille", "acquired": "Examen du", "device": "Appareil",
            "performer": "Réalisé par", "equation": "Valeurs de référence", "grades": "Qualité ATS/ERS 2019",
            "acceptable": "essais acceptables", "param": "Paramètre", "measured": "Mesuré", "pred": "Prédit",
-           "lln": "LIN", "z": "z-score", "pct": "% prédit", "post": "Post-BD", "chg": "Var. %",
+           "lln": "LIN", "z": "z-score", "pct": "% prédit", "post": "Post-BD", "chg": "Var. %", "chg_abs": "Var. abs.",
+           "chg_pred": "Var. % préd.",
+           "bd_note": "Réponse au bronchodilatateur (ERS/ATS 2022) : variation (post - pré) en % de la valeur prédite ; "
+                      "critère : > 10 % pour le VEMS ou la CVF. Var. % : variation en % de la valeur pré-BD (ancien "
+                      "critère).",
            "fv": "Débit (L/s) / Volume (L)", "vt": "Volume (L) / Temps (s)", "zchart": "z-scores",
            "blows": "Essais", "review": "Valeurs et qualité pour relecture par le médecin ; aucune interprétation "
            "n'est fournie.", "software": "Logiciel", "unknown": "non renseigné", "reported": "retenu",
@@ -99,7 +111,11 @@ _T = {
            "height": "height", "acquired": "Test date", "device": "Device", "performer": "Performed by",
            "equation": "Reference values", "grades": "ATS/ERS 2019 grade", "acceptable": "acceptable blows",
            "param": "Parameter", "measured": "Measured", "pred": "Predicted", "lln": "LLN", "z": "z-score",
-           "pct": "% pred", "post": "Post-BD", "chg": "Change %", "fv": "Flow (L/s) / Volume (L)",
+           "pct": "% pred", "post": "Post-BD", "chg": "Change %", "chg_abs": "Change",
+           "chg_pred": "Chg % pred",
+           "bd_note": "Bronchodilator response (ERS/ATS 2022): change (post - pre) as % of the predicted value; "
+                      "criterion: > 10 % for FEV1 or FVC. Change %: change as % of the pre-BD value (former "
+                      "criterion).", "fv": "Flow (L/s) / Volume (L)",
            "vt": "Volume (L) / Time (s)", "zchart": "z-scores", "blows": "Blows",
            "review": "Values and quality for the physician's review; no interpretation is given.",
            "software": "Software", "unknown": "not given", "reported": "reported", "not_acc": "not acceptable"},
@@ -110,8 +126,8 @@ def _mm(v: float) -> float:
     return v * PT_PER_MM
 
 
-def _fmt(v: float | None, digits: int = 2) -> str:
-    return "—" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+def _fmt(v: float | None, digits: int = 2, *, signed: bool = False) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{v:{'+' if signed else ''}.{digits}f}"
 
 
 def _volume(b: BlowCurve) -> NDArray[np.float64]:
@@ -200,8 +216,9 @@ def _curves(c: Canvas, d: SpirometryReportData, tx: dict[str, str]) -> None:
 def _table(c: Canvas, d: SpirometryReportData, tx: dict[str, str], top: float) -> float:
     has_post = any(r.post_measured is not None for r in d.rows)
     cols = [("param", 18.0), ("measured", 52.0), ("pred", 72.0), ("lln", 90.0), ("z", 108.0), ("pct", 126.0)]
-    if has_post:
-        cols += [("post", 146.0), ("chg", 166.0)]
+    if has_post:  # narrower columns: the ERS/ATS 2022 response (absolute, % predicted) beside the change vs pre
+        cols = [("param", 18.0), ("measured", 48.0), ("pred", 62.0), ("lln", 75.0), ("z", 88.0), ("pct", 102.0),
+                ("post", 118.0), ("chg", 134.0), ("chg_abs", 150.0), ("chg_pred", 166.0)]
     c.setFillColor(black)
     c.setFont("Helvetica-Bold", 8)
     for key, x in cols:
@@ -215,10 +232,16 @@ def _table(c: Canvas, d: SpirometryReportData, tx: dict[str, str], top: float) -
         vals = [f"{r.name} ({r.unit})" if r.unit else r.name, _fmt(r.measured, digits), _fmt(r.predicted, digits), _fmt(r.lln, digits),
                 _fmt(r.z_score, 2), _fmt(r.percent_predicted, 0)]
         if has_post:
-            vals += [_fmt(r.post_measured, digits), _fmt(r.post_change_percent, 1)]
+            vals += [_fmt(r.post_measured, digits), _fmt(r.post_change_percent, 1),
+                     _fmt(r.post_change_abs, digits, signed=True), _fmt(r.post_change_pct_predicted, 1, signed=True)]
         for (_, x), v in zip(cols, vals, strict=True):
             c.drawString(_mm(x), _mm(y), v)
         y -= 4.5
+    if has_post:
+        c.setFont("Helvetica-Oblique", 7)
+        for line in simpleSplit(tx["bd_note"], "Helvetica-Oblique", 7, _mm(174)):
+            c.drawString(_mm(18), _mm(y + 1.0), line)
+            y -= 3.2
     return y
 
 
@@ -287,8 +310,16 @@ def render_spirometry_pdf(data: SpirometryReportData) -> bytes:
     for line in lines:
         c.drawString(_mm(18), _mm(y), line[:150])
         y -= 4.0
+    if data.calibration_note:
+        c.setFillColor(Color(0.75, 0.0, 0.0) if data.calibration_warning else black)
+        c.setFont("Helvetica-Bold" if data.calibration_warning else "Helvetica", 8)
+        c.drawString(_mm(18), _mm(y), data.calibration_note[:170])
+        c.setFillColor(black)
+        y -= 4.0
     c.setFont("Helvetica-Bold", 9)
     grades = f"{tx['grades']}{sep}FEV1 {data.grade_fev1 or '—'}, FVC {data.grade_fvc or '—'}"
+    if data.grade_fev0_75:
+        grades += f", FEV0.75 {data.grade_fev0_75}"
     if data.n_acceptable is not None:
         grades += f" ({data.n_acceptable} {tx['acceptable']})"
     c.drawString(_mm(18), _mm(y - 1), grades)

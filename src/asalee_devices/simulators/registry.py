@@ -83,7 +83,8 @@ SIMULATORS: dict[str, SimulatorSpec] = {
     "contec-spiro": SimulatorSpec("contec-spiro", "contec-spiro", "Contec-family spirometer holding blows",
                                   _contec, ("profile", "blows", "fvc_l", "pef_l_s", "fault", "serial_number")),
     "turbine": SimulatorSpec("turbine", "turbine", "live USB turbine spirometer (virtual USB backend)", _turbine,
-                             ("profile", "fvc_l", "pef_l_s", "fault", "rate_hz", "serial_number", "script"), usb=True),
+                             ("profile", "fvc_l", "pef_l_s", "fault", "rate_hz", "serial_number", "script", "syringe_l",
+                              "device_error_pct"), usb=True),
 }
 ALIASES = {"ecg": "ecg12", "spirometer": "contec-spiro", "contec": "contec-spiro"}
 

@@ -31,10 +31,19 @@ class TurbineSettings:
     #: "hesitant_start,ok,ok,ok". Blow k varies slightly (seed + k, FVC/PEF within +-1 %) like a real patient;
     #: after the script, blows are good ones. Empty: every START replays the configured blow.
     script: str = ""
+    #: syringe mode (calibration verification): each START gives one stroke of this volume (L) instead of a blow,
+    #: at a low, mid then high flow (mean 0.5, 2 and 6 L/s), cycling; 0 = off
+    syringe_l: float = 0.0
+    #: the device's volume error in % (every flow it reports is multiplied by 1 + error/100)
+    device_error_pct: float = 0.0
+    #: the stroke number (set per START in syringe mode)
+    stroke: int = 0
 
 
 def blow_settings(s: TurbineSettings, k: int) -> TurbineSettings:
     """The settings of the k-th blow (0-based) of a scripted session (``s`` itself without a script)."""
+    if s.syringe_l > 0:
+        return replace(s, stroke=k)
     if not s.script:
         return s
     items = [item.strip() for item in s.script.split(",")]
@@ -56,12 +65,28 @@ def identify_info(s: TurbineSettings) -> codec.TurbineIdentify:
                                  tuple(p[0] for p in DEFAULT_TABLE), tuple(p[1] for p in DEFAULT_TABLE))
 
 
+SYRINGE_MEAN_FLOWS_L_S = (0.5, 2.0, 6.0)
+
+
+def syringe_flow(volume_l: float, mean_flow_l_s: float, fs_hz: float) -> NDArray[np.float64]:
+    """One syringe stroke: a half-sine of ``volume_l`` at ``mean_flow_l_s`` mean flow, with still air around it."""
+    n = max(int(round(volume_l / mean_flow_l_s * fs_hz)), 3)
+    shape = np.sin(np.pi * (np.arange(n) + 0.5) / n)
+    stroke = shape * volume_l / (np.sum(shape) / fs_hz)
+    return np.concatenate((np.zeros(int(0.3 * fs_hz)), stroke, np.zeros(int(1.2 * fs_hz))))
+
+
 def true_flow(s: TurbineSettings) -> NDArray[np.float64]:
+    gain = 1.0 + s.device_error_pct / 100.0
+    if s.syringe_l > 0:
+        mean = SYRINGE_MEAN_FLOWS_L_S[s.stroke % len(SYRINGE_MEAN_FLOWS_L_S)]
+        return gain * np.concatenate((np.zeros(int(s.lead_in_s * s.rate_hz)),
+                                      syringe_flow(s.syringe_l, mean, float(s.rate_hz))))
     fault: Fault | None = s.fault or None  # type: ignore[assignment]
     profile: Profile = s.profile  # type: ignore[assignment]
     rec = forced_expiration(profile, fvc_l=s.fvc_l, pef_l_s=s.pef_l_s, fs_hz=float(s.rate_hz), fault=fault,
                             seed=s.seed)
-    return np.concatenate((np.zeros(int(s.lead_in_s * s.rate_hz)), rec.flow_l_s))
+    return gain * np.concatenate((np.zeros(int(s.lead_in_s * s.rate_hz)), rec.flow_l_s))
 
 
 def flow_to_pulses(flow_l_s: NDArray[np.float64], info: codec.TurbineIdentify
@@ -105,7 +130,7 @@ class TurbineDeviceModel:
 
     def control_out(self, request: int, value: int, index: int, data: bytes) -> bool:
         if request == codec.REQ_START:
-            if self.settings.script:
+            if self.settings.script or self.settings.syringe_l > 0:
                 self._load(blow_settings(self.settings, self.counter.started))
                 self.counter.started += 1
             self._streaming, self._t0, self._sent = True, self._now, 0

@@ -10,13 +10,14 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out.context import PatientContext, check_patient
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
 from asalee_devices.web import acquire
 from asalee_devices.web.delivery import deliver, render_pdf
 from asalee_devices.web.errors import ApiError, get_number, get_str, json_body
-from asalee_devices.web.exams import Delivery, EcgExam, SpiroExam
+from asalee_devices.web.exams import Delivery, EcgExam, SpiroExam, calibration_view
 from asalee_devices.web.journal import Journal
 from asalee_devices.web.patient_messages import message as patient_message
 from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, is_simulator
@@ -195,6 +196,72 @@ async def keep(request: Request) -> Response:
     return JSONResponse({"exam": exam.view(_lang(state))})
 
 
+async def calibration(request: Request) -> Response:
+    """A 3-L syringe verification typed by the nurse (the volume the spirometer showed for each of the three
+    strokes and its mean flow), logged for the spirometer in use (or ``device_serial``)."""
+    from datetime import UTC, datetime
+
+    from asalee_devices.signal.spirometry.calibration import Stroke, check_syringe, verify_syringe
+    from asalee_devices.workflow.calibration_log import CalibrationLog
+
+    state = web(request)
+    body = await json_body(request)
+    syringe_l = get_number(body, "syringe_l", lo=-1e6, hi=1e6) or 0.0
+    accuracy = get_number(body, "syringe_accuracy_pct", lo=-1e6, hi=1e6, required=False)
+    check_syringe(syringe_l, 0.5 if accuracy is None else accuracy)  # InputError -> 422, nothing logged
+    syringe_serial = get_str(body, "syringe_serial", max_len=64) or ""
+    volumes, flows = body.get("measured_l"), body.get("flows_l_s")
+    if (not isinstance(volumes, list) or not isinstance(flows, list) or len(volumes) != len(flows)
+            or not 1 <= len(volumes) <= 12
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in [*volumes, *flows])):
+        raise ApiError(422, "invalid", "measured_l and flows_l_s must be lists of numbers of the same length (3)",
+                       field="measured_l")
+    ident = next((e.identity for e in reversed(list(state.store.exams.values()))
+                  if e.kind == "spirometry" and e.identity), None)
+    serial = get_str(body, "device_serial", required=False) or (ident.serial_number if ident else "")
+    if not serial:
+        raise ApiError(422, "invalid", "The spirometer's serial number is needed (not used yet today)",
+                       field="device_serial")
+    model = f"{ident.manufacturer} {ident.model}" if ident and ident.serial_number == serial else ""
+    result = verify_syringe(syringe_l, [Stroke(float(v), float(f)) for v, f in zip(volumes, flows, strict=True)],
+                            syringe_accuracy_pct=0.5 if accuracy is None else accuracy)
+    log_file = state.store.calibration_log
+    if log_file is None:  # pragma: no cover - always set by create_app
+        raise ApiError(500, "no_log", "No calibration log configured")
+
+    def write() -> None:
+        with CalibrationLog(log_file) as log:
+            log.add(device_serial=serial, device_model=model, syringe_serial=syringe_serial,
+                    verification=result, performed_at=datetime.now(UTC))
+
+    await asyncio.to_thread(write)
+    return JSONResponse({"passed": result.passed, "missing_bands": list(result.missing_bands),
+                         "strokes": [{"volume_l": s.volume_l, "band": s.band, "error_pct": round(s.error_pct, 2),
+                                      "passed": s.passed} for s in result.strokes],
+                         "calibration": calibration_view(log_file, DeviceIdentity(serial_number=serial),
+                                                         _lang(state))})
+
+
+async def ambient(request: Request) -> Response:
+    """The room's conditions for the BTPS correction of an ATPS spirometer (once per session; a new entry
+    corrects the earlier one, the blows are corrected from their raw flow, never twice)."""
+    from asalee_devices.signal.spirometry.btps import AmbientConditions
+
+    state = web(request)
+    exam = spiro_of(state, request)
+    body = await json_body(request)
+    values = {k: get_number(body, k, lo=-1e6, hi=1e6, required=k != "relative_humidity_pct")
+              for k in ("temperature_c", "pressure_hpa", "relative_humidity_pct")}
+    conditions = AmbientConditions(values["temperature_c"] or 0.0, values["pressure_hpa"] or 0.0,
+                                   values["relative_humidity_pct"])  # impossible values -> InputError -> 422
+    with exam.lock:
+        if exam.deliveries:
+            raise ApiError(409, "already_sent", "This examination has been sent")
+        exam.set_ambient(conditions)
+        Journal(state.settings.data_dir).step(exam, {"ambient": {k: v for k, v in values.items() if v is not None}})
+    return JSONResponse({"exam": exam.view(_lang(state))})
+
+
 async def blow_marks(request: Request) -> Response:
     """Set the nurse's operator-assessed marks (leak, obstructed mouthpiece, sub-maximal effort) on one blow."""
     state = web(request)
@@ -302,8 +369,10 @@ async def devices(request: Request) -> Response:
         busy = any(e.busy for e in state.store.exams.values()
                    if e.kind == ("spirometry" if kind == "spirometer" else "ecg"))
         status = "acquiring" if busy else "connected" if ident else "unknown"
+        cal = calibration_view(state.store.calibration_log, ident, _lang(state)) if kind == "spirometer" else None
         out.append({"kind": kind, "url": url.split("?", 1)[0], "simulator": is_simulator(url),
-                    "status": status, "calibration": "not-reported",
+                    "status": status, "calibration": cal["state"] if cal else "not-reported",
+                    "calibration_note": cal["note"] if cal else "",
                     "identity": None if ident is None else {"manufacturer": ident.manufacturer, "model": ident.model,
                                                             "serial_number": ident.serial_number,
                                                             "firmware": ident.firmware}})
@@ -321,6 +390,8 @@ ROUTES: tuple[tuple[str, Any, list[str]], ...] = (
     ("/api/exams/{exam_id:str}/post-bronchodilator", post_bd, ["POST"]),
     ("/api/exams/{exam_id:str}/blows/{k:int}/curve", blow_curve, ["GET"]),
     ("/api/exams/{exam_id:str}/blows/{phase:str}/{k:int}/marks", blow_marks, ["POST"]),
+    ("/api/exams/{exam_id:str}/ambient", ambient, ["POST"]),
+    ("/api/calibration", calibration, ["POST"]),
     ("/api/exams/{exam_id:str}/capture", capture, ["POST"]),
     ("/api/exams/{exam_id:str}/keep", keep, ["POST"]),
     ("/api/exams/{exam_id:str}/report.pdf", report_pdf, ["GET"]),

@@ -34,6 +34,7 @@ from asalee_devices.web.security import (
 )
 from asalee_devices.web.settings import WebSettings
 from asalee_devices.web.state import WebState, web
+from asalee_devices.workflow.calibration_log import log_path
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("asalee_devices.web") / "static"
@@ -138,6 +139,7 @@ def create_app(settings: WebSettings, *, outbox: OutboxService | None = None) ->
     box.recover(settings.config, settings.data_dir)  # on the outbox thread, before any delivery
     state = WebState(settings=settings, token=token, outbox=box,
                      lang="en" if settings.config.lang == "en" else "fr")
+    state.store.calibration_log = log_path(Path(settings.config.outbox))
     resumed = resume(state.store, settings.data_dir)  # the examinations journaled before a restart
     if resumed:
         log.info("%d examination(s) resumed from their journal", len(resumed))

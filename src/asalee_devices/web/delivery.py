@@ -113,12 +113,15 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
     nurse = f"{config.nurse.given_name} {config.nurse.family_name}".strip()
     if isinstance(exam, SpiroExam):
         from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
+        from asalee_devices.workflow.delivery import btps_note
         from asalee_devices.workflow.spirometry_exam import spirometry_report_data
 
         exam.exam.lang = lang
+        pre = exam.exam.phase_result("pre")
         data = spirometry_report_data(exam.exam, patient_name=name, patient_identifier=ident, birth_date=birth,
                                       acquired_at=exam.started_at, device_label=_device_label(exam.identity),
-                                      performer_label=nurse, btps_note="")
+                                      performer_label=nurse,
+                                      btps_note=btps_note(pre.recordings, lang) if pre is not None else "")
         return render_spirometry_pdf(data)
     from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
 

@@ -9,12 +9,14 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.context import PatientContext
 from asalee_devices.messages.spirometry import blow_messages
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.btps import AmbientConditions
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.ecg_exam import CaptureFeedback, EcgExamination
 from asalee_devices.workflow.spirometry_exam import (
@@ -104,6 +106,7 @@ class SpiroExam(BaseExam):
     exam: SpirometryExamination = field(default_factory=SpirometryExamination)
     blows: list[Blow] = field(default_factory=list)
     attempts: int = 0  # device sessions started (drives the simulator script)
+    calibration_log: Path | None = None
 
     kind = "spirometry"
 
@@ -150,6 +153,15 @@ class SpiroExam(BaseExam):
                                            "percent_predicted": _num(p.percent_predicted, 0)}
                                           for p in (r.parameters if r is not None else ())]})
         bd = self.exam.bronchodilator()
+        amb = self.exam.ambient
+        first = next((r for ph in self.exam.phases if (r := self.exam.phase_result(ph)) and r.recordings), None)
+        btps = first.recordings[0].btps if first is not None else None
+        out["calibration"] = calibration_view(self.calibration_log, self.identity, lang)
+        out["btps"] = {"ambient": None if amb is None else {"temperature_c": amb.temperature_c,
+                                                            "pressure_hpa": amb.pressure_hpa,
+                                                            "relative_humidity_pct": amb.relative_humidity_pct},
+                       "source": btps.source if btps is not None else None,
+                       "factor": _num(btps.factor, 3) if btps is not None else None}
         out.update({"phase": phase, "stop": stop, "advice": advice, "complete": stop,
                     "grade_fev1": session.grade_fev1 if session else None,
                     "grade_fvc": session.grade_fvc if session else None,
@@ -164,6 +176,12 @@ class SpiroExam(BaseExam):
         self.blows.append(blow)
         return blow
 
+    def set_ambient(self, conditions: AmbientConditions) -> None:
+        """The room's conditions (BTPS): every blow's feedback is recomputed from the corrected flow."""
+        self.exam.set_ambient(conditions)
+        for b in self.blows:
+            b.feedback = self.exam.feedback(b.phase, b.number)  # type: ignore[arg-type]
+
     def mark(self, phase: str, number: int, marks: list[str]) -> Blow:
         """The nurse's operator-assessed marks on one blow (workflow refuses a blow that does not exist)."""
         fb = self.exam.mark_blow(number, marks, phase=phase)  # type: ignore[arg-type]
@@ -172,6 +190,17 @@ class SpiroExam(BaseExam):
                 b.feedback = fb
                 return b
         raise AssertionError("blow known to the examination but not to the page")  # pragma: no cover
+
+
+def calibration_view(log: Path | None, identity: DeviceIdentity | None, lang: Lang) -> dict[str, Any] | None:
+    """The spirometer's last calibration verification for the nurse's screens (None before the device is known)."""
+    from asalee_devices.workflow.calibration_log import calibration_note, status_for
+
+    if log is None or identity is None:
+        return None
+    status = status_for(log, identity.serial_number)
+    return {"state": status.state, "warning": status.warning, "note": calibration_note(status, lang),
+            "device_serial": identity.serial_number}
 
 
 @dataclass
@@ -240,6 +269,8 @@ class ExamStore:
     patients: dict[str, PatientRecord] = field(default_factory=dict)
     exams: dict[str, SpiroExam | EcgExam] = field(default_factory=dict)
     current_patient: str | None = None
+    #: the spirometers' calibration log (beside the outbox); None: not shown
+    calibration_log: Path | None = None
 
     def add_patient(self, ctx: PatientContext, height_cm: float | None) -> PatientRecord:
         rec = PatientRecord(new_id(), ctx, height_cm)
@@ -256,7 +287,8 @@ class ExamStore:
         if patient.height_cm is not None and patient.ctx.sex in ("male", "female"):
             subject = ReferenceSubject(sex=patient.ctx.sex, age_years=age_years(patient.ctx.birth_date, now.date()),
                                        height_cm=patient.height_cm, equation=equation)
-        exam = SpiroExam(exam_id or new_id(), patient, now, exam=SpirometryExamination(subject, lang=lang))
+        exam = SpiroExam(exam_id or new_id(), patient, now, exam=SpirometryExamination(subject, lang=lang),
+                         calibration_log=self.calibration_log)
         self.exams[exam.id] = exam
         return exam
 

@@ -27,6 +27,7 @@ from asalee_devices.fhir_out.context import PatientContext
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
 from asalee_devices.files import atomic_write
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.btps import AmbientConditions
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.web.exams import (
     Capture,
@@ -171,6 +172,10 @@ def _resume_one(store: ExamStore, path: Path, doc: dict[str, Any], today: date) 
                 exam.captures.append(Capture(fb.number, rec, fb, str(step.get("reason", ""))))
         elif step.get("post_bronchodilator") and isinstance(exam, SpiroExam):
             exam.exam.start_post_bronchodilator()
+        elif "ambient" in step and isinstance(exam, SpiroExam):
+            a = step["ambient"]
+            exam.set_ambient(AmbientConditions(float(a["temperature_c"]), float(a["pressure_hpa"]),
+                                                    a.get("relative_humidity_pct")))
         elif "marks" in step and isinstance(exam, SpiroExam):
             m = step["marks"]
             try:

@@ -19,7 +19,7 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from asalee_devices.config import Config
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import AsaleeError, StorageError
 from asalee_devices.fhir_out.codes import TEST_INS_KINDS
-from asalee_devices.fhir_out.context import Bronchodilator, ExamContext
+from asalee_devices.fhir_out.context import Bronchodilator, Calibration, ExamContext
 from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage, QueuedMessage
 from asalee_devices.fhir_out.pipeline import prepare_message
 from asalee_devices.fhir_out.sinks.base import create_sink
@@ -36,7 +36,9 @@ from asalee_devices.files import atomic_write, clean_temp_files, storage_reason
 from asalee_devices.jsonable import to_jsonable
 from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.btps import MMHG_PER_HPA
 from asalee_devices.signal.spirometry.recording import FlowRecording
+from asalee_devices.workflow.calibration_log import CalibrationStatus, calibration_note, status_for
 from asalee_devices.workflow.ecg_exam import EcgExamination
 from asalee_devices.workflow.recording_store import save_recording
 from asalee_devices.workflow.rendered import prepare_rendered, renders_own_payload
@@ -225,12 +227,23 @@ def recover(recordings_dir: Path, outbox_path: Path, *, sink_folder: Path | None
 
 
 def _exam_context(setup: ExaminationSetup, *, exam_id: str, device: DeviceIdentity, performed_at: datetime,
-                  pdf: bytes | None, raw_reference: str, raw_sha256: str) -> ExamContext:
+                  pdf: bytes | None, raw_reference: str, raw_sha256: str,
+                  calibration: Calibration | None = None) -> ExamContext:
     cfg = setup.config
     return ExamContext(exam_id=exam_id, performed_at=performed_at, performer=setup.performer, device=device,
                        software_version=__version__, practice_name=cfg.practice.name,
                        practice_finess=cfg.practice.finess, practice_siret=cfg.practice.siret, gp=setup.gp, pdf=pdf, raw_reference=raw_reference,
-                       raw_sha256=raw_sha256, test_mode=cfg.test_mode, protocol=setup.protocol)
+                       raw_sha256=raw_sha256, test_mode=cfg.test_mode, protocol=setup.protocol,
+                       calibration=calibration)
+
+
+def spirometer_calibration(setup: ExaminationSetup, device: DeviceIdentity, on: date | None = None
+                           ) -> tuple[Calibration, CalibrationStatus]:
+    """The spirometer's calibration for the bundle's DeviceMetric (3-L syringe verification = a gain check) and
+    its status for the report, from the calibration log beside the outbox."""
+    status = status_for(setup.outbox_path, device.serial_number, on=on)
+    last = status.last
+    return Calibration(state=status.state, kind="gain", time=last.performed_at if last else None), status
 
 
 def outcome(states: list[OutboxMessage], lang: str) -> tuple[Status, str]:
@@ -306,6 +319,8 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
         named += [(f"blow-{phase}-{i + 1:02d}", rec) for i, rec in enumerate(result.recordings)]
     manifest: dict[str, Any] = {"performed_at": performed_at.isoformat(), "device": device, "lang": exam.lang,
                                 "subject": exam.subject, "phases": list(exam.phases)}
+    if exam.ambient is not None:
+        manifest["ambient"] = exam.ambient
     marks = {phase: {str(n): [m.value for m in ms] for n, ms in exam.marks(phase).items()} for phase in exam.phases}
     if any(marks.values()):  # the nurse's operator marks: replay re-applies them (absent when there are none)
         manifest["marks"] = {phase: m for phase, m in marks.items() if m}
@@ -328,10 +343,13 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
         _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "spirometry", folder)
     name, ident, birth = _identity_labels(setup)
+    calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
     data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
                                   acquired_at=performed_at, device_label=_device_label(device),
                                   performer_label=f"{setup.performer.given} {setup.performer.family}",
-                                  btps_note=_btps_note(pre.recordings, setup.lang))
+                                  btps_note=btps_note(pre.recordings, setup.lang),
+                                  calibration_note=calibration_note(cal_status, setup.lang),
+                                  calibration_warning=cal_status.warning)
     pdf = render_spirometry_pdf(data)
     pdf_path = folder / REPORT
     if renders_own_payload(setup.config.sink.type):  # e.g. HPRIM: one document for the whole examination
@@ -353,7 +371,7 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
         best = result.recordings[result.analysed[session.best_test_index or 0]]
         ctx = _exam_context(setup, exam_id=exam_id if phase == "pre" else f"{exam_id}-post", device=device,
                             performed_at=performed_at, pdf=pdf, raw_reference=f"recordings/{exam_id}/",
-                            raw_sha256=manifest_sha)
+                            raw_sha256=manifest_sha, calibration=calibration)
         pre_post = ("pre" if phase == "pre" else "post") if has_post else "none"
         session_ = session
         numbers = [i + 1 for i in result.analysed]
@@ -364,7 +382,8 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
                                      pre_post=pre_post,  # type: ignore[arg-type]
                                      best_curve=best,
                                      bronchodilator=bronchodilator if phase == "post" else None,
-                                     blow_numbers=numbers)
+                                     blow_numbers=numbers,
+                                     bd_response=exam.bronchodilator() if phase == "post" else None)
 
         kind = "spirometry" if phase == "pre" else "spirometry-post"
         messages.append(prepare_message(sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))
@@ -372,14 +391,21 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     return _send(setup, queued, exam_id=exam_id, kind="spirometry", folder=folder, pdf_path=pdf_path)
 
 
-def _btps_note(recordings: tuple[FlowRecording, ...], lang: str) -> str:
+def btps_note(recordings: tuple[FlowRecording, ...], lang: str) -> str:
     sources = {r.btps.source for r in recordings}
     if sources == {"device"}:
         return "appliqué par l'appareil" if lang == "fr" else "applied by the device"
     if sources == {"none"}:
-        return "non corrigé" if lang == "fr" else "not corrected"
+        return ("non corrigé (conditions ambiantes non saisies)" if lang == "fr" else
+                "not corrected (no ambient conditions entered)")
     if sources == {"ambient"}:
-        return "corrigé (conditions ambiantes)" if lang == "fr" else "corrected (ambient conditions)"
+        b = recordings[0].btps
+        who = {"nurse": ("saisies", "entered"), "device": ("de l'appareil", "from the device")}.get(
+            b.conditions_from, ("", ""))[0 if lang == "fr" else 1]
+        hpa = (b.pressure_mmhg or 0.0) / MMHG_PER_HPA
+        rh = "" if b.relative_humidity is None else f", {'HR' if lang == 'fr' else 'RH'} {100 * b.relative_humidity:.0f} %"
+        return (f"{'facteur' if lang == 'fr' else 'factor'} {b.factor:.3f} ({b.temperature_c:.1f} °C, {hpa:.0f} hPa"
+                f"{rh}{', ' + who if who else ''})")
     return ", ".join(sorted(sources))
 
 

@@ -42,7 +42,10 @@ def _flow_parts(rec: FlowRecording) -> tuple[dict[str, NDArray[Any]], dict[str, 
     arrays: dict[str, NDArray[Any]] = {"flow_l_s": rec.flow_l_s}
     if rec.device_volume_l is not None:
         arrays["device_volume_l"] = rec.device_volume_l
-    meta = {"format": FORMAT, "version": VERSION, "kind": "flow", "fs_hz": rec.fs_hz, "btps": asdict(rec.btps),
+    btps = asdict(rec.btps)
+    if not btps["conditions_from"]:  # added in v1 without a version change: absent when unset, so recordings
+        del btps["conditions_from"]  # written before it keep their digest (and their examination id)
+    meta = {"format": FORMAT, "version": VERSION, "kind": "flow", "fs_hz": rec.fs_hz, "btps": btps,
             "interrupted": rec.interrupted, "gaps": [list(g) for g in rec.gaps]}
     return arrays, meta
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from asalee_devices.errors import FormatError
 from asalee_devices.signal.ecg.recording import EcgRecording
+from asalee_devices.signal.spirometry.btps import AmbientConditions
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.workflow.delivery import MANIFEST, RESULTS
 from asalee_devices.workflow.ecg_exam import EcgExamination
@@ -64,7 +65,9 @@ def rebuild(folder: Path) -> tuple[dict[str, Any], SpirometryExamination | EcgEx
     exam: SpirometryExamination | EcgExamination
     if doc["kind"] == "spirometry":
         s = doc.get("subject")
-        spiro = SpirometryExamination(ReferenceSubject(**s) if s else None, lang=doc.get("lang", "fr"))
+        a = doc.get("ambient")
+        spiro = SpirometryExamination(ReferenceSubject(**s) if s else None, lang=doc.get("lang", "fr"),
+                                      ambient=AmbientConditions(**a) if isinstance(a, dict) else None)
         for name, rec in recordings:
             if not isinstance(rec, FlowRecording):
                 raise FormatError("ECG recording in a spirometry examination", field="file", value=name)

@@ -34,8 +34,11 @@ def spirometry_results(exam: SpirometryExamination) -> dict[str, Any]:
         phases[phase] = {"blows": len(result.recordings), "analysed": result.analysed,
                          "interrupted": [i for i, r in enumerate(result.recordings) if r.interrupted],
                          "session": result.session, "parameters": result.parameters}
+        phases[phase]["btps"] = [{"source": r.btps.source, "factor": r.btps.factor,
+                                  "conditions_from": r.btps.conditions_from} for r in result.recordings]
     bd = exam.bronchodilator()
-    return {"kind": "spirometry", "subject": exam.subject, "phases": phases, "bronchodilator_response": bd}
+    return {"kind": "spirometry", "subject": exam.subject, "ambient": exam.ambient, "phases": phases,
+            "bronchodilator_response": bd}
 
 
 def _trace_digest(samples_uv: np.ndarray) -> str:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Literal
 
 from asalee_devices.errors import AsaleeError, InputError, ReferenceDomainError
 from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, blow_messages
-from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark
+from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark, is_young_child
+from asalee_devices.signal.spirometry.btps import AmbientConditions, apply_btps, reapply_ambient
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import parameters, predict
@@ -44,6 +45,7 @@ REPORTED_PARAMETERS: tuple[tuple[str, str, str], ...] = (
     ("pef", "L/s", "PEF"),
     ("fef25_75", "L/s", "FEF25-75"),
     ("fev6", "L", "FEV6"),
+    ("fev0_75", "L", "FEV0.75"),  # children aged 6 or younger only
     ("fet", "s", "FET"),
 )
 EQUATION_LABELS = {"gli-global-2022": "GLI Global 2022", "gli-2012": "GLI-2012", "ecsc-1993": "ECSC/CECA 1993"}
@@ -149,8 +151,10 @@ class SpirometryExamination:
     """Blow-by-blow spirometry session with an optional post-bronchodilator phase."""
 
     def __init__(self, subject: ReferenceSubject | None = None, *, lang: Lang = "fr",
-                 eofe: EofeRule = EOFE_2019) -> None:
+                 eofe: EofeRule = EOFE_2019, ambient: AmbientConditions | None = None) -> None:
         self.subject = subject
+        #: the room's conditions: every ATPS blow is corrected to BTPS with them, exactly once
+        self.ambient = ambient
         self.lang: Lang = lang
         self.eofe = eofe
         self._phases: dict[Phase, _PhaseState] = {"pre": _PhaseState()}
@@ -165,8 +169,19 @@ class SpirometryExamination:
         a blow that cannot be analysed is kept, flagged and reported with the reason)."""
         t0 = time.perf_counter()
         state = self._phases[self.phase]
+        if self.ambient is not None and rec.btps.source == "none":  # ATPS: corrected once, factor recorded
+            rec = apply_btps(rec, self.ambient.correction())
         state.recordings.append(rec)
         return self._feedback(self.phase, len(state.recordings), t0)
+
+    def set_ambient(self, ambient: AmbientConditions) -> None:
+        """Set (or correct) the room's conditions: the blows already recorded from an ATPS device are corrected
+        again from the raw flow (the earlier factor divided out), never twice; device-corrected blows untouched."""
+        correction = ambient.correction()
+        for state in self._phases.values():
+            state.recordings = [reapply_ambient(r, correction) for r in state.recordings]
+            state.analysed, state.checked, state.errors = None, set(), {}
+        self.ambient = ambient
 
     def mark_blow(self, number: int, marks: Iterable[str], *, phase: Phase | None = None) -> BlowFeedback:
         """Record the nurse's operator-assessed marks on blow ``number`` (1-based) of ``phase`` (default: the current
@@ -189,6 +204,10 @@ class SpirometryExamination:
             state.marks.pop(number - 1, None)
         state.analysed = None
         return self._feedback(ph, number, time.perf_counter())
+
+    def feedback(self, phase: Phase, number: int) -> BlowFeedback:
+        """The current feedback of blow ``number`` (1-based) of ``phase`` (after marks or new ambient conditions)."""
+        return self._feedback(phase, number, time.perf_counter())
 
     def marks(self, phase: Phase = "pre") -> dict[int, tuple[OperatorMark, ...]]:
         """The marks of a phase by blow number (1-based)."""
@@ -276,14 +295,17 @@ class SpirometryExamination:
                 if b.acceptability.usable_fev1 and b.indices.fev6_l is not None]
         return {"fev1": session.fev1_l, "fvc": session.fvc_l, "fev1_fvc": session.fev1_fvc, "pef": session.pef_l_s,
                 "fef25_75": session.fef25_75_l_s, "fev6": max(fev6) if fev6 else None,
-                "fet": best.indices.fet_s if best is not None else None}
+                "fet": best.indices.fet_s if best is not None else None, "fev0_75": session.fev0_75_l}
 
     def _parameters(self, session: SessionResult | None) -> tuple[ParameterResult, ...]:
         measured = self._measured(session)
         out: list[ParameterResult] = []
         subject = self.subject
         covered = parameters(subject.equation) if subject is not None else ()
+        child = subject is not None and is_young_child(subject.age_years)
         for name, unit, label in REPORTED_PARAMETERS:
+            if name == "fev0_75" and not child:
+                continue
             value = measured[name]
             if subject is None or name not in covered:
                 out.append(ParameterResult(name, label, unit, value))
@@ -317,7 +339,8 @@ class SpirometryExamination:
 
 def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "", patient_identifier: str = "",
                            birth_date: str = "", acquired_at: datetime | None = None, device_label: str = "",
-                           performer_label: str = "", btps_note: str = "") -> SpirometryReportData:
+                           performer_label: str = "", btps_note: str = "", calibration_note: str = "",
+                           calibration_warning: bool = False) -> SpirometryReportData:
     """The GP's report of an examination: curves of the shown blows (reported one highlighted), the parameter table
     with reference values and the post-bronchodilator columns when present, grades and per-blow messages."""
     from asalee_devices.reports.spirometry_pdf import BlowCurve, ParameterRow, SpirometryReportData
@@ -326,6 +349,9 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
     pre = exam.phase_result("pre")
     post = exam.phase_result("post")
     post_by_name = {p.name: p for p in post.parameters} if post is not None else {}
+    bd = exam.bronchodilator()
+    bd_by_name = {} if bd is None else {"fev1": (bd.fev1_change_l, bd.fev1_change_pct_predicted),
+                                        "fvc": (bd.fvc_change_l, bd.fvc_change_pct_predicted)}
     rows: list[ParameterRow] = []
     if pre is not None:
         for p in pre.parameters:
@@ -342,7 +368,10 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
             rows.append(ParameterRow(name=p.label, unit=unit, measured=_s(p.measured), predicted=_s(p.predicted),
                                      lln=_s(p.lln), z_score=p.z_score, percent_predicted=p.percent_predicted,
                                      post_measured=_s(q.measured) if q is not None else None,
-                                     post_change_percent=change))
+                                     post_change_percent=change,
+                                     post_change_abs=bd_by_name[p.name][0] if p.name in bd_by_name else None,
+                                     post_change_pct_predicted=(bd_by_name[p.name][1] if p.name in bd_by_name
+                                                                else None)))
     blows: list[BlowCurve] = []
     messages: list[str] = []
     for result in (pre, post):
@@ -373,4 +402,6 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
         height_cm=subject.height_cm if subject else None, acquired_at=acquired_at, device_label=device_label,
         performer_label=performer_label, equation=EQUATION_LABELS.get(subject.equation, "") if subject else "",
         grade_fev1=s.grade_fev1 if s else "", grade_fvc=s.grade_fvc if s else "", n_acceptable=n_acc if s else None,
-        btps_note=btps_note, rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)
+        grade_fev0_75=s.grade_fev0_75 if s and subject and is_young_child(subject.age_years) else "",
+        btps_note=btps_note, calibration_note=calibration_note, calibration_warning=calibration_warning,
+        rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)

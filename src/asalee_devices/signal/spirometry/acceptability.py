@@ -239,13 +239,15 @@ def abrupt_stop_time_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | Non
         return None
     back = max(int(round(ABRUPT_LOOKBACK_S * fs)), 1)
     hold = max(int(round(ABRUPT_HOLD_S * fs)), 1)
-    tau = emptying_time_constant_s(flow, fs, ind)
+    tau: float | None = None  # computed once, only for a fall that may be abrupt
     for i in falls.tolist():
         f_pre = float(np.mean(flow[max(i - back, ipef): i + 1]))
         if f_pre <= 2.0 * ZERO_FLOW_L_S:
             continue
         if bool(np.any(flow[i + 1: min(i + 1 + hold, iend + 1)] > ZERO_FLOW_L_S)):
             continue
+        if tau is None:
+            tau = emptying_time_constant_s(flow, fs, ind)
         natural_s = tau * math.log(f_pre / ZERO_FLOW_L_S)
         observed_s = (i + 1 - max(i - back, ipef)) / fs
         if observed_s * ABRUPT_SPEED_RATIO < natural_s:
@@ -254,12 +256,15 @@ def abrupt_stop_time_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | Non
 
 
 def _quiet_offset(part: NDArray[np.float64], fs: float) -> float | None:
-    """Median of a quiet stretch (within the quiet band, steady) of at least QUIET_MIN_S, else None."""
+    """The level of a quiet stretch (within the quiet band, steady) of at least QUIET_MIN_S, else None."""
     if part.size < max(int(QUIET_MIN_S * fs), 2):
         return None
-    if float(np.max(np.abs(part))) > QUIET_BAND_L_S or float(np.std(part)) > QUIET_MAX_SD_L_S:
+    if float(part.max()) > QUIET_BAND_L_S or float(part.min()) < -QUIET_BAND_L_S:
         return None
-    return float(np.median(part))
+    mean = float(part.mean())
+    if float(np.sqrt(np.mean((part - mean) ** 2))) > QUIET_MAX_SD_L_S:
+        return None
+    return mean  # steady within 0.005 L/s: the mean is the offset
 
 
 def zero_flow_offset_l_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | None:
@@ -268,13 +273,14 @@ def zero_flow_offset_l_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | N
     when neither stretch is quiet. A slowly emptying obstructed tail is not quiet: it keeps falling."""
     flow, fs = rec.flow_l_s, rec.fs_hz
     offsets: list[float] = []
-    moving = np.nonzero(np.abs(flow) > QUIET_BAND_L_S)[0]
-    if moving.size:
-        before = _quiet_offset(flow[: int(moving[0])], fs)
+    mask = (flow > QUIET_BAND_L_S) | (flow < -QUIET_BAND_L_S)
+    if mask.any():
+        first_move = int(np.argmax(mask))
+        last_move = flow.size - 1 - int(np.argmax(mask[::-1]))
+        before = _quiet_offset(flow[:first_move], fs)
         if before is not None:
             offsets.append(before)
         n_tail = int(TAIL_FLAT_S * fs)
-        last_move = int(moving[-1])
         tail = flow[last_move + 1:]
         if tail.size >= n_tail:
             tail = tail[-n_tail:]

@@ -33,6 +33,8 @@ class BtpsCorrection:
     temperature_c: float | None = None
     pressure_mmhg: float | None = None
     relative_humidity: float | None = None
+    #: where the ambient conditions came from: "nurse" (entered for the session) or "device" (its own sensors)
+    conditions_from: str = ""
 
 
 @dataclass(frozen=True, eq=False)

@@ -148,7 +148,22 @@ App.pages.devices = {
       const id = d.identity ? `${d.identity.manufacturer} ${d.identity.model} — ${d.identity.serial_number} (fw ${d.identity.firmware})` : "—";
       for (const v of [App.t("devices." + d.kind) + (d.simulator ? App.t("devices.simulator") : ""), d.url,
         App.t("devices." + d.status), id, App.t("devices." + d.calibration)]) tr.insertCell().textContent = v;
+      if (d.calibration_note) tr.cells[4].title = d.calibration_note;
     }
+  },
+  init() {
+    App.el("cal-btn").addEventListener("click", async () => {
+      const num = (id) => (App.el(id).value === "" ? null : Number(App.el(id).value));
+      const body = { syringe_l: num("cal-syringe-l"), syringe_serial: App.el("cal-serial").value.trim(),
+        syringe_accuracy_pct: num("cal-accuracy"), measured_l: [0, 1, 2].map((k) => num("cal-v" + k)),
+        flows_l_s: [0, 1, 2].map((k) => num("cal-f" + k)) };
+      try {
+        const r = await App.api("/api/calibration", "POST", body);
+        r.strokes.forEach((s, k) => App.text("cal-r" + k, (s.error_pct > 0 ? "+" : "") + s.error_pct.toFixed(1) + " % — " + App.t(s.passed ? "yes" : "no"), s.passed ? "good" : "bad"));
+        App.text("cal-status", App.t(r.passed ? "cal.pass" : "cal.fail") + (r.calibration ? " — " + r.calibration.note : ""), "big " + (r.passed ? "good" : "bad"));
+        await App.pages.devices.show(); await App.refresh();
+      } catch (e) { App.banner(e.message); }
+    });
   },
 };
 

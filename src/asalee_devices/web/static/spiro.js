@@ -72,6 +72,16 @@
     App.el("post-btn").disabled = !has || ex.busy || ex.phase === "post" || !ex.blows.length;
     if (!has) { App.text("spiro-message", App.t("spiro.none"), "big"); App.text("spiro-advice", ""); App.text("spiro-grade", ""); App.el("blow-table").textContent = ""; App.el("ref-block").hidden = true; return; }
     if (ex.device_error) App.banner(ex.device_error); else App.banner("");
+    const bt = ex.btps || {};
+    App.text("amb-status", bt.source === "ambient" ? App.t("spiro.btps_factor") + " " + bt.factor.toFixed(3)
+      : bt.source === "device" ? App.t("spiro.btps_device") : App.t("spiro.btps_none"), bt.source === "none" ? "bad" : "");
+    if (bt.ambient && document.activeElement.tagName !== "INPUT") {
+      App.el("amb-t").value = bt.ambient.temperature_c; App.el("amb-p").value = bt.ambient.pressure_hpa;
+      App.el("amb-h").value = bt.ambient.relative_humidity_pct === null ? "" : bt.ambient.relative_humidity_pct;
+    }
+    App.el("amb-btn").disabled = ex.sent;
+    const cal = ex.calibration;
+    App.text("spiro-calibration", cal ? cal.note : "", cal && cal.warning ? "big bad" : "");
     App.text("spiro-phase", App.t(ex.phase === "post" ? "spiro.phase_post" : "spiro.phase_pre"));
     const body = App.el("blow-table"); body.textContent = "";
     for (const b of ex.blows) {
@@ -128,6 +138,14 @@
         const sim = App.el("sim-spiro").value;
         try { App.el("blow-btn").disabled = true; await App.api("/api/exams/" + S.exam.id + "/blow", "POST", sim ? { sim } : {}); App.text("spiro-live", App.t("spiro.recording")); }
         catch (e) { App.banner(e.message); App.el("blow-btn").disabled = false; }
+      });
+      App.el("amb-btn").addEventListener("click", async () => {
+        if (!S.exam) return;
+        const num = (id) => (App.el(id).value === "" ? null : Number(App.el(id).value));
+        const body = { temperature_c: num("amb-t"), pressure_hpa: num("amb-p") };
+        if (num("amb-h") !== null) body.relative_humidity_pct = num("amb-h");
+        try { await App.api("/api/exams/" + S.exam.id + "/ambient", "POST", body); await App.refresh(); }
+        catch (e) { App.banner(e.message); }
       });
       App.el("post-btn").addEventListener("click", async () => {
         try { await App.api("/api/exams/" + S.exam.id + "/post-bronchodilator", "POST", {}); await App.refresh(); }
