@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from asalee_devices.errors import FormatError, InputError
+from asalee_devices.programme.evaluation import EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION
 
 SUPPRESSION_THRESHOLD = 11  # SNDS / ATIH ScanSanté: counts under 11 are not published
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -103,13 +104,16 @@ def check_export(path: Path) -> int:
     try:
         pf = pq.ParquetFile(pa.BufferReader(data))
         meta = pf.metadata
-        names = set(pf.schema_arrow.names)
+        names = list(pf.schema_arrow.names)
     except (pa.ArrowException, OSError) as exc:
         raise FormatError(f"Not a readable Parquet file ({exc})", field="exams.parquet", value=str(path)) from None
-    missing = REQUIRED_COLUMNS - names
+    missing = REQUIRED_COLUMNS - set(names)
     if missing:
         raise FormatError("Export lacks columns", field="exams.parquet", value=str(path),
                           expected=", ".join(sorted(missing)))
+    if names != EXPORT_SCHEMA.names:  # the files are read by column position (union by name costs 1.8x memory)
+        raise FormatError("Export schema differs from this version's", field="exams.parquet", value=str(path),
+                          expected=f"the columns of export schema version {EXPORT_SCHEMA_VERSION}, in order")
     return int(meta.num_rows)
 
 
@@ -135,7 +139,7 @@ def _load(files: list[Path]) -> str:
     on it: about half the time and memory of aggregating straight from 30 000 small files)."""
     file_list = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     return (f"CREATE TEMP TABLE exams AS SELECT {', '.join(sorted(REQUIRED_COLUMNS))} "
-            f"FROM read_parquet([{file_list}], union_by_name = true)")
+            f"FROM read_parquet([{file_list}])")
 
 
 def _query() -> str:
