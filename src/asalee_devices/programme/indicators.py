@@ -31,7 +31,7 @@ from asalee_devices.files import atomic_write
 
 if TYPE_CHECKING:
     from asalee_devices.config import Config
-    from asalee_devices.fhir_out.context import PerformerContext
+    from asalee_devices.fhir_out.context import PatientContext, PerformerContext
     from asalee_devices.workflow.setup import ExaminationSetup
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,36 @@ def record_examination(setup: ExaminationSetup, *, folder: Path) -> None:
                     "--rebuild", folder.name, type(exc).__name__)
 
 
+IMPORTED = "imported"  # recordings/imported/<exam id>/: ECGs imported from files (no raw recording of ours)
+
+
+def record_import(config: Config, *, exam_id: str, performed_at: datetime, results: bytes,
+                  patient: PatientContext, protocol: str, nurse: PerformerContext | None,
+                  gp: PerformerContext | None) -> None:
+    """The indicators row of an ECG imported from a file (watched folder, ``ecg import``), once it is in the
+    outbox: its manifest, results and programme facts under ``recordings/imported/<exam id>/`` (so a rebuild finds
+    it) and its row. Like :func:`record_examination`, a failure is logged and leaves the delivery alone."""
+    from asalee_devices.programme.consent import ConsentRegister, register_path
+
+    folder = Path(config.outbox).parent / "recordings" / IMPORTED / exam_id
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with ConsentRegister(register_path(config)) as reg:
+            pkey = reg.patient_key(patient)
+        manifest = {"format": "asalee-imported-ecg", "version": 1, "kind": "ecg", "exam_id": exam_id,
+                    "performed_at": performed_at.isoformat()}
+        prog = {"format": "asalee-programme", "version": 1, "protocol": protocol,
+                "practice_id": practice_id(config), "nurse_code": professional_code(nurse),
+                "gp_code": professional_code(gp), "patient_key": pkey}
+        atomic_write(folder / "exam.json", json.dumps(manifest, sort_keys=True, indent=1).encode("utf-8"))
+        atomic_write(folder / "results.json", results)
+        atomic_write(folder / PROGRAMME, json.dumps(prog, sort_keys=True, indent=1).encode("utf-8"))
+        write_row(store_path(config), row_from_folder(folder))
+    except Exception as exc:  # the examination is safe in the outbox
+        log.warning("indicators store not updated for imported ECG %s (%s); run asalee-devices dashboard "
+                    "--rebuild", exam_id, type(exc).__name__)
+
+
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
@@ -210,10 +240,12 @@ def row_from_folder(folder: Path) -> dict[str, Any]:
 
 
 def examination_folders(recordings: Path) -> Iterator[Path]:
-    if recordings.is_dir():
-        for folder in sorted(recordings.iterdir()):
-            if (folder / "exam.json").is_file() and (folder / "results.json").is_file():
-                yield folder
+    """The stored examinations: ``recordings/<exam id>/`` and the imported ECGs ``recordings/imported/<id>/``."""
+    for root in (recordings, recordings / IMPORTED):
+        if root.is_dir():
+            for folder in sorted(root.iterdir()):
+                if (folder / "exam.json").is_file() and (folder / "results.json").is_file():
+                    yield folder
 
 
 def rebuild(recordings: Path, store: Path) -> Counter[str]:

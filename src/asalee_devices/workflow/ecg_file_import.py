@@ -159,6 +159,13 @@ class EcgFileImporter:
         message_id = queue_exam(self.outbox, sink=self.sink.name, exam=exam, kind=KIND,
                                 build=lambda: ecg_bundle(exam, patient, analysis))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)
+        from asalee_devices.programme.indicators import record_import
+        from asalee_devices.workflow.results import canonical_json, ecg_file_results
+
+        record_import(self.config, exam_id=exam.exam_id, performed_at=exam.performed_at,
+                      results=canonical_json(ecg_file_results(analysis, self.mains_hz)), patient=patient,
+                      protocol=exam.protocol.code if exam.protocol is not None else "", nurse=exam.performer,
+                      gp=exam.gp)
         self.deliver_pending()
         return message_id
 
