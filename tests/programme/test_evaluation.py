@@ -260,3 +260,20 @@ def test_aggregate_cli_shows_progress(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_config_key_file_is_masked() -> None:
     cfg = replace(Config(), programme=replace(Config().programme, key_file="/secret/path"))
     assert cfg.redacted()["programme"]["key_file"] == "***"
+
+
+def test_export_with_other_columns_is_refused_named(tmp_path: Path) -> None:
+    s = synthetic_exports(tmp_path / "exports", practices=2, months=1, rows_per_month=15)
+    victim = sorted(s.root.rglob("exams.parquet"))[1]
+    table = pq.read_table(victim)
+    table = table.select(list(reversed(table.column_names)))  # same columns, another order
+    pq.write_table(table, victim)
+    import hashlib
+
+    m = victim.parent / "manifest.json"
+    doc = json.loads(m.read_text(encoding="utf-8"))
+    doc["files"]["exams.parquet"] = hashlib.sha256(victim.read_bytes()).hexdigest()
+    m.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(FormatError, match="schema differs") as exc:
+        aggregate([s.root], tmp_path / "agg")
+    assert str(victim) in str(exc.value)

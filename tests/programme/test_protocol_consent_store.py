@@ -186,6 +186,11 @@ def test_compaction_keeps_every_row_and_a_later_row_wins(practice_month: Path, t
     after = dashboard_for(cfg, month=month)
     assert after.value("practice", "cabinet", "exams") == 4
     assert after.value("practice", "cabinet", "protocol:diabete-t2") == 2
+    # compacting again merges the newer row into the compacted file, replacing the older one
+    assert indicators.compact(store, month, min_files=1) == 1
+    assert [f.name for f in indicators.month_files(store, month)] == [indicators.COMPACTED]
+    rows = indicators.read_rows(indicators.month_files(store, month))
+    assert len(rows) == 4 and next(r for r in rows if r["exam_id"] == row["exam_id"])["protocol"] == "diabete-t2"
     # rebuild drops the compacted file and rewrites one file per examination
     indicators.rebuild(data / "recordings", store)
     assert sorted(f.name for f in indicators.month_files(store, month)) == sorted(

@@ -25,9 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from asalee_devices.errors import FormatError, InputError
+from asalee_devices.programme.evaluation import EXPORT_SCHEMA, EXPORT_SCHEMA_VERSION
 
 SUPPRESSION_THRESHOLD = 11  # SNDS / ATIH ScanSanté: counts under 11 are not published
 MAX_MANIFEST_BYTES = 1024 * 1024
+MAX_EXPORT_BYTES = 512 * 1024 * 1024  # one practice-month
 
 #: (output column, SQL over the rows of a cell): counts first; rates are computed from them
 MEASURES: tuple[tuple[str, str], ...] = (
@@ -91,22 +93,27 @@ def check_export(path: Path) -> int:
         expected = manifest["files"]["exams.parquet"]
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise FormatError("Export manifest unreadable", field="manifest", value=str(manifest_path)) from None
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != expected:
+    size = path.stat().st_size
+    if size > MAX_EXPORT_BYTES:
+        raise FormatError("Export file too large", field="exams.parquet", value=str(path),
+                          expected=f"<= {MAX_EXPORT_BYTES} bytes")
+    data = path.read_bytes()  # read once: hashed, then its footer parsed from memory
+    if hashlib.sha256(data).hexdigest() != expected:
         raise FormatError("Export file damaged: its SHA-256 differs from the manifest's", field="exams.parquet",
                           value=str(path), expected="the file as exported (export it again)")
     try:
-        meta = pq.read_metadata(path)
-        names = set(pq.read_schema(path).names)
+        pf = pq.ParquetFile(pa.BufferReader(data))
+        meta = pf.metadata
+        names = list(pf.schema_arrow.names)
     except (pa.ArrowException, OSError) as exc:
         raise FormatError(f"Not a readable Parquet file ({exc})", field="exams.parquet", value=str(path)) from None
-    missing = REQUIRED_COLUMNS - names
+    missing = REQUIRED_COLUMNS - set(names)
     if missing:
         raise FormatError("Export lacks columns", field="exams.parquet", value=str(path),
                           expected=", ".join(sorted(missing)))
+    if names != EXPORT_SCHEMA.names:  # the files are read by column position (union by name costs 1.8x memory)
+        raise FormatError("Export schema differs from this version's", field="exams.parquet", value=str(path),
+                          expected=f"the columns of export schema version {EXPORT_SCHEMA_VERSION}, in order")
     return int(meta.num_rows)
 
 
@@ -127,9 +134,16 @@ def progress_bar(stream: TextIO = sys.stderr, label: str = "vérification / chec
     return show
 
 
-def _query(files: list[Path]) -> str:
-    measures = ",\n  ".join(f"{sql} AS {name}" for name, sql in MEASURES)
+def _load(files: list[Path]) -> str:
+    """Only the columns the measures use, from every export, into one DuckDB table (the aggregation then runs
+    on it: about half the time and memory of aggregating straight from 30 000 small files)."""
     file_list = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return (f"CREATE TEMP TABLE exams AS SELECT {', '.join(sorted(REQUIRED_COLUMNS))} "
+            f"FROM read_parquet([{file_list}])")
+
+
+def _query() -> str:
+    measures = ",\n  ".join(f"{sql} AS {name}" for name, sql in MEASURES)
     keep = ", ".join(
         f"CASE WHEN suppressed THEN NULL ELSE {name} END AS {name}" for name, _ in MEASURES)
     return f"""
@@ -139,7 +153,7 @@ WITH cells AS (
          month, CASE WHEN grouping(region) = 1 THEN NULL ELSE region END AS region,
          CASE WHEN grouping(practice_code) = 1 THEN NULL ELSE practice_code END AS practice_code,
   {measures}
-  FROM read_parquet([{file_list}], union_by_name = true)
+  FROM exams
   GROUP BY GROUPING SETS ((month, region, practice_code), (month, region), (month))
 ), flagged AS (
   SELECT *, (n_patients BETWEEN 1 AND {SUPPRESSION_THRESHOLD - 1}
@@ -166,14 +180,17 @@ def aggregate(dirs: Sequence[Path], out: Path, *, progress: Callable[[int, int],
               memory_limit: str = "3GB", threads: int = 2) -> AggregateResult:
     """Aggregate the exports under ``dirs`` into ``out/indicators.parquet`` + ``indicators.csv`` +
     ``manifest.json`` (written under a temporary name, renamed when complete)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
 
     files = export_files(dirs)
     rows = 0
-    for i, f in enumerate(files):
-        rows += check_export(f)
-        if progress is not None:
-            progress(i + 1, len(files))
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:  # hashing and footer parsing release the GIL
+        for i, n in enumerate(pool.map(check_export, files)):  # in order: the first bad file is the one named
+            rows += n
+            if progress is not None:
+                progress(i + 1, len(files))
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".tmp-aggregate-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -184,7 +201,8 @@ def aggregate(dirs: Sequence[Path], out: Path, *, progress: Callable[[int, int],
             con.execute(f"SET threads = {int(threads)}")
             con.execute(f"SET temp_directory = '{str(tmp / 'spill').replace(chr(39), chr(39) * 2)}'")
             try:
-                table = arrow_table(con.sql(_query(files)))
+                con.execute(_load(files))
+                table = arrow_table(con.sql(_query()))
             except duckdb.Error as exc:
                 raise FormatError(f"Aggregation failed on the exports ({exc})", field="EXPORT_DIR") from None
         finally:

@@ -31,7 +31,7 @@ from asalee_devices.files import atomic_write
 
 if TYPE_CHECKING:
     from asalee_devices.config import Config
-    from asalee_devices.fhir_out.context import PerformerContext
+    from asalee_devices.fhir_out.context import PatientContext, PerformerContext
     from asalee_devices.workflow.setup import ExaminationSetup
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,36 @@ def record_examination(setup: ExaminationSetup, *, folder: Path) -> None:
                     "--rebuild", folder.name, type(exc).__name__)
 
 
+IMPORTED = "imported"  # recordings/imported/<exam id>/: ECGs imported from files (no raw recording of ours)
+
+
+def record_import(config: Config, *, exam_id: str, performed_at: datetime, results: bytes,
+                  patient: PatientContext, protocol: str, nurse: PerformerContext | None,
+                  gp: PerformerContext | None) -> None:
+    """The indicators row of an ECG imported from a file (watched folder, ``ecg import``), once it is in the
+    outbox: its manifest, results and programme facts under ``recordings/imported/<exam id>/`` (so a rebuild finds
+    it) and its row. Like :func:`record_examination`, a failure is logged and leaves the delivery alone."""
+    from asalee_devices.programme.consent import ConsentRegister, register_path
+
+    folder = Path(config.outbox).parent / "recordings" / IMPORTED / exam_id
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with ConsentRegister(register_path(config)) as reg:
+            pkey = reg.patient_key(patient)
+        manifest = {"format": "asalee-imported-ecg", "version": 1, "kind": "ecg", "exam_id": exam_id,
+                    "performed_at": performed_at.isoformat()}
+        prog = {"format": "asalee-programme", "version": 1, "protocol": protocol,
+                "practice_id": practice_id(config), "nurse_code": professional_code(nurse),
+                "gp_code": professional_code(gp), "patient_key": pkey}
+        atomic_write(folder / "exam.json", json.dumps(manifest, sort_keys=True, indent=1).encode("utf-8"))
+        atomic_write(folder / "results.json", results)
+        atomic_write(folder / PROGRAMME, json.dumps(prog, sort_keys=True, indent=1).encode("utf-8"))
+        write_row(store_path(config), row_from_folder(folder))
+    except Exception as exc:  # the examination is safe in the outbox
+        log.warning("indicators store not updated for imported ECG %s (%s); run asalee-devices dashboard "
+                    "--rebuild", exam_id, type(exc).__name__)
+
+
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=SCHEMA)
 
@@ -210,10 +240,12 @@ def row_from_folder(folder: Path) -> dict[str, Any]:
 
 
 def examination_folders(recordings: Path) -> Iterator[Path]:
-    if recordings.is_dir():
-        for folder in sorted(recordings.iterdir()):
-            if (folder / "exam.json").is_file() and (folder / "results.json").is_file():
-                yield folder
+    """The stored examinations: ``recordings/<exam id>/`` and the imported ECGs ``recordings/imported/<id>/``."""
+    for root in (recordings, recordings / IMPORTED):
+        if root.is_dir():
+            for folder in sorted(root.iterdir()):
+                if (folder / "exam.json").is_file() and (folder / "results.json").is_file():
+                    yield folder
 
 
 def rebuild(recordings: Path, store: Path) -> Counter[str]:
@@ -235,17 +267,40 @@ def month_files(store: Path, month: str | None = None) -> list[Path]:
     return sorted(store.glob(pattern), key=lambda p: (p.parent.name, p.name != COMPACTED, p.name))
 
 
+def _read_many(files: list[Path]) -> pa.Table:
+    """Many one-row files at once (DuckDB opens them in parallel: about 3x faster than one by one)."""
+    import duckdb
+
+    from asalee_devices.programme.aggregate import arrow_table
+
+    file_list = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 2")
+        table = arrow_table(con.sql(f"SELECT {', '.join(SCHEMA.names)} FROM read_parquet([{file_list}], "
+                                    "hive_partitioning = false, union_by_name = true)"))
+    except duckdb.Error as exc:
+        raise FormatError(f"Indicators files unreadable ({exc})", field="indicators",
+                          expected="Parquet files (rebuild with asalee-devices dashboard --rebuild)") from None
+    finally:
+        con.close()
+    return table.cast(SCHEMA)
+
+
+def _read_table(f: Path) -> pa.Table:
+    try:
+        return pq.ParquetFile(f).read().cast(SCHEMA)
+    except (pa.ArrowException, OSError) as exc:
+        raise FormatError(f"Indicators file unreadable ({exc})", field="indicators", value=str(f),
+                          expected="a Parquet file (rebuild with asalee-devices dashboard --rebuild)") from None
+
+
 def read_rows(files: list[Path]) -> list[dict[str, Any]]:
     """The rows of ``files``, one per examination: a per-examination file wins over the compacted file (it was
     written later). Unreadable files are named in the error."""
     rows: dict[str, dict[str, Any]] = {}
     for f in files:
-        try:
-            table = pq.ParquetFile(f).read()
-        except (pa.ArrowException, OSError) as exc:
-            raise FormatError(f"Indicators file unreadable ({exc})", field="indicators", value=str(f),
-                              expected="a Parquet file (rebuild with asalee-devices dashboard --rebuild)") from None
-        for r in table.to_pylist():
+        for r in _read_table(f).to_pylist():
             if f.name != COMPACTED or r["exam_id"] not in rows:
                 rows[r["exam_id"]] = r
     return list(rows.values())
@@ -260,10 +315,18 @@ def compact(store: Path, month: str, *, min_files: int = 20) -> int:
     loose = [f for f in files if f.name != COMPACTED]
     if len(loose) < min_files:
         return 0
-    rows = read_rows(files)
+    merged = _read_many(loose)
+    compacted = store / f"month={month}" / COMPACTED
+    if compacted.is_file():  # rows of the compacted file that no per-examination file replaces
+        import pyarrow.compute as pc
+
+        old = _read_table(compacted)
+        old = old.filter(pc.invert(pc.is_in(old["exam_id"], value_set=merged["exam_id"])))
+        merged = pa.concat_tables([old, merged])
+    merged = merged.sort_by([("performed_at", "ascending"), ("exam_id", "ascending")])
     buf = io.BytesIO()
-    pq.write_table(_table(sorted(rows, key=lambda r: (r["performed_at"], r["exam_id"]))), buf, compression="zstd")
-    atomic_write(store / f"month={month}" / COMPACTED, buf.getvalue())
+    pq.write_table(merged, buf, compression="zstd")
+    atomic_write(compacted, buf.getvalue())
     for f in loose:
         f.unlink(missing_ok=True)
     return len(loose)

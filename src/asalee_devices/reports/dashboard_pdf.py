@@ -78,8 +78,14 @@ def _trend(c: Canvas, x: float, y: float, w: float, h: float, months: list[str],
     for a, b in zip(pts, pts[1:], strict=False):
         c.line(a[0], a[1], b[0], b[1])
     c.setFillColor(GREEN)
+    c.setStrokeColor(Color(1, 1, 1))
+    c.setLineWidth(1)
     for px, py in pts:
-        c.circle(px, py, 2, stroke=0, fill=1)
+        c.circle(px, py, 3.5, stroke=1, fill=1)
+        c.setFillColor(black)
+        c.setFont("Helvetica", 6)
+        c.drawString(px + 5, py - 2, f"{rates[int(round((px - x) / slot - 0.5))]:.0f} %")
+        c.setFillColor(GREEN)
     c.setFont("Helvetica", 7)
     c.setFillColor(BLUE)
     c.rect(x, y + h + 2, 6, 6, stroke=0, fill=1)
@@ -133,7 +139,9 @@ def render_dashboard_pdf(d: Dashboard, lang: str = "fr") -> bytes:
     if not practice:
         c.setFont("Helvetica", 10)
         c.drawString(left, H - 95, tx["none"])
-    y = H - 92
+    c.setFont("Helvetica-Bold", 10)
+    c.drawString(left, H - 86, tx["practice"])
+    y = H - 100
     rows = [(practice[k].label(lang), [practice[k].text(lang)]) for k in MAIN_KEYS if k in practice]
     y = _table(c, left, y, rows, [""], 300, 120)
     right = left + 300 + 10
@@ -144,7 +152,8 @@ def render_dashboard_pdf(d: Dashboard, lang: str = "fr") -> bytes:
     _bars(c, left, y - 20 - 16 * max(len(protos), 1), W - 2 * left, 16 * max(len(protos), 1), protos, BLUE)
     y = y - 30 - 16 * max(len(protos), 1)
     # failure reasons and electrodes
-    reasons = [(i.key.split(":", 1)[1], i.value or 0.0) for k, i in practice.items() if k.startswith("failure_")]
+    reasons = [(i.label(lang).split(": ", 1)[-1].split(" : ", 1)[-1], i.value or 0.0)
+               for k, i in practice.items() if k.startswith("failure_")]
     leads = [(i.key.split(":", 1)[1], i.value or 0.0) for k, i in practice.items() if k.startswith("electrode_")]
     c.setFont("Helvetica-Bold", 9)
     c.drawString(left, y - 12, tx["reasons"])

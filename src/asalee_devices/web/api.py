@@ -77,6 +77,14 @@ def ecg_of(state: WebState, request: Request) -> EcgExam:
     return exam
 
 
+def _protocols(config: Any, lang: str) -> dict[str, Any]:
+    from asalee_devices.programme.protocols import protocol_label
+
+    prog = config.programme
+    return {"choices": [{"code": c, "label": protocol_label(c, lang)} for c in prog.protocols],
+            "default": {"spirometry": prog.spirometry_protocol, "ecg": prog.ecg_protocol}}
+
+
 async def session(request: Request) -> Response:
     state = web(request)
     s = state.settings
@@ -88,6 +96,7 @@ async def session(request: Request) -> Response:
         "lang": lang, "test_mode": s.config.test_mode,
         "simulators": {"spirometer": is_simulator(s.spirometer_url), "ecg": is_simulator(s.ecg_url)},
         "sim_choices": {"spirometry": list(SPIRO_CHOICES), "ecg": list(ECG_CHOICES)},
+        "protocols": _protocols(s.config, lang),
         "patient": state.store.patients[cur].view() if cur else None,
         "spirometry": spiro.view(lang) if spiro else None, "ecg": ecg.view(lang) if ecg else None,
     })
@@ -124,6 +133,7 @@ async def exam_new(request: Request) -> Response:
     state = web(request)
     body = await json_body(request)
     kind = get_str(body, "kind", choices=("spirometry", "ecg"))
+    protocol = get_str(body, "protocol", required=False, choices=tuple(state.settings.config.programme.protocols))
     pid = state.store.current_patient
     if pid is None:
         raise ApiError(409, "no_patient", "Select or enter the patient first")
@@ -134,6 +144,7 @@ async def exam_new(request: Request) -> Response:
         exam = state.store.new_spirometry(patient, _lang(state), cfg.equation)
     else:
         exam = state.store.new_ecg(patient, _lang(state), float(cfg.mains_hz))
+    exam.protocol = protocol or ""
     Journal(state.settings.data_dir).started(exam, equation=cfg.equation, mains_hz=float(cfg.mains_hz),
                                              lang=_lang(state))
     return JSONResponse({"exam": exam.view(_lang(state))}, status_code=201)

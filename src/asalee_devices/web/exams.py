@@ -79,6 +79,7 @@ class BaseExam:
     record_id: str = ""  # the examination id in the record (workflow.delivery: derived from the recordings)
     pdf_path: str = ""  # the delivered report
     message: str = ""  # the delivery message for the nurse
+    protocol: str = ""  # the ASALEE protocol chosen by the nurse ("" = the configuration's default)
 
     kind = "exam"
 

@@ -95,7 +95,7 @@ class Journal:
         doc: dict[str, Any] = {
             "version": VERSION, "kind": exam.kind, "started_at": exam.started_at.isoformat(), "lang": lang,
             "patient_id": exam.patient.id, "patient": _patient_json(exam.patient.ctx),
-            "height_cm": exam.patient.height_cm, "steps": []}
+            "height_cm": exam.patient.height_cm, "protocol": exam.protocol, "steps": []}
         if isinstance(exam, SpiroExam):
             doc["equation"] = equation
         else:
@@ -155,6 +155,7 @@ def _resume_one(store: ExamStore, path: Path, doc: dict[str, Any], today: date) 
         exam = store.new_spirometry(patient, lang, str(doc.get("equation", "")), exam_id=exam_id, started_at=started)
     else:
         exam = store.new_ecg(patient, lang, float(doc.get("mains_hz", 50.0)), exam_id=exam_id, started_at=started)
+    exam.protocol = str(doc.get("protocol", "") or "")
     for step in steps:
         if "take" in step:
             name = str(step["take"])

@@ -166,6 +166,13 @@ class EcgFileImporter:
                                 build=lambda: ecg_bundle(exam, patient, analysis, file_warnings=file_notes,
                                                          lang=lang))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)
+        from asalee_devices.programme.indicators import record_import
+        from asalee_devices.workflow.results import canonical_json, ecg_file_results
+
+        record_import(self.config, exam_id=exam.exam_id, performed_at=exam.performed_at,
+                      results=canonical_json(ecg_file_results(analysis, self.mains_hz)), patient=patient,
+                      protocol=exam.protocol.code if exam.protocol is not None else "", nurse=exam.performer,
+                      gp=exam.gp)
         self.deliver_pending()
         return message_id
 

@@ -58,3 +58,9 @@ def ecg_results(exam: EcgExamination) -> dict[str, Any]:
             "captures": [_ecg_capture(a) for a in exam.analyses],
             "interrupted": [i for i, r in enumerate(exam.captures) if r.interrupted],
             "kept": exam.kept}
+
+
+def ecg_file_results(analysis: EcgAnalysis, mains_hz: float) -> dict[str, Any]:
+    """The results of an ECG imported from a file: its one capture, kept (the shape of :func:`ecg_results`)."""
+    return {"kind": "ecg", "mains_hz": mains_hz, "captures": [_ecg_capture(analysis)], "interrupted": [],
+            "kept": 0}

@@ -56,6 +56,12 @@ const App = {
         for (const c of App.session.sim_choices[k === "spiro" ? "spirometry" : "ecg"]) sel.add(new Option(c, c));
       }
     }
+    for (const sel of document.querySelectorAll(".protocol-select")) {  // the nurse's ASALEE protocol
+      const pr = App.session.protocols;
+      if (!pr || sel.options.length) continue;
+      for (const c of pr.choices) sel.add(new Option(c.label, c.code));
+      sel.value = pr.default[sel.dataset.kind] || "";
+    }
     for (const name of Object.keys(App.pages)) { const r = App.pages[name]; if (r.update) r.update(); }
   },
   connect() {

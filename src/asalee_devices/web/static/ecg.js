@@ -106,7 +106,7 @@
   App.pages.ecg = {
     init() {
       App.el("ecg-new").addEventListener("click", async () => {
-        try { await App.api("/api/exams", "POST", { kind: "ecg" }); await App.refresh(); } catch (e) { App.banner(e.message); }
+        try { await App.api("/api/exams", "POST", { kind: "ecg", protocol: App.el("ecg-protocol").value || undefined }); await App.refresh(); } catch (e) { App.banner(e.message); }
       });
       App.el("capture-btn").addEventListener("click", async () => {
         if (!E.exam) return;

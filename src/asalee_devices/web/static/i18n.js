@@ -2,7 +2,7 @@
 // French by default, English available; the server's nurse messages come in the chosen language too.
 window.I18N = {
   fr: {
-    "nav.dashboard": "Tableau de bord", "dash.title": "Tableau de bord du cabinet", "dash.month": "Mois",
+    "protocol.label": "Protocole ASALEE", "nav.dashboard": "Tableau de bord", "dash.title": "Tableau de bord du cabinet", "dash.month": "Mois",
     "dash.pdf": "PDF du mois", "dash.protocols": "Examens par protocole", "dash.trend": "Évolution sur 6 mois (examens ; taux d'essais acceptables VEMS en %)",
     "dash.practice": "Cabinet", "dash.nurses": "Par infirmière", "dash.gps": "Par médecin",
     "dash.note": "Chiffres mesurés, sans interprétation. « non disponible » : donnée absente (p. ex. pas de journal d'étalonnage).",
@@ -74,7 +74,7 @@ window.I18N = {
     "gp.not_interpreted": "Tracé non interprété par le logiciel : l'interprétation est celle du médecin.",
   },
   en: {
-    "nav.dashboard": "Dashboard", "dash.title": "Practice dashboard", "dash.month": "Month",
+    "protocol.label": "ASALEE protocol", "nav.dashboard": "Dashboard", "dash.title": "Practice dashboard", "dash.month": "Month",
     "dash.pdf": "Month's PDF", "dash.protocols": "Examinations by protocol", "dash.trend": "6-month trend (examinations; FEV1 acceptable-blow rate in %)",
     "dash.practice": "Practice", "dash.nurses": "Per nurse", "dash.gps": "Per GP",
     "dash.note": "Measured figures, no interpretation. 'not available': no data (e.g. no calibration log).",

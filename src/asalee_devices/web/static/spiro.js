@@ -130,7 +130,7 @@
   App.pages.spiro = {
     init() {
       App.el("spiro-new").addEventListener("click", async () => {
-        try { await App.api("/api/exams", "POST", { kind: "spirometry" }); S.live = { take: null, flow: [], fs: 100 }; await App.refresh(); }
+        try { await App.api("/api/exams", "POST", { kind: "spirometry", protocol: App.el("spiro-protocol").value || undefined }); S.live = { take: null, flow: [], fs: 100 }; await App.refresh(); }
         catch (e) { App.banner(e.message); }
       });
       App.el("blow-btn").addEventListener("click", async () => {
