@@ -25,6 +25,9 @@ def practice_month(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert main(["demo", "--out", str(out), "--speed", "100"]) == 0
     other = out.parent / "other.json"
     other.write_text(json.dumps(OTHER), encoding="utf-8")
+    # the day's 3-L syringe verification, after the demo's spirometry: the next session counts as verified
+    assert main(["spirometry", "calibrate", "--device", "sim://turbine?syringe_l=3.0&device_error_pct=1&speed=100",
+                 "--syringe-serial", "SYR-3L-77", "--out", str(out)]) == 0
     assert main(["spirometry", "record", "--patient", str(other), "--out", str(out), "--yes", "--protocol",
                  "diabete-t2", "--device",
                  "sim://turbine?script=cough,early_termination,ok,ok,ok&fvc_l=4.1&pef_l_s=8.5&speed=100"]) in (0, 1)

@@ -4,6 +4,7 @@ results.json / programme.json and the outbox's rows), equals the dashboard's; th
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import statistics
@@ -59,7 +60,9 @@ def expected(exams: list[dict[str, Any]], outbox: list[tuple[str, str, str, floa
         lln = next(p["lln"] for p in x["results"]["phases"]["pre"]["parameters"] if p["name"] == "fev1_fvc")
         below += x["results"]["phases"]["pre"]["session"]["fev1_fvc"] < lln
     e["below_lln_sessions"] = below
-    e["calibration_days"] = None  # no calibration log exists yet
+    recorded = [x for x in spiro if "calibration" in x["manifest"]]  # the device's state that day, when recorded
+    e["calibration_days"] = len({x["manifest"]["performed_at"][:10] for x in recorded
+                                 if x["manifest"]["calibration"]["verified_that_day"]}) if recorded else None
     e["spirometry_days"] = len({x["manifest"]["performed_at"][:10] for x in spiro})
     e["ecg_exams"] = len(ecg)
     first_ok = sum(1 for x in ecg if x["results"]["captures"][0]["verdict"] == "acceptable")
@@ -145,7 +148,8 @@ def test_dashboard_cli_writes_pdf_and_csv_that_show_the_figures(practice_copy: P
     csv_text = (tmp_path / "d" / f"tableau-de-bord-cabinet-{month}.csv").read_text(encoding="utf-8")
     d = dashboard_for(with_output(Config(), out), month=month)
     assert f"practice;cabinet;exams;Examens;{float(d.value('practice', 'cabinet', 'exams'))!r}" in csv_text
-    assert "calibration_days" in csv_text and "non disponible" in csv_text
+    # one day with a syringe verification, then a session that day
+    assert re.search(rf"^{month};cabinet;practice;cabinet;calibration_days;[^;]*;1\.0;", csv_text, re.M)
     import pdfplumber
 
     with pdfplumber.open(pdf) as doc:
@@ -153,7 +157,7 @@ def test_dashboard_cli_writes_pdf_and_csv_that_show_the_figures(practice_copy: P
     assert "Tableau de bord ASALEE" in text and "Suivi du diabète de type 2" in text
     assert f"Taux d'essais acceptables (VEMS) {d.value('practice', 'cabinet', 'acceptable_fev1_rate'):.1f} %".replace(
         ".", ",") in text
-    assert "non disponible" in text and "Séances avec VEMS/CVF mesuré sous la LIN" in text
+    assert "Séances avec VEMS/CVF mesuré sous la LIN" in text
     for name in ("TESTPATIENT", "TESTAUTRE", "279035121518989"):
         assert name not in text and name not in csv_text
     if shutil.which("pdftoppm"):

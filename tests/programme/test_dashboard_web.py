@@ -37,7 +37,7 @@ def test_dashboard_page_shows_the_month(page: Any, serve: Any, practice_month: P
              for r in page.locator("#dash-practice tr").all()}
     practice = {i.key: i for i in d.of("practice", d.practice_id)}
     assert shown == {k: i.text("fr") for k, i in practice.items() if ":" not in k}
-    assert shown["calibration_days"] == "non disponible"
+    assert shown["calibration_days"] == "1"  # the fixture's syringe verification, then a session that day
     assert page.locator("#dash-nurse-head td").nth(1).inner_text() == "Demo INFIRMIERE"
     nurse_rows = {r.get_attribute("data-key"): r.locator("td").nth(1).inner_text()
                   for r in page.locator("#dash-nurse tr").all()}

@@ -5,7 +5,8 @@ The result is a flat list of :class:`Indicator` rows (scope, scope id, indicator
 the PDF (``reports.dashboard_pdf``) and the web page all show unchanged, so what a nurse reads, what the CSV says
 and what a test recomputes are the same figures. Counts are measured counts, never a diagnosis: "sessions with
 FEV1/FVC below the LLN" counts sessions whose measured ratio is under the reference equation's 5th centile.
-Calibration verification needs a calibration log; while none exists the indicator is "non disponible" (not zero).
+Calibration verification: days with a spirometry whose device had a passed syringe verification that day (the
+state each examination stored in its manifest); "non disponible" (not zero) when no examination recorded it.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def compute(files: Sequence[Path], *, month: str, practice: str, outbox: Path, p
             for k in keys:
                 v = row[k]
                 out.append(Indicator(row["scope"], row["scope_id"], k, None if v is None else float(v),
-                                     "non disponible: pas de journal d'étalonnage" if k == "calibration_days"
+                                     "non disponible : état d'étalonnage non enregistré" if k == "calibration_days"
                                      and v is None else ""))
         for scope, sid, proto, n in con.execute(_PROTOCOLS, {"month": month}).fetchall():
             out.append(Indicator(scope, sid, f"protocol:{proto}", float(n)))

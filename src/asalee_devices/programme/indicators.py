@@ -69,7 +69,7 @@ SCHEMA = pa.schema([
     ("fev1_fvc_z", pa.float64()),
     ("below_lln", pa.bool_()),  # measured FEV1/FVC < its LLN; null without reference values
     ("post_bd", pa.bool_()),
-    ("calibration_verified", pa.bool_()),  # null: no calibration log available
+    ("calibration_verified", pa.bool_()),  # null: not recorded (stored before the calibration log existed)
     # ECG
     ("captures", pa.int32()),
     ("first_capture_acceptable", pa.bool_()),
@@ -236,6 +236,9 @@ def row_from_folder(folder: Path) -> dict[str, Any]:
                nurse_code=str(prog.get("nurse_code", "")), gp_code=str(prog.get("gp_code", "")),
                patient_key=str(prog.get("patient_key", "")))
     row.update(_spirometry(results) if kind == "spirometry" else _ecg(results))
+    calibration = manifest.get("calibration")
+    if kind == "spirometry" and isinstance(calibration, dict):  # absent: stored before the calibration log existed
+        row["calibration_verified"] = bool(calibration.get("verified_that_day"))
     return row
 
 

@@ -310,8 +310,9 @@ def _device_label(device: DeviceIdentity) -> str:
 
 
 def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, performed_at: datetime,
-                     recordings_root: Path) -> tuple[str, Path, str]:
-    """Keep the raw blows, the manifest and the analysis results; returns (exam id, folder, manifest digest)."""
+                     recordings_root: Path, calibration: CalibrationStatus | None = None) -> tuple[str, Path, str]:
+    """Keep the raw blows and the manifest (with the device's calibration state that day, when known); returns
+    (exam id, folder, manifest digest)."""
     named: list[tuple[str, FlowRecording | EcgRecording]] = []
     for phase in exam.phases:
         result = exam.phase_result(phase)
@@ -321,6 +322,9 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
                                 "subject": exam.subject, "phases": list(exam.phases)}
     if exam.ambient is not None:
         manifest["ambient"] = exam.ambient
+    if calibration is not None:  # the programme's indicators count the days with a verification (dashboard)
+        manifest["calibration"] = {"state": calibration.state, "verified_that_day": calibration.state == "calibrated",
+                                   "last_at": calibration.last.performed_at.isoformat() if calibration.last else None}
     marks = {phase: {str(n): [m.value for m in ms] for n, ms in exam.marks(phase).items()} for phase in exam.phases}
     if any(marks.values()):  # the nurse's operator marks: replay re-applies them (absent when there are none)
         manifest["marks"] = {phase: m for phase, m in marks.items() if m}
@@ -335,15 +339,15 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     from asalee_devices.signal.spirometry.reference import predict
     from asalee_devices.workflow.spirometry_exam import spirometry_report_data
 
+    calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
     exam_id, folder, manifest_sha = store_spirometry(exam, device=device, performed_at=performed_at,
-                                                     recordings_root=setup.recordings_dir)
+                                                     recordings_root=setup.recordings_dir, calibration=cal_status)
     results = canonical_json(spirometry_results(exam))
     pre = exam.phase_result("pre")
     if pre is None or pre.session is None:
         _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "spirometry", folder)
     name, ident, birth = _identity_labels(setup)
-    calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
     data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
                                   acquired_at=performed_at, device_label=_device_label(device),
                                   performer_label=f"{setup.performer.given} {setup.performer.family}",
