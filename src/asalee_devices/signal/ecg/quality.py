@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from asalee_devices.signal.ecg.cleaning import baseline
 from asalee_devices.signal.ecg.mains import mains_fraction
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCode, QualityFinding
@@ -219,6 +220,9 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
     n = raw.n_samples
     # Baseline-corrected copy of raw (0.05 Hz zero-phase) for amplitude / flat; 0.7 Hz low-pass for wander.
     clean_same_rate = cleaned.fs_hz == fs and cleaned.n_samples == n
+    # amplitude and flatness are judged baseline-free: when the chain did not add our baseline high-pass (the
+    # device has its own), the device's slow drift is taken out here, for the judgement only
+    ours_hp = any(s.kind == "highpass" and s.applied_by == "asalee" for s in cleaned.applied_filters)
     per: dict[str, dict[str, float]] = {}
     hits: dict[QualityCode, list[tuple[str, float, float, str]]] = {}
 
@@ -244,6 +248,8 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
             r[~good] = np.interp(idx[~good], idx[good], row[good])
         corr = cleaned.samples_uv[k] if clean_same_rate else r - np.median(r)
         corr = np.where(np.isfinite(corr), corr, 0.0)
+        if not ours_hp and n >= 2:
+            corr = corr - baseline(corr[None, :], fs)[0]
         pp = float(np.percentile(corr, 99.5) - np.percentile(corr, 0.5))
         stats["pp"] = pp
         # Saturation: runs of identical extreme values (never on a flat lead, whose every sample is "extreme").
