@@ -2,7 +2,7 @@
 
 Zero-phase, multi-lead and polarity-robust, for 250 to 1000 Hz:
 
-1. the leads are brought to about 250 Hz by q-sample means (q = fs // 250; cost independent of the input rate);
+1. the leads are brought to 120-250 Hz by q-sample means (q = fs // 120; cost independent of the input rate);
    each usable lead is band-passed 8-20 Hz (zero-phase Butterworth order 2) and differentiated; the squared
    slope is normalised by the lead's robust scale (so every lead weighs the same whatever its gain or polarity)
    and the leads are summed;
