@@ -116,14 +116,17 @@ def _messages(code: QualityCode, leads: Sequence[str], mains_hz: float,
     names = _leads_text(leads)
     if code == "lead_off" and electrodes:
         fr, en = _electrodes_text(electrodes, 0), _electrodes_text(electrodes, 1)
+        # the leads are named when they are not the electrodes themselves (a limb electrode feeds several)
+        which_fr = f" (dérivations {names})" if list(leads) != list(electrodes) else ""
+        which_en = f" (leads {names})" if list(leads) != list(electrodes) else ""
         if len(electrodes) > 1:
-            return (f"Électrodes {fr} déconnectées ou mal collées (dérivations {names}) — vérifier le branchement "
-                    "et le contact avec la peau",
-                    f"Electrodes {en} disconnected or poorly attached (leads {names}) — check the connection and "
-                    "skin contact")
-        return (f"Électrode {fr} déconnectée ou mal collée (dérivations {names}) — vérifier le branchement et le "
-                "contact avec la peau",
-                f"Electrode {en} disconnected or poorly attached (leads {names}) — check the connection and skin "
+            return (f"Électrodes {fr} déconnectées ou mal collées{which_fr} — vérifier le branchement et le "
+                    "contact avec la peau",
+                    f"Electrodes {en} disconnected or poorly attached{which_en} — check the connection and skin "
+                    "contact")
+        return (f"Électrode {fr} déconnectée ou mal collée{which_fr} — vérifier le branchement et le contact "
+                "avec la peau",
+                f"Electrode {en} disconnected or poorly attached{which_en} — check the connection and skin "
                 "contact")
     if code == "lead_off":
         if many:
