@@ -157,6 +157,7 @@ def encode_scp(
     encoding: int = 2,
     huffman: Huffman | None = None,
     zero_based: bool = False,
+    end_offset: int = 0,
     version: int = 20,
     bad_crc: bool = False,
     median: dict[str, np.ndarray] | None = None,
@@ -169,7 +170,8 @@ def encode_scp(
 ) -> bytes:
     """Encode integer leads (already in LSB units). With ``median`` + ``qrs`` the median beat is subtracted from the
     rhythm around each QRS (reference-beat subtraction); with ``bimodal_factor`` > 1 the residual outside the
-    ``protected`` zones is replaced by the mean of each block of ``bimodal_factor`` samples."""
+    ``protected`` zones is replaced by the mean of each block of ``bimodal_factor`` samples. ``end_offset`` shifts
+    the end sample section 3 declares (writers' off-by-one deviations)."""
     names = list(leads)
     n = len(next(iter(leads.values())))
     secs: dict[int, bytes] = {1: section1(extra_tags)}
@@ -179,7 +181,7 @@ def encode_scp(
     s3 = struct.pack("<BB", len(names), flags)
     for name in names:
         start = 0 if zero_based else 1
-        s3 += struct.pack("<IIB", start, start + n - 1, LEAD_CODE[name])
+        s3 += struct.pack("<IIB", start, start + n - 1 + end_offset, LEAD_CODE[name])
     secs[3] = s3
     residual = {k: v.astype(np.int64).copy() for k, v in leads.items()}
     if median is not None:

@@ -139,6 +139,7 @@ def test_philips_sierra_104(ecg_dir: Path) -> None:
     assert {(f.kind, f.cutoff_hz) for f in rec.device_filters} == {("highpass", 0.05), ("lowpass", 150.0)}
     assert rec.pacemaker is None  # pacestatus "Unknown"
     assert e.device.model == "PageWriter Touch"
+    assert e.patient.birth_date == "1976-01-01" and e.patient.sex == "female"  # 1.04: under age/
     rates = {s.code: s.value for s in e.device_data if s.kind == "measurement"}
     assert rates["heartrate"] == 41.0 and rates["rrint"] == 1463.0
     # the stored limb leads (XLI residuals rebuilt) agree with Einthoven within one LSB before the cart's

@@ -127,6 +127,32 @@ def test_zero_based_start_tolerated_and_refused_in_strict(tmp_path: Path) -> Non
         decode(data, strict=True)
 
 
+@pytest.mark.parametrize("extra", [1, -1])
+def test_byte_count_one_sample_off_is_a_deviation(extra: int) -> None:
+    """Writers whose section 3 end sample is one off the data (exclusive end, or one sample more written): read with
+    a deviation warning, samples in place, nothing invented; refused in strict mode. (Refused outright on main.)"""
+    leads = _signal(12)
+    stored = {k: np.concatenate([v, [7]]) for k, v in leads.items()} if extra < 0 else leads
+    data = encode_scp(stored, huffman=None, encoding=0, end_offset=extra)
+    ecg = decode(data)
+    code = "byte_count_one_sample_short" if extra > 0 else "byte_count_one_sample_long"
+    assert {w.code for w in ecg.warnings} >= {code}
+    rec = ecg.recording
+    assert rec.n_samples == N + (1 if extra > 0 else 0)
+    for name, x in leads.items():
+        np.testing.assert_array_equal(rec.lead(name)[:N], x * 2.5)
+    if extra > 0:
+        assert np.isnan(rec.samples_uv[:, N]).all()  # the declared sample that is not in the file stays empty
+    with pytest.raises(FormatError, match="strict"):
+        decode(data, strict=True)
+
+
+def test_byte_count_two_samples_short_is_refused() -> None:
+    data = encode_scp(_signal(13), huffman=None, encoding=0, end_offset=2)
+    with pytest.raises(FormatError, match="fewer samples than section 3 says"):
+        decode(data)
+
+
 def test_bad_crc_warns_and_reads_on() -> None:
     leads = _signal(8)
     data = encode_scp(leads, huffman=Huffman(None), bad_crc=True)

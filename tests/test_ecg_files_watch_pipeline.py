@@ -239,3 +239,28 @@ def test_watch_configuration_section(tmp_path: Path) -> None:
     none = subprocess.run([sys.executable, "-m", "asalee_devices.cli.main", "watch", "--config", str(empty),
                            "--once"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert none.returncode == 2 and "watch.folder" in none.stderr
+
+
+def test_file_deviations_and_technical_notes_reach_the_pdf_and_the_bundle(tmp_path: Path, shared_data: Path) -> None:
+    """A Sierra 1.04 export whose acquisition rate differs from its waveforms' (a tolerated deviation): the
+    deviation is printed on the PDF and noted on the FHIR waveform; the cart's calibration signal, left out of the
+    analysis, is noted on the quality Observation."""
+    pdfplumber = pytest.importorskip("pdfplumber")
+    src = shared_data / "ecg" / "philips-sierra" / "ad4d3d80-d165_1-04_orig.xml"
+    text = src.read_bytes().decode("utf-16").replace("<samplingrate>500<", "<samplingrate>1000<", 1)
+    cfg, inbox, record = _setup(tmp_path)
+    importer = EcgFileImporter.from_config(cfg)
+    w = WatchedFolder(inbox, importer, settle_s=0)
+    (inbox / "sierra.xml").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    assert [o.status for o in w.scan_once()] == ["done"]
+    (bundle,) = _bundles(record)
+    notes = [n["text"] for o in _resources(bundle, "Observation") for n in o.get("note", [])]  # type: ignore[union-attr, attr-defined]
+    assert any(t.startswith("Fichier / file: acquisition at 1000 Hz") for t in notes)
+    assert any("étalonnage" in t for t in notes)
+    (pdf,) = list(record.glob("*.pdf"))
+    with pdfplumber.open(pdf) as doc:
+        page = doc.pages[0].extract_text()
+    assert "Fichier : acquisition at 1000 Hz" in page and "Bande passante : 0,05–150 Hz" in page
+    assert "étalonnage" in page
+    w.close()
+    importer.close()

@@ -174,3 +174,18 @@ def test_pdf_renders_to_a_non_blank_png(tmp_path: Path) -> None:
     non_white = np.count_nonzero(rows < 200) / rows.size
     print(f"non-white fraction {non_white:.3f}")
     assert non_white > 0.01
+
+
+def test_pacing_spikes_and_calibration_are_marked(tmp_path: Path) -> None:
+    """A tick above the trace at each pacing spike, on every segment showing that time (lead I, II, III columns
+    0-2.5 s and the rhythm strip: 4 for a spike at 1 s); the device's calibration signal shaded and labelled."""
+    rec = _pulse_recording()
+    ctx = EcgReportContext(pacing_spikes_s=(1.0,), calibration_s=((3.0, 3.4),))
+    doc, page = _page(render_ecg_pdf(rec, ctx), tmp_path)
+    with doc:
+        ticks = [ln for ln in page.lines if tuple(round(v, 2) for v in (ln.get("stroking_color") or ())) ==
+                 (0.1, 0.3, 0.8)]
+        text = page.extract_text()
+    segments_at_1s = 3 + 1  # I, II, III in the first column + the II rhythm strip
+    assert len(ticks) == segments_at_1s
+    assert "étalonnage appareil" in text

@@ -10,10 +10,10 @@ import pytest
 from tests.ecg.synth import GAINS, beat_times, ecg_from_beats
 
 from asalee_devices.drivers.ecg_files import read_ecg_file
+from asalee_devices.messages.ecg import notes_text
 from asalee_devices.signal.ecg.analysis import analyze_ecg
 from asalee_devices.signal.ecg.recording import from_leads
 from asalee_devices.signal.ecg.segments import find_calibration
-from asalee_devices.texts.ecg import notes_text
 
 
 @pytest.fixture
@@ -136,3 +136,7 @@ def test_pacing_spikes_are_bridged_and_counted(fs: float) -> None:
     assert a.heart.r_peaks_s.size == beats.size
     np.testing.assert_allclose(a.heart.r_peaks_s, beats, atol=0.01)
     assert [n.code for n in a.notes] == ["pacing_spikes_excluded"]
+    assert not any(s.kind == "mains_canceller" for s in a.cleaned.applied_filters)  # spikes are not mains
+    # the printed (cleaned) trace still shows each spike
+    k = rec.leads.index("V4")
+    assert np.all(a.cleaned.samples_uv[k, spikes] > a.cleaned.samples_uv[k, spikes - 3] + 500.0)

@@ -43,3 +43,23 @@ def test_too_short_capture_is_kept_with_a_retake_message() -> None:
     assert exam.kept_analysis is None and len(exam.captures) == 1
     with pytest.raises(AsaleeError, match="capture"):
         exam.keep(2)
+
+
+@pytest.mark.parametrize("electrode, words", [("RA", "bras droit (RA)"), ("LA", "bras gauche (LA)"),
+                                              ("LL", "jambe gauche (LL)"), ("V5", "V5")])
+def test_the_nurse_is_told_which_electrode(electrode: str, words: str) -> None:
+    """The simulator's electrode off (its own model of which leads an electrode feeds): the nurse reads the
+    electrode, not a list of leads called electrodes (on main: 'Électrodes I, II, III, aVR, aVL, aVF déconnectées'
+    for RA, and the badges blamed LA / LL)."""
+    fb = EcgExamination().add_capture(twelve_lead_ecg(duration_s=10.0, fs_hz=500.0, electrode_off=electrode, seed=3))
+    assert not fb.acceptable
+    assert fb.messages[0].startswith(f"Électrode {words} déconnectée"), fb.messages
+    assert fb.analysis is not None
+    badged = {f.electrodes for f in fb.analysis.quality.findings if f.code == "lead_off"}
+    assert badged == {(electrode,)}
+
+
+def test_pacemaker_flag_without_visible_spikes_is_said() -> None:
+    rec = dataclasses.replace(twelve_lead_ecg(duration_s=10.0, fs_hz=500.0, seed=4), pacemaker=True)
+    fb = EcgExamination().add_capture(rec)
+    assert any("stimulateur" in m and "aucune impulsion visible" in m for m in fb.messages), fb.messages

@@ -9,7 +9,7 @@ from typing import Any
 #: JSON keys of ``ecg analyze --json`` (documented in docs/cli.md).
 JSON_KEYS = ("format", "sampling_rate_hz", "duration_s", "leads", "derived_leads", "device_filters",
              "applied_filters", "quality", "heart_rate_bpm", "rr_ms", "r_peaks_s", "warnings",
-             "device_heart_rate_bpm", "non_ecg_segments", "notes")
+             "device_heart_rate_bpm", "non_ecg_segments", "band", "notes")
 
 
 def add_analyze_parser(ecg_subparsers: Any) -> argparse.ArgumentParser:
@@ -47,8 +47,10 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
-    from asalee_devices.texts.ecg import note_text
+    from asalee_devices.messages.ecg import band_text, note_text
+    from asalee_devices.signal.ecg.chain import chain_band
 
+    band = chain_band(analysis.cleaned.device_filters + analysis.cleaned.applied_filters, analysis.cleaned.fs_hz)
     rec, cleaned, q, hr = analysis.raw, analysis.cleaned, analysis.quality, analysis.heart
 
     def r(v: float | None, nd: int = 1) -> float | None:
@@ -84,6 +86,9 @@ def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
         "non_ecg_segments": [{"kind": s.kind, "source": s.source, "start_s": round(s.start / rec.fs_hz, 4),
                               "stop_s": round(s.stop / rec.fs_hz, 4), "step_uv": s.step_uv}
                              for s in analysis.non_ecg],
+        "band": {"low_hz": r(band.low_hz, 4), "high_hz": r(band.high_hz, 2), "nyquist_hz": band.nyquist_hz,
+                 "mains_filtered_hz": band.mains_filtered_hz,
+                 "text": band_text(band, analysis.quality.mains_hz, "en" if lang == "en" else "fr")},
         "notes": [{"code": n.code, "values": dict(n.values), "for_gp": n.for_gp, "text": note_text(n, "en" if lang == "en" else "fr")}
                   for n in analysis.notes],
     }
@@ -112,6 +117,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if doc["device_filters"]:
         print("device filters:  " + "; ".join(f["description"] for f in doc["device_filters"]))
     print("applied filters: " + ("; ".join(f["description"] for f in doc["applied_filters"]) or "none"))
+    print(f"whole chain:     {doc['band']['text']}")
     q = doc["quality"]
     print(f"quality:         {q['verdict']}")
     msgs = q["messages"] or [OK_MESSAGE_FR if args.lang == "fr" else OK_MESSAGE_EN]

@@ -68,7 +68,7 @@ def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis
     ``file_warnings`` (what the file reader tolerated) and the analysis' technical notes (calibration signal left
     out, device heart rate differing from ours...) are notes of the waveform and quality Observations.
     """
-    from asalee_devices.texts.ecg import notes_text
+    from asalee_devices.messages.ecg import notes_text
 
     if waveform not in ("cleaned", "raw"):
         raise InputError("Unknown waveform choice", field="waveform", value=waveform, expected="cleaned or raw")

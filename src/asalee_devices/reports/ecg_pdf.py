@@ -12,17 +12,18 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from reportlab.lib.colors import Color
 from reportlab.pdfgen.canvas import Canvas
 
 from asalee_devices import __version__
+from asalee_devices.messages.ecg import band_text
 from asalee_devices.reports.ecg_layout import A4_LANDSCAPE_MM, PT_PER_MM, EcgLayout, PagePlan, plan_page
 from asalee_devices.signal.ecg.chain import chain_band
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.texts.ecg import band_text
+from asalee_devices.signal.ecg.results import EcgAnalysis
 
 Lang = Literal["fr", "en"]
 
@@ -98,6 +99,20 @@ class EcgReportContext:
     calibration_s: tuple[tuple[float, float], ...] = field(default=())
     #: mains frequency of the practice (the band line says whether a mains filter was applied)
     mains_hz: float = 50.0
+    #: times (s) of the pacing spikes the analysis found (a tick above each on the trace)
+    pacing_spikes_s: tuple[float, ...] = field(default=())
+
+
+def analysis_fields(analysis: EcgAnalysis, lang: Lang = "fr") -> dict[str, Any]:
+    """The context fields an analysis gives the printout (read from it, never recomputed): the technical notes,
+    the calibration signal's and the pacing spikes' times, the mains frequency."""
+    from asalee_devices.messages.ecg import notes_text
+
+    fs = analysis.raw.fs_hz
+    return {"technical_notes": notes_text(analysis.notes, lang),
+            "calibration_s": tuple(s.seconds(fs) for s in analysis.non_ecg),
+            "pacing_spikes_s": tuple(t / fs for t in analysis.pacing_spikes),
+            "mains_hz": analysis.quality.mains_hz}
 
 
 def _mm(v: float) -> float:
@@ -221,8 +236,26 @@ def wrap(text: str, font: str, size: float, width_mm: float) -> list[str]:
     return lines
 
 
+def _draw_spike_ticks(c: Canvas, plan: PagePlan, ctx: EcgReportContext) -> None:
+    """A short blue tick above the trace at each pacing spike the analysis found (left out of beat detection and
+    quality, kept on the printed trace)."""
+    if not ctx.pacing_spikes_s:
+        return
+    lay = plan.layout
+    c.saveState()
+    c.setStrokeColor(Color(0.1, 0.3, 0.8))
+    c.setLineWidth(0.6)
+    times = np.asarray(ctx.pacing_spikes_s)
+    for seg in plan.segments:
+        for t in times[(times >= seg.t_start_s) & (times < seg.t_stop_s)].tolist():
+            x = _mm(seg.x_mm + (t - seg.t_start_s) * lay.speed_mm_s)
+            c.line(x, _mm(seg.baseline_y_mm + 9.0), x, _mm(seg.baseline_y_mm + 11.0))
+    c.restoreState()
+
+
 def _draw_calibration_labels(c: Canvas, plan: PagePlan, ctx: EcgReportContext) -> None:
     """Shade and label, on every trace segment, the time the device's calibration signal takes."""
+    _draw_spike_ticks(c, plan, ctx)
     if not ctx.calibration_s:
         return
     lay = plan.layout

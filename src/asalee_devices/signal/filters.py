@@ -29,6 +29,10 @@ class FilterStep:
     design: str = ""
     q_factor: float | None = None
     note: str = ""
+    #: design frequency of the filter when it differs from its nominal cut-off (Hz)
+    design_hz: float | None = None
+    #: for a restoration step: the cut-off of the device high-pass it undoes (Hz)
+    restores_hz: float | None = None
 
     def describe(self) -> str:
         """Short human-readable description, e.g. ``"high-pass 0.05 Hz, Butterworth order 2, zero-phase"``."""

@@ -41,8 +41,8 @@ async def worklist(request: Request) -> Response:
 
 
 async def trace(request: Request) -> Response:
+    from asalee_devices.messages.ecg import band_text, notes_text
     from asalee_devices.signal.ecg.chain import chain_band
-    from asalee_devices.texts.ecg import band_text, notes_text
 
     state = web(request)
     exam = _ecg(state, request)

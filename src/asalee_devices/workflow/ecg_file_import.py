@@ -214,8 +214,7 @@ class EcgFileImporter:
                            raw_sha256=digest, test_mode=cfg.test_mode, protocol=_default_protocol(cfg))
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:
-        from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
-        from asalee_devices.texts.ecg import notes_text
+        from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
 
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         device = " ".join(x for x in (ecg.device.manufacturer, ecg.device.model) if x) or ecg.format
@@ -225,9 +224,8 @@ class EcgFileImporter:
             device_label=device, performer_label=f"{self.config.nurse.given_name} {self.config.nurse.family_name}",
             quality_verdict=_VERDICT_TEXT[lang][analysis.quality.verdict],
             quality_messages=analysis.quality.messages(lang),
-            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, technical_notes=notes_text(analysis.notes, lang),
-            file_warnings=tuple(w.message for w in ecg.warnings),
-            calibration_s=tuple(s.seconds(analysis.raw.fs_hz) for s in analysis.non_ecg))
+            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, file_warnings=tuple(w.message for w in ecg.warnings),
+            **analysis_fields(analysis, lang))
         return render_ecg_pdf(analysis.cleaned, ctx)
 
     def close(self) -> None:

@@ -185,7 +185,9 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     if gp is not None:
         patient = PatientDemographics(
             patient_id=gp.findtext("patientid"), family_name=gp.findtext("name", "lastname"),
-            given_name=gp.findtext("name", "firstname"), birth_date=gp.findtext("dateofbirth"),
+            given_name=gp.findtext("name", "firstname"),
+            # 1.03: generalpatientdata/dateofbirth; 1.04: generalpatientdata/age/dateofbirth
+            birth_date=gp.findtext("dateofbirth") or gp.findtext("age", "dateofbirth"),
             sex={"male": "male", "female": "female"}.get(gp.findtext("sex").lower(), ""),
             age_years=to_float(gp.findtext("age", "years")))
     machine = acq.find("machine") if acq is not None else None

@@ -478,9 +478,20 @@ def _decode_block(r: _Reader, dev: Deviations, sec: _Section, what: str, n_leads
                     raise FormatError(f"SCP {what}: lead byte count cannot be recovered", field="byte_count",
                                       value=count, expected=f"{need} mod 65536")
                 count = need
-            if need > count:
+            if need - count == 2:
+                # a writer counting section 3's end sample exclusively: one sample fewer than declared, the
+                # lead's start and its other samples are where they should be (the missing one stays empty)
+                dev.warn("byte_count_one_sample_short",
+                         f"{what}: lead {k + 1} holds one sample fewer than section 3 says; its last sample is "
+                         "left empty")
+                n -= 1
+            elif need > count:
                 raise FormatError(f"SCP {what}: lead holds fewer samples than section 3 says", field="byte_count",
                                   value=count, expected=f">= {need}")
+            elif count - need == 2:
+                dev.warn("byte_count_one_sample_long",
+                         f"{what}: lead {k + 1} holds one sample more than section 3 says; the extra sample is "
+                         "ignored")
             vals = np.frombuffer(r.d, "<i2", count=n, offset=pos).astype(np.int64)
             used = count
         else:
@@ -677,7 +688,8 @@ def decode(data: bytes, strict: bool = False) -> EcgFile:
     scale = avm6 / 1000.0
     samples = np.full((len(leads), n_total), np.nan)
     for k, ld in enumerate(leads):
-        samples[k, ld.start: ld.start + ld.n] = full[k] * scale
+        m = min(ld.n, full[k].size)  # a lead one sample short (deviation above) leaves its last sample NaN
+        samples[k, ld.start: ld.start + m] = full[k][:m] * scale
     partial = [ld.name for ld in leads if ld.n != n_total]
     if partial:
         dev.note("partial_leads", "leads not covering the whole recording are padded with NaN: " + ", ".join(partial))

@@ -92,6 +92,7 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
                                    (("seconds", round(covered, 3)), ("count", float(len(segments))))))
     part = _crop(recording, a, b) if b - a >= int(fs) else recording
     spikes = find_pacing_spikes(part.samples_uv, fs)
+    as_recorded = part
     if spikes.size:
         part = replace(part, samples_uv=bridge(part.samples_uv, spikes, fs))
         notes.append(TechnicalNote("pacing_spikes_excluded", (("count", float(spikes.size)),), for_gp=True))
@@ -125,10 +126,17 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
         notes.append(TechnicalNote("device_rate_differs", (("measured_bpm", round(heart.heart_rate_bpm, 1)),
                                                            ("device_bpm", float(device_heart_rate_bpm))),
                                    for_gp=True))
-    cleaned = _reassemble(recording, cleaned_part, a, b) if part is not recording else cleaned_part
+    if spikes.size:  # the printed trace keeps the spikes (bridged only for the beats and the quality)
+        # with the mains decision taken on the bridged trace (a spike's broadband power is not mains)
+        mains_mode: Literal["on", "off"] = "on" if any(
+            s.kind == "mains_canceller" for s in cleaned_part.applied_filters) else "off"
+        cleaned_part = clean_ecg(as_recorded, mains_hz=mains_hz, mode=mode, resample_hz=resample_hz,
+                                 mains=mains_mode).recording
+    cleaned = _reassemble(recording, cleaned_part, a, b) if as_recorded is not recording else cleaned_part
     return EcgAnalysis(raw=recording, cleaned=cleaned, quality=quality, heart=heart, warnings=tuple(warnings),
                        non_ecg=segments, notes=tuple(notes), device_heart_rate_bpm=device_heart_rate_bpm,
-                       pacing_spikes=tuple(int(t) + (a if part is not recording else 0) for t in spikes.tolist()))
+                       pacing_spikes=tuple(int(t) + (a if as_recorded is not recording else 0)
+                                           for t in spikes.tolist()))
 
 
 def _reassemble(raw: EcgRecording, cleaned_part: EcgRecording, a: int, b: int) -> EcgRecording:

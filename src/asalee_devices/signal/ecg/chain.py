@@ -8,7 +8,11 @@ gain between 0.67 and 40 Hz. The cleaning chain uses :func:`plan_steps` to add a
 - our 0.05 Hz baseline high-pass only when the device declares no high-pass (a device 0.05 Hz first-order
   high-pass followed by ours displaces the IEC 3 mV x 100 ms impulse by ~96 µV, at the 100 µV limit, for no gain);
 - our 150 Hz (adult) / 250 Hz (child) low-pass only when the device declares no low-pass at or below it (two 150 Hz
-  low-passes in a row put the chain's -3 dB point near 120 Hz, below what IEC 60601-2-25 asks of the system).
+  low-passes in a row put the chain at -3.9 dB at 150 Hz, below what IEC 60601-2-25 asks of the system), designed
+  with the device's low-pass so that the whole chain's -3 dB point is just above the corner;
+- a device high-pass above 0.05 Hz (up to 1 Hz, e.g. 0.5 Hz) is undone into a 0.05 Hz first-order one, taking the
+  declared filter as first order (as IEC 60601-2-25 carts build it): the chain then passes the IEC impulse test
+  (~93 µV) instead of displacing the impulse by ~0.9 mV.
 
 Pure numpy/scipy; codes and numbers only.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,16 +59,17 @@ def step_response(step: FilterStep, f: NDArray[np.float64], fs_hz: float) -> NDA
         return np.ones_like(f)
     if step.applied_by == "device":
         return _first_order(f, fc, step.kind == "highpass")
+    if step.restores_hz:  # ours, causal first-order shelf undoing a device high-pass: (s + wd) / (s + w0)
+        out0: NDArray[np.float64] = np.hypot(f, step.restores_hz) / np.hypot(f, fc)
+        return out0
     if step.kind == "highpass":  # ours: 1 - |H_lp|^2 of a zero-phase Butterworth order 2 (complementary)
         order = step.order or 2
         lp2 = 1.0 / (1.0 + (f / fc) ** (2 * order))
         out: NDArray[np.float64] = np.abs(1.0 - lp2)
         return out
     # ours: zero-phase Butterworth low-pass, |H|^2 of its digital design
-    from asalee_devices.signal.ecg.cleaning import _design_cutoff_for_zero_phase_lowpass
-
     order = step.order or 2
-    design = _design_cutoff_for_zero_phase_lowpass(fc, order)
+    design = step.design_hz or fc
     if design >= fs_hz / 2:
         return np.ones_like(f)
     sos = signal.butter(order, design, btype="lowpass", fs=fs_hz, output="sos")
@@ -101,6 +107,68 @@ def _crossing(f: NDArray[np.float64], db: NDArray[np.float64], k: int, up: bool)
     a, b = db[k], db[j]
     t = (-3.0103 - a) / (b - a) if b != a else 0.0
     return float(np.exp(np.log(f[k]) + t * (np.log(f[j]) - np.log(f[k]))))
+
+
+#: Our low-pass is designed so that the whole chain loses this much at its nominal corner (150 Hz adults): the chain's
+#: -3 dB point lands just above the corner, never below.
+CORNER_LOSS_DB = -2.9
+
+
+@lru_cache(maxsize=64)
+def lowpass_design_hz(fs_hz: float, corner_hz: float, device_lowpass_hz: tuple[float, ...] = (),
+                      order: int = 2) -> float | None:
+    """Design cut-off of our zero-phase Butterworth low-pass such that the chain (the device's declared
+    first-order low-passes, then ours) loses :data:`CORNER_LOSS_DB` at ``corner_hz``; None when the sampling rate
+    leaves no room for it (design above 0.8 x Nyquist) or the device already loses more there."""
+    nyq = fs_hz / 2
+    f = np.array([REFERENCE_HZ, corner_hz])
+    dev = np.ones(2)
+    for fc in device_lowpass_hz:
+        dev = dev * _first_order(f, fc, high=False)
+    want = 10 ** (CORNER_LOSS_DB / 20)
+
+    def gain(design: float) -> float:
+        sos = signal.butter(order, design, btype="lowpass", fs=fs_hz, output="sos")
+        _, h = signal.sosfreqz(sos, worN=f, fs=fs_hz)
+        g = np.abs(h) ** 2 * dev
+        return float(g[1] / g[0])
+
+    lo, hi = 0.5 * corner_hz, 0.8 * nyq
+    if corner_hz >= hi or gain(hi) < want:
+        return None
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if gain(mid) < want:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+#: A device high-pass above the diagnostic 0.05 Hz and up to this (Hz) is undone to 0.05 Hz first order: a 0.5 Hz
+#: first-order high-pass displaces the IEC impulse by ~0.9 mV, nine times the limit.
+RESTORE_MAX_HZ = 1.0
+RESTORE_TO_HZ = 0.05
+
+
+def restoration_hz(device: Sequence[FilterStep]) -> float | None:
+    """The device's high-pass cut-off to undo (see :data:`RESTORE_MAX_HZ`), or None."""
+    hps = [s.cutoff_hz for s in device if s.kind == "highpass" and s.cutoff_hz]
+    if len(hps) != 1:
+        return None
+    fd = float(hps[0])
+    return fd if RESTORE_TO_HZ < fd <= RESTORE_MAX_HZ else None
+
+
+def restore_highpass(x: NDArray[np.float64], fs_hz: float, device_hz: float,
+                     to_hz: float = RESTORE_TO_HZ) -> NDArray[np.float64]:
+    """Undo a first-order high-pass at ``device_hz`` into one at ``to_hz``: the causal shelf
+    (s + 2 pi device_hz) / (s + 2 pi to_hz), bilinear at ``fs_hz``, from rest at each row's first 200-ms median."""
+    b, a = signal.bilinear([1.0, 2 * np.pi * device_hz], [1.0, 2 * np.pi * to_hz], fs=fs_hz)
+    edge = max(1, int(0.2 * fs_hz))
+    x0 = np.median(x[:, :edge], axis=-1, keepdims=True)
+    out: NDArray[np.float64] = signal.lfilter(b, a, x - x0, axis=-1)
+    return out
 
 
 def plan_steps(device: Sequence[FilterStep], lowpass_hz: float) -> tuple[bool, bool]:

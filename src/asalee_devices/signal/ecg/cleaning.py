@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from scipy import signal
 
 from asalee_devices.errors import SignalError
-from asalee_devices.signal.ecg.chain import plan_steps
+from asalee_devices.signal.ecg.chain import lowpass_design_hz, plan_steps, restoration_hz, restore_highpass
 from asalee_devices.signal.ecg.mains import cancel_mains
 from asalee_devices.signal.ecg.recording import EcgRecording, complete_lead_set
 from asalee_devices.signal.filters import FilterStep
@@ -97,11 +97,13 @@ def _lowpass_sos(fs_hz: float, design_hz: float) -> NDArray[np.float64]:
     return sos
 
 
-def lowpass_sos(fs_hz: float, mode: Mode) -> tuple[NDArray[np.float64] | None, float]:
-    """The low-pass SOS (None when the sampling rate does not allow it) and its design cut-off."""
-    design = _design_cutoff_for_zero_phase_lowpass(LOWPASS_HZ[mode], LOWPASS_ORDER)
-    if design >= 0.8 * fs_hz / 2:
-        return None, design
+def lowpass_sos(fs_hz: float, mode: Mode, device_lowpass_hz: tuple[float, ...] = ()) -> tuple[
+        NDArray[np.float64] | None, float]:
+    """The low-pass SOS (None when the sampling rate does not allow it) and its design cut-off: the whole chain,
+    with the device's declared low-passes, is -2.9 dB at the corner (:func:`~.chain.lowpass_design_hz`)."""
+    design = lowpass_design_hz(float(fs_hz), LOWPASS_HZ[mode], device_lowpass_hz, LOWPASS_ORDER)
+    if design is None:
+        return None, _design_cutoff_for_zero_phase_lowpass(LOWPASS_HZ[mode], LOWPASS_ORDER)
     return _lowpass_sos(float(fs_hz), design), design
 
 
@@ -233,20 +235,29 @@ def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto"
     x = filled if all_live else filled[live]
     if x.shape[0] and rec.n_samples >= 2:
         want_hp, want_lp = plan_steps(rec.device_filters, LOWPASS_HZ[mode])
-        if want_hp:
+        undo = restoration_hz(rec.device_filters)
+        if undo is not None:
+            x = restore_highpass(x, fs, undo)
+            steps.append(FilterStep(kind="highpass", applied_by="asalee", cutoff_hz=HIGHPASS_HZ, order=1,
+                                    zero_phase=False, design="first-order restoration", restores_hz=undo,
+                                    note=f"undoes the device's {undo:g} Hz high-pass (taken as first order): the "
+                                         f"chain is a {HIGHPASS_HZ:g} Hz first-order high-pass"))
+        elif want_hp:
             x = x - baseline(x, fs)
             steps.append(FilterStep(kind="highpass", applied_by="asalee", cutoff_hz=HIGHPASS_HZ,
                                     order=HIGHPASS_ORDER, zero_phase=True, design="Butterworth (complementary)",
                                     note="baseline = forward-backward low-pass of 100-ms means, subtracted; "
                                          "odd extension about the edge medians"))
-        lp, design = lowpass_sos(fs, mode)
+        device_lp = tuple(float(s.cutoff_hz) for s in rec.device_filters
+                          if s.kind == "lowpass" and s.cutoff_hz and s.cutoff_hz > LOWPASS_HZ[mode])
+        lp, design = lowpass_sos(fs, mode, device_lp)
         if not want_lp:
             pass  # the device's low-pass already bounds the band: a second one would only lower the corner
         elif lp is not None:
             x = lowpass(x, lp, fs)
             steps.append(FilterStep(kind="lowpass", applied_by="asalee", cutoff_hz=LOWPASS_HZ[mode],
-                                    order=LOWPASS_ORDER, zero_phase=True, design="Butterworth",
-                                    note=f"-3 dB at {LOWPASS_HZ[mode]:g} Hz after forward-backward "
+                                    order=LOWPASS_ORDER, zero_phase=True, design="Butterworth", design_hz=design,
+                                    note=f"whole chain -2.9 dB at {LOWPASS_HZ[mode]:g} Hz after forward-backward "
                                          f"(design cut-off {design:.1f} Hz)"))
         else:
             warnings.append(f"low-pass {LOWPASS_HZ[mode]:g} Hz skipped: sampling rate {fs:g} Hz too low "

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from asalee_devices.signal.ecg.cleaning import baseline
 from asalee_devices.signal.ecg.mains import mains_fraction
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCode, QualityFinding
@@ -115,14 +116,17 @@ def _messages(code: QualityCode, leads: Sequence[str], mains_hz: float,
     names = _leads_text(leads)
     if code == "lead_off" and electrodes:
         fr, en = _electrodes_text(electrodes, 0), _electrodes_text(electrodes, 1)
+        # the leads are named when they are not the electrodes themselves (a limb electrode feeds several)
+        which_fr = f" (dérivations {names})" if list(leads) != list(electrodes) else ""
+        which_en = f" (leads {names})" if list(leads) != list(electrodes) else ""
         if len(electrodes) > 1:
-            return (f"Électrodes {fr} déconnectées ou mal collées (dérivations {names}) — vérifier le branchement "
-                    "et le contact avec la peau",
-                    f"Electrodes {en} disconnected or poorly attached (leads {names}) — check the connection and "
-                    "skin contact")
-        return (f"Électrode {fr} déconnectée ou mal collée (dérivations {names}) — vérifier le branchement et le "
-                "contact avec la peau",
-                f"Electrode {en} disconnected or poorly attached (leads {names}) — check the connection and skin "
+            return (f"Électrodes {fr} déconnectées ou mal collées{which_fr} — vérifier le branchement et le "
+                    "contact avec la peau",
+                    f"Electrodes {en} disconnected or poorly attached{which_en} — check the connection and skin "
+                    "contact")
+        return (f"Électrode {fr} déconnectée ou mal collée{which_fr} — vérifier le branchement et le contact "
+                "avec la peau",
+                f"Electrode {en} disconnected or poorly attached{which_en} — check the connection and skin "
                 "contact")
     if code == "lead_off":
         if many:
@@ -219,6 +223,9 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
     n = raw.n_samples
     # Baseline-corrected copy of raw (0.05 Hz zero-phase) for amplitude / flat; 0.7 Hz low-pass for wander.
     clean_same_rate = cleaned.fs_hz == fs and cleaned.n_samples == n
+    # amplitude and flatness are judged baseline-free: when the chain did not add our baseline high-pass (the
+    # device has its own), the device's slow drift is taken out here, for the judgement only
+    ours_hp = any(s.kind == "highpass" and s.applied_by == "asalee" for s in cleaned.applied_filters)
     per: dict[str, dict[str, float]] = {}
     hits: dict[QualityCode, list[tuple[str, float, float, str]]] = {}
 
@@ -227,15 +234,19 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
 
     sos_bw = signal.butter(2, 0.7, btype="lowpass", fs=fs, output="sos")
     sos_hf = signal.butter(2, [40.0, min(150.0, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    # pass 1: which leads are connected, their gap-bridged trace and baseline-free copy (one matrix each, so the
+    # filters below run once over all the leads)
+    live: list[int] = []
+    bridged: list[NDArray[np.float64]] = []
+    free: list[NDArray[np.float64]] = []
     for k, lead in enumerate(raw.leads):
         row = x[k]
         off_frac = float(off_mask[k].mean()) if n else 1.0
-        stats = {"connected": 1.0, "pp": 0.0, "bw": 0.0, "mains": 0.0, "hf": 0.0, "sat": 0.0}
-        per[lead] = stats
+        per[lead] = {"connected": 1.0, "pp": 0.0, "bw": 0.0, "mains": 0.0, "hf": 0.0, "sat": 0.0}
         if n == 0 or off_frac > LEAD_OFF_FRACTION:
             hit("lead_off", lead, 100 * off_frac, 100 * LEAD_OFF_FRACTION, "%")
         if n == 0 or off_frac > DISCONNECTED_FRACTION:
-            stats["connected"] = 0.0
+            per[lead]["connected"] = 0.0
             continue
         good = ~off_mask[k]
         r = row.copy()
@@ -243,8 +254,26 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
             idx = np.arange(n)
             r[~good] = np.interp(idx[~good], idx[good], row[good])
         corr = cleaned.samples_uv[k] if clean_same_rate else r - np.median(r)
-        corr = np.where(np.isfinite(corr), corr, 0.0)
-        pp = float(np.percentile(corr, 99.5) - np.percentile(corr, 0.5))
+        live.append(k)
+        bridged.append(r)
+        free.append(np.where(np.isfinite(corr), corr, 0.0))
+    if live:
+        big_r = np.vstack(bridged)
+        big_c = np.vstack(free)
+        if not ours_hp and n >= 2:
+            big_c = big_c - baseline(big_c, fs)
+        lo, hi_ = np.percentile(big_c, [0.5, 99.5], axis=-1)
+        pps = hi_ - lo
+        centred = big_r - np.median(big_r, axis=-1, keepdims=True)
+        bws = signal.sosfiltfilt(sos_bw, centred, axis=-1) if n > 3 * fs else np.zeros_like(big_r)
+        fracs = mains_fraction(big_r, fs, mains_hz)
+        hfs = signal.sosfiltfilt(sos_hf, big_c, axis=-1) if fs > 2 * 60.0 and n >= int(fs) else None
+    # pass 2: the indicators of each connected lead
+    for j, k in enumerate(live):
+        lead = raw.leads[k]
+        stats = per[lead]
+        r = big_r[j]
+        pp = float(pps[j])
         stats["pp"] = pp
         # Saturation: runs of identical extreme values (never on a flat lead, whose every sample is "extreme").
         runs, sat_samples = _longest_extreme_runs(r, max(2, int(round(SATURATION_RUN_S * fs))))
@@ -255,21 +284,19 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         if runs >= SAT_RUNS:
             hit("saturation", lead, 100 * stats["sat"], 0.0, "%")
         # Baseline wander on the raw trace (device-filtered), edges excluded.
-        bw = np.zeros(n)
+        bw = bws[j]
         if n > 3 * fs:
-            bw = signal.sosfiltfilt(sos_bw, r - np.median(r))
             e = int(0.5 * fs)
             stats["bw"] = _largest_window_pp(bw[e:n - e], fs)
             if stats["bw"] > BASELINE_PP_UV:
                 hit("baseline_wander", lead, stats["bw"], BASELINE_PP_UV, "µV")
-        frac = float(mains_fraction(r[None, :], fs, mains_hz)[0])
+        frac = float(fracs[j])
         stats["mains"] = frac
         mains_rms = float(np.sqrt(frac) * np.std(r - bw)) if n > 3 * fs else 0.0
         if frac > MAINS_FRACTION and mains_rms > MAINS_RMS_UV:
             hit("mains", lead, 100 * frac, 100 * MAINS_FRACTION, "%")
-        if fs > 2 * 60.0 and n >= int(fs):
-            hf = signal.sosfiltfilt(sos_hf, corr)
-            win = _windows(hf[None, :], fs, 0.1)[0]
+        if hfs is not None:
+            win = _windows(hfs[j][None, :], fs, 0.1)[0]
             stats["hf"] = float(np.percentile(np.sqrt(np.mean(win * win, axis=-1)), 25))
             if stats["hf"] > HF_NOISE_UV:
                 hit("muscle_noise", lead, stats["hf"], HF_NOISE_UV, "µV")

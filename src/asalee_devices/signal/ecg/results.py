@@ -100,7 +100,7 @@ class HeartRate:
     leads_used: tuple[str, ...] = ()
 
 
-#: Codes of the technical notes of an analysis (the words are in :mod:`asalee_devices.texts.ecg`).
+#: Codes of the technical notes of an analysis (the words are in :mod:`asalee_devices.messages.ecg`).
 NoteCode = Literal[
     "calibration_excluded",  # the cart's calibration signal was recognised and left out of beats and quality
     "calibration_whole_record",  # the record holds nothing but the calibration signal

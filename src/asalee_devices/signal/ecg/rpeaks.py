@@ -2,7 +2,7 @@
 
 Zero-phase, multi-lead and polarity-robust, for 250 to 1000 Hz:
 
-1. the leads are brought to about 250 Hz by q-sample means (q = fs // 250; cost independent of the input rate);
+1. the leads are brought to 120-250 Hz by q-sample means (q = fs // 120; cost independent of the input rate);
    each usable lead is band-passed 8-20 Hz (zero-phase Butterworth order 2) and differentiated; the squared
    slope is normalised by the lead's robust scale (so every lead weighs the same whatever its gain or polarity)
    and the leads are summed;
@@ -29,6 +29,8 @@ from asalee_devices.errors import SignalError
 from asalee_devices.signal.ecg.results import HeartRate
 
 MIN_FS_HZ = 250.0
+#: Detection rate floor: the input is averaged down by q = fs // DETECT_HZ (360 Hz -> 120, 500 -> 125, 1000 -> 125).
+DETECT_HZ = 120.0
 REFRACTORY_S = 0.2
 T_WAVE_S = 0.36
 THRESHOLD = 0.2
@@ -44,8 +46,13 @@ def _bandpass(fs_hz: float, low: float, high: float) -> NDArray[np.float64]:
 
 
 def _moving_mean(x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
-    """Centred moving mean (odd width, zero-phase), shrinking at the ends."""
-    out: NDArray[np.float64] = ndimage.uniform_filter1d(x, size=2 * (width // 2) + 1, mode="nearest")
+    """Centred moving mean (odd width, zero-phase), the ends extended with their edge values (as
+    ``ndimage.uniform_filter1d(mode="nearest")``, from a cumulative sum: several times faster on long records)."""
+    half = width // 2
+    if half == 0:
+        return x.copy()
+    c = np.cumsum(np.pad(x, (half + 1, half), mode="edge"))
+    out: NDArray[np.float64] = (c[2 * half + 1:] - c[: -(2 * half + 1)]) / (2 * half + 1)
     return out
 
 
@@ -75,11 +82,16 @@ def detect_r_peaks(samples_uv: NDArray[np.float64], fs_hz: float,
     if usable.size == 0 or n < int(fs_hz):
         return np.zeros(0, dtype=np.int64), ()
     xu = x[usable]
-    # Detection runs at about 250 Hz whatever the input rate: q-sample means (boxcar nulls at the multiples of
+    # Detection runs at 180-360 Hz whatever the input rate: q-sample means (boxcar nulls at the multiples of
     # fs/q keep aliases out of the 8-20 Hz band); the beats are then placed on the full-rate trace.
-    q = max(1, int(fs_hz // MIN_FS_HZ))
+    q = max(1, int(fs_hz // DETECT_HZ))
     nq = n // q
-    xd = xu[:, :nq * q].reshape(xu.shape[0], nq, q).mean(axis=-1) if q > 1 else xu
+    xd = xu
+    if q > 1:  # the sum of q strided views (a reshape + mean walks the data q times slower)
+        xd = xu[:, 0:nq * q:q].copy()
+        for j in range(1, q):
+            xd += xu[:, j:nq * q:q]
+        xd *= 1.0 / q
     fd = fs_hz / q
     bp = signal.sosfiltfilt(_bandpass(float(fd), 8.0, 20.0), xd, axis=-1)
     d = np.diff(bp, axis=-1, prepend=bp[:, :1])
@@ -106,7 +118,8 @@ def detect_r_peaks(samples_uv: NDArray[np.float64], fs_hz: float,
         win = np.clip(beats[:, None] + offs[None, :], 0, n - 1)
         seg = loc[win]
         dev = np.abs(seg - np.median(seg, axis=1, keepdims=True))
-        beats = np.unique(win[np.arange(beats.size), np.argmax(dev, axis=1)])
+        placed = np.sort(win[np.arange(beats.size), np.argmax(dev, axis=1)])
+        beats = placed[np.concatenate([[True], np.diff(placed) > 0])]
     used = tuple(names[k] for k in usable[keep])
     return beats.astype(np.int64), used
 
@@ -129,6 +142,9 @@ def _select(cand: NDArray[np.intp], h: NDArray[np.float64], ok: NDArray[np.bool_
                 extra.append(int(cand[j[np.argmax(h[j])]]))
         if extra:
             beats = sorted(beats + extra)
+    arr = np.asarray(beats, dtype=np.int64)
+    if arr.size < 2 or not np.any(np.diff(arr) < T_WAVE_S * fs_hz):
+        return arr  # no candidate close enough to its predecessor to be a T wave
     out: list[int] = []
     for b in beats:
         if out and b - out[-1] < T_WAVE_S * fs_hz:
