@@ -195,3 +195,30 @@ def test_compaction_keeps_every_row_and_a_later_row_wins(practice_month: Path, t
     indicators.rebuild(data / "recordings", store)
     assert sorted(f.name for f in indicators.month_files(store, month)) == sorted(
         f"{f.name}.parquet" for f in indicators.examination_folders(data / "recordings"))
+
+
+def test_recovery_completes_a_row_a_crash_left_out(practice_month: Path, tmp_path: Path) -> None:
+    """A crash between the outbox commit and the indicators row (simulated: the row file removed): the start-up
+    recovery pass writes it again from the stored examination, once; rows in a compacted month are not doubled."""
+    import shutil
+
+    from asalee_devices.cli._record import with_output
+    from asalee_devices.config import Config
+    from asalee_devices.workflow.delivery import recover_for_config
+
+    data = tmp_path / "data"
+    shutil.copytree(practice_month, data)
+    cfg = with_output(Config(), data)
+    store = indicators.store_path(cfg)
+    before = {r["exam_id"]: r for r in indicators.read_rows(indicators.month_files(store))}
+    lost = sorted(store.glob("month=*/*.parquet"))[0]
+    lost.unlink()
+    assert len(indicators.read_rows(indicators.month_files(store))) == len(before) - 1
+    recover_for_config(cfg)
+    after = {r["exam_id"]: r for r in indicators.read_rows(indicators.month_files(store))}
+    assert after == before
+    month = lost.parent.name.removeprefix("month=")
+    indicators.compact(store, month, min_files=1)
+    recover_for_config(cfg)  # everything is in the compacted file now: nothing is written again
+    assert [f.name for f in indicators.month_files(store, month)] == [indicators.COMPACTED]
+    assert indicators.backfill(data / "recordings", store) == 0

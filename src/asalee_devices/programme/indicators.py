@@ -106,10 +106,11 @@ def programme_doc(setup: ExaminationSetup, *, patient_key: str) -> dict[str, Any
             "gp_code": professional_code(setup.gp), "patient_key": patient_key}
 
 
-def record_examination(setup: ExaminationSetup, *, folder: Path) -> None:
-    """Called by ``workflow.delivery`` once the examination is in the outbox: write its ``programme.json``
-    (protocol, practice, nurse and GP codes, local patient key) and its row in the indicators store. A failure is
-    logged (no patient data) and leaves the delivery alone: ``asalee-devices dashboard --rebuild`` restores it."""
+def write_programme(setup: ExaminationSetup, *, folder: Path) -> None:
+    """Write the examination's ``programme.json`` (protocol, practice, nurse and GP codes, local patient key) beside
+    its recordings, before it is queued: the one part of its indicators row that needs the patient's identity, so
+    that :func:`backfill` can complete the row after a crash without it. A failure is logged (no patient data):
+    the row then carries empty programme codes."""
     from asalee_devices.programme.consent import ConsentRegister, register_path
 
     try:
@@ -117,10 +118,47 @@ def record_examination(setup: ExaminationSetup, *, folder: Path) -> None:
             pkey = reg.patient_key(setup.patient)
         data = json.dumps(programme_doc(setup, patient_key=pkey), sort_keys=True, indent=1).encode("utf-8")
         atomic_write(folder / PROGRAMME, data)
+    except Exception as exc:
+        log.warning("programme context not stored for examination %s (%s)", folder.name, type(exc).__name__)
+
+
+def record_examination(setup: ExaminationSetup, *, folder: Path) -> None:
+    """Called by ``workflow.delivery`` once the examination is in the outbox: its row in the indicators store (and
+    its ``programme.json`` if :func:`write_programme` did not run). A failure is logged (no patient data) and leaves
+    the delivery alone: the recovery pass (:func:`backfill`) or ``asalee-devices dashboard --rebuild`` restores it."""
+    if not (folder / PROGRAMME).is_file():
+        write_programme(setup, folder=folder)
+    try:
         write_row(store_path(setup.config), row_from_folder(folder))
     except Exception as exc:  # the examination is safe in the outbox; the store is rebuilt from the folders
         log.warning("indicators store not updated for examination %s (%s); run asalee-devices dashboard "
                     "--rebuild", folder.name, type(exc).__name__)
+
+
+def backfill(recordings: Path, store: Path) -> int:
+    """Write the missing row of every stored examination (results and programme context present, no row in its
+    month's per-examination file nor in the compacted file): what a crash between the outbox commit and the row
+    left out. Idempotent; returns how many rows were written."""
+    compacted: dict[str, set[str]] = {}
+    written = 0
+    for folder in examination_folders(recordings):
+        if not (folder / PROGRAMME).is_file():
+            continue
+        manifest = _json(folder / "exam.json")
+        month = datetime.fromisoformat(str(manifest["performed_at"])).astimezone(UTC).strftime("%Y-%m")
+        exam_id = str(manifest["exam_id"])
+        if (store / f"month={month}" / f"{exam_id}.parquet").is_file():
+            continue
+        if month not in compacted:
+            path = store / f"month={month}" / COMPACTED
+            compacted[month] = (set(pq.read_table(path, columns=["exam_id"]).column("exam_id").to_pylist())
+                                if path.is_file() else set())
+        if exam_id not in compacted[month]:
+            write_row(store, row_from_folder(folder))
+            written += 1
+    if written:
+        log.info("indicators store: %d row(s) completed from the stored examinations", written)
+    return written
 
 
 IMPORTED = "imported"  # recordings/imported/<exam id>/: ECGs imported from files (no raw recording of ours)

@@ -34,6 +34,7 @@ from asalee_devices.fhir_out.pipeline import prepare_message
 from asalee_devices.fhir_out.sinks.base import create_sink
 from asalee_devices.files import atomic_write, clean_temp_files, storage_reason
 from asalee_devices.jsonable import to_jsonable
+from asalee_devices.programme.indicators import write_programme
 from asalee_devices.reports.ecg_layout import EcgLayout
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.btps import MMHG_PER_HPA
@@ -173,11 +174,17 @@ def recover_for_config(config: Config) -> Recovery:
     outbox_path = Path(config.outbox)
     from dataclasses import replace
 
-    from asalee_devices.programme.indicators import store_path
+    from asalee_devices.programme.indicators import backfill, store_path
 
     sink_folder = Path(config.sink.folder) if config.sink.type == "folder" and config.sink.folder else None
     done = recover(outbox_path.parent / "recordings", outbox_path, sink_folder=sink_folder)
-    removed = clean_temp_files(store_path(config))  # the indicators store's Parquet files are written atomically too
+    store = store_path(config)
+    removed = clean_temp_files(store)  # the indicators store's Parquet files are written atomically too
+    try:  # rows a crash between the outbox commit and the row left out (never stops a recording)
+        backfill(outbox_path.parent / "recordings", store)
+    except Exception as exc:
+        log.warning("indicators store not completed (%s); run asalee-devices dashboard --rebuild",
+                    type(exc).__name__)
     return replace(done, temp_files_removed=done.temp_files_removed + removed) if removed else done
 
 
@@ -342,6 +349,7 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
     exam_id, folder, manifest_sha = store_spirometry(exam, device=device, performed_at=performed_at,
                                                      recordings_root=setup.recordings_dir, calibration=cal_status)
+    write_programme(setup, folder=folder)  # before the outbox commit: a crash after it loses no indicator row
     results = canonical_json(spirometry_results(exam))
     pre = exam.phase_result("pre")
     if pre is None or pre.session is None:
@@ -430,6 +438,7 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
 
     exam_id, folder, manifest_sha = store_ecg(exam, device=device, performed_at=performed_at,
                                               recordings_root=setup.recordings_dir)
+    write_programme(setup, folder=folder)  # before the outbox commit: a crash after it loses no indicator row
     results = canonical_json(ecg_results(exam))
     analysis = exam.kept_analysis
     if analysis is None:
