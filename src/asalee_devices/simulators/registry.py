@@ -83,7 +83,8 @@ def _turbine(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
 SIMULATORS: dict[str, SimulatorSpec] = {
     "ecg12": SimulatorSpec("ecg12", "ecg12", "12-lead ECG module (ECG12 frames, 500/1000 Hz)", _ecg12,
                            ("rate_hz", "heart_rate_bpm", "duration_s", "electrode_off", "mains_uv",
-                            "baseline_wander_uv", "muscle_noise_uv", "serial_number", "electrode_off_takes")),
+                            "baseline_wander_uv", "muscle_noise_uv", "serial_number", "electrode_off_takes",
+                            "patient_seed")),
     "contec-spiro": SimulatorSpec("contec-spiro", "contec-spiro", "Contec-family spirometer holding blows",
                                   _contec, ("profile", "sex", "age_years", "height_cm", "patient_seed", "blows", "fvc_l",
                                             "pef_l_s", "fault", "serial_number")),
