@@ -74,7 +74,8 @@ def test_round_trip_identity_and_acceptable_blow() -> None:
     assert vol_err.max() <= 3 * info.nl_per_pulse * 1e-9 * max(info.table_correction)
     result = analyse_session([rec], age_years=50)
     assert result.blows[0].acceptability.acceptable_fvc and result.blows[0].acceptability.acceptable_fev1
-    assert result.fvc_l == pytest.approx(4.5, abs=0.01)
+    # the generator's own exhaled volume (was a hard-coded 4.5 L, the former fixed blow)
+    assert result.fvc_l == pytest.approx(float(np.sum(np.clip(truth, 0.0, None))) / rec.fs_hz, abs=0.01)
     assert sum(b.samples.shape[1] for b in blocks) == rec.n_samples
 
 

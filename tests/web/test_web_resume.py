@@ -155,3 +155,28 @@ def test_concurrent_steps_are_all_journaled(tmp_path: Path) -> None:
         t.join()
     steps = json.loads((folder(tmp_path / "data", eid) / "exam.json").read_bytes())["steps"]
     assert sorted(s["note"] for s in steps) == sorted(f"{k}-{i}" for k in range(4) for i in range(25))
+
+
+def test_gp_interpretation_with_an_hprim_sink_is_kept_and_says_it_was_not_transmitted(tmp_path: Path) -> None:
+    # the ECG outbox payload is then HPRIM text, not a FHIR bundle: the GP page used to fail (json.loads of HPRIM)
+    from asalee_devices.config import SinkConfig
+
+    sink = SinkConfig(type="hprim", folder=str(tmp_path / "out"))
+    with client(tmp_path, sink) as c:
+        assert c.post("/api/patient", json={"patient": PATIENT}).status_code == 201
+        eid = c.post("/api/exams", json={"kind": "ecg"}).json()["exam"]["id"]
+        run_action(c, eid, "capture", {"sim": "good"})
+        assert c.post(f"/api/exams/{eid}/send", json={}).json()["deliveries"][0]["status"] == "sent"
+        assert c.get(f"/api/gp/ecg/{eid}").status_code == 200  # the reading view does not read the payload
+        r = c.post(f"/api/gp/ecg/{eid}/interpretation", json={"text": "Avis du médecin"})
+        assert r.status_code == 200, r.text
+        delivery = r.json()["delivery"]
+        assert delivery["status"] == "kept" and delivery["message_id"] is None
+        assert "HPRIM" in delivery["text"] and "non transmise" in delivery["text"]
+        sent_files = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+        assert c.get(f"/api/gp/ecg/{eid}").json()["interpretation"] == "Avis du médecin"
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == sent_files  # nothing else sent
+    with client(tmp_path, sink) as c:  # the interpretation survives a restart
+        assert c.get(f"/api/gp/ecg/{eid}").json()["interpretation"] == "Avis du médecin"
+        items = c.get("/api/gp/worklist").json()
+        assert [i["id"] for i in items["interpreted"]] == [eid]

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from asalee_devices.drivers.protocols.contec_spiro import codec
 from asalee_devices.signal.spirometry.indices import manoeuvre_indices
 from asalee_devices.signal.spirometry.recording import FlowRecording
-from asalee_devices.simulators.generators.spirometry import Fault, Profile, forced_expiration
+from asalee_devices.simulators.generators.spirometry import SimPatient, simulated_blow
 
 HOST_PAYLOAD_LEN = {codec.H_START: 0, codec.H_CLOCK: 8, codec.H_STATUS_ACK: 0, codec.H_INFO_ACK: 0,
                     codec.H_PREDICTED_ACK: 0, codec.H_RECORD: 2, codec.H_SUMMARY_ACK: 1, codec.H_DELETE_ALL: 0}
@@ -21,10 +21,15 @@ MODEL_CODES = {1: "SP70B", 2: "SP80B"}
 
 @dataclass(frozen=True)
 class ContecSettings:
-    profile: str = "normal"
+    profile: str = "normal"  # generators.spirometry.PATIENT_PROFILES
     blows: int = 3
-    fvc_l: float = 4.5
-    pef_l_s: float = 9.0
+    sex: str = "female"
+    age_years: float = 47.0
+    height_cm: float = 165.0
+    patient_seed: int = 0
+    #: a fixed blow instead of the patient's (both > 0): blow i has FVC and PEF lowered by i %
+    fvc_l: float = 0.0
+    pef_l_s: float = 0.0
     fault: str = ""
     rate_hz: int = 100
     seed: int = 0
@@ -47,11 +52,10 @@ class StoredRecord:
 def make_records(s: ContecSettings) -> list[StoredRecord]:
     """The blows the simulated device holds: flow quantised to 1 mL/s, volume = the device's running integral."""
     out = []
+    patient = SimPatient(s.sex, s.age_years, s.height_cm, s.profile, s.patient_seed)
     for i in range(s.blows):
-        fault: Fault | None = s.fault or None  # type: ignore[assignment]
-        profile: Profile = s.profile  # type: ignore[assignment]
-        rec = forced_expiration(profile, fvc_l=s.fvc_l * (1.0 - 0.01 * i), pef_l_s=s.pef_l_s * (1.0 - 0.01 * i),
-                                fs_hz=float(s.rate_hz), fault=fault, seed=s.seed + i)
+        rec = simulated_blow(profile=s.profile, fvc_l=s.fvc_l * (1.0 - 0.01 * i), pef_l_s=s.pef_l_s * (1.0 - 0.01 * i),
+                             patient=patient, seed=s.seed + i, fs_hz=float(s.rate_hz), fault=s.fault)
         flow = np.rint(rec.flow_l_s * 1000.0).astype(np.int64)
         vol = np.rint(np.concatenate(([0.0], np.cumsum((flow[1:] + flow[:-1]) / 2.0) / s.rate_hz))).astype(np.int64)
         t = np.arange(flow.size, dtype=np.int64) * (10_000 // s.rate_hz)

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from asalee_devices.drivers.protocols.ecg12 import codec
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.simulators.generators.ecg import twelve_lead_ecg
+from asalee_devices.simulators.generators.ecg import ecg_patient, twelve_lead_ecg
 
 #: ADS1298 at gain 6, Vref 2.4 V: 2 Vref / gain / 2^24 = 0.0477 µV per LSB
 DEFAULT_RESOLUTION_PV = 47_684
@@ -34,6 +34,9 @@ class Ecg12Settings:
     #: with ``electrode_off``: the electrode is off only during the first N captures (STARTs), then the nurse has
     #: re-attached it (a retake scenario); 0 = off in every capture
     electrode_off_takes: int = 0
+    #: >= 0: a simulated patient's rate, QRS axis and amplitude drawn from this seed (generators.ecg.ecg_patient,
+    #: instead of ``heart_rate_bpm``), with breathing-modulated beat amplitudes; -1: the fixed 70 bpm trace
+    patient_seed: int = -1
 
 
 class CaptureCounter:
@@ -145,6 +148,13 @@ class Ecg12DeviceModel:
 
 
 def _default_signal(s: Ecg12Settings, rate_hz: int) -> EcgRecording:
+    if s.patient_seed >= 0:
+        p = ecg_patient(s.patient_seed)
+        return twelve_lead_ecg(duration_s=s.duration_s, fs_hz=rate_hz, heart_rate_bpm=p.heart_rate_bpm, seed=s.seed,
+                               axis_deg=p.axis_deg, amplitude_scale=p.amplitude_scale, respiration_mod=0.05,
+                               electrode_off=s.electrode_off, electrode_off_from_s=s.electrode_off_from_s,
+                               mains_uv=s.mains_uv, baseline_wander_uv=s.baseline_wander_uv,
+                               muscle_noise_uv=s.muscle_noise_uv)
     return twelve_lead_ecg(duration_s=s.duration_s, fs_hz=rate_hz, heart_rate_bpm=s.heart_rate_bpm, seed=s.seed,
                            electrode_off=s.electrode_off, electrode_off_from_s=s.electrode_off_from_s,
                            mains_uv=s.mains_uv, baseline_wander_uv=s.baseline_wander_uv,

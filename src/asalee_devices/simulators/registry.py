@@ -26,10 +26,14 @@ class SimulatorSpec:
     usb: bool = False  # reached through the virtual USB backend instead of a byte stream
 
 
+#: short names of the simulated patient's parameters (``sim://turbine?sex=female&age=47&height=165``)
+PARAM_ALIASES = {"age": "age_years", "height": "height_cm"}
+
+
 def _settings(cls: Any, params: Mapping[str, str], common: set[str]) -> Any:
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
-    for key, raw in params.items():
+    for key, raw in ((PARAM_ALIASES.get(k, k) if PARAM_ALIASES.get(k) in known else k, v) for k, v in params.items()):
         if key in common:
             continue
         if key not in known:
@@ -79,12 +83,14 @@ def _turbine(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
 SIMULATORS: dict[str, SimulatorSpec] = {
     "ecg12": SimulatorSpec("ecg12", "ecg12", "12-lead ECG module (ECG12 frames, 500/1000 Hz)", _ecg12,
                            ("rate_hz", "heart_rate_bpm", "duration_s", "electrode_off", "mains_uv",
-                            "baseline_wander_uv", "muscle_noise_uv", "serial_number", "electrode_off_takes")),
+                            "baseline_wander_uv", "muscle_noise_uv", "serial_number", "electrode_off_takes",
+                            "patient_seed")),
     "contec-spiro": SimulatorSpec("contec-spiro", "contec-spiro", "Contec-family spirometer holding blows",
-                                  _contec, ("profile", "blows", "fvc_l", "pef_l_s", "fault", "serial_number")),
+                                  _contec, ("profile", "sex", "age_years", "height_cm", "patient_seed", "blows", "fvc_l",
+                                            "pef_l_s", "fault", "serial_number")),
     "turbine": SimulatorSpec("turbine", "turbine", "live USB turbine spirometer (virtual USB backend)", _turbine,
-                             ("profile", "fvc_l", "pef_l_s", "fault", "rate_hz", "serial_number", "script", "syringe_l",
-                              "device_error_pct"), usb=True),
+                             ("profile", "sex", "age_years", "height_cm", "patient_seed", "fvc_l", "pef_l_s", "fault",
+                              "rate_hz", "serial_number", "script", "syringe_l", "device_error_pct"), usb=True),
 }
 ALIASES = {"ecg": "ecg12", "spirometer": "contec-spiro", "contec": "contec-spiro"}
 

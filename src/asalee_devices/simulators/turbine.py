@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asalee_devices.drivers.protocols.turbine import codec
-from asalee_devices.simulators.generators.spirometry import Fault, Profile, forced_expiration
+from asalee_devices.simulators.generators.spirometry import SimPatient, simulated_blow
 from asalee_devices.simulators.usb_virtual import VirtualUsbDevice
 
 VID, PID = 0x1209, 0x7B10
@@ -18,9 +18,15 @@ DEFAULT_TABLE = ((0.0, 1.25), (0.2, 1.12), (0.5, 1.05), (1.0, 1.02), (2.0, 1.0),
 
 @dataclass(frozen=True)
 class TurbineSettings:
-    profile: str = "normal"
-    fvc_l: float = 4.5
-    pef_l_s: float = 9.0
+    profile: str = "normal"  # generators.spirometry.PATIENT_PROFILES (normal, obstructive-moderate, ...)
+    #: the simulated patient (GLI Global 2022 predicted values, their own z-scores drawn from ``patient_seed``)
+    sex: str = "female"
+    age_years: float = 47.0
+    height_cm: float = 165.0
+    patient_seed: int = 0
+    #: a fixed blow instead of the patient's (both > 0): FVC and PEF as given
+    fvc_l: float = 0.0
+    pef_l_s: float = 0.0
     fault: str = ""
     rate_hz: int = 100
     nl_per_pulse: int = 200_000  # 0.2 mL per pulse (nominal)
@@ -28,7 +34,7 @@ class TurbineSettings:
     serial_number: str = "SIM-TURB-0001"
     lead_in_s: float = 0.5  # turbine still before the manoeuvre starts
     #: a session script: one entry per START (blow), a fault name or "ok", comma-separated, e.g.
-    #: "hesitant_start,ok,ok,ok". Blow k varies slightly (seed + k, FVC/PEF within +-1 %) like a real patient;
+    #: "hesitant_start,ok,ok,ok". Blow k varies like a real patient's (seed + k; a fixed blow: FVC/PEF +-1 %);
     #: after the script, blows are good ones. Empty: every START replays the configured blow.
     script: str = ""
     #: syringe mode (calibration verification): each START gives one stroke of this volume (L) instead of a blow,
@@ -82,10 +88,9 @@ def true_flow(s: TurbineSettings) -> NDArray[np.float64]:
         mean = SYRINGE_MEAN_FLOWS_L_S[s.stroke % len(SYRINGE_MEAN_FLOWS_L_S)]
         return gain * np.concatenate((np.zeros(int(s.lead_in_s * s.rate_hz)),
                                       syringe_flow(s.syringe_l, mean, float(s.rate_hz))))
-    fault: Fault | None = s.fault or None  # type: ignore[assignment]
-    profile: Profile = s.profile  # type: ignore[assignment]
-    rec = forced_expiration(profile, fvc_l=s.fvc_l, pef_l_s=s.pef_l_s, fs_hz=float(s.rate_hz), fault=fault,
-                            seed=s.seed)
+    patient = SimPatient(s.sex, s.age_years, s.height_cm, s.profile, s.patient_seed)
+    rec = simulated_blow(profile=s.profile, fvc_l=s.fvc_l, pef_l_s=s.pef_l_s, patient=patient, seed=s.seed,
+                         fs_hz=float(s.rate_hz), fault=s.fault)
     return gain * np.concatenate((np.zeros(int(s.lead_in_s * s.rate_hz)), rec.flow_l_s))
 
 

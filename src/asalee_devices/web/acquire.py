@@ -13,10 +13,17 @@ from asalee_devices.errors import AsaleeError
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.live import end_of_forced_expiration
 from asalee_devices.signal.spirometry.recording import FlowRecording
-from asalee_devices.web.exams import DEVICE_ERROR, Capture, EcgExam, Lang, SpiroExam
+from asalee_devices.web.exams import DEVICE_ERROR, Capture, EcgExam, Lang, SpiroExam, age_years
 from asalee_devices.web.journal import Journal, folder
 from asalee_devices.web.live import LiveHub
-from asalee_devices.web.settings import ECG_CHOICES, SPIRO_CHOICES, WebSettings, script_step, scripted_url
+from asalee_devices.web.settings import (
+    ECG_CHOICES,
+    SPIRO_CHOICES,
+    WebSettings,
+    script_step,
+    scripted_url,
+    simulated_patient,
+)
 from asalee_devices.workflow.recording_store import save_recording
 
 log = logging.getLogger(__name__)
@@ -47,7 +54,9 @@ def record_blow(exam: SpiroExam, settings: WebSettings, hub: LiveHub, choice: st
     index = exam.attempts
     exam.attempts += 1
     step = script_step(settings.spirometry_script, index, choice, SPIRO_CHOICES)
-    url = scripted_url(settings.spirometer_url, step, speed=settings.spirometry_speed, index=index)
+    p = exam.patient
+    patient = simulated_patient(p.ctx.sex, age_years(p.ctx.birth_date, exam.started_at.date()), p.height_cm)
+    url = scripted_url(settings.spirometer_url, step, speed=settings.spirometry_speed, index=index, patient=patient)
     try:
         device = TurbineSpirometer.from_url(url, options=_OPTIONS)
         device.subscribe(hub.block_subscriber("flow", exam.id, take_offset=index))

@@ -19,6 +19,23 @@ from asalee_devices.web.exams import EcgExam, Interpretation
 from asalee_devices.web.journal import Journal
 from asalee_devices.web.state import WebState, web
 
+#: the interpretation is saved here but the ECG was sent in a format without a report to update (HPRIM)
+KEPT_NOT_SENT = {
+    "fr": "Interprétation enregistrée ici ; non transmise : l'ECG a été envoyé dans un format (HPRIM) qui ne permet "
+          "pas de compléter le compte rendu. Reportez-la dans le dossier du patient.",
+    "en": "Interpretation saved here; not transmitted: the ECG was sent in a format (HPRIM) that cannot complete "
+          "the report. Copy it into the patient's record.",
+}
+
+
+def fhir_bundle(payload: bytes) -> dict[str, Any] | None:
+    """The delivered FHIR Bundle, or None when the outbox payload is another sink's own document (HPRIM text)."""
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("resourceType") == "Bundle" else None
+
 
 def _ecg(state: WebState, request: Request) -> EcgExam:
     exam = state.store.exams.get(request.path_params["exam_id"])
@@ -90,13 +107,18 @@ async def interpret(request: Request) -> Response:
     cfg = state.settings.config
     version = exam.interpretation_count + 1
 
-    def build() -> int:
+    def build() -> int | None:
         from asalee_devices.fhir_out._build import to_json
         from asalee_devices.fhir_out.interpretation import interpretation_bundle
 
         now = datetime.now(UTC)
         ctx = ecg_context(exam, cfg)
-        original = json.loads(state.outbox.payload(sent.message_id))
+        original = fhir_bundle(state.outbox.payload(sent.message_id))
+        if original is None:  # e.g. [sink] type = "hprim": the document sent carries no DiagnosticReport to update
+            exam.interpretation = Interpretation(text, codes, now, None)
+            exam.interpretation_count = version
+            Journal(state.settings.data_dir).interpreted(exam)
+            return None
         bundle = interpretation_bundle(ctx, original, gp=person(cfg.gp), conclusion=text, codes=codes,
                                        interpreted_at=now)
         kind = "ecg-interpretation" if version == 1 else f"ecg-interpretation-{version}"
@@ -109,6 +131,10 @@ async def interpret(request: Request) -> Response:
         return mid
 
     mid = await asyncio.to_thread(build)
+    if mid is None:
+        return JSONResponse({"delivery": {"message_id": None, "kind": "ecg-interpretation", "status": "kept",
+                                          "text": KEPT_NOT_SENT["fr" if state.lang == "fr" else "en"],
+                                          "reason": "", "attempts": 0, "retrying": False}})
     (status,) = await asyncio.to_thread(state.outbox.statuses, [mid])
     return JSONResponse({"delivery": status.view(state.lang)})
 

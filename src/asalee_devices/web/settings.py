@@ -52,17 +52,27 @@ def is_simulator(url: str) -> bool:
     return url.startswith("sim://")
 
 
-def scripted_url(base: str, params: str, *, speed: float, index: int) -> str:
-    """``base`` with the script's parameters (simulators only; a real device URL is returned unchanged)."""
+def scripted_url(base: str, params: str, *, speed: float, index: int,
+                 patient: dict[str, str] | None = None) -> str:
+    """``base`` with the script's parameters (simulators only; a real device URL is returned unchanged).
+    ``patient`` (sex, age, height of the examined patient) makes the simulated spirometer blow like them, unless
+    the configured URL says otherwise."""
     if not is_simulator(base):
         return base
     head, _, query = base.partition("?")
-    merged = dict(parse_qsl(query))
+    merged = {**(patient or {}), **dict(parse_qsl(query))}
     merged.setdefault("seed", str(index + 1))
     merged.update(dict(parse_qsl(params)))
     if speed != 1.0:
         merged["speed"] = f"{speed:g}"
     return f"{head}?{urlencode(merged)}"
+
+
+def simulated_patient(sex: str, age_years: float, height_cm: float | None) -> dict[str, str]:
+    """The simulator parameters of the examined patient (no identity: sex, age, height only)."""
+    height = height_cm if height_cm else (176.0 if sex == "male" else 163.0)
+    return {"sex": sex if sex in ("male", "female") else "female", "age": f"{min(max(age_years, 6.0), 90.0):.1f}",
+            "height": f"{height:g}"}
 
 
 def script_step(script: tuple[str, ...], index: int, choice: str | None, choices: dict[str, str]) -> str:

@@ -55,6 +55,30 @@ _LEAD_AXES: dict[str, tuple[float, float, float]] = {
 }
 
 
+#: frontal angle of the generator's R-wave vector (from lead I toward the feet), before any ``axis_deg`` rotation
+NATIVE_AXIS_DEG = float(np.degrees(np.arctan2(0.8, 0.5)))
+
+
+@dataclass(frozen=True)
+class EcgPatient:
+    """A simulated patient's resting ECG: rate, frontal QRS axis and amplitude (drawn by :func:`ecg_patient`)."""
+
+    heart_rate_bpm: float
+    axis_deg: float
+    amplitude_scale: float
+
+
+def ecg_patient(seed: int) -> EcgPatient:
+    """Reproducible adult variability: rate 52-100 bpm, axis -20 to +95 deg, QRS amplitude x0.6-1.5."""
+    rng = np.random.default_rng([seed, 6151])
+    return EcgPatient(float(rng.uniform(52.0, 100.0)), float(rng.uniform(-20.0, 95.0)), float(rng.uniform(0.6, 1.5)))
+
+
+def _rotate_frontal(d: NDArray[np.float64], delta_deg: float) -> NDArray[np.float64]:
+    c, s = np.cos(np.radians(delta_deg)), np.sin(np.radians(delta_deg))
+    return np.asarray([c * d[0] - s * d[1], s * d[0] + c * d[1], d[2]])
+
+
 def _beat_times(duration_s: float, heart_rate_bpm: float, rr_jitter: float,
                 rng: np.random.Generator) -> NDArray[np.float64]:
     rr = 60.0 / heart_rate_bpm
@@ -78,12 +102,17 @@ def twelve_lead_ecg(
     electrode_off: str | None = None,
     electrode_off_from_s: float = 0.0,
     saturation_uv: float | None = None,
+    axis_deg: float = NATIVE_AXIS_DEG,
+    amplitude_scale: float = 1.0,
+    respiration_mod: float = 0.0,
 ) -> EcgRecording:
     """A resting 12-lead ECG in µV (I, II, V1-V6 generated; III, aVR, aVL, aVF derived).
 
     ``electrode_off`` names an electrode of :data:`ELECTRODES`; from ``electrode_off_from_s`` the leads it feeds
     drift to a railed value and are flagged in ``lead_off``. ``saturation_uv`` clips every independent lead to
-    +/- that value (flagged as lead-off too, as an ADC at full scale is invalid data).
+    +/- that value (flagged as lead-off too, as an ADC at full scale is invalid data). ``axis_deg`` turns the heart
+    vector in the frontal plane (the frontal QRS axis), ``amplitude_scale`` scales every wave, ``respiration_mod``
+    modulates the beats' amplitude with breathing (0.25 Hz, fraction of the amplitude).
     """
     if not (1.0 <= duration_s <= 600.0):
         raise InputError("ECG duration out of range", field="duration_s", value=duration_s, expected="1-600 s")
@@ -95,21 +124,28 @@ def twelve_lead_ecg(
     if electrode_off is not None and electrode_off not in ELECTRODE_LEADS:
         raise InputError("Unknown electrode", field="electrode_off", value=electrode_off,
                          expected=", ".join(ELECTRODES))
+    if not (0.1 <= amplitude_scale <= 5.0 and 0.0 <= respiration_mod < 0.5):
+        raise InputError("ECG amplitude out of range", field="amplitude_scale/respiration_mod",
+                         value=(amplitude_scale, respiration_mod), expected="0.1-5 and 0-0.5")
     rng = np.random.default_rng(seed)
     n = int(round(duration_s * fs_hz))
+    directions = {w.name: _rotate_frontal(np.asarray(w.direction) / np.linalg.norm(w.direction),
+                                          axis_deg - NATIVE_AXIS_DEG) for w in _WAVES}
+    breath_phase = rng.uniform(0, 2 * np.pi) if respiration_mod else 0.0
     t = np.arange(n) / fs_hz
     # QT shortens with heart rate (Bazett-like scaling of the T delay); the QRS does not.
     qt_scale = np.sqrt(60.0 / heart_rate_bpm)
     heart = np.zeros((3, n))
     for onset in _beat_times(duration_s, heart_rate_bpm, rr_jitter, rng):
+        gain = amplitude_scale * (1.0 + respiration_mod * np.sin(2 * np.pi * 0.25 * onset + breath_phase))
         for w in _WAVES:
             delay = w.delay_s if w.name != "T" else 0.24 + (w.delay_s - 0.24) * qt_scale
             centre = onset + delay
             lo, hi = np.searchsorted(t, (centre - 5 * w.width_s, centre + 5 * w.width_s))
             if hi <= lo:
                 continue
-            g = w.amplitude_mv * 1000.0 * np.exp(-0.5 * ((t[lo:hi] - centre) / w.width_s) ** 2)
-            d = np.asarray(w.direction) / np.linalg.norm(w.direction)
+            g = gain * w.amplitude_mv * 1000.0 * np.exp(-0.5 * ((t[lo:hi] - centre) / w.width_s) ** 2)
+            d = directions[w.name]
             heart[:, lo:hi] += d[:, None] * g[None, :]
     rows = []
     for lead in INDEPENDENT_LEADS:
