@@ -86,12 +86,23 @@ def test_refusals_leave_the_device_and_the_log_alone(tmp_path: Path) -> None:
             if field:
                 assert r.json()["field"] == field, r.text
         assert c.get("/api/calibration/record").json()["run"] is None  # nothing started
-        # one recording at a time: a second start while the strokes are being recorded is refused
+        # one recording at a time: a second start, or a blow, while the strokes are being recorded is refused
+        assert c.post("/api/patient", json={"patient": PATIENT, "height_cm": 165}).status_code == 201
+        eid = c.post("/api/exams", json={"kind": "spirometry"}).json()["exam"]["id"]
         assert c.post("/api/calibration/record", json=GOOD).status_code == 202
         r = c.post("/api/calibration/record", json=GOOD)
         assert r.status_code == 409, r.text
+        r = c.post(f"/api/exams/{eid}/blow", json={"sim": "good"})
+        assert r.status_code == 409 and "calibration" in r.json()["message"], r.text
         deadline = time.monotonic() + 60
         while c.get("/api/calibration/record").json()["run"]["state"] == "recording":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # and the other way: no verification while a blow is being recorded (busy is set before the 202)
+        assert c.post(f"/api/exams/{eid}/blow", json={"sim": "good"}).status_code == 202
+        r = c.post("/api/calibration/record", json=GOOD)
+        assert r.status_code == 409, r.text
+        while c.get(f"/api/exams/{eid}").json()["exam"]["busy"]:
             assert time.monotonic() < deadline
             time.sleep(0.05)
     assert _rows(log) == 1

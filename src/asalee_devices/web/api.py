@@ -148,6 +148,9 @@ def _start(state: WebState, exam: SpiroExam | EcgExam, record: Any, choice: str 
         raise ApiError(409, "already_sent", "This examination has been sent; start a new one")
     if exam.busy:
         raise ApiError(409, "busy", "A recording is already in progress")
+    run = state.calibration
+    if exam.kind == "spirometry" and run is not None and run.state == "recording":
+        raise ApiError(409, "busy", "The spirometer is recording a calibration verification")
     from asalee_devices.workflow.delivery import check_storage
 
     check_storage(state.settings.config, (state.settings.data_dir / "in-progress", "examinations in progress"))
