@@ -1,6 +1,6 @@
 """Every kind of bundle the service emits, built from the shared test inputs, for the conformance tests that must
 hold on all of them (FR Core rules, the Medplum server): spirometry pre- and post-bronchodilator (with a
-MedicationAdministration), resting ECG, the GP's interpretation update of that ECG, and an ECG imported from a
+MedicationAdministration), a child's spirometry (FEV0.75, aged 5), resting ECG, the GP's interpretation update of that ECG, and an ECG imported from a
 watched folder (a real GE MUSE export through ``workflow.ecg_file_import`` into the folder sink)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from asalee_devices.fhir_out.interpretation import interpretation_bundle
 
 MUSE_NAME = "ge-muse/MUSE_20200923_093504_79000_example.xml"
 WATCH_PATIENT_SYSTEM = "urn:oid:1.2.250.1.999.1.1"
-KINDS = ("spirometry-pre", "spirometry-post", "ecg", "ecg-interpretation", "ecg-watched-folder")
+KINDS = ("spirometry-pre", "spirometry-post", "spirometry-child", "ecg", "ecg-interpretation", "ecg-watched-folder")
 
 
 def _doc(bundle: Any) -> dict[str, Any]:
@@ -71,6 +71,7 @@ patient_id_system = "{WATCH_PATIENT_SYSTEM}"
 def all_bundles(shared_data: Path, tmp: Path) -> dict[str, dict[str, Any]]:
     """kind -> bundle JSON, one of each kind in :data:`KINDS`."""
     session, preds, best = F.spiro_session()
+    child, child_preds, child_best = F.child_spiro_session()
     exam = F.exam()
     ecg_exam = F.exam("exam-ecg", device=DeviceIdentity("Contec", "ECG90A", "SN-ECG-1", "2.0", "scp-ecg"))
     ecg = _doc(ecg_bundle(ecg_exam, F.patient(), F.ecg_analysis(shared_data)))
@@ -82,6 +83,9 @@ def all_bundles(shared_data: Path, tmp: Path) -> dict[str, dict[str, Any]]:
             replace(exam, exam_id="exam-spiro-post"), F.patient(), session, preds, pre_post="post",  # type: ignore[arg-type]
             best_curve=best, bronchodilator=Bronchodilator("salbutamol", 400.0, exam.performed_at,  # type: ignore[arg-type]
                                                            atc_code="R03AC02"))),
+        "spirometry-child": _doc(spirometry_bundle(replace(exam, exam_id="exam-spiro-child"), F.child_patient(),
+                                                   child, child_preds, equation="gli-2012",  # type: ignore[arg-type]
+                                                   best_curve=child_best, fev0_75=True)),  # type: ignore[arg-type]
         "ecg": ecg,
         "ecg-interpretation": _doc(interpretation_bundle(ecg_exam, ecg, gp=gp,
                                                          conclusion="Texte du médecin (test).")),

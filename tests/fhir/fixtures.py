@@ -68,3 +68,27 @@ def ecg_analysis(shared_data: Path, name: str = "ecgtoolkit-example/Example.scp"
     r = np.arange(0.4, raw.duration_s, 0.8)
     heart = HeartRate(r_peaks_s=r, rr_ms=np.diff(r) * 1000.0, heart_rate_bpm=75.0, leads_used=("II",))
     return EcgAnalysis(raw=raw, cleaned=cleaned, quality=quality, heart=heart)
+
+
+#: A child aged 5 (completed years) at the examination date of :func:`exam`, identified by the practice record.
+CHILD_BIRTH = date(2021, 5, 10)
+CHILD_AGE_YEARS = 5.54
+
+
+def child_patient() -> PatientContext:
+    return patient(family="TESTENFANT", given=("Lou",), birth_date=CHILD_BIRTH, ins=None, identity_qualified=False,
+                   birth_place_cog=None, local_id="P-CHILD-1", local_system="urn:oid:1.2.3.4")
+
+
+def child_spiro_session() -> tuple[SessionResult, list[Prediction], object]:
+    """Three child blows from the Table 7 manoeuvre library (restrictive shape, PEF 3 L/s, FVC ~1.2 L, 500 Hz),
+    graded with the age <= 6 rules; GLI-2012 predictions including FEV0.75 (published for children aged 3-7)."""
+    from tests.spirometry.manoeuvres import Blow, build
+
+    recs = [build(Blow(shape="restrictive", pef_l_s=3.0 + 0.05 * i, fvc_l=1.20 + 0.02 * i, fs_hz=500.0))
+            for i in range(3)]
+    session = analyse_session(recs, age_years=CHILD_AGE_YEARS)
+    preds = [predict(p, sex="female", age_years=CHILD_AGE_YEARS, height_cm=112, equation="gli-2012",
+                     ethnicity="caucasian") for p in ("fev1", "fvc", "fev1_fvc", "fev0_75")]
+    best = recs[session.best_test_index if session.best_test_index is not None else 0]
+    return session, preds, best

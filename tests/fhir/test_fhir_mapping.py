@@ -347,3 +347,67 @@ def test_fr_core_ins_rules_hold_for_both_identities_and_catch_a_missing_ins() ->
     pat["resource"]["identifier"] = [i for i in pat["resource"]["identifier"]
                                      if not i["system"].startswith("urn:oid:1.2.250.1.213.1.4.")]
     assert {v.split(": ")[1] for v in violations(doc)} >= {"fr-core-1", "fr-core-2"}
+
+
+def test_child_bundle_carries_fev0_75_graded() -> None:
+    """Aged 5 (completed years): an FEV0.75 Observation coded MDC 188944 MDC_VOL_AWAY_EXP_FORCED_0_75S (partition 2,
+    term 57872 of ISO/IEEE 11073-10101) + SNOMED CT 251910007 (LOINC has no code), its value the session's FEV0.75,
+    its GLI-2012 predicted value (MDC _PRED 33743376), its ATS/ERS 2019 grade and acceptable-manoeuvre count; the
+    bundle validates and the FHIRPath invariants hold. An adult's bundle has none."""
+    from asalee_devices.fhir_out.codes import mdc
+
+    session, preds, best = F.child_spiro_session()
+    b = spirometry_bundle(F.exam(), F.child_patient(), session, preds, equation="gli-2012",  # type: ignore[arg-type]
+                          best_curve=best, fev0_75=True)  # type: ignore[arg-type]
+    n = _validate_each(b)
+    doc = json.loads(to_json(b))
+    assert violations(doc) == []
+    entries = list(doc["entry"])
+    code = mdc(2, 57872)
+    assert code == SPIRO_CODES["fev0_75"].mdc == 188944
+    obs = _by_code(entries, "urn:iso:std:iso:11073:10101", str(code))
+    assert obs["code"]["coding"][0]["display"] == "MDC_VOL_AWAY_EXP_FORCED_0_75S"
+    assert obs["code"]["coding"][1]["system"] == "http://snomed.info/sct"
+    assert obs["code"]["coding"][1]["code"] == "251910007"
+    assert not any(c["system"] == "http://loinc.org" for c in obs["code"]["coding"])
+    assert session.fev0_75_l is not None
+    assert obs["valueQuantity"]["value"] == round(session.fev0_75_l, 3)
+    assert obs["valueQuantity"]["code"] == "L"
+    comps = {c["code"]["coding"][-1]["code"]: c for c in obs["component"]}
+    assert comps["grade"]["valueString"] == session.grade_fev0_75 != ""
+    assert comps["grade"]["code"]["text"] == "FEV0.75 ATS/ERS 2019 grade"
+    assert comps["acceptable-manoeuvres"]["valueInteger"] == sum(
+        1 for bl in session.blows if bl.acceptability.acceptable_fev0_75) == 3
+    pred075 = next(p for p in preds if p.parameter == "fev0_75")
+    assert comps[str(code + PREDICTED_OFFSET)]["valueQuantity"]["value"] == round(float(pred075.predicted[0]), 3)
+    assert str(code + PREDICTED_OFFSET) == "33743376"
+    assert obs["referenceRange"][0]["low"]["value"] == round(float(pred075.lln[0]), 3)
+    print(f"child bundle: {n} entries; FEV0.75 {obs['valueQuantity']['value']} L grade {session.grade_fev0_75}, "
+          f"predicted {comps[str(code + PREDICTED_OFFSET)]['valueQuantity']['value']} L")
+
+    adult, apreds, _ = F.spiro_session()
+    a_entries = _entries(spirometry_bundle(F.exam(), F.patient(), adult, apreds))  # type: ignore[arg-type]
+    with pytest.raises(AssertionError):
+        _by_code(a_entries, "urn:iso:std:iso:11073:10101", str(code))
+
+
+def test_the_examination_decides_fev0_75() -> None:
+    """Completed years: 6.9 reports FEV0.75 (with its GLI-2012 prediction), 7.0 does not (delivery passes
+    ``reports_fev0_75`` to the bundle and adds the FEV0.75 prediction when the equation publishes one)."""
+    from tests.spirometry.manoeuvres import Blow, build
+
+    from asalee_devices.workflow.spirometry_exam import ReferenceSubject, SpirometryExamination
+
+    names = {}
+    for age in (6.9, 7.0):
+        ex = SpirometryExamination(ReferenceSubject(sex="female", age_years=age, height_cm=115, equation="gli-2012",
+                                                    ethnicity="caucasian"))
+        for i in range(3):
+            ex.add_blow(build(Blow(shape="restrictive", pef_l_s=3.0, fvc_l=1.2 + 0.02 * i, fs_hz=500.0)))
+        result = ex.phase_result("pre")
+        assert result is not None
+        names[age] = (ex.reports_fev0_75, {p.name: p for p in result.parameters})
+    assert names[6.9][0] and not names[7.0][0]
+    kid = names[6.9][1]["fev0_75"]
+    assert kid.measured is not None and kid.predicted is not None and kid.z_score is not None
+    assert "fev0_75" not in names[7.0][1]

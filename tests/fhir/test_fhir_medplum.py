@@ -141,7 +141,7 @@ def test_every_bundle_kind_delivered_read_back_and_resent_idempotently(
         details += _deliver(medplum, tmp_path / f"outbox-{kind}.sqlite3", {kind: doc})
         refs += _read_back(medplum, doc)
     first = medplum.counts()
-    assert first["DiagnosticReport"] == 4  # spirometry pre, post, ECG (updated by the interpretation), watched
+    assert first["DiagnosticReport"] == 5  # spirometry pre, post, child, ECG (updated by the interpretation), watched
     (report,) = [r["resource"] for r in medplum.get("DiagnosticReport?status=final")["entry"]]
     assert report["conclusion"] == "Texte du médecin (test)."
     for d in details:

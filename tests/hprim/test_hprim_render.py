@@ -155,3 +155,23 @@ def test_outbox_show_prints_an_hprim_payload_as_latin1_text(tmp_path: Path,
         mid = box.enqueue(exam_id="e1", kind="spirometry", sink="hprim", performed_on="2026-01-05", payload=data)
     assert main(["outbox", "show", str(mid), "--payload", "--outbox", str(tmp_path / "o.sqlite3")]) == 0
     assert "HÉLÈNE" in capsys.readouterr().out
+
+
+def test_child_fev0_75_and_its_grade_are_written_only_when_reported() -> None:
+    """A child's examination (FEV0.75 among the parameters, as workflow.spirometry_exam reports it for <= 6 years):
+    VEMS0,75 with its range and its ATS/ERS 2019 grade; an adult's results (no fev0_75 parameter) carry neither,
+    even though every session holds a grade_fev0_75."""
+    child = _results()
+    pre = child["phases"]["pre"]
+    pre["parameters"] = [*pre["parameters"], _param("fev0_75", 0.95, 0.80, 1.30, -0.9)]
+    pre["session"] = {**pre["session"], "grade_fev0_75": "C"}
+    data = render_hprim(child, _exam())
+    res = _res(data)
+    assert res["VEMS0,75"][2:9] == ["VEMS075", "N", "0.95", "L", "0.80", "1.30", "N"]
+    assert res["Grade VEMS0,75 (ATS/ERS 2019)"][2:5] == ["GRADV075", "A", "C"]
+    assert "grade VEMS0,75 C" in data.decode("iso-8859-1")
+    adult = _results()
+    adult["phases"]["pre"]["session"] = {**adult["phases"]["pre"]["session"], "grade_fev0_75": "F"}
+    res_adult = _res(render_hprim(adult, _exam()))
+    assert not any("0,75" in k for k in res_adult)
+    assert "GRADV075" not in {r[2] for r in res_adult.values()}

@@ -162,6 +162,21 @@ def test_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
     page.click("#cal-btn")
     page.wait_for_selector("#cal-status.good")
     shot(page, "03d-calibration-verified")
+    # the same verification measured by the spirometer itself (the simulator in syringe mode, device error set on
+    # the page): +4 % fails at every flow, +2 % passes; each stroke's volume and error shown as measured
+    assert page.is_visible("#cal-sim-wrap")
+    for error, verdict in (("4", "bad"), ("2", "good")):
+        page.fill("#cal-sim-error", error)
+        page.click("#cal-record-btn")
+        page.wait_for_function("document.getElementById('cal-prompt').textContent.includes('seringue')")
+        prompt = page.inner_text("#cal-prompt")
+        page.wait_for_selector(f"#cal-status.{verdict}", timeout=60_000)
+        rows = [page.inner_text(f"#cal-r{k}") for k in range(3)]
+        volumes = [page.input_value(f"#cal-v{k}") for k in range(3)]
+        print(f"\nrecorded on the device at +{error} %: prompt {prompt!r}; volumes {volumes}; {rows}; "
+              f"{page.inner_text('#cal-status')!r}")
+        assert all(f"+{error}.0 %" in r for r in rows) and all(v.startswith("3.") for v in volumes)
+        shot(page, f"03e-calibration-recorded-{verdict}")
     page.click("#nav button[data-page=spiro]")
     page.wait_for_function("document.getElementById('spiro-calibration').textContent.includes('conforme')")
     # review + send: the bundle arrives in the folder sink

@@ -341,3 +341,32 @@ def test_ecg_6x2_at_50_mm_s(tmp_path: Path) -> None:
     with pdfplumber.open(next(out.glob("*.pdf"))) as doc:
         text = doc.pages[0].extract_text()
     assert "50 mm/s" in text
+
+
+def test_a_child_examination_sends_fev0_75_graded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A child born 2021-05-10 (<= 6 completed years), child-sized blows: the delivered bundle has the FEV0.75
+    Observation (MDC 188944) with its ATS/ERS 2019 grade, the canonical results carry it, replay is identical."""
+    path = tmp_path / "patient.json"
+    path.write_text(json.dumps({"family": "TESTENFANT", "given": "Lou", "birth_date": "2021-05-10", "sex": "female",
+                                "local_id": "P-CHILD-1", "local_system": "urn:oid:1.2.3.4", "height_cm": 112}),
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["spirometry", "record", "--patient", str(path), "--device",
+                 "sim://turbine?script=ok,ok,ok&speed=20&fvc_l=1.3&pef_l_s=3.0", "--out", str(out), "--yes",
+                 "--blow-s", "12"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    (bundle_path,) = out.glob("*_spirometry_*.json")
+    bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
+    obs = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+           and any(c.get("code") == "188944" for c in e["resource"]["code"].get("coding", []))]
+    assert len(obs) == 1, "no FEV0.75 Observation"
+    (folder,) = [p for p in (out / "recordings").iterdir() if p.is_dir() and p.name != "incoming"]
+    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    session = results["phases"]["pre"]["session"]
+    (fev075,) = [p for p in results["phases"]["pre"]["parameters"] if p["name"] == "fev0_75"]
+    assert obs[0]["valueQuantity"]["value"] == round(fev075["measured"], 3) == round(session["fev0_75_l"], 3)
+    grade = next(c for c in obs[0]["component"] if c["code"]["coding"][0]["code"] == "grade")
+    assert grade["valueString"] == session["grade_fev0_75"]
+    print(f"\nchild examination: FEV0.75 {obs[0]['valueQuantity']['value']} L, grade {grade['valueString']}")
+    assert replay(folder).identical

@@ -66,42 +66,18 @@ def _numbers(value: str, field: str) -> list[float]:
 
 
 def _record_strokes(url: str, n: int, lang: str) -> tuple[list[Stroke], str, str]:
-    """Record ``n`` syringe strokes on a live spirometer; returns them with the device's serial and model."""
-    from asalee_devices.devices.turbine import TurbineSpirometer
-    from asalee_devices.errors import InputError
-    from asalee_devices.signal.spirometry.calibration import FLOW_BANDS, MOVING_FLOW_L_S, stroke_from_flow
+    """Record ``n`` syringe strokes on a live spirometer (``workflow.syringe_strokes``, the web page's session too),
+    prompting the nurse; returns them with the device's serial and model."""
+    from asalee_devices.workflow.syringe_strokes import record_strokes
 
-    if not 1 <= n <= 12:
-        raise InputError("Stroke count out of range", field="--strokes", value=n, expected="1-12 (3: one per flow)")
-    spiro = TurbineSpirometer.from_url(url)
-    strokes: list[Stroke] = []
+    def push(i: int, band: str, seconds: float) -> None:
+        print("  " + TEXT[lang]["push"].format(band=BANDS[lang][band], s=seconds), flush=True)
 
-    def done(flow: Any, fs: float) -> bool:  # the stroke is over: still air for 0.5 s after it
-        import numpy as np
+    def again(i: int) -> None:
+        print("  " + TEXT[lang]["again"], flush=True)
 
-        k = int(0.5 * fs)
-        moved = np.nonzero(np.abs(flow) > MOVING_FLOW_L_S)[0]
-        return bool(moved.size and flow.size - 1 - int(moved[-1]) >= k)
-
-    for i in range(n):
-        band = FLOW_BANDS[i % len(FLOW_BANDS)][0]
-        print("  " + TEXT[lang]["push"].format(band=BANDS[lang][band], s=(6.0, 1.5, 0.5)[i % 3]), flush=True)
-        take = spiro.record(20.0, until=done).complete
-        if take is None:  # the link dropped during the stroke: the nurse pushes it again, once
-            print("  " + TEXT[lang]["again"], flush=True)
-            take = spiro.record(20.0, until=done).complete
-        if take is None:
-            from asalee_devices.errors import DeviceError
-
-            raise DeviceError("Syringe stroke not recorded completely", expected="an uninterrupted stroke")
-        rec = take.recording
-        strokes.append(stroke_from_flow(rec.flow_l_s, rec.fs_hz))
-    ident = spiro.identity
-    if ident is None:
-        from asalee_devices.errors import DeviceError
-
-        raise DeviceError("The spirometer did not identify itself", expected="a device with a serial number")
-    return strokes, ident.serial_number, f"{ident.manufacturer} {ident.model}".strip()
+    rec = record_strokes(url, n, on_push=push, on_retry=again)
+    return list(rec.strokes), rec.device_serial, rec.device_model
 
 
 def spirometry_calibrate(args: argparse.Namespace, *, config: Config | None = None) -> int:

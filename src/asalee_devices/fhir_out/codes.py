@@ -84,6 +84,8 @@ class SpiroCode:
     unit: str  # UCUM
     loinc_predicted: str | None
     loinc_pct_predicted: str | None
+    #: SNOMED CT observable entity, only where LOINC has no code for the parameter (sent after the MDC code)
+    snomed: tuple[str, str] | None = None
 
 
 SPIRO_CODES: dict[str, SpiroCode] = {c.key: c for c in (
@@ -99,6 +101,11 @@ SPIRO_CODES: dict[str, SpiroCode] = {c.key: c for c in (
               "L/s", "69971-0", None),
     SpiroCode("fev6", "FEV6", "65655-3", None, None, 152587, "MDC_VOL_AWAY_EXP_FORCED_6S", "L", "65656-1", None),
     SpiroCode("fet", "FET", "65819-5", None, None, 189016, "MDC_VOL_AWAY_EXP_FORCED_TIME", "s", None, None),
+    # FEV0.75 (children aged 6 or younger): no LOINC code found; MDC partition 2 term 57872
+    # MDC_VOL_AWAY_EXP_FORCED_0_75S "Forced expiratory volume after .75 sec" (predicted 33743376 _PRED, partition
+    # 514) and SNOMED CT 251910007 "Forced expired volume in 0.75 seconds", as the MII Lungenfunktion module lists them.
+    SpiroCode("fev0_75", "FEV0.75", None, None, None, 188944, "MDC_VOL_AWAY_EXP_FORCED_0_75S", "L", None, None,
+              ("251910007", "Forced expired volume in 0.75 seconds (observable entity)")),
 )}
 
 #: LOINC displays (LOINC short names) as published in the value sets of the German MII Lungenfunktion module

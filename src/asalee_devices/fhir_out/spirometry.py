@@ -35,6 +35,8 @@ _LLN_RULE = {
 }
 _BD_TEXT = {"none": "", "pre": " pre-bronchodilator", "post": " post-bronchodilator"}
 _DECIMALS = {"L": 3, "L/s": 2, "%": 1, "s": 2}
+#: parameters graded per ATS/ERS 2019 (FEV0.75 for children aged 6 or younger)
+_GRADED = ("fev1", "fvc", "fev0_75")
 
 
 def _finite(x: float | None) -> float | None:
@@ -49,6 +51,8 @@ def _code(sc: C.SpiroCode, bd: BdContext) -> B.Json:
     elif sc.loinc:
         codings.append(B.coding(C.LOINC, sc.loinc))
     codings.append(B.coding(C.MDC, sc.mdc, sc.mdc_ref))
+    if sc.snomed is not None:
+        codings.append(B.coding(C.SNOMED, *sc.snomed))
     if specific and sc.loinc:
         codings.append(B.coding(C.LOINC, sc.loinc))
     return B.concept(*codings, text=sc.label + _BD_TEXT[bd])
@@ -147,7 +151,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                       best_curve: FlowRecording | None = None,
                       bronchodilator: Bronchodilator | None = None,
                       blow_numbers: Sequence[int] | None = None,
-                      bd_response: BronchodilatorResponse | None = None) -> Bundle:
+                      bd_response: BronchodilatorResponse | None = None,
+                      fev0_75: bool = False) -> Bundle:
     """The transaction Bundle of one spirometry examination (validated with fhir.resources R4B).
 
     With ``pre_post="post"``, ``bronchodilator`` (drug, dose, time) becomes a MedicationAdministration that the
@@ -159,6 +164,9 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     (leak, obstructed mouthpiece, sub-maximal effort) are listed with it in the FEV1 and FVC Observations' notes.
     ``bd_response`` (post bundle): the ERS/ATS 2022 bronchodilator response as components of the FEV1 and FVC
     Observations: post - pre (L), as % of the predicted value, and as % of the pre value.
+    ``fev0_75`` (children aged 6 or younger, ``SpirometryExamination.reports_fev0_75``): an FEV0.75 Observation
+    (MDC 188944 + SNOMED CT 251910007; LOINC has no code) with its ATS/ERS 2019 grade and acceptable-manoeuvre count
+    as FEV1 and FVC carry theirs; its predicted value when ``predictions`` has ``fev0_75`` (GLI-2012).
     """
     if pre_post not in _BD_TEXT:
         raise InputError("Unknown bronchodilator context", field="pre_post", value=pre_post,
@@ -207,6 +215,7 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
     best = session.blows[session.best_test_index] if session.best_test_index is not None else None
     n_acc_fev1 = sum(1 for bl in session.blows if bl.acceptability.acceptable_fev1)
     n_acc_fvc = sum(1 for bl in session.blows if bl.acceptability.acceptable_fvc)
+    n_acc_fev0_75 = sum(1 for bl in session.blows if bl.acceptability.acceptable_fev0_75)
     values: dict[str, float | None] = {
         "fev1": session.fev1_l, "fvc": session.fvc_l,
         "fev1_fvc": None if session.fev1_fvc is None else 100.0 * session.fev1_fvc,
@@ -216,6 +225,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
             if bl.acceptability.usable_fev1 and bl.indices.fev6_l is not None]
     if fev6:  # largest FEV6 of the usable manoeuvres (as workflow.spirometry_exam reports it)
         values["fev6"] = max(fev6)
+    if fev0_75:
+        values["fev0_75"] = session.fev0_75_l
     if best is not None:
         values["fet"] = best.indices.fet_s
     common = {
@@ -250,14 +261,15 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                     flag = "L" if value < lln else "N"
                     obs["interpretation"] = [B.concept(B.coding(
                         C.V3_INTERPRETATION, flag, "Low" if flag == "L" else "Normal"))]
-        if key in ("fev1", "fvc"):
-            grade = session.grade_fev1 if key == "fev1" else session.grade_fvc
+        if key in _GRADED:
+            grade, n_acceptable = {"fev1": (session.grade_fev1, n_acc_fev1), "fvc": (session.grade_fvc, n_acc_fvc),
+                                   "fev0_75": (session.grade_fev0_75, n_acc_fev0_75)}[key]
             comps.append({"code": B.concept(B.coding(C.CS_SPIRO, "grade", C.SPIRO_LOCAL_DISPLAY["grade"]),
                                             text=f"{sc.label} ATS/ERS 2019 grade"), "valueString": grade})
             comps.append({"code": B.concept(B.coding(C.CS_SPIRO, "acceptable-manoeuvres",
                                                      C.SPIRO_LOCAL_DISPLAY["acceptable-manoeuvres"]),
                                             text=f"{sc.label} acceptable manoeuvres"),
-                          "valueInteger": n_acc_fev1 if key == "fev1" else n_acc_fvc})
+                          "valueInteger": n_acceptable})
         if pre_post != "none":
             comps.append({"code": B.concept(B.coding(C.CS_SPIRO, "bd-context", C.SPIRO_LOCAL_DISPLAY["bd-context"])),
                           "valueCodeableConcept": B.concept(B.coding(C.CS_SPIRO, f"{pre_post}-bronchodilator"),

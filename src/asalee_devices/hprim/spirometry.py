@@ -31,6 +31,7 @@ PARAMS: dict[str, SpiroParam] = {
     "pef": SpiroParam("DEP", "DEP", "L/s", 1.0, 2),
     "fef25_75": SpiroParam("DEM25-75", "DEM2575", "L/s", 1.0, 2),
     "fev6": SpiroParam("VEMS6", "VEMS6", "L", 1.0, 2),
+    "fev0_75": SpiroParam("VEMS0,75", "VEMS075", "L", 1.0, 2),  # children aged 6 or younger only
     "fet": SpiroParam("FET", "FET", "s", 1.0, 2),
 }
 PHASES = {"pre": ("", "", "Phase pré-bronchodilatateur"), "post": (" post-BD", "P", "Phase post-bronchodilatateur")}
@@ -40,6 +41,17 @@ SEX = {"female": "F", "male": "M"}
 
 def _scaled(p: SpiroParam, value: float | None) -> str:
     return "" if value is None else num(value * p.scale, p.decimals)
+
+
+def _has_fev0_75(parameters: list[Mapping[str, Any]]) -> bool:
+    """The examination reports FEV0.75 (children aged 6 or younger): it is among the phase's parameters."""
+    return any(prm.get("name") == "fev0_75" and prm.get("measured") is not None for prm in parameters)
+
+
+def _grades(parameters: list[Mapping[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """(session key, French label, HPRIM code) of the ATS/ERS 2019 grades the phase reports."""
+    grades = (("grade_fev1", "Grade VEMS", "GRADVEMS"), ("grade_fvc", "Grade CVF", "GRADCVF"))
+    return grades + ((("grade_fev0_75", "Grade VEMS0,75", "GRADV075"),) if _has_fev0_75(parameters) else ())
 
 
 def _phase_res(phase: str, parameters: list[Mapping[str, Any]], session: Mapping[str, Any] | None) -> list[Res]:
@@ -59,7 +71,7 @@ def _phase_res(phase: str, parameters: list[Mapping[str, Any]], session: Mapping
             out.append(Res(f"{p.label}{suffix} % prédit", f"{p.code}PP{code_suffix}", "N",
                            num(float(prm["percent_predicted"]), 0), "%"))
     if session is not None:
-        for key, label, code in (("grade_fev1", "Grade VEMS", "GRADVEMS"), ("grade_fvc", "Grade CVF", "GRADCVF")):
+        for key, label, code in _grades(parameters):
             if session.get(key):
                 out.append(Res(f"{label}{suffix} (ATS/ERS 2019)", code + code_suffix, "A", str(session[key])))
     return out
@@ -100,8 +112,9 @@ def body(results: Mapping[str, Any], exam: HprimExam) -> Body:
         text += ["", PHASES[phase][2] + blows, *_table(params)]
         if session:
             repeat = "reproductible" if session.get("repeatable") else "non reproductible"
-            text.append(f"  Qualité (ATS/ERS 2019) : grade VEMS {session.get('grade_fev1') or '-'}, grade CVF "
-                        f"{session.get('grade_fvc') or '-'}, {repeat}")
+            grades = ", ".join(f"{label[0].lower()}{label[1:]} {session.get(key) or '-'}"
+                               for key, label, _code in _grades(params))
+            text.append(f"  Qualité (ATS/ERS 2019) : {grades}, {repeat}")
         res += _phase_res(phase, params, session)
     bd = results.get("bronchodilator_response")
     if bd:

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out.context import PatientContext, check_patient
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
@@ -160,6 +159,9 @@ def _start(state: WebState, exam: SpiroExam | EcgExam, record: Any, choice: str 
         raise ApiError(409, "already_sent", "This examination has been sent; start a new one")
     if exam.busy:
         raise ApiError(409, "busy", "A recording is already in progress")
+    run = state.calibration
+    if exam.kind == "spirometry" and run is not None and run.state == "recording":
+        raise ApiError(409, "busy", "The spirometer is recording a calibration verification")
     from asalee_devices.workflow.delivery import check_storage
 
     check_storage(state.settings.config, (state.settings.data_dir / "in-progress", "examinations in progress"))
@@ -210,10 +212,8 @@ async def keep(request: Request) -> Response:
 async def calibration(request: Request) -> Response:
     """A 3-L syringe verification typed by the nurse (the volume the spirometer showed for each of the three
     strokes and its mean flow), logged for the spirometer in use (or ``device_serial``)."""
-    from datetime import UTC, datetime
-
     from asalee_devices.signal.spirometry.calibration import Stroke, check_syringe, verify_syringe
-    from asalee_devices.workflow.calibration_log import CalibrationLog
+    from asalee_devices.web.calibration import log_verification, verification_view
 
     state = web(request)
     body = await json_body(request)
@@ -239,18 +239,9 @@ async def calibration(request: Request) -> Response:
     log_file = state.store.calibration_log
     if log_file is None:  # pragma: no cover - always set by create_app
         raise ApiError(500, "no_log", "No calibration log configured")
-
-    def write() -> None:
-        with CalibrationLog(log_file) as log:
-            log.add(device_serial=serial, device_model=model, syringe_serial=syringe_serial,
-                    verification=result, performed_at=datetime.now(UTC))
-
-    await asyncio.to_thread(write)
-    return JSONResponse({"passed": result.passed, "missing_bands": list(result.missing_bands),
-                         "strokes": [{"volume_l": s.volume_l, "band": s.band, "error_pct": round(s.error_pct, 2),
-                                      "passed": s.passed} for s in result.strokes],
-                         "calibration": calibration_view(log_file, DeviceIdentity(serial_number=serial),
-                                                         _lang(state))})
+    await asyncio.to_thread(log_verification, log_file, serial=serial, model=model, syringe_serial=syringe_serial,
+                            result=result)
+    return JSONResponse(verification_view(result, log_file, serial, _lang(state)))
 
 
 async def ambient(request: Request) -> Response:

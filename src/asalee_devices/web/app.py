@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from asalee_devices.errors import AsaleeError, StorageError
-from asalee_devices.web import api, dashboard, gp, refused
+from asalee_devices.web import api, calibration, dashboard, gp, refused
 from asalee_devices.web.delivery import OutboxService
 from asalee_devices.web.errors import ApiError, error_response, from_asalee
 from asalee_devices.web.journal import resume
@@ -122,7 +122,7 @@ async def security_headers(request: Request, call_next: Handler) -> Response:
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = [Route("/", index), Route("/static/{name}", static_file), Route("/login", login),
                             WebSocketRoute("/ws", websocket)]
-    for path, fn, methods in (*api.ROUTES, *gp.ROUTES, *refused.ROUTES, *dashboard.ROUTES):
+    for path, fn, methods in (*api.ROUTES, *calibration.ROUTES, *gp.ROUTES, *refused.ROUTES, *dashboard.ROUTES):
         out.append(Route(path, guarded(fn), methods=methods))
     return out
 

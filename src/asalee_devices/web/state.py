@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from starlette.requests import HTTPConnection
 
@@ -11,6 +11,9 @@ from asalee_devices.web.delivery import OutboxService
 from asalee_devices.web.exams import ExamStore
 from asalee_devices.web.live import LiveHub
 from asalee_devices.web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from asalee_devices.web.calibration import CalibrationRun
 
 
 @dataclass
@@ -21,6 +24,8 @@ class WebState:
     store: ExamStore = field(default_factory=ExamStore)
     hub: LiveHub = field(default_factory=LiveHub)
     lang: Literal["fr", "en"] = "fr"
+    #: the last calibration verification recorded on the spirometer from the devices page (None: none yet)
+    calibration: CalibrationRun | None = None
 
 
 def web(conn: HTTPConnection) -> WebState:

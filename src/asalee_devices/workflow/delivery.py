@@ -343,7 +343,7 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     """Keep, report and deliver a spirometry examination (pre phase, and the post phase as a second bundle)."""
     from asalee_devices.fhir_out.spirometry import spirometry_bundle
     from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
-    from asalee_devices.signal.spirometry.reference import predict
+    from asalee_devices.signal.spirometry.reference import parameters, predict
     from asalee_devices.workflow.spirometry_exam import spirometry_report_data
 
     calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
@@ -368,9 +368,12 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
         return _send_rendered(setup, exam_id=exam_id, kind="spirometry", folder=folder, results=results, pdf=pdf,
                               pdf_path=pdf_path)
     subject = exam.subject
+    predicted = ["fev1", "fvc", "fev1_fvc"]
+    if subject is not None and exam.reports_fev0_75 and "fev0_75" in parameters(subject.equation):
+        predicted.append("fev0_75")  # GLI-2012 only (Caucasian children aged 3-7)
     predictions = [predict(p, sex=subject.sex, age_years=subject.age_years, height_cm=subject.height_cm,
                            equation=subject.equation, ethnicity=subject.ethnicity)
-                   for p in ("fev1", "fvc", "fev1_fvc")] if subject is not None else []
+                   for p in predicted] if subject is not None else []
     equation = subject.equation if subject is not None else "gli-global-2022"
     has_post = "post" in exam.phases
     messages: list[QueuedMessage] = []
@@ -395,7 +398,8 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
                                      best_curve=best,
                                      bronchodilator=bronchodilator if phase == "post" else None,
                                      blow_numbers=numbers,
-                                     bd_response=exam.bronchodilator() if phase == "post" else None)
+                                     bd_response=exam.bronchodilator() if phase == "post" else None,
+                                     fev0_75=exam.reports_fev0_75)
 
         kind = "spirometry" if phase == "pre" else "spirometry-post"
         messages.append(prepare_message(sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))

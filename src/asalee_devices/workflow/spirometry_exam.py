@@ -163,6 +163,11 @@ class SpirometryExamination:
             raise ReferenceDomainError("Unknown reference equation", field="equation", value=subject.equation,
                                        expected=", ".join(EQUATION_LABELS))
 
+    @property
+    def reports_fev0_75(self) -> bool:
+        """FEV0.75 is reported and graded (ATS/ERS 2019) for children aged 6 or younger, in completed years."""
+        return self.subject is not None and is_young_child(self.subject.age_years)
+
     # -- acquisition ---------------------------------------------------------------------------------------------
     def add_blow(self, rec: FlowRecording) -> BlowFeedback:
         """Analyse a new blow of the current phase and return the nurse's feedback (never raises on a bad blow:
@@ -302,9 +307,8 @@ class SpirometryExamination:
         out: list[ParameterResult] = []
         subject = self.subject
         covered = parameters(subject.equation) if subject is not None else ()
-        child = subject is not None and is_young_child(subject.age_years)
         for name, unit, label in REPORTED_PARAMETERS:
-            if name == "fev0_75" and not child:
+            if name == "fev0_75" and not self.reports_fev0_75:
                 continue
             value = measured[name]
             if subject is None or name not in covered:
@@ -402,6 +406,6 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
         height_cm=subject.height_cm if subject else None, acquired_at=acquired_at, device_label=device_label,
         performer_label=performer_label, equation=EQUATION_LABELS.get(subject.equation, "") if subject else "",
         grade_fev1=s.grade_fev1 if s else "", grade_fvc=s.grade_fvc if s else "", n_acceptable=n_acc if s else None,
-        grade_fev0_75=s.grade_fev0_75 if s and subject and is_young_child(subject.age_years) else "",
+        grade_fev0_75=s.grade_fev0_75 if s and exam.reports_fev0_75 else "",
         btps_note=btps_note, calibration_note=calibration_note, calibration_warning=calibration_warning,
         rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)

@@ -155,20 +155,61 @@ App.pages.devices = {
       for (const v of [App.t("devices." + d.kind) + (d.simulator ? App.t("devices.simulator") : ""), d.url,
         App.t("devices." + d.status), id, App.t("devices." + d.calibration)]) tr.insertCell().textContent = v;
       if (d.calibration_note) tr.cells[4].title = d.calibration_note;
+      if (d.kind === "spirometer") App.el("cal-sim-wrap").hidden = !d.simulator;
     }
   },
+  // the verdict of a verification (typed or measured on the device): each stroke's error, then pass / fail
+  verdict(r) {
+    r.strokes.forEach((s, k) => {
+      if (k > 2) return;
+      App.el("cal-v" + k).value = s.volume_l.toFixed(3); App.el("cal-f" + k).value = s.mean_flow_l_s.toFixed(2);
+      App.text("cal-r" + k, App.t("cal.band." + s.band) + " : " + (s.error_pct > 0 ? "+" : "") + s.error_pct.toFixed(1) + " % — " + App.t(s.passed ? "yes" : "no"), s.passed ? "good" : "bad");
+    });
+    const missing = r.missing_bands.length ? " — " + App.t("cal.missing").replace("{bands}", r.missing_bands.map((b) => App.t("cal.band." + b)).join(", ")) : "";
+    App.text("cal-status", App.t(r.passed ? "cal.pass" : "cal.fail") + missing + (r.calibration ? " — " + r.calibration.note : ""), "big " + (r.passed ? "good" : "bad"));
+  },
+  // a verification measured by the spirometer: the server records the strokes, the page follows the run
+  async poll() {
+    const { run } = await App.api("/api/calibration/record");
+    if (!run) return;
+    run.measured.forEach((m, k) => { if (k < 3) { App.el("cal-v" + k).value = m.volume_l.toFixed(3); App.el("cal-f" + k).value = m.mean_flow_l_s.toFixed(2); } });
+    if (run.state === "recording") {
+      const p = run.prompt;
+      const retry = p && run.retried.includes(p.index) ? App.t("cal.again") + " — " : "";
+      App.text("cal-prompt", p ? retry + App.t("cal.push").replace("{n}", p.index + 1).replace("{total}", run.strokes_expected)
+        .replace("{band}", App.t("cal.band." + p.band)).replace("{s}", String(p.seconds).replace(".", App.lang === "fr" ? "," : ".")) : "", "big");
+      setTimeout(() => App.pages.devices.poll().catch((e) => App.banner(e.message)), 250);
+      return;
+    }
+    App.text("cal-prompt", "");
+    App.el("cal-record-btn").disabled = false;
+    if (run.state === "failed") { App.text("cal-status", run.error, "big bad"); return; }
+    App.pages.devices.verdict(run.result);
+    await App.pages.devices.show(); await App.refresh();
+  },
   init() {
+    const num = (id) => (App.el(id).value === "" ? null : Number(App.el(id).value));
+    const syringe = () => ({ syringe_l: num("cal-syringe-l"), syringe_serial: App.el("cal-serial").value.trim(),
+      syringe_accuracy_pct: num("cal-accuracy") });
     App.el("cal-btn").addEventListener("click", async () => {
-      const num = (id) => (App.el(id).value === "" ? null : Number(App.el(id).value));
-      const body = { syringe_l: num("cal-syringe-l"), syringe_serial: App.el("cal-serial").value.trim(),
-        syringe_accuracy_pct: num("cal-accuracy"), measured_l: [0, 1, 2].map((k) => num("cal-v" + k)),
+      const body = { ...syringe(), measured_l: [0, 1, 2].map((k) => num("cal-v" + k)),
         flows_l_s: [0, 1, 2].map((k) => num("cal-f" + k)) };
       try {
         const r = await App.api("/api/calibration", "POST", body);
-        r.strokes.forEach((s, k) => App.text("cal-r" + k, (s.error_pct > 0 ? "+" : "") + s.error_pct.toFixed(1) + " % — " + App.t(s.passed ? "yes" : "no"), s.passed ? "good" : "bad"));
-        App.text("cal-status", App.t(r.passed ? "cal.pass" : "cal.fail") + (r.calibration ? " — " + r.calibration.note : ""), "big " + (r.passed ? "good" : "bad"));
+        App.pages.devices.verdict(r);
         await App.pages.devices.show(); await App.refresh();
       } catch (e) { App.banner(e.message); }
+    });
+    App.el("cal-record-btn").addEventListener("click", async () => {
+      const body = syringe();
+      if (!App.el("cal-sim-wrap").hidden && App.el("cal-sim-error").value !== "") body.sim_device_error_pct = num("cal-sim-error");
+      try {
+        for (let k = 0; k < 3; k++) { App.el("cal-v" + k).value = ""; App.text("cal-r" + k, ""); }
+        App.text("cal-status", "");
+        await App.api("/api/calibration/record", "POST", body);
+        App.el("cal-record-btn").disabled = true;
+        await App.pages.devices.poll();
+      } catch (e) { App.el("cal-record-btn").disabled = false; App.banner(e.message); }
     });
   },
 };
