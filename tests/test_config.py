@@ -62,3 +62,51 @@ def test_config_check_never_prints_secrets(tmp_path: Path, capsys: pytest.Captur
     assert main(["config", "check", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "mains_hz = 70" in err and "Traceback" not in err
+
+
+def test_config_check_lists_every_problem_and_checks_device_urls(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 20: it stopped at the first unknown section and let a misspelled transport pass
+    f = tmp_path / "c.toml"
+    f.write_text('[bogus]\nx = 1\n[devices]\necg = "ecg12+serail://COM4"\nspirometer = "sim://turbine?profile=x"\n'
+                 '[sink]\ntype = "foldr"\ntimeout_s = "abc"\n[other]\ny = 2\n', encoding="utf-8")
+    assert main(["config", "check", "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("  - ")]
+    assert len(lines) == 6, err
+    for expected in ("(bogus)", "(other)", "sink.timeout_s", "sink.type = 'foldr'",
+                     "devices.ecg = 'ecg12+serail://COM4'", "devices.spirometer"):
+        assert any(expected in ln for ln in lines), (expected, err)
+    serail = next(ln for ln in lines if "serail" in ln)
+    assert "expected asaleesim, loop, rfc2217, serial, socket" in serail  # the accepted transports
+    with pytest.raises(ConfigError, match="serail"):
+        load_config(f, env={})
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ecg12+socket://127.0.0.1:5555", None), ("sim://ecg12?patient_seed=2", None),
+    ("turbine+usb://1209:7b10", "not for a ecg device"), ("ekg12+serial://COM4", "Unknown device driver"),
+    ("sim://ecg12?bogus=1", "Unknown simulator parameter"), ("sim://nothing", "Unknown simulator"),
+])
+def test_device_urls_are_checked_against_the_registries(url: str, message: str | None) -> None:
+    from asalee_devices.drivers.registry import check_url
+
+    if message is None:
+        check_url(url, "ecg")
+    else:
+        with pytest.raises(ConfigError, match=message):
+            check_url(url, "ecg")
+
+
+def test_a_tcp_url_that_fails_names_the_tcp_transport() -> None:
+    import socket
+
+    from asalee_devices.drivers.transports.serial_port import SerialTransport
+    from asalee_devices.errors import DeviceNotFoundError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DeviceNotFoundError) as err:
+        SerialTransport(f"socket://127.0.0.1:{port}").open()
+    assert "TCP" in str(err.value) and "serial port" not in str(err.value)

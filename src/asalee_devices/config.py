@@ -184,22 +184,29 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
     return value
 
 
-def _apply(base: Any, data: Mapping[str, Any], prefix: str) -> Any:
+def _apply(base: Any, data: Mapping[str, Any], prefix: str, problems: list[str] | None = None) -> Any:
+    """``base`` updated from ``data``. With ``problems``, every bad key or value is appended there (and skipped)
+    instead of raising at the first one."""
     known = {f.name: f for f in fields(base)}
     changes: dict[str, Any] = {}
     for key, value in data.items():
         where = f"{prefix}{key}"
-        if key not in known or key == "source":
-            raise ConfigError("Unknown configuration key", field=where,
-                              expected="one of " + ", ".join(k for k in known if k != "source"))
-        current = getattr(base, key)
-        if hasattr(current, "__dataclass_fields__"):
-            if not isinstance(value, Mapping):
-                raise ConfigError("Expected a table", field=where, value=type(value).__name__,
-                                  expected=f"[{where}] section")
-            changes[key] = _apply(current, value, where + ".")
-        else:
-            changes[key] = _coerce(value, current, where)
+        try:
+            if key not in known or key == "source":
+                raise ConfigError("Unknown configuration key", field=where,
+                                  expected="one of " + ", ".join(k for k in known if k != "source"))
+            current = getattr(base, key)
+            if hasattr(current, "__dataclass_fields__"):
+                if not isinstance(value, Mapping):
+                    raise ConfigError("Expected a table", field=where, value=type(value).__name__,
+                                      expected=f"[{where}] section")
+                changes[key] = _apply(current, value, where + ".", problems)
+            else:
+                changes[key] = _coerce(value, current, where)
+        except ConfigError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
     return replace(base, **changes)
 
 
@@ -223,9 +230,25 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
+def _device_problems(d: DevicesConfig) -> list[str]:
+    from asalee_devices.drivers.registry import check_url
+
+    problems: list[str] = []
+    for key, kind in (("spirometer", "spirometer"), ("ecg", "ecg")):
+        if "://" not in getattr(d, key):
+            problems.append(f"devices.{key} = {getattr(d, key)!r}: expected a device URL such as sim://spirometer "
+                            "or contec-spiro+serial://COM3")
+            continue
+        try:
+            check_url(getattr(d, key), kind)
+        except ConfigError as exc:
+            problems.append(f"devices.{key} = {getattr(d, key)!r}: {exc}")
+    return problems
+
+
 def validate(cfg: Config) -> list[str]:
     """Problems that make the configuration unusable, each a sentence saying what to change."""
-    problems: list[str] = []
+    problems: list[str] = _device_problems(cfg.devices)
     if cfg.sink.type not in SINK_TYPES:
         problems.append(f"sink.type = {cfg.sink.type!r}: expected one of {', '.join(SINK_TYPES)}")
     if cfg.sink.type == "folder" and not cfg.sink.folder:
@@ -287,10 +310,6 @@ def validate(cfg: Config) -> list[str]:
     problems.extend(_watch_problems(cfg.watch))
     problems.extend(_gdt_problems(cfg.gdt))
     problems.extend(_programme_problems(cfg.programme))
-    for role, url in (("devices.spirometer", cfg.devices.spirometer), ("devices.ecg", cfg.devices.ecg)):
-        if "://" not in url:
-            problems.append(f"{role} = {url!r}: expected a device URL such as sim://spirometer or "
-                            "contec-spiro+serial://COM3")
     return problems
 
 
@@ -382,7 +401,18 @@ def _programme_problems(p: ProgrammeConfig) -> list[str]:
 
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration; raises :class:`ConfigError` listing every problem."""
+    cfg, problems = check_config(path, env)
+    if problems:
+        raise ConfigError("Invalid configuration: " + "; ".join(problems))
+    return cfg
+
+
+def check_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> tuple[Config, list[str]]:
+    """The configuration (bad keys and values skipped) and every problem found in it, the file's and the
+    environment's unknown keys and bad values included; raises :class:`ConfigError` only when there is no file
+    to read (missing, not TOML)."""
     env = os.environ if env is None else env
+    problems: list[str] = []
     cfg = Config()
     file = Path(path) if path else (Path(env["ASALEE_CONFIG"]) if env.get("ASALEE_CONFIG") else None)
     if file is None and Path(DEFAULT_FILE).is_file():
@@ -395,12 +425,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"Configuration file is not valid TOML: {exc}", field="path",
                               value=str(file)) from None
-        cfg = replace(_apply(cfg, data, ""), source=str(file))
+        cfg = replace(_apply(cfg, data, "", problems), source=str(file))
     env_data = _from_env(env)
     if env_data:
-        cfg = _apply(cfg, env_data, "")
+        cfg = _apply(cfg, env_data, "", problems)
         cfg = replace(cfg, source=cfg.source + " + environment")
-    problems = validate(cfg)
-    if problems:
-        raise ConfigError("Invalid configuration: " + "; ".join(problems))
-    return cfg
+    return cfg, problems + validate(cfg)

@@ -68,3 +68,23 @@ def test_predict_single_and_batch(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert float(rows[1]["fvc_lln"]) == pytest.approx(2.267, abs=0.001)
     assert rows[1]["fef75_predicted"] == "" and rows[0]["error"] == ""
     assert rows[2]["error"].startswith("sex") and rows[3]["error"].startswith("age")
+
+
+@pytest.mark.parametrize("lang, words, foreign", [
+    ("fr", ("Essai 1", "VEMS", "CVF", "DEP", "Séance", "Valeurs de référence", "LIN"),
+     ("Blow", "FEV1", "FVC", "PEF", "Session", "observed", "predicted", "rejected")),
+    ("en", ("Blow 1", "FEV1", "FVC", "PEF", "Session", "Reference", "LLN"),
+     ("Essai", "VEMS", "CVF", "DEP", "Séance", "mesuré", "prédit")),
+])
+def test_analyze_text_is_in_one_language(tmp_path: Path, capsys: pytest.CaptureFixture[str], lang: str,
+                                         words: tuple[str, ...], foreign: tuple[str, ...]) -> None:
+    # issue 20: the labels were English while the messages followed --lang
+    good = tmp_path / "v.csv"
+    good.write_text("time_s,volume_l\n" + "".join(f"{i / 100:.2f},{min(i, 300) / 100:.4f}\n" for i in range(600)))
+    assert main(["spirometry", "analyze", str(good), str(good), "--lang", lang, "--sex", "F", "--age", "50",
+                 "--height-cm", "165"]) == 0
+    out = capsys.readouterr().out.replace(good.name, "")
+    for w in words:
+        assert w in out, (w, out)
+    for w in foreign:
+        assert w not in out, (w, out)

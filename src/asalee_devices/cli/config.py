@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 ORDER = 80
 
 
 def _check(args: argparse.Namespace) -> int:
-    from asalee_devices.config import load_config
+    from asalee_devices.config import check_config
 
-    cfg = load_config(args.config)
+    cfg, problems = check_config(args.config)
+    if problems:
+        print(f"Invalid configuration ({cfg.source}): {len(problems)} problem(s)", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
     smart = ""
     if cfg.sink.type == "fhir" and cfg.sink.client_id:  # load and test-sign the key now, not at the first send
         from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth

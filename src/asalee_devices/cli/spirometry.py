@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
                    help="one column of flow (L/s, needs --rate) or CSV with time_s,flow_l_s / time_s,volume_l")
     a.add_argument("--rate", type=float, help="sampling rate in Hz for one-column flow files")
     a.add_argument("--json", action="store_true", help="print one JSON document")
-    a.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the nurse messages")
+    a.add_argument("--lang", choices=("fr", "en"), default="fr", help="language of the labels and messages")
     _patient_args(a)
     a.set_defaults(handler=_analyze)
     q = s.add_parser("predict", help="predicted, LLN and ULN for one subject or a CSV batch")
@@ -105,22 +105,46 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
         return 0
-    for n, bl in enumerate(blows, 1):
-        print(f"Blow {n} ({bl['file']}): PEF {bl['pef_l_s']:.2f} L/s  FEV1 {_f(bl['fev1_l'])} L  FVC {bl['fvc_l']:.3f} L"
-              f"  FEV1/FVC {_f(bl['fev1_fvc'])}  BEV {bl['bev_l']:.3f} L  t0->PEF {bl['time_to_pef_ms']:.0f} ms"
-              f"  FET {bl['fet_s']:.1f} s")
-        print(f"    FEV1 {'acceptable' if bl['acceptable_fev1'] else 'usable' if bl['usable_fev1'] else 'rejected'},"
-              f" FVC {'acceptable' if bl['acceptable_fvc'] else 'usable' if bl['usable_fvc'] else 'rejected'}: "
-              + "; ".join(bl["messages"]))
-    print(f"Session: grade FEV1 {res.grade_fev1}, FVC {res.grade_fvc}; reported FEV1 {_f(res.fev1_l)} L,"
-          f" FVC {_f(res.fvc_l)} L, FEV1/FVC {_f(res.fev1_fvc)}; {session['advice_message']}")
-    if ref:
-        print(f"Reference ({ref['equation']}):")
-        for k in ("fev1", "fvc", "fev1_fvc"):
-            r = ref[k]
-            print(f"    {k}: observed {_f(r['observed'])} predicted {r['predicted']:.3f} LLN {r['lln']:.3f}"
-                  f" z {_f(r['z'], 2)} %pred {_f(r['percent_predicted'], 1)}")
+    _print_text(blows, res, session, ref, LABELS[args.lang])
     return 0
+
+
+#: the text output's labels, one language per run (--lang, like the messages): French clinical vocabulary
+LABELS: dict[str, dict[str, str]] = {
+    "fr": {"blow": "Essai", "pef": "DEP", "fev1": "VEMS", "fvc": "CVF", "ratio": "VEMS/CVF", "bev": "VEx",
+           "t_pef": "t0->DEP", "fet": "TEF", "acceptable": "acceptable", "usable": "utilisable", "rejected": "rejeté",
+           "session": "Séance : grade VEMS {g1}, CVF {gv} ; VEMS retenu {fev1} L, CVF {fvc} L, VEMS/CVF {ratio} ; {advice}",
+           "reference": "Valeurs de référence ({equation}) :",
+           "ref_row": "    {name} : mesuré {obs} prédit {pred:.3f} LIN {lln:.3f} z {z} % prédit {pct}"},
+    "en": {"blow": "Blow", "pef": "PEF", "fev1": "FEV1", "fvc": "FVC", "ratio": "FEV1/FVC", "bev": "BEV",
+           "t_pef": "t0->PEF", "fet": "FET", "acceptable": "acceptable", "usable": "usable", "rejected": "rejected",
+           "session": "Session: grade FEV1 {g1}, FVC {gv}; reported FEV1 {fev1} L, FVC {fvc} L, FEV1/FVC {ratio}; "
+                      "{advice}",
+           "reference": "Reference ({equation}):",
+           "ref_row": "    {name}: observed {obs} predicted {pred:.3f} LLN {lln:.3f} z {z} %pred {pct}"},
+}
+
+
+def _print_text(blows: list[dict[str, Any]], res: Any, session: dict[str, Any], ref: dict[str, Any] | None,
+                lab: dict[str, str]) -> None:
+    def verdict(ok: bool, usable: bool) -> str:
+        return lab["acceptable"] if ok else lab["usable"] if usable else lab["rejected"]
+
+    for n, bl in enumerate(blows, 1):
+        print(f"{lab['blow']} {n} ({bl['file']}): {lab['pef']} {bl['pef_l_s']:.2f} L/s  {lab['fev1']} "
+              f"{_f(bl['fev1_l'])} L  {lab['fvc']} {bl['fvc_l']:.3f} L  {lab['ratio']} {_f(bl['fev1_fvc'])}  "
+              f"{lab['bev']} {bl['bev_l']:.3f} L  {lab['t_pef']} {bl['time_to_pef_ms']:.0f} ms  "
+              f"{lab['fet']} {bl['fet_s']:.1f} s")
+        print(f"    {lab['fev1']} {verdict(bl['acceptable_fev1'], bl['usable_fev1'])}, {lab['fvc']} "
+              f"{verdict(bl['acceptable_fvc'], bl['usable_fvc'])}: " + "; ".join(bl["messages"]))
+    print(lab["session"].format(g1=res.grade_fev1, gv=res.grade_fvc, fev1=_f(res.fev1_l), fvc=_f(res.fvc_l),
+                                ratio=_f(res.fev1_fvc), advice=session["advice_message"]))
+    if ref:
+        print(lab["reference"].format(equation=ref["equation"]))
+        for k, name in (("fev1", lab["fev1"]), ("fvc", lab["fvc"]), ("fev1_fvc", lab["ratio"])):
+            r = ref[k]
+            print(lab["ref_row"].format(name=name, obs=_f(r["observed"]), pred=r["predicted"], lln=r["lln"],
+                                        z=_f(r["z"], 2), pct=_f(r["percent_predicted"], 1)))
 
 
 def _f(x: float | None, nd: int = 3) -> str:

@@ -143,6 +143,26 @@ def transport_factory(url: str, *, expect_driver: str | None = None) -> Callable
     return make(dev)
 
 
+def check_url(url: str, kind: str | None = None) -> None:
+    """Refuse a device URL whose driver, transport or simulator is unknown, or whose driver is not a ``kind``
+    device, without opening anything (``config check``); the error lists what is accepted."""
+    dev = parse_url(url)
+    if dev.transport == "sim":
+        simulators = importlib.import_module("asalee_devices.simulators.registry")
+        sim = simulators.get_simulator(dev.location)
+        sim.make(dev.params)  # the simulator's parameters (names and values)
+        spec = get_driver(sim.driver)
+    else:
+        spec = get_driver(dev.driver)
+        accepted = sorted(set(spec.transports) | (SERIAL_URL_SCHEMES if "serial" in spec.transports else set()))
+        if dev.transport not in accepted or dev.transport not in _TRANSPORTS:
+            raise ConfigError(f"Unknown transport for the {spec.name} driver", field="transport",
+                              value=dev.transport, expected=", ".join(accepted))
+    if kind is not None and spec.kind != kind:
+        raise ConfigError(f"Device URL is not for a {kind} device", field="driver", value=spec.name,
+                          expected=", ".join(sorted(n for n, d in drivers().items() if d.kind == kind)))
+
+
 def driver_for_url(url: str) -> DriverSpec:
     """The driver a device URL speaks to (for ``sim://NAME``, the simulated device's driver)."""
     dev = parse_url(url)

@@ -65,10 +65,22 @@ def _ecg12(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
     return lambda: Ecg12DeviceModel(settings, counter=counter)
 
 
+def _check_patient(settings: Any) -> None:
+    """A simulated spirometer's patient: a known profile and sex (refused when the URL is read, not at a blow)."""
+    from asalee_devices.simulators.generators.spirometry import PATIENT_PROFILES, PROFILE_ALIASES
+
+    if PROFILE_ALIASES.get(settings.profile, settings.profile) not in PATIENT_PROFILES:
+        raise ConfigError("Unknown simulated patient profile", field="profile", value=settings.profile,
+                          expected=", ".join(PATIENT_PROFILES))
+    if settings.sex not in ("male", "female"):
+        raise ConfigError("Unknown simulated patient sex", field="sex", value=settings.sex, expected="male, female")
+
+
 def _contec(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
     from asalee_devices.simulators.contec_spiro import ContecSettings, ContecSpirometerModel
 
     settings = _settings(ContecSettings, params, COMMON - {"seed"})
+    _check_patient(settings)
     return lambda: ContecSpirometerModel(settings)
 
 
@@ -76,6 +88,7 @@ def _turbine(params: Mapping[str, str]) -> Callable[[], DeviceModel]:
     from asalee_devices.simulators.turbine import BlowCounter, TurbineDeviceModel, TurbineSettings
 
     settings = _settings(TurbineSettings, params, COMMON - {"seed"})
+    _check_patient(settings)
     counter = BlowCounter()
     return lambda: TurbineDeviceModel(settings, counter)
 

@@ -10,6 +10,11 @@ import serial
 from asalee_devices.drivers.transports.base import Transport
 from asalee_devices.errors import DeviceDisconnectedError, DeviceNotFoundError
 
+#: what failed to open, by pyserial URL scheme (a plain port name has none)
+_WHAT = {"socket": "the TCP connection (socket://)", "rfc2217": "the RFC 2217 (TCP) connection",
+         "loop": "the loopback port", "asaleesim": "the simulator link", "spy": "the serial port (spy://)",
+         "hwgrep": "the serial port found by hwgrep://"}
+
 
 class SerialTransport(Transport):
     """A pyserial port opened from a URL. DTR/RTS are set before opening (opening toggles them otherwise)."""
@@ -34,7 +39,8 @@ class SerialTransport(Transport):
                 port.rts = self._rts
             port.open()
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceNotFoundError("Cannot open the serial port", field="address", value=self.address,
+            what = _WHAT.get(self.url.split("://", 1)[0].lower() if "://" in self.url else "", "the serial port")
+            raise DeviceNotFoundError(f"Cannot open {what}", field="address", value=self.address,
                                       expected=f"a device answering there ({type(exc).__name__})") from exc
         self._port = port
 
