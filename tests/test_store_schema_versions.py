@@ -86,3 +86,12 @@ def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     assert schema_version(db) == 1
     assert [c[1] for c in db.execute("PRAGMA table_info(a)")] == ["x"]
     assert db.execute("SELECT x FROM a").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("open_", [Outbox, Ledger], ids=["outbox", "ledger"])
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path, open_: type) -> None:
+    path = tmp_path / "store.sqlite3"
+    path.write_bytes(b"not a database" * 100)
+    with pytest.raises(AsaleeError, match="is not a readable SQLite database"):
+        open_(path)
+    assert path.read_bytes() == b"not a database" * 100  # left as it was

@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from typing import Any
 from asalee_devices.drivers.ecg_files import EcgFile, read_ecg_file
 from asalee_devices.errors import AsaleeError, ConfigError
 from asalee_devices.files import atomic_write
-from asalee_devices.sqlite_schema import migrate
+from asalee_devices.sqlite_schema import open_store
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +67,7 @@ class Ledger:
     """Durable record of the files seen, keyed by content hash (SQLite, synchronous commits)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        try:
-            migrate(self.db, LEDGER_MIGRATIONS, store=f"watched-folder ledger {path.name}")
-        except BaseException:
-            self.db.close()
-            raise
+        self.db = open_store(path, LEDGER_MIGRATIONS, store=f"watched-folder ledger {path.name}")
 
     def state(self, sha256: str) -> tuple[str, int] | None:
         row = self.db.execute("SELECT state, attempts FROM files WHERE sha256 = ?", (sha256,)).fetchone()

@@ -18,8 +18,7 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from typing import Any, Literal
 from asalee_devices.crashpoint import step
 from asalee_devices.errors import AsaleeError, InputError
 from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
-from asalee_devices.sqlite_schema import migrate
+from asalee_devices.sqlite_schema import open_store, transaction
 
 log = logging.getLogger(__name__)
 
@@ -115,17 +114,9 @@ class Outbox:
     def __init__(self, path: str | Path, *, policy: RetryPolicy | None = None, rng: random.Random | None = None
                  ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        try:
-            migrate(self._db, MIGRATIONS, store=f"outbox {self.path.name}")
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_store(self.path, MIGRATIONS, store=f"outbox {self.path.name}")
 
     def close(self) -> None:
         self._db.close()
@@ -136,15 +127,8 @@ class Outbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     # -- queueing -------------------------------------------------------------------------------------------
     def enqueue(self, *, exam_id: str, kind: str, sink: str, performed_on: str, payload: bytes,

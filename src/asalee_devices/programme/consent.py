@@ -18,17 +18,16 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from asalee_devices.errors import FormatError, InputError
+from asalee_devices.errors import InputError
 from asalee_devices.fhir_out.context import PatientContext
+from asalee_devices.sqlite_schema import open_store, schema_version, transaction
 
-SCHEMA_VERSION = 1
 SCOPE_EVALUATION = "evaluation-asalee"  # the national evaluation of the programme (the export's scope)
 SCOPES = (SCOPE_EVALUATION,)
 DEPARTMENT_RE = re.compile(r"(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])")
@@ -68,6 +67,9 @@ CREATE TABLE IF NOT EXISTS notified (
     PRIMARY KEY (exam_id)
 );
 """
+#: Migrations in order (``sqlite_schema.migrate``): [0] = version 1, the first release's tables.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -101,16 +103,14 @@ class ConsentRegister:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self._db = open_store(self.path, MIGRATIONS, store="consent register")
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
+            with self._tx() as db:  # the register's own random key, made once
+                if db.execute("SELECT 1 FROM meta WHERE key='local_key'").fetchone() is None:
+                    db.execute("INSERT INTO meta (key, value) VALUES ('local_key', ?)", (secrets.token_bytes(32),))
+        except BaseException:
             self._db.close()
-            raise FormatError(f"The consent register is not a readable SQLite database ({exc})",
-                              field="consent register", value=str(self.path)) from None
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -121,31 +121,12 @@ class ConsentRegister:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise FormatError("The consent register was written by a newer asalee-devices", field="schema version",
-                              value=version, expected=f"<= {SCHEMA_VERSION}")
-        with self._tx() as db:
-            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                db.execute(stmt)
-            if db.execute("SELECT 1 FROM meta WHERE key='local_key'").fetchone() is None:
-                db.execute("INSERT INTO meta (key, value) VALUES ('local_key', ?)", (secrets.token_bytes(32),))
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return schema_version(self._db)
 
     # --- the local patient key -------------------------------------------------------------------------------
     def patient_key(self, patient: PatientContext) -> str:

@@ -8,16 +8,15 @@ examination's delivery (PDF line, FHIR ``DeviceMetric.calibration``) read the sa
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from asalee_devices.errors import FormatError, InputError
+from asalee_devices.errors import InputError
 from asalee_devices.signal.spirometry.calibration import StrokeResult, SyringeVerification
+from asalee_devices.sqlite_schema import open_store, transaction
 
-SCHEMA_VERSION = 1
 FILE_NAME = "calibration.sqlite"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verification (
@@ -35,6 +34,9 @@ CREATE TABLE IF NOT EXISTS verification (
 );
 CREATE INDEX IF NOT EXISTS verification_device ON verification (device_serial, performed_at);
 """
+#: Migrations in order (``sqlite_schema.migrate``): [0] = version 1, the first release's table.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA,)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -81,25 +83,7 @@ class CalibrationLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise FormatError("Calibration log written by a newer asalee-devices", field="user_version",
-                                  value=version, expected=f"<= {SCHEMA_VERSION}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            with self._db:
-                self._db.executescript(_SCHEMA)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise FormatError("Calibration log unreadable", field="path", value=self.path.name,
-                              expected="an asalee-devices calibration log (SQLite)") from exc
-        except BaseException:
-            self._db.close()
-            raise
+        self._db = open_store(self.path, MIGRATIONS, store="calibration log", timeout_s=10.0)
 
     def close(self) -> None:
         self._db.close()
@@ -122,7 +106,7 @@ class CalibrationLog:
         if performed_at.tzinfo is None:
             raise InputError("Calibration time must be timezone-aware", field="performed_at", expected="UTC time")
         v = verification
-        with self._db:
+        with transaction(self._db):
             cur = self._db.execute(
                 "INSERT INTO verification (device_serial, device_model, performed_at, syringe_volume_l,"
                 " syringe_serial, syringe_accuracy_pct, tolerance_pct, passed, strokes_json, missing_bands)"
