@@ -181,10 +181,9 @@ class EcgFileImporter:
         """For a sink with its own payload: the analysis stored as canonical results beside the examination
         (``recordings/<exam id>/``), then rendered and queued from there."""
         from asalee_devices.workflow.rendered import queue_imported, store_imported
-        from asalee_devices.workflow.results import _ecg_capture
+        from asalee_devices.workflow.results import ecg_file_results
 
-        results = {"kind": KIND, "mains_hz": self.mains_hz, "captures": [_ecg_capture(analysis)], "interrupted": [],
-                   "kept": 0}
+        results = ecg_file_results(analysis, self.mains_hz)
         folder = store_imported(Path(self.config.outbox).parent / "recordings", kind=KIND, exam_id=exam.exam_id,
                                 performed_at=exam.performed_at, device=exam.device, results=results, pdf=exam.pdf,
                                 source={"format": ecg.format, "file": path.name, "sha256": digest})

@@ -253,11 +253,11 @@ class GdtImporter:
                                        mains_hz=float(self.config.watch.mains_hz or self.config.mains_hz))
             return importer.import_file(ecg, attachment.path, patient)
         from asalee_devices.signal.ecg.analysis import analyze_ecg
-        from asalee_devices.workflow.results import _ecg_capture as ecg_capture
+        from asalee_devices.workflow.results import ecg_file_results
 
-        analysis = analyze_ecg(ecg.recording, mains_hz=float(self.config.watch.mains_hz or self.config.mains_hz))
-        results = {"kind": "ecg", "mains_hz": self.config.mains_hz, "captures": [ecg_capture(analysis)],
-                   "interrupted": [], "kept": 0}
+        mains_hz = float(self.config.watch.mains_hz or self.config.mains_hz)
+        analysis = analyze_ecg(ecg.recording, mains_hz=mains_hz)
+        results = ecg_file_results(analysis, mains_hz)
         if pdf is None:
             pdf = self._ecg_pdf(ecg, analysis, patient, when)
         return self._store_and_queue("ecg", record, path, patient, results, pdf, digest, when, device=ecg.device,
