@@ -53,9 +53,14 @@
     App.text("ecg-live", App.t("ecg.recording") + " " + (E.last / m.fs).toFixed(1) + " s");
     schedule();
   });
+  // a new take: the previous capture's verdict, messages and badges go at once (never shown over the new trace)
+  function clearVerdict() {
+    App.el("lead-badges").textContent = "";
+    App.text("ecg-verdict", "", "huge"); App.el("ecg-messages").textContent = "";
+  }
   App.eventHandlers.push(async (m) => {
     if (!E.exam || m.exam !== E.exam.id) return;
-    if (m.t === "start" && m.kind === "ecg") { E.take = m.take; reset(E.fs); schedule(); }
+    if (m.t === "start" && m.kind === "ecg") { E.take = m.take; reset(E.fs); clearVerdict(); App.banner(""); schedule(); }
     if (m.t === "capture" || m.t === "error") {
       App.text("ecg-live", "");
       if (m.t === "error") App.banner(m.message);
@@ -90,7 +95,7 @@
         td.appendChild(b);
       }
     }
-    if (!last) { App.text("ecg-verdict", ""); App.el("ecg-messages").textContent = ""; return; }
+    if (!last || ex.busy) { clearVerdict(); return; }  // busy: a new take is being recorded
     App.text("ecg-verdict", last.verdict, "huge " + (last.acceptable ? "good" : "bad"));
     const ul = App.el("ecg-messages"); ul.textContent = "";
     for (const msg of last.messages) { const li = document.createElement("li"); li.textContent = msg; ul.appendChild(li); }
@@ -111,7 +116,7 @@
       App.el("capture-btn").addEventListener("click", async () => {
         if (!E.exam) return;
         const sim = App.el("sim-ecg").value;
-        try { App.el("capture-btn").disabled = true; await App.api("/api/exams/" + E.exam.id + "/capture", "POST", sim ? { sim } : {}); App.text("ecg-live", App.t("ecg.recording")); }
+        try { App.el("capture-btn").disabled = true; clearVerdict(); await App.api("/api/exams/" + E.exam.id + "/capture", "POST", sim ? { sim } : {}); App.text("ecg-live", App.t("ecg.recording")); }
         catch (e) { App.banner(e.message); App.el("capture-btn").disabled = false; }
       });
       draw();

@@ -49,13 +49,16 @@
   });
   App.eventHandlers.push(async (m) => {
     if (!S.exam || m.exam !== S.exam.id) return;
-    if (m.t === "start" && m.kind === "flow") { S.live = { take: m.take, flow: [], fs: S.live.fs }; schedule(); }
+    if (m.t === "start" && m.kind === "flow") { S.live = { take: m.take, flow: [], fs: S.live.fs }; clearLast(); App.banner(""); schedule(); }
     if (m.t === "blow" || m.t === "error") {
       App.text("spiro-live", "");
       if (m.t === "error") App.banner(m.message);
       await App.refresh();
     }
   });
+
+  // a new blow: the previous blow's message (an unplug, a fault) goes at once, never shown over the new blow
+  function clearLast() { App.text("spiro-message", "", "huge"); }
 
   const MARKS = ["leak", "obstructed_mouthpiece", "submaximal_effort"];
   async function toggleMark(ex, b, m) {
@@ -103,7 +106,8 @@
       }
     }
     const last = ex.blows[ex.blows.length - 1];
-    if (last) App.text("spiro-message", last.messages.join(" — "), "huge " + (last.acceptable ? "good" : "bad"));
+    if (ex.busy) clearLast();  // a new blow is being recorded
+    else if (last) App.text("spiro-message", last.messages.join(" — "), "huge " + (last.acceptable ? "good" : "bad"));
     else App.text("spiro-message", "");
     App.text("spiro-advice", ex.advice, "big" + (ex.stop ? " good" : ""));
     App.text("spiro-grade", ex.grade_fev1 ? App.t("spiro.grade") + " : FEV1 " + ex.grade_fev1 + " / FVC " + ex.grade_fvc : "", "grade");
@@ -136,7 +140,7 @@
       App.el("blow-btn").addEventListener("click", async () => {
         if (!S.exam) return;
         const sim = App.el("sim-spiro").value;
-        try { App.el("blow-btn").disabled = true; await App.api("/api/exams/" + S.exam.id + "/blow", "POST", sim ? { sim } : {}); App.text("spiro-live", App.t("spiro.recording")); }
+        try { App.el("blow-btn").disabled = true; clearLast(); await App.api("/api/exams/" + S.exam.id + "/blow", "POST", sim ? { sim } : {}); App.text("spiro-live", App.t("spiro.recording")); }
         catch (e) { App.banner(e.message); App.el("blow-btn").disabled = false; }
       });
       App.el("amb-btn").addEventListener("click", async () => {

@@ -1,0 +1,163 @@
+"""Browser tests of the nurse's pages (issue 20): no stale state at a new take, the amplitude caliper without layout
+shift, the layout from a 1024x768 tablet to a 1366x768 laptop, French dates and messages, the spirometry overlay,
+columns and live coaching, live ECG badges. Same harness as ``test_web_browser`` (Debian's /usr/bin/chromium driven
+by Playwright, skipped when absent outside CI); screenshots at 1366x768 and 1024x768 in ``test-artifacts/web/``.
+
+Figures printed (run with ``-s``): end of blow -> blow row on screen, live coaching update latency (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.web.test_web_browser import ARTIFACTS, CHROMIUM, CSS_PX_PER_MM, open_app, wait_rows
+from tests.web.webfixtures import PATIENT, RunningServer, make_config
+
+Serve = Callable[..., RunningServer]
+SIZES = ((1366, 768), (1024, 768))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Debian chromium not found at /usr/bin/chromium (required in CI: apt-get install chromium)")
+        pytest.skip("Debian chromium not found at /usr/bin/chromium (apt-get install chromium / make system-deps)")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the playwright package is missing (test extra; required in CI)")
+        pytest.skip("the playwright package is not installed (pip install -e '.[test]')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": SIZES[0][0], "height": SIZES[0][1]}, locale="fr-FR",
+                              bypass_csp=True)
+    pg = ctx.new_page()
+    yield pg
+    ctx.close()
+
+
+def shots(page: Any, name: str) -> None:
+    """Full-page screenshots at each tablet / laptop size (the page is left at the first size)."""
+    for w, h in (*SIZES[1:], SIZES[0]):
+        page.set_viewport_size({"width": w, "height": h})
+        page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        page.screenshot(path=str(ARTIFACTS / f"20-{name}-{w}.png"), full_page=True)
+
+
+def start_patient(page: Any, rs: RunningServer) -> None:
+    open_app(page, rs)
+    page.click("#patient-save")  # the demonstration patient (INS test identity)
+    page.wait_for_selector("#page-spiro:not([hidden])")
+
+
+#: after each "start" event (a new take), one animation frame later: what the page still shows of the last take
+_WATCH_START = """() => { window.afterStart = []; App.eventHandlers.push((m) => { if (m.t !== 'start') return;
+  requestAnimationFrame(() => window.afterStart.push({ take: m.take,
+    bad: document.querySelectorAll('#lead-badges .badge.bad').length,
+    verdict: document.getElementById('ecg-verdict').textContent,
+    spiro: document.getElementById('spiro-message').textContent,
+    spiroBad: document.getElementById('spiro-message').classList.contains('bad') })); }); }"""
+
+
+def test_ecg_retake_clears_the_previous_verdict(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data", ecg_speed=2.0)
+    start_patient(page, rs)
+    page.click("#nav button[data-page=ecg]")
+    page.click("#ecg-new")
+    page.wait_for_function("App.session.ecg !== null")
+    page.click("#capture-btn")  # scripted: electrode V3 off
+    page.wait_for_function("App.session.ecg.captures.length === 1 && !App.session.ecg.busy", timeout=25_000)
+    assert page.locator("#lead-badges .badge.bad").count() == 1
+    assert "Refaire l'ECG conseillé" in page.inner_text("#ecg-verdict")
+    page.evaluate(_WATCH_START)
+    # during the whole retake, every live block: the previous capture's badges and verdict are gone
+    page.evaluate("""() => { window.during = []; App.blockHandlers.push((m) => { if (m.take !== 1) return;
+        window.during.push([document.querySelectorAll('#lead-badges .badge.bad[data-final]').length,
+                            document.getElementById('ecg-verdict').textContent]); }); }""")
+    page.click("#capture-btn")
+    page.wait_for_function("window.afterStart.length === 1")
+    after = page.evaluate("window.afterStart[0]")
+    print(f"\none frame after the retake's start: {after}")
+    assert after["bad"] == 0 and after["verdict"] == ""
+    page.wait_for_function("window.during.length > 20")
+    shots(page, "ecg-retake-in-progress")
+    page.wait_for_function("App.session.ecg.captures.length === 2 && !App.session.ecg.busy", timeout=25_000)
+    during = page.evaluate("window.during")
+    assert during and all(n == 0 and "conseillé" not in v for n, v in during)
+    assert page.locator("#lead-badges .badge.bad").count() == 0 and "acceptable" in page.inner_text("#ecg-verdict")
+
+
+def test_spirometry_new_blow_after_unplug_clears_the_message(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data", spirometry_speed=4.0)
+    start_patient(page, rs)
+    page.click("#spiro-new")
+    page.wait_for_function("App.session.spirometry !== null")
+    page.select_option("#sim-spiro", "unplug")
+    page.click("#blow-btn")
+    wait_rows(page, "#blow-table", 1)
+    assert "débranché" in page.inner_text("#spiro-message")
+    page.evaluate(_WATCH_START)
+    page.select_option("#sim-spiro", "good")
+    page.click("#blow-btn")
+    page.wait_for_function("window.afterStart.length === 1")
+    after = page.evaluate("window.afterStart[0]")
+    print(f"\none frame after the new blow's start: {after}")
+    assert "débranché" not in after["spiro"] and not after["spiroBad"]
+    shots(page, "spiro-new-blow-after-unplug")
+    wait_rows(page, "#blow-table", 2)
+
+
+def _sent_ecg(rs: RunningServer) -> str:
+    """The nurse's part by API: the test patient, one good capture, sent; the examination id."""
+    with httpx.Client(base_url=rs.base_url, headers={"X-Asalee-Token": rs.token}, timeout=30) as api:
+        assert api.post("/api/patient", json={"patient": PATIENT}).status_code == 201
+        eid: str = api.post("/api/exams", json={"kind": "ecg"}).json()["exam"]["id"]
+        assert api.post(f"/api/exams/{eid}/capture", json={"sim": "good"}).status_code == 202
+        deadline = time.monotonic() + 20
+        while api.get(f"/api/exams/{eid}").json()["exam"]["busy"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert api.post(f"/api/exams/{eid}/send", json={}).json()["deliveries"][0]["status"] == "sent"
+    return eid
+
+
+def test_amplitude_caliper_first_drag_reads_true_value(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data", ecg_speed=4.0)
+    eid = _sent_ecg(rs)
+    open_app(page, rs)
+    page.click("#nav button[data-page=gp]")
+    page.click(f"#gp-list button[data-exam='{eid}']")
+    page.wait_for_selector("#gp-reader:not([hidden])")
+    page.check("input[name=caliper][value=amplitude]")
+    page.locator("#gp-canvas").scroll_into_view_if_needed()
+    before = page.locator("#gp-canvas").bounding_box()
+    px_mm = float(page.evaluate("GP.pxPerMm"))
+    x, y = before["x"] + 80 * px_mm, before["y"] + 40 * px_mm
+    page.mouse.move(x, y)
+    page.mouse.down()  # the very first drag of the page: 10 mm at 10 mm/mV
+    page.mouse.move(x, y + 5 * px_mm, steps=3)
+    mid = page.locator("#gp-canvas").bounding_box()
+    page.mouse.move(x, y + 10 * px_mm, steps=3)
+    page.mouse.up()
+    shown = float(page.get_attribute("#caliper-readout", "data-value") or "nan")
+    print(f"\n10-mm amplitude drag: {page.inner_text('#caliper-readout')!r}; canvas moved "
+          f"{mid['y'] - before['y']:.1f} px mid-drag")
+    assert mid["y"] == before["y"]
+    assert shown == pytest.approx(1.0, abs=0.01) and "1.00 mV" in page.inner_text("#caliper-readout")
+    assert px_mm == pytest.approx(CSS_PX_PER_MM)
+    shots(page, "gp-amplitude-caliper")
