@@ -161,3 +161,70 @@ def test_amplitude_caliper_first_drag_reads_true_value(page: Any, serve: Serve, 
     assert shown == pytest.approx(1.0, abs=0.01) and "1.00 mV" in page.inner_text("#caliper-readout")
     assert px_mm == pytest.approx(CSS_PX_PER_MM)
     shots(page, "gp-amplitude-caliper")
+
+
+def _run(api: httpx.Client, eid: str, action: str, body: dict[str, Any]) -> None:
+    assert api.post(f"/api/exams/{eid}/{action}", json=body).status_code == 202
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/exams/{eid}").json()["exam"]["busy"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def _day_by_api(rs: RunningServer, blows: int = 3) -> None:
+    """A morning by API: the test patient, a spirometry (scripted blows) and an ECG with an electrode off."""
+    with httpx.Client(base_url=rs.base_url, headers={"X-Asalee-Token": rs.token}, timeout=30) as api:
+        assert api.post("/api/patient", json={"patient": {**PATIENT}, "height_cm": 165}).status_code == 201
+        sid = api.post("/api/exams", json={"kind": "spirometry"}).json()["exam"]["id"]
+        for _ in range(blows):
+            _run(api, sid, "blow", {})
+        eid = api.post("/api/exams", json={"kind": "ecg"}).json()["exam"]["id"]
+        _run(api, eid, "capture", {})
+
+
+_OVERFLOW = "() => [document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]"
+_NAV_ROWS = "() => new Set([...document.querySelectorAll('#nav button')].map((b) => b.offsetTop)).size"
+
+
+def test_layout_from_tablet_to_laptop(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data", spirometry_speed=8.0, ecg_speed=5.0)
+    _day_by_api(rs)
+    open_app(page, rs)
+    widths: dict[str, list[int]] = {}
+    for w, h in SIZES:
+        page.set_viewport_size({"width": w, "height": h})
+        rows = int(page.evaluate(_NAV_ROWS))
+        print(f"\n{w}x{h}: navigation on {rows} line(s)")
+        if w == 1366:
+            assert rows == 1
+        for name in ("patient", "devices", "spiro", "ecg", "review", "history", "files"):
+            page.click(f"#nav button[data-page={name}]")
+            page.wait_for_selector(f"#page-{name}:not([hidden])")
+            page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            sw, cw = page.evaluate(_OVERFLOW)
+            widths[f"{name}@{w}"] = [sw, cw]
+            page.screenshot(path=str(ARTIFACTS / f"20-layout-{name}-{w}.png"), full_page=True)
+    print(f"scrollWidth / clientWidth: {widths}")
+    assert all(sw <= cw for sw, cw in widths.values()), widths
+    # the ECG: scaled to the page, with true scale (25 mm/s, 10 mm/mV) one click away, scrolling inside its frame
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.click("#nav button[data-page=ecg]")
+    fit = page.locator("#ecg-live-canvas").bounding_box()
+    assert fit["width"] <= 1024 - 2 * 16
+    page.check("#ecg-true-scale")
+    page.wait_for_function("document.getElementById('ecg-live-canvas').classList.contains('true-scale')")
+    px_mm = CSS_PX_PER_MM
+    true = page.locator("#ecg-live-canvas").bounding_box()
+    g = page.evaluate("Ecg.geometry()")
+    print(f"ECG fit {fit['width']:.0f} x {fit['height']:.0f} px; true scale {true['width']:.1f} x "
+          f"{true['height']:.1f} px (expected {(10 + 250) * px_mm:.1f} x {240 * px_mm:.1f}); "
+          f"{g['pxPerS']:.2f} px/s, {g['pxPerUv'] * 1000:.2f} px/mV")
+    assert true["width"] == pytest.approx((10 + 10 * 25) * px_mm, abs=1.0)
+    assert g["pxPerS"] == pytest.approx(25 * px_mm) and g["pxPerUv"] * 1000 == pytest.approx(10 * px_mm)
+    sw, cw = page.evaluate(_OVERFLOW)
+    assert sw <= cw
+    shots(page, "ecg-true-scale")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.uncheck("#ecg-true-scale")
+    page.wait_for_function("!document.getElementById('ecg-live-canvas').classList.contains('true-scale')")
+    assert page.locator("#ecg-live-canvas").bounding_box()["width"] == pytest.approx(fit["width"], abs=1.0)

@@ -16,14 +16,45 @@
     E.drawMs.push(performance.now() - t0);
     if (E.drawMs.length > 2000) E.drawMs.shift();
   }
+  // Fit: the sweep scaled to the page's width (any screen from a 1024-px tablet). True scale ("vraie grandeur"):
+  // 25 mm/s and 10 mm/mV on paper-like 1/5 mm grid, using the screen's CSS px per mm set on the GP page (the page
+  // scrolls inside its frame, never the whole document).
+  const FIT = { w: 1200, h: 720, x0: 40 };
+  function geometry() {
+    if (!E.trueScale) {
+      const plot = FIT.w - FIT.x0 - 10;
+      return { w: FIT.w, h: FIT.h, x0: FIT.x0, rowH: FIT.h / 12, pxPerS: plot / 10, pxPerUv: 0.03, pxmm: 0, dpr: 1 };
+    }
+    const pxmm = Number(localStorage.getItem("asalee.pxPerMm")) || 96 / 25.4, x0 = 10 * pxmm;
+    return { w: x0 + 10 * 25 * pxmm, h: 12 * 20 * pxmm, x0, rowH: 20 * pxmm, pxPerS: 25 * pxmm,
+      pxPerUv: 10 * pxmm / 1000, pxmm, dpr: window.devicePixelRatio || 1 };
+  }
+  E.geometry = geometry;
   function drawFrame() {
     E.pending = false;
-    const c = App.el("ecg-live-canvas"), ctx = c.getContext("2d"), w = c.width, h = c.height, rowH = h / 12;
+    const c = App.el("ecg-live-canvas"), g = geometry();
+    const bw = Math.round(g.w * g.dpr), bh = Math.round(g.h * g.dpr);
+    if (c.width !== bw || c.height !== bh) { c.width = bw; c.height = bh; }
+    c.style.width = E.trueScale ? g.w + "px" : ""; c.style.height = E.trueScale ? g.h + "px" : "";
+    c.classList.toggle("true-scale", !!E.trueScale);
+    const ctx = c.getContext("2d"), w = g.w, h = g.h, rowH = g.rowH;
+    ctx.setTransform(g.dpr, 0, 0, g.dpr, 0, 0);
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, w, h);
-    ctx.strokeStyle = "#f3d0d0"; ctx.lineWidth = 1;
-    for (let s = 0; s <= 10; s++) { const x = 40 + s / 10 * (w - 50); ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke(); }
+    if (E.trueScale) {
+      for (let mm = 0; mm * g.pxmm <= w; mm++) {
+        ctx.strokeStyle = mm % 5 ? "#f7d4d4" : "#e59a9a"; ctx.lineWidth = mm % 5 ? 0.5 : 1;
+        ctx.beginPath(); ctx.moveTo(mm * g.pxmm, 0); ctx.lineTo(mm * g.pxmm, h); ctx.stroke();
+      }
+      for (let mm = 0; mm * g.pxmm <= h; mm++) {
+        ctx.strokeStyle = mm % 5 ? "#f7d4d4" : "#e59a9a"; ctx.lineWidth = mm % 5 ? 0.5 : 1;
+        ctx.beginPath(); ctx.moveTo(0, mm * g.pxmm); ctx.lineTo(w, mm * g.pxmm); ctx.stroke();
+      }
+    } else {
+      ctx.strokeStyle = "#f3d0d0"; ctx.lineWidth = 1;
+      for (let s = 0; s <= 10; s++) { const x = g.x0 + s * g.pxPerS; ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke(); }
+    }
     ctx.font = "14px sans-serif"; ctx.fillStyle = "#333";
-    const step = Math.max(1, Math.floor(E.n / (w - 50)));
+    const step = Math.max(1, Math.floor(E.n / (10 * g.pxPerS)));
     const head = E.last % E.n;
     for (let k = 0; k < 12; k++) {
       const y0 = rowH * (k + 0.5), b = E.buf[k];
@@ -33,7 +64,7 @@
       for (let i = 0; i < E.n; i += step) {
         const v = b[i];
         if (Number.isNaN(v) || (i > head && i < head + E.fs * 0.1)) { pen = false; continue; }
-        const x = 40 + i / E.n * (w - 50), y = y0 - v * 0.03;
+        const x = g.x0 + i / E.fs * g.pxPerS, y = y0 - v * g.pxPerUv;
         if (pen) ctx.lineTo(x, y); else { ctx.moveTo(x, y); pen = true; }
       }
       ctx.stroke();
@@ -119,6 +150,7 @@
         try { App.el("capture-btn").disabled = true; clearVerdict(); await App.api("/api/exams/" + E.exam.id + "/capture", "POST", sim ? { sim } : {}); App.text("ecg-live", App.t("ecg.recording")); }
         catch (e) { App.banner(e.message); App.el("capture-btn").disabled = false; }
       });
+      App.el("ecg-true-scale").addEventListener("change", (ev) => { E.trueScale = ev.target.checked; schedule(); });
       draw();
     },
     update() { render(App.session.ecg); },
