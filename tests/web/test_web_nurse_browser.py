@@ -228,3 +228,24 @@ def test_layout_from_tablet_to_laptop(page: Any, serve: Serve, tmp_path: Path) -
     page.uncheck("#ecg-true-scale")
     page.wait_for_function("!document.getElementById('ecg-live-canvas').classList.contains('true-scale')")
     assert page.locator("#ecg-live-canvas").bounding_box()["width"] == pytest.approx(fit["width"], abs=1.0)
+
+
+def test_patient_dates_in_french_and_nir_contradiction(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data")
+    open_app(page, rs)
+    page.wait_for_function("document.getElementById('p-family').value !== ''")  # demo identity filled in
+    page.fill("#p-birth", "14/03/1980")  # the NIR says 1979
+    page.wait_for_selector("#patient-check.invalid")
+    msg = page.inner_text("#patient-check")
+    print(f"\nbirth year against the NIR: {msg!r}")
+    assert "année de naissance" in msg and "Identité valide" not in msg and "(birth_date)" not in msg
+    assert page.get_attribute("#p-birth", "aria-invalid") == "true"
+    shots(page, "patient-nir-birth-year")
+    page.fill("#p-birth", "14/03/1979")
+    page.wait_for_selector("#patient-check.valid")
+    assert page.get_attribute("#p-birth", "aria-invalid") is None
+    page.click("#patient-save")
+    page.wait_for_selector("#page-spiro:not([hidden])")
+    line = page.inner_text("#page-spiro .patient-line")
+    print(f"patient line: {line!r}")
+    assert "14/03/1979" in line and "1979-03-14" not in line

@@ -123,6 +123,22 @@ def check_patient(patient: PatientContext, *, test_mode: bool) -> None:
                                value=patient.ins_kind, expected="INS-NIR or INS-NIA in production")
 
 
+def check_nir_birth(patient: PatientContext) -> None:
+    """Refuse an INS whose NIR contradicts the birth date: positions 2-3 are the year of birth (last 2 digits),
+    4-5 the month (01-12; other values, e.g. 20-42 for an incomplete civil status or 99 for an unknown month, are
+    not compared) - service-public.fr F33078 "Que signifie le numéro de sécurité sociale ?" (DILA)."""
+    ins = patient.ins_normalised
+    if ins is None or len(ins) != 15 or ins[0] not in "12" or not ins[1:5].isdigit():
+        return
+    if int(ins[1:3]) != patient.birth_date.year % 100:
+        raise PatientDataError("INS birth year does not match the birth date", field="birth_date",
+                               expected=f"a birth date in a year ending in {ins[1:3]}")
+    month = int(ins[3:5])
+    if 1 <= month <= 12 and month != patient.birth_date.month:
+        raise PatientDataError("INS birth month does not match the birth date", field="birth_date",
+                               expected=f"a birth date in month {ins[3:5]}")
+
+
 @dataclass(frozen=True)
 class PerformerContext:
     """A health professional: the ASALEE nurse (performer) or the GP (interpreter-to-be)."""

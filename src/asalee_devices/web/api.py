@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from asalee_devices.errors import PatientDataError
-from asalee_devices.fhir_out.context import PatientContext, check_patient
+from asalee_devices.fhir_out.context import PatientContext, check_nir_birth, check_patient
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
 from asalee_devices.web import acquire
 from asalee_devices.web.delivery import deliver, render_pdf
@@ -52,6 +52,7 @@ def patient_mapping(body: dict[str, Any]) -> dict[str, Any]:
 def validate_patient(state: WebState, mapping: dict[str, Any]) -> PatientContext:
     ctx = patient_from_mapping(mapping)
     check_patient(ctx, test_mode=state.settings.config.test_mode)
+    check_nir_birth(ctx)  # a birth date contradicting the NIR is a typing error, never "Identité valide"
     return ctx
 
 

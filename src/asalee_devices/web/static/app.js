@@ -25,6 +25,11 @@ const App = {
     return data;
   },
   el(id) { return document.getElementById(id); },
+  // dates on screen as the nurse writes them: dd/mm/yyyy (the API keeps ISO 8601); "2024-05-02T10:31" -> "02/05/2024 10:31"
+  date(iso) {
+    const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}:\d{2}))?/.exec(iso || "");
+    return m ? m[3] + "/" + m[2] + "/" + m[1] + (m[4] ? " " + m[4] : "") : (iso || "");
+  },
   text(id, value, cls) { const e = App.el(id); if (!e) return; e.textContent = value || ""; if (cls !== undefined) e.className = cls; },
   banner(msg) { App.text("banner", msg || ""); },
   applyI18n() {
@@ -45,7 +50,7 @@ const App = {
     App.session = await App.api("/api/session");
     App.lang = App.session.lang; App.applyI18n();
     const p = App.session.patient;
-    const line = p ? App.t("patient.current") + p.family + " " + p.given + " — " + p.birth_date : "";
+    const line = p ? App.t("patient.current") + p.family + " " + p.given + " — " + App.date(p.birth_date) : "";
     for (const e of document.querySelectorAll(".patient-line")) e.textContent = line;
     App.text("patient-current", line);
     for (const k of ["spiro", "ecg"]) {
@@ -97,6 +102,9 @@ App.pages.patient = {
       const v = f.elements[name].value.trim();
       if (v) out[name] = v;
     }
+    // typed dd/mm/yyyy (whatever the browser's language); the API takes ISO 8601
+    const d = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(out.birth_date || "");
+    if (d) out.birth_date = d[3] + "-" + d[2].padStart(2, "0") + "-" + d[1].padStart(2, "0");
     out.identity_qualified = f.elements.identity_qualified.checked;
     if (!out.ins) delete out.ins_kind;
     return out;
@@ -104,6 +112,9 @@ App.pages.patient = {
   async check() {
     try {
       const r = await App.api("/api/patient/validate", "POST", { patient: App.pages.patient.mapping() });
+      for (const e of App.el("patient-form").querySelectorAll("[aria-invalid]")) e.removeAttribute("aria-invalid");
+      const bad = !r.valid && r.field && App.el("patient-form").elements[r.field];
+      if (bad && bad.setAttribute) bad.setAttribute("aria-invalid", "true");  // the field itself, not its id in the text
       if (r.valid) App.text("patient-check", App.t("patient.ok"), "check big valid");
       else App.text("patient-check", r.message, "check big invalid");
       return r.valid;
@@ -125,7 +136,7 @@ App.pages.patient = {
   },
   demoDefaults() {
     // the INS test system's identity (never a real-looking identity in the demo)
-    const v = { "p-family": "TESTPATIENT", "p-given": "Marie Louise", "p-birth": "1979-03-14", "p-sex": "female",
+    const v = { "p-family": "TESTPATIENT", "p-given": "Marie Louise", "p-birth": "14/03/1979", "p-sex": "female",
       "p-ins-kind": "INS-NIR-TEST", "p-ins": "279035121518989", "p-cog": "51215", "p-height": "165" };
     for (const [id, val] of Object.entries(v)) App.el(id).value = val;
     App.el("p-qualified").checked = true;
@@ -133,7 +144,7 @@ App.pages.patient = {
   update() {
     const p = App.session.patient;
     if (p) {
-      const v = { "p-family": p.family, "p-given": p.given, "p-birth": p.birth_date, "p-sex": p.sex,
+      const v = { "p-family": p.family, "p-given": p.given, "p-birth": App.date(p.birth_date), "p-sex": p.sex,
         "p-ins": p.ins || "", "p-local": p.local_id || "", "p-height": p.height_cm || "" };
       for (const [id, val] of Object.entries(v)) App.el(id).value = val;
       if (p.ins_kind) App.el("p-ins-kind").value = p.ins_kind;
@@ -290,8 +301,8 @@ App.pages.files = {
     App.text("files-status", [note, state].filter(Boolean).join(" — "));
     for (const f of r.files) {
       const tr = body.insertRow();
-      const inFile = [f.in_file.family, f.in_file.given, f.in_file.birth_date, f.in_file.patient_id && "n° " + f.in_file.patient_id].filter(Boolean).join(" — ");
-      for (const v of [f.acquired_at ? f.acquired_at.replace("T", " ") : "?", f.device + " (" + f.format + ", " + f.leads + " × " + f.duration_s + " s)", inFile, App.pages.files.fields(f.missing)]) tr.insertCell().textContent = v;
+      const inFile = [f.in_file.family, f.in_file.given, f.in_file.birth_date && App.date(f.in_file.birth_date), f.in_file.patient_id && "n° " + f.in_file.patient_id].filter(Boolean).join(" — ");
+      for (const v of [f.acquired_at ? App.date(f.acquired_at) : "?", f.device + " (" + f.format + ", " + f.leads + " × " + f.duration_s + " s)", inFile, App.pages.files.fields(f.missing)]) tr.insertCell().textContent = v;
       const b = document.createElement("button"); b.type = "button"; b.className = "primary"; b.textContent = App.t("files.send");
       b.addEventListener("click", () => App.pages.files.send(f.id, b));
       tr.insertCell().appendChild(b);
