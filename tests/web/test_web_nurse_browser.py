@@ -249,3 +249,87 @@ def test_patient_dates_in_french_and_nir_contradiction(page: Any, serve: Serve, 
     line = page.inner_text("#page-spiro .patient-line")
     print(f"patient line: {line!r}")
     assert "14/03/1979" in line and "1979-03-14" not in line
+
+
+_COLOUR = """([id, rgb]) => { const c = document.getElementById(id); const d = c.getContext('2d').getImageData(0, 0,
+  c.width, c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) { if (Math.abs(d[i] - rgb[0]) < 12 &&
+  Math.abs(d[i + 1] - rgb[1]) < 12 && Math.abs(d[i + 2] - rgb[2]) < 12) n++; } return n; }"""
+GREEN, GREY = (10, 122, 47), (184, 184, 184)
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def test_spirometry_overlay_columns_and_live_coaching(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data", spirometry_speed=2.0)
+    start_patient(page, rs)
+    page.click("#spiro-new")
+    page.wait_for_function("App.session.spirometry !== null")
+    page.evaluate("""() => { window.rowTimes = []; new MutationObserver(() => {
+        const n = document.querySelectorAll('#blow-table tr').length;
+        if (n > window.rowTimes.length) window.rowTimes.push(performance.timeOrigin + performance.now()); })
+        .observe(document.getElementById('blow-table'), { childList: true }); }""")
+    headers = page.inner_text("#page-spiro thead")
+    assert "Acceptable VEMS" in headers and "Acceptable CVF" in headers and "VEMS (L)" in headers
+    # scripted hesitant start, then an early termination (FEV1 counts, FVC does not), then two good blows; the
+    # incentive display on for the last one
+    phases: list[list[str]] = []
+    coach_ms: list[float] = []
+    for n, sim in enumerate(("", "early_termination", "good", "good"), start=1):
+        if n == 4:
+            page.check("#spiro-incentive-on")
+        page.select_option("#sim-spiro", sim)
+        page.evaluate("Spiro.coachLog.length = 0")
+        page.click("#blow-btn")
+        if n == 3:
+            page.wait_for_function("document.getElementById('spiro-coach').dataset.phase === 'keep'")
+            shots(page, "spiro-coaching-keep-going")
+        wait_rows(page, "#blow-table", n)
+        log = page.evaluate("Spiro.coachLog")
+        phases.append([e["phase"] for e in log])
+        coach_ms += [e["shown"] - e["recv"] for e in log if e["recv"] is not None]
+        if n == 3:
+            keep = [e["text"] for e in log if e["phase"] == "keep"]
+            print(f"\nblow 3 coaching: {[e['text'] for e in log]}")
+            seconds = [int(t.split("…")[1].strip().split()[0]) for t in keep]
+            assert seconds == list(range(seconds[0], seconds[0] + len(seconds))) and seconds[-1] >= 2
+        if n == 4:
+            volume = float(page.get_attribute("#spiro-incentive", "data-volume") or "0")
+            width = page.evaluate("document.querySelector('#spiro-incentive span').style.width")
+            print(f"incentive after blow 4: {volume} L exhaled, bar {width}")
+            assert volume > 1.0 and float(width.rstrip("%")) > 20
+    for seq in phases[2:]:  # good blows: inspire fully, blast, keep going, stop, in that order
+        order = [p for k, p in enumerate(seq) if k == 0 or p != seq[k - 1]]
+        assert order == ["inspire", "blast", "keep", "stop"], seq
+    ex = page.evaluate("App.session.spirometry")
+    rows = page.locator("#blow-table tr")
+    for k, b in enumerate(ex["blows"]):
+        fev1 = rows.nth(k).locator("td[data-col=acc-fev1]").inner_text()
+        fvc = rows.nth(k).locator("td[data-col=acc-fvc]").inner_text()
+        print(f"blow {b['number']}: FEV1 {fev1!r} FVC {fvc!r} best {b['best']}")
+        assert (fev1 == "oui") == b["acceptable_fev1"] and (fvc == "oui") == b["acceptable_fvc"]
+    early = ex["blows"][1]
+    assert early["acceptable_fev1"] and not early["acceptable_fvc"]  # counts toward the FEV1 grade, not FVC
+    best = [b for b in ex["blows"] if b["best"]]
+    assert len(best) == 1 and rows.nth(best[0]["index"] - 1).get_attribute("data-best") == "1"
+    page.wait_for_function(f"({_COLOUR})(['fv-canvas', {list(GREEN)}]) > 200")
+    green = int(page.evaluate(_COLOUR, ["fv-canvas", list(GREEN)]))
+    grey = int(page.evaluate(_COLOUR, ["fv-canvas", list(GREY)]))
+    legend = page.inner_text("#spiro-legend")
+    print(f"overlay: {green} green (best) / {grey} grey pixels on the flow-volume curve; legend {legend!r}")
+    assert grey > 200 and f"meilleur essai (n° {best[0]['number']})" in legend
+    shots(page, "spiro-overlay-columns")
+    for w, h in SIZES:  # the blow table, now with two acceptability columns, still fits a 1024-px tablet
+        page.set_viewport_size({"width": w, "height": h})
+        sw, cw = page.evaluate(_OVERFLOW)
+        print(f"spirometry page at {w}: scrollWidth {sw}, clientWidth {cw}")
+        assert sw <= cw
+    # bench (printed, never asserted): end of blow -> its row on screen; flow block -> coaching text on screen
+    blocks = [b for b in page.evaluate("App.stats.blocks") if b["kind"] == "flow"]
+    last = [max(b["recv"] for b in blocks if b["take"] == k) for k in range(4)]
+    row_ms = [r - t for r, t in zip(page.evaluate("window.rowTimes"), last, strict=True)]
+    print(f"end of blow -> blow row on screen (ms): {[round(d, 1) for d in row_ms]}; live coaching: flow block "
+          f"received -> text painted p50 {_percentile(coach_ms, 50):.1f} ms, p95 {_percentile(coach_ms, 95):.1f}"
+          f" ms, max {max(coach_ms):.1f} ms over {len(coach_ms)} updates")

@@ -111,9 +111,13 @@ class SpiroExam(BaseExam):
 
     kind = "spirometry"
 
-    def blow_view(self, b: Blow, lang: Lang) -> dict[str, Any]:
+    def blow_view(self, b: Blow, lang: Lang, best: bool = False) -> dict[str, Any]:
+        """One row of the blow table: FEV1 and FVC are judged separately (ATS/ERS 2019 Table 7: a blow may count
+        for FEV1 and not for FVC, or be usable only), ``best`` marks the phase's reported blow (largest
+        FEV1 + FVC), ``index`` is its 1-based place among the examination's blows (its curve's URL)."""
         fb = b.feedback
         acc = fb.acceptability
+        ok = acc is not None and not b.recording.interrupted
         msgs = list(blow_messages(acc, lang)) if acc is not None else list(fb.messages)
         if b.recording.interrupted:
             msgs.insert(0, INTERRUPTED_BLOW[lang])
@@ -121,6 +125,10 @@ class SpiroExam(BaseExam):
         return {"phase": b.phase, "number": b.number, "acceptable": fb.acceptable and not b.recording.interrupted,
                 "usable": bool(acc is not None and acc.usable_fev1), "interrupted": b.recording.interrupted,
                 "reason": b.reason, "messages": msgs, "error": fb.error,
+                "acceptable_fev1": bool(ok and acc and acc.acceptable_fev1),
+                "acceptable_fvc": bool(ok and acc and acc.acceptable_fvc),
+                "usable_fev1": bool(ok and acc and acc.usable_fev1), "usable_fvc": bool(ok and acc and acc.usable_fvc),
+                "best": best and not b.recording.interrupted, "index": self.blows.index(b) + 1,
                 "marks": [m.value for m in (acc.marks if acc is not None else ())],
                 "fev1_l": _num(i.fev1_l) if i else None, "fvc_l": _num(i.fvc_l) if i else None,
                 "pef_l_s": _num(i.pef_l_s, 2) if i else None, "fs_hz": b.recording.fs_hz}
@@ -142,9 +150,12 @@ class SpiroExam(BaseExam):
         advice = ADVICE_MESSAGES[session.advice_code][lang] if session is not None else (
             ADVICE_MESSAGES["need_more_acceptable"][lang])
         phases = []
+        best: set[tuple[str, int]] = set()  # (phase, number) of each phase's reported blow
         for ph in self.exam.phases:
             r = self.exam.phase_result(ph)
             s = r.session if r is not None else None
+            if r is not None and s is not None and s.best_test_index is not None:
+                best.add((ph, r.analysed[s.best_test_index] + 1))
             phases.append({"phase": ph, "grade_fev1": s.grade_fev1 if s else None,
                            "grade_fvc": s.grade_fvc if s else None,
                            "fev1_l": _num(s.fev1_l) if s else None, "fvc_l": _num(s.fvc_l) if s else None,
@@ -166,7 +177,8 @@ class SpiroExam(BaseExam):
         out.update({"phase": phase, "stop": stop, "advice": advice, "complete": stop,
                     "grade_fev1": session.grade_fev1 if session else None,
                     "grade_fvc": session.grade_fvc if session else None,
-                    "blows": [self.blow_view(b, lang) for b in self.blows], "phases": phases,
+                    "blows": [self.blow_view(b, lang, (b.phase, b.number) in best) for b in self.blows],
+                    "phases": phases,
                     "bronchodilator": None if bd is None else {
                         k: _num(v, 3) for k, v in vars(bd).items() if isinstance(v, float)}})
         return out
