@@ -266,7 +266,7 @@ def test_ecg_electrode_off_retake_latency_send(page: Any, serve: Serve, tmp_path
     d2 = int(page.evaluate(_DARK, "ecg-live-canvas"))
     print(f"\nlive 12-lead canvas dark pixels at 1 s / 5 s: {d1} / {d2}")
     assert d2 > d1 > 0
-    page.wait_for_selector("#lead-badges .badge", timeout=20_000)
+    page.wait_for_selector("#lead-badges .badge[data-final]", timeout=20_000)  # the capture's (not the live ones)
     bad = page.locator("#lead-badges .badge.bad")
     assert bad.count() == 1 and bad.get_attribute("data-lead") == "V3" and bad.get_attribute("data-code") == "lead_off"
     print(f"electrode-off badge: {bad.inner_text()!r}; verdict {page.inner_text('#ecg-verdict')!r}")

@@ -333,3 +333,31 @@ def test_spirometry_overlay_columns_and_live_coaching(page: Any, serve: Serve, t
     print(f"end of blow -> blow row on screen (ms): {[round(d, 1) for d in row_ms]}; live coaching: flow block "
           f"received -> text painted p50 {_percentile(coach_ms, 50):.1f} ms, p95 {_percentile(coach_ms, 95):.1f}"
           f" ms, max {max(coach_ms):.1f} ms over {len(coach_ms)} updates")
+
+
+def test_live_lead_badges_during_the_capture(page: Any, serve: Serve, tmp_path: Path) -> None:
+    rs = serve(make_config(tmp_path), tmp_path / "data", ecg_speed=1.0)
+    start_patient(page, rs)
+    page.click("#nav button[data-page=ecg]")
+    page.click("#ecg-new")
+    page.wait_for_function("App.session.ecg !== null")
+    page.evaluate("""() => { window.events = []; App.eventHandlers.push((m) => window.events.push([m.t, m.i || 0,
+        document.querySelectorAll('#lead-badges .badge.bad[data-live]').length])); }""")
+    page.click("#capture-btn")  # scripted: electrode V3 off
+    page.wait_for_selector("#lead-badges .badge.bad[data-live]", timeout=10_000)
+    live = page.locator("#lead-badges .badge.bad[data-live]")
+    text, at = live.inner_text(), float(page.evaluate("Ecg.last / Ecg.fs"))
+    print(f"\nlive badge at {at:.1f} s of the capture: {text!r}")
+    assert live.count() == 1 and live.get_attribute("data-lead") == "V3" and "électrode V3" in text
+    assert page.locator("#lead-badges .badge.ok[data-live]").count() == 11 and at < 5.0
+    shots(page, "ecg-live-badges")
+    page.wait_for_function("App.session.ecg.captures.length === 1 && !App.session.ecg.busy", timeout=25_000)
+    events = page.evaluate("window.events")
+    kinds = [e[0] for e in events]
+    first = next(e for e in events if e[0] == "leads")
+    print(f"lead reports during the capture: {kinds.count('leads')}, first at sample {first[1]}")
+    assert kinds.index("leads") < kinds.index("capture") and kinds.count("leads") >= 15  # every 0.5 s
+    assert first[1] <= 600  # the first second (500 Hz), not after the capture
+    final = page.locator("#lead-badges .badge.bad[data-final]")
+    assert final.count() == 1 and final.get_attribute("data-lead") == "V3"
+    assert page.locator("#lead-badges .badge[data-live]").count() == 0

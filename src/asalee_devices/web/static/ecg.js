@@ -91,13 +91,34 @@
   }
   App.eventHandlers.push(async (m) => {
     if (!E.exam || m.exam !== E.exam.id) return;
-    if (m.t === "start" && m.kind === "ecg") { E.take = m.take; reset(E.fs); clearVerdict(); App.banner(""); schedule(); }
+    if (m.t === "start" && m.kind === "ecg") { E.take = m.take; E.liveTake = m.take; reset(E.fs); clearVerdict(); App.banner(""); schedule(); }
+    if (m.t === "leads" && m.take === E.liveTake) liveBadges(m);
     if (m.t === "capture" || m.t === "error") {
+      E.liveTake = null;
       App.text("ecg-live", "");
       if (m.t === "error") App.banner(m.message);
       await App.refresh();
     }
   });
+
+  // one badge per lead; live ones (during the capture, from the last second) are marked data-live, the capture's
+  // analysis data-final
+  function badge(lq, kind) {
+    const s = document.createElement("span");
+    s.className = "badge " + (lq.ok ? "ok" : "bad") + (kind === "live" ? " live" : ""); s.dataset.lead = lq.lead; s.dataset.code = lq.code || "";
+    s.dataset[kind] = "1";
+    s.textContent = lq.ok ? lq.lead + " " + App.t("ecg.ok") : lq.lead + " — " + (lq.code === "flat" ? App.t("ecg.flat") : App.t("ecg.electrode") + " " + electrodeText(lq.lead, lq.electrodes));
+    if (lq.message) s.title = lq.message;
+    s.setAttribute("role", "status");
+    return s;
+  }
+  function liveBadges(m) {
+    const t0 = performance.now();
+    const el = App.el("lead-badges"); el.textContent = "";
+    for (const lq of m.leads) el.appendChild(badge(lq, "live"));
+    E.liveLog = E.liveLog || [];
+    E.liveLog.push({ take: m.take, i: m.i, bad: m.leads.filter((l) => !l.ok).map((l) => l.lead), ms: performance.now() - t0 });
+  }
 
   function electrodeText(lead, inferred) {
     // the electrode the analysis inferred from the pattern of affected leads, else the ones the lead uses
@@ -108,7 +129,7 @@
   function render(ex) {
     E.exam = ex;
     App.el("capture-btn").disabled = !ex || ex.busy || ex.sent;
-    const badges = App.el("lead-badges"); badges.textContent = "";
+    const badges = App.el("lead-badges"); if (!ex || !ex.busy) badges.textContent = "";
     const table = App.el("capture-table"); table.textContent = "";
     if (!ex) { App.text("ecg-verdict", ""); App.el("ecg-messages").textContent = ""; return; }
     if (ex.device_error) App.banner(ex.device_error); else App.banner("");
@@ -126,17 +147,12 @@
         td.appendChild(b);
       }
     }
-    if (!last || ex.busy) { clearVerdict(); return; }  // busy: a new take is being recorded
+    if (ex.busy) { App.text("ecg-verdict", "", "huge"); App.el("ecg-messages").textContent = ""; return; }  // a new take: live badges only
+    if (!last) { clearVerdict(); return; }
     App.text("ecg-verdict", last.verdict, "huge " + (last.acceptable ? "good" : "bad"));
     const ul = App.el("ecg-messages"); ul.textContent = "";
     for (const msg of last.messages) { const li = document.createElement("li"); li.textContent = msg; ul.appendChild(li); }
-    for (const lq of last.leads) {
-      const s = document.createElement("span");
-      s.className = "badge " + (lq.ok ? "ok" : "bad"); s.dataset.lead = lq.lead; s.dataset.code = lq.code || "";
-      s.textContent = lq.ok ? lq.lead + " " + App.t("ecg.ok") : lq.lead + " — " + App.t("ecg.electrode") + " " + electrodeText(lq.lead, lq.electrodes);
-      s.title = lq.message; s.setAttribute("role", "status");
-      badges.appendChild(s);
-    }
+    for (const lq of last.leads) badges.appendChild(badge(lq, "final"));
   }
 
   App.pages.ecg = {
