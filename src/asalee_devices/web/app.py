@@ -97,16 +97,34 @@ async def websocket(ws: WebSocket) -> None:
         return
     await ws.accept()
     queue = state.hub.add()
-    try:
+
+    async def pump() -> None:
         while True:
             text = await queue.get()
             if text == CLOSE:
                 await ws.close(code=1013, reason="client too slow")
-                break
+                return
             await ws.send_text(text)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+
+    async def watch() -> None:
+        # the page sends nothing, but its disconnection - or the server's shutdown closing it (SIGTERM) - arrives
+        # here: without listening, the handler would wait on its queue forever and hold the shutdown
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = {asyncio.ensure_future(pump()), asyncio.ensure_future(watch())}
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for t in done:
+            failure = t.exception()
+            if failure is not None and not isinstance(failure, WebSocketDisconnect | RuntimeError):
+                raise failure
     finally:
+        for t in tasks:
+            t.cancel()
         state.hub.remove(queue)
 
 
