@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -106,25 +107,21 @@ async def websocket(ws: WebSocket) -> None:
                 return
             await ws.send_text(text)
 
-    async def watch() -> None:
+    async def watch(scope: anyio.CancelScope) -> None:
         # the page sends nothing, but its disconnection - or the server's shutdown closing it (SIGTERM) - arrives
         # here: without listening, the handler would wait on its queue forever and hold the shutdown
         while (await ws.receive())["type"] != "websocket.disconnect":
             pass
+        scope.cancel()
 
-    tasks = {asyncio.ensure_future(pump()), asyncio.ensure_future(watch())}
     try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for t in done:
-            failure = t.exception()
-            if failure is not None and not isinstance(failure, WebSocketDisconnect | RuntimeError):
-                raise failure
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, tg.cancel_scope)
+            await pump()
+            tg.cancel_scope.cancel()
+    except* (WebSocketDisconnect, RuntimeError):  # the page went away while a message was being sent
+        pass
     finally:
-        for t in tasks:
-            t.cancel()
         state.hub.remove(queue)
 
 
