@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from fhir.resources.R4B.bundle import Bundle  # noqa: E402
 
-from asalee_devices.canonical import load_results, phase  # noqa: E402
+from asalee_devices.canonical import CanonicalResult, load_results, phase  # noqa: E402
 from asalee_devices.config import Config  # noqa: E402
 from asalee_devices.devices.gdt_bridge import GdtPatient, GdtProgram, request_fields  # noqa: E402
 from asalee_devices.drivers.gdt import encode  # noqa: E402
@@ -81,27 +81,31 @@ def _outputs(folder: Path) -> tuple[str, dict[str, Callable[[], Any]]]:
     if isinstance(exam, EcgExamination):
         analysis = exam.kept_analysis
         assert analysis is not None
-        trace = ecg_trace(analysis.cleaned)
+        result = CanonicalResult(doc, ctx, PATIENT, trace=ecg_trace(analysis.cleaned))
 
         def fhir() -> list[str]:
-            return [to_json(ecg_bundle(ctx, PATIENT, doc, trace))]
+            assert result.trace is not None
+            return [to_json(ecg_bundle(result.exam, result.patient, result.results, result.trace))]
     else:
         curves = {}
         for name in exam.phases:
-            result = exam.phase_result(name)
-            assert result is not None and result.session is not None and phase(doc, name) is not None
-            curves[name] = flow_curve(result.recordings[result.analysed[result.session.best_test_index or 0]])
+            ph = exam.phase_result(name)
+            assert ph is not None and ph.session is not None and phase(doc, name) is not None
+            curves[name] = flow_curve(ph.recordings[ph.analysed[ph.session.best_test_index or 0]])
+        result = CanonicalResult(doc, ctx, PATIENT, curve=curves["pre"], post_curve=curves.get("post"))
 
         def fhir() -> list[str]:
-            return [to_json(spirometry_bundle(ctx, PATIENT, doc, phase=name, curve=c)) for name, c in curves.items()]
+            return [to_json(spirometry_bundle(result.exam, result.patient, result.results, phase=name,
+                                              curve=result.curve if name == "pre" else result.post_curve))
+                    for name in exam.phases]
     bundles = fhir()
     program = GdtProgram(receiver_id="SPIR", procedure="SPIRO" if kind == "spirometry" else "EKG")
     gdt_patient = GdtPatient("4711", PATIENT.family, PATIENT.given[0], PATIENT.birth_date, sex=PATIENT.sex)
     return kind, {
-        "results JSON": lambda: canonical_json(doc),
+        "results JSON": lambda: canonical_json(result.results),
         "FHIR bundle": fhir,
         "HL7 v2": lambda: [bundle_to_oru(b, control_id="c1") for b in bundles],
-        "HPRIM": lambda: hprim_payload(setup, manifest, doc, kind),
+        "HPRIM": lambda: hprim_payload(setup, manifest, result.results, kind),
         "GDT out": lambda: encode("6302", request_fields(gdt_patient, program), version=program.version,
                                   charset=program.charset),
         "peer json.loads": lambda: json.loads(data),
