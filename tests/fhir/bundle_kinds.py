@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import ecg_bundle, spirometry_bundle
 
 from asalee_devices.drivers.identity import DeviceIdentity
-from asalee_devices.fhir_out import Bronchodilator, ecg_bundle, spirometry_bundle, to_json
+from asalee_devices.fhir_out import Bronchodilator, to_json
 from asalee_devices.fhir_out.context import PerformerContext
 from asalee_devices.fhir_out.interpretation import interpretation_bundle
 

@@ -92,3 +92,84 @@ def child_spiro_session() -> tuple[SessionResult, list[Prediction], object]:
                      ethnicity="caucasian") for p in ("fev1", "fvc", "fev1_fvc", "fev0_75")]
     best = recs[session.best_test_index if session.best_test_index is not None else 0]
     return session, preds, best
+
+
+# -- the renderers take the canonical results document: these build it from the hand-made signal objects above,
+#    the way workflow/results.py stores it (canonical JSON read back), so the tests exercise the stored shape.
+
+def _stored(doc: dict[str, object]) -> dict[str, object]:
+    import json
+
+    from asalee_devices.workflow.results import canonical_json
+
+    return json.loads(canonical_json(doc))  # type: ignore[no-any-return]
+
+
+def spirometry_doc(session: SessionResult, predictions: object = (), *, equation: str = "gli-global-2022",
+                   blow_numbers: list[int] | tuple[int, ...] | None = None, bd_response: object = None,
+                   fev0_75: bool = False, phase: str = "pre") -> dict[str, object]:
+    """The canonical results of one phase holding ``session``, with the parameters' reference values from
+    ``predictions`` (a list or mapping of :class:`Prediction`, computed with ``equation``)."""
+    from asalee_devices.canonical import SCHEMA_VERSION
+    from asalee_devices.workflow.results import mark_words
+    from asalee_devices.workflow.spirometry_exam import REPORTED_PARAMETERS
+
+    preds = dict(predictions) if isinstance(predictions, dict) else {p.parameter: p for p in predictions}  # type: ignore[attr-defined]
+    best = session.blows[session.best_test_index] if session.best_test_index is not None else None
+    fev6 = [b.indices.fev6_l for b in session.blows if b.acceptability.usable_fev1 and b.indices.fev6_l is not None]
+    measured = {"fev1": session.fev1_l, "fvc": session.fvc_l, "fev1_fvc": session.fev1_fvc, "pef": session.pef_l_s,
+                "fef25_75": session.fef25_75_l_s, "fev6": max(fev6) if fev6 else None,
+                "fet": best.indices.fet_s if best is not None else None, "fev0_75": session.fev0_75_l}
+    params = []
+    for name, unit, label in REPORTED_PARAMETERS:
+        if name == "fev0_75" and not fev0_75:
+            continue
+        value = measured[name]
+        prm: dict[str, object] = {"name": name, "label": label, "unit": unit, "measured": value}
+        pr = preds.get(name)
+        if pr is not None:
+            prm |= {"predicted": float(pr.predicted[0]), "lln": float(pr.lln[0]), "uln": float(pr.uln[0]),
+                    "equation": equation}
+            if value is not None:
+                prm |= {"z_score": float(pr.z_score(value)[0]),
+                        "percent_predicted": float(pr.percent_predicted(value)[0])}
+        params.append(prm)
+    analysed = [n - 1 for n in blow_numbers] if blow_numbers is not None else list(range(len(session.blows)))
+    return _stored({"schema_version": SCHEMA_VERSION, "kind": "spirometry", "subject": {"equation": equation},
+                    "phases": {phase: {"session": session, "parameters": params, "analysed": analysed,
+                                       "marks": mark_words(session, analysed)}},
+                    "bronchodilator_response": bd_response})
+
+
+def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: SessionResult, predictions: object = (),
+                      *, equation: str = "gli-global-2022", pre_post: str = "none", best_curve: object = None,
+                      bronchodilator: object = None, blow_numbers: list[int] | None = None,
+                      bd_response: object = None, fev0_75: bool = False) -> object:
+    """:func:`asalee_devices.fhir_out.spirometry_bundle` of the canonical results holding these inputs."""
+    from asalee_devices.fhir_out import spirometry_bundle as render
+    from asalee_devices.workflow.results import flow_curve
+
+    phase = "post" if bd_response is not None else "pre"
+    doc = spirometry_doc(session, predictions, equation=equation, blow_numbers=blow_numbers,
+                         bd_response=bd_response, fev0_75=fev0_75, phase=phase)
+    return render(exam, patient, doc, phase=phase, pre_post=pre_post,  # type: ignore[arg-type]
+                  curve=None if best_curve is None else flow_curve(best_curve),  # type: ignore[arg-type]
+                  bronchodilator=bronchodilator)  # type: ignore[arg-type]
+
+
+def ecg_doc(analysis: EcgAnalysis) -> dict[str, object]:
+    """The canonical results of an examination whose kept capture is ``analysis``."""
+    from asalee_devices.workflow.results import ecg_file_results
+
+    return _stored(ecg_file_results(analysis, 50.0))
+
+
+def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis, *, waveform: str = "cleaned",
+               file_warnings: tuple[str, ...] = (), lang: str = "fr") -> object:
+    """:func:`asalee_devices.fhir_out.ecg_bundle` of the canonical results of ``analysis`` and its trace."""
+    from asalee_devices.fhir_out import ecg_bundle as render
+    from asalee_devices.workflow.results import ecg_trace
+
+    trace = ecg_trace(analysis.cleaned if waveform == "cleaned" else analysis.raw)
+    return render(exam, patient, ecg_doc(analysis), trace, waveform=waveform,  # type: ignore[arg-type]
+                  file_warnings=file_warnings, lang=lang)  # type: ignore[arg-type]

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import spirometry_bundle
 from tests.fhir_test_server import FhirTestServer
 
 from asalee_devices.config import SinkConfig
 from asalee_devices.errors import ConfigError, PatientDataError
-from asalee_devices.fhir_out import spirometry_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.outbox import Outbox, RetryPolicy
 from asalee_devices.fhir_out.pipeline import patient_from_mapping, queue_exam
 from asalee_devices.fhir_out.sinks import Delivery, RejectedDeliveryError, create_sink

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from tests.fhir import fixtures as F
 from tests.fhir.bundle_kinds import KINDS, all_bundles
+from tests.fhir.fixtures import spirometry_bundle
 from tests.fhir.frcore_rules import RULES, rule_count, violations
 
 from asalee_devices.config import Config, PersonConfig, PracticeConfig, validate
 from asalee_devices.errors import PatientDataError
-from asalee_devices.fhir_out import spirometry_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.context import PatientContext, PerformerContext
 
 MAIN_FIXTURE = Path(__file__).parent / "data" / "main-2835003-identities.json"

@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import ecg_bundle
 from tests.fhir.test_fhir_node_validators import NODE_DIR, _node
 from tests.fhir_test_server import FhirTestServer
 
 from asalee_devices.errors import InputError
-from asalee_devices.fhir_out import ecg_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.context import PerformerContext
 from asalee_devices.fhir_out.interpretation import interpretation_bundle
 from asalee_devices.signal.ecg.analysis import analyze_ecg

@@ -15,9 +15,10 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from tests.fhir import fixtures as F
 from tests.fhir.fhirpath_rules import violations
+from tests.fhir.fixtures import ecg_bundle, spirometry_bundle
 
 from asalee_devices.errors import PatientDataError
-from asalee_devices.fhir_out import ecg_bundle, spirometry_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.codes import ECG_LEAD_CODES, LOINC_DISPLAY, PREDICTED_OFFSET, SPIRO_CODES
 from asalee_devices.fhir_out.context import Calibration, PerformerContext, check_patient
 from asalee_devices.signal.spirometry.reference import predict

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import spirometry_bundle
 from tests.fhir_test_server import FhirTestServer
 
-from asalee_devices.fhir_out import spirometry_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.outbox import Outbox, RetryPolicy
 from asalee_devices.fhir_out.sinks import Delivery, SendResult
 from asalee_devices.fhir_out.sinks.fhir_rest import FhirRestSink, retry_after_s

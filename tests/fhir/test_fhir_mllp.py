@@ -13,9 +13,10 @@ import hl7.mllp
 import numpy as np
 import pytest
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import ecg_bundle
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.fhir_out import ecg_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.codes import ECG_LEAD_CODES
 from asalee_devices.fhir_out.outbox import Outbox
 from asalee_devices.fhir_out.sinks import Delivery, RejectedDeliveryError, TransientDeliveryError, create_sink
@@ -154,7 +155,8 @@ def test_charset_that_cannot_carry_the_text_is_rejected(ecg_payload: bytes) -> N
 
 
 def test_spirometry_oru_obx_lines() -> None:
-    from asalee_devices.fhir_out import spirometry_bundle
+    from tests.fhir.fixtures import spirometry_bundle
+
     from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
 
     session, preds, _ = F.spiro_session()
@@ -173,7 +175,8 @@ def test_spirometry_oru_obx_lines() -> None:
 
 
 def _oru(pdf: bytes | None = F.PDF, patient: object = None) -> str:
-    from asalee_devices.fhir_out import spirometry_bundle
+    from tests.fhir.fixtures import spirometry_bundle
+
     from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
 
     session, preds, _ = F.spiro_session()

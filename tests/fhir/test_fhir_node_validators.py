@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import ecg_bundle, spirometry_bundle
 
-from asalee_devices.fhir_out import Bronchodilator, ecg_bundle, spirometry_bundle, to_json
+from asalee_devices.fhir_out import Bronchodilator, to_json
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 

@@ -19,12 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import spirometry_bundle
 from tests.fhir.medplum_server import SmartAuthServer, unavailable
 from tests.fhir_test_server import FhirTestServer
 
 from asalee_devices.config import Config, SinkConfig, validate
 from asalee_devices.errors import ConfigError
-from asalee_devices.fhir_out import spirometry_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.outbox import Outbox
 from asalee_devices.fhir_out.sinks import TransientDeliveryError
 from asalee_devices.fhir_out.sinks.fhir_rest import FhirRestSink

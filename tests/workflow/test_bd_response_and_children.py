@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pdfplumber
 from tests.fhir import fixtures as F
+from tests.fhir.fixtures import spirometry_bundle
 
-from asalee_devices.fhir_out import spirometry_bundle, to_json
+from asalee_devices.fhir_out import to_json
 from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
 from asalee_devices.signal.spirometry.reference import predict
 from asalee_devices.simulators.generators.spirometry import forced_expiration

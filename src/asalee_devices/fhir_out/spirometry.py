@@ -1,22 +1,24 @@
 """Spirometry examination -> FHIR R4 transaction Bundle (Procedure, DiagnosticReport, one Observation per
-parameter with predicted / % predicted / z-score components and LLN, curves as SampledData)."""
+parameter with predicted / % predicted / z-score components and LLN, curves as SampledData).
+
+A pure renderer of the canonical results document (:mod:`asalee_devices.canonical`, the ``results.json`` of
+``workflow/results.py``): the values, reference values, z-scores, grades and marks are read as the workflow
+computed them, never recomputed (no ``signal/`` import, no reference-equation call)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from asalee_devices.canonical import FlowCurve, schema_version
+from asalee_devices.canonical import phase as phase_of
 from asalee_devices.errors import InputError
 from asalee_devices.fhir_out import _build as B
 from asalee_devices.fhir_out import codes as C
 from asalee_devices.fhir_out.context import Bronchodilator, ExamContext, PatientContext
-from asalee_devices.messages.spirometry import mark_labels
-from asalee_devices.signal.spirometry.recording import FlowRecording
-from asalee_devices.signal.spirometry.reference import Prediction
-from asalee_devices.signal.spirometry.session import BronchodilatorResponse, SessionResult
 
 if TYPE_CHECKING:
     from fhir.resources.R4B.bundle import Bundle
@@ -37,10 +39,14 @@ _BD_TEXT = {"none": "", "pre": " pre-bronchodilator", "post": " post-bronchodila
 _DECIMALS = {"L": 3, "L/s": 2, "%": 1, "s": 2}
 #: parameters graded per ATS/ERS 2019 (FEV0.75 for children aged 6 or younger)
 _GRADED = ("fev1", "fvc", "fev0_75")
+#: parameters sent with their reference values (predicted, % predicted, z-score, LLN); the others as measured
+_PREDICTED = ("fev1", "fvc", "fev1_fvc", "fev0_75")
+#: parameters sent only when measured (the others with a dataAbsentReason when there is no value)
+_ONLY_WHEN_MEASURED = ("fev6", "fet")
 
 
-def _finite(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
+def _finite(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
 def _code(sc: C.SpiroCode, bd: BdContext) -> B.Json:
@@ -58,39 +64,32 @@ def _code(sc: C.SpiroCode, bd: BdContext) -> B.Json:
     return B.concept(*codings, text=sc.label + _BD_TEXT[bd])
 
 
-def _prediction_components(sc: C.SpiroCode, pred: Prediction, observed: float, scale: float
+def _prediction_components(sc: C.SpiroCode, prm: Mapping[str, Any], scale: float
                            ) -> tuple[list[B.Json], float | None]:
-    """predicted, % predicted and z-score components; returns them and the LLN (in the Observation's unit)."""
-    predicted = float(pred.predicted[0])
-    lln = float(pred.lln[0])
-    observed_native = observed / scale
-    z = float(pred.z_score(observed_native)[0])
+    """predicted, % predicted and z-score components of a canonical parameter (as the workflow computed them);
+    returns them and the LLN (in the Observation's unit)."""
+    predicted, lln = _finite(prm.get("predicted")), _finite(prm.get("lln"))
+    pct, z = _finite(prm.get("percent_predicted")), _finite(prm.get("z_score"))
     comps: list[B.Json] = []
     dec = _DECIMALS[sc.unit]
-    if math.isfinite(predicted):
+    if predicted is not None:
         pc = [B.coding(C.LOINC, sc.loinc_predicted)] if sc.loinc_predicted else []
         pc.append(B.coding(C.MDC, sc.mdc + C.PREDICTED_OFFSET))
         comps.append({"code": B.concept(*pc, text=f"{sc.label} predicted"),
                       "valueQuantity": B.quantity(predicted * scale, sc.unit, dec)})
-        pct = 100.0 * observed_native / predicted
-        cc = ([B.coding(C.LOINC, sc.loinc_pct_predicted)] if sc.loinc_pct_predicted else [])
-        cc.append(B.coding(C.CS_SPIRO, f"{sc.key}-percent-predicted", f"{sc.label} % predicted"))
-        comps.append({"code": B.concept(*cc, text=f"{sc.label} % predicted"),
-                      "valueQuantity": B.quantity(pct, "%", 1)})
-    if math.isfinite(z):
+        if pct is not None:
+            cc = ([B.coding(C.LOINC, sc.loinc_pct_predicted)] if sc.loinc_pct_predicted else [])
+            cc.append(B.coding(C.CS_SPIRO, f"{sc.key}-percent-predicted", f"{sc.label} % predicted"))
+            comps.append({"code": B.concept(*cc, text=f"{sc.label} % predicted"),
+                          "valueQuantity": B.quantity(pct, "%", 1)})
+    if z is not None:
         comps.append({"code": B.concept(B.coding(C.CS_SPIRO, f"{sc.key}-zscore", f"{sc.label} z-score"),
                                         text=f"{sc.label} z-score"),
                       "valueQuantity": {"value": round(z, 2), "unit": "1", "system": C.UCUM, "code": "1"}})
-    return comps, (lln * scale if math.isfinite(lln) else None)
+    return comps, (lln * scale if lln is not None else None)
 
 
-def _as_mapping(predictions: Mapping[str, Prediction] | Sequence[Prediction]) -> dict[str, Prediction]:
-    if isinstance(predictions, Mapping):
-        return dict(predictions)
-    return {p.parameter: p for p in predictions}
-
-
-def _curves(rec: FlowRecording) -> list[B.Json]:
+def _curves(rec: FlowCurve) -> list[B.Json]:
     """Flow-time (mL/s integers) and volume-time (mL integers) of one manoeuvre, same period, one origin each."""
     flow = np.nan_to_num(np.asarray(rec.flow_l_s, dtype=np.float64))
     volume = np.concatenate(([0.0], np.cumsum(0.5 * (flow[1:] + flow[:-1])) / rec.fs_hz))
@@ -109,11 +108,10 @@ def _curves(rec: FlowRecording) -> list[B.Json]:
     ]
 
 
-def _bd_components(bd: BronchodilatorResponse, key: str) -> list[B.Json]:
+def _bd_components(bd: Mapping[str, Any], key: str) -> list[B.Json]:
     """ERS/ATS 2022 bronchodilator response of FEV1 or FVC (project codes: LOINC has none for these)."""
-    change_l = bd.fev1_change_l if key == "fev1" else bd.fvc_change_l
-    pct_pred = bd.fev1_change_pct_predicted if key == "fev1" else bd.fvc_change_pct_predicted
-    pct_pre = bd.fev1_change_pct if key == "fev1" else bd.fvc_change_pct
+    change_l, pct_pred, pct_pre = (bd.get(f"{key}_change_l"), bd.get(f"{key}_change_pct_predicted"),
+                                   bd.get(f"{key}_change_pct"))
     label = "FEV1" if key == "fev1" else "FVC"
     out: list[B.Json] = []
     for code, value, unit, text in (
@@ -128,56 +126,55 @@ def _bd_components(bd: BronchodilatorResponse, key: str) -> list[B.Json]:
     return out
 
 
-def _marks_note(session: SessionResult, blow_numbers: Sequence[int] | None) -> str:
-    """The nurse's operator-assessed marks, in French and English, or "" when there are none."""
-    fr: list[str] = []
-    en: list[str] = []
-    for k, bl in enumerate(session.blows):
-        marks = bl.acceptability.marks
-        if not marks:
-            continue
-        n = blow_numbers[k] if blow_numbers is not None and k < len(blow_numbers) else k + 1
-        fr.append(f"essai {n} : " + ", ".join(mark_labels(marks, "fr")))
-        en.append(f"blow {n}: " + ", ".join(mark_labels(marks, "en")))
+def _marks_note(marks: list[Mapping[str, Any]]) -> str:
+    """The nurse's operator-assessed marks (the phase's ``marks``: blow number and words), in French and English,
+    or "" when there are none."""
+    fr = [f"essai {m['blow']} : " + ", ".join(m["fr"]) for m in marks]
+    en = [f"blow {m['blow']}: " + ", ".join(m["en"]) for m in marks]
     if not fr:
         return ""
     return ("Observations de l'infirmière (ATS/ERS 2019, critères évalués par l'opérateur ; essai non acceptable) : "
             + " ; ".join(fr) + " / Operator-assessed (ATS/ERS 2019; blow not acceptable): " + "; ".join(en))
 
 
-def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: SessionResult,
-                      predictions: Mapping[str, Prediction] | Sequence[Prediction] = (), *,
-                      equation: str = "gli-global-2022", pre_post: BdContext = "none",
-                      best_curve: FlowRecording | None = None,
-                      bronchodilator: Bronchodilator | None = None,
-                      blow_numbers: Sequence[int] | None = None,
-                      bd_response: BronchodilatorResponse | None = None,
-                      fev0_75: bool = False) -> Bundle:
-    """The transaction Bundle of one spirometry examination (validated with fhir.resources R4B).
+def spirometry_bundle(exam: ExamContext, patient: PatientContext, results: Mapping[str, Any], *,
+                      phase: str = "pre", pre_post: BdContext = "none", curve: FlowCurve | None = None,
+                      bronchodilator: Bronchodilator | None = None) -> Bundle:
+    """The transaction Bundle of one phase of a spirometry examination (validated with fhir.resources R4B), rendered
+    from its canonical ``results`` document (``phases[phase]``: session, parameters, operator marks).
 
     With ``pre_post="post"``, ``bronchodilator`` (drug, dose, time) becomes a MedicationAdministration that the
     Observations are ``partOf`` (besides the Procedure).
-    ``predictions`` are the reference values of the patient (keys ``fev1``, ``fvc``, ``fev1_fvc``, as returned by
-    ``reference.predict``) computed with ``equation``; ``best_curve`` is the flow recording of the best manoeuvre.
-    FEV1/FVC is sent in % (the fraction x 100); its predicted value and LLN are converted the same way.
-    ``blow_numbers[k]`` is the nurse's number of ``session.blows[k]`` (default k + 1): the operator-assessed marks
-    (leak, obstructed mouthpiece, sub-maximal effort) are listed with it in the FEV1 and FVC Observations' notes.
-    ``bd_response`` (post bundle): the ERS/ATS 2022 bronchodilator response as components of the FEV1 and FVC
+    The reference values (predicted, % predicted, z-score, LLN and the equation) of FEV1, FVC, FEV1/FVC and FEV0.75
+    are the parameters' as the workflow computed them; FEV1/FVC is sent in % (the fraction x 100), its predicted value
+    and LLN converted the same way. ``curve`` is the flow-time curve of the phase's best manoeuvre.
+    The operator-assessed marks (leak, obstructed mouthpiece, sub-maximal effort) are listed with the nurse's blow
+    number in the FEV1 and FVC Observations' notes.
+    The post phase carries the document's ERS/ATS 2022 ``bronchodilator_response`` as components of the FEV1 and FVC
     Observations: post - pre (L), as % of the predicted value, and as % of the pre value.
-    ``fev0_75`` (children aged 6 or younger, ``SpirometryExamination.reports_fev0_75``): an FEV0.75 Observation
-    (MDC 188944 + SNOMED CT 251910007; LOINC has no code) with its ATS/ERS 2019 grade and acceptable-manoeuvre count
-    as FEV1 and FVC carry theirs; its predicted value when ``predictions`` has ``fev0_75`` (GLI-2012).
+    FEV0.75 (children aged 6 or younger: the phase reports it) is an Observation (MDC 188944 + SNOMED CT 251910007;
+    LOINC has no code) with its ATS/ERS 2019 grade and acceptable-manoeuvre count as FEV1 and FVC carry theirs.
     """
+    schema_version(results)
     if pre_post not in _BD_TEXT:
         raise InputError("Unknown bronchodilator context", field="pre_post", value=pre_post,
                          expected="none, pre or post")
+    data = phase_of(results, phase)
+    session: Mapping[str, Any] | None = data.get("session") if data is not None else None
+    if data is None or session is None:
+        raise InputError("No analysed spirometry phase to send", field="phase", value=phase,
+                         expected="a phase of the results with a session")
+    params = {str(p["name"]): p for p in data.get("parameters") or ()}
+    subject = results.get("subject") or {}
+    equation = next((str(p["equation"]) for p in params.values() if p.get("equation")),
+                    str(subject.get("equation") or "gli-global-2022"))
     if equation not in EQUATION_NAMES:
         raise InputError("Unknown reference equation", field="equation", value=equation,
                          expected=", ".join(EQUATION_NAMES))
     if bronchodilator is not None and pre_post != "post":
         raise InputError("A bronchodilator administration belongs to post-bronchodilator manoeuvres",
                          field="pre_post", value=pre_post, expected="post")
-    preds = _as_mapping(predictions)
+    bd_response = results.get("bronchodilator_response") if phase == "post" else None
     b = B.BundleBuilder(exam)
     subject = {"reference": B.add_patient(b, patient)}
     nurse_url = B.add_practitioner(b, exam.performer, "nurse")
@@ -212,23 +209,14 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
         bd_url = b.add_identified(admin, part="bronchodilator")
     procedure_url = b.add_identified(procedure, part="procedure")
 
-    best = session.blows[session.best_test_index] if session.best_test_index is not None else None
-    n_acc_fev1 = sum(1 for bl in session.blows if bl.acceptability.acceptable_fev1)
-    n_acc_fvc = sum(1 for bl in session.blows if bl.acceptability.acceptable_fvc)
-    n_acc_fev0_75 = sum(1 for bl in session.blows if bl.acceptability.acceptable_fev0_75)
-    values: dict[str, float | None] = {
-        "fev1": session.fev1_l, "fvc": session.fvc_l,
-        "fev1_fvc": None if session.fev1_fvc is None else 100.0 * session.fev1_fvc,
-        "pef": session.pef_l_s, "fef25_75": session.fef25_75_l_s,
-    }
-    fev6 = [bl.indices.fev6_l for bl in session.blows
-            if bl.acceptability.usable_fev1 and bl.indices.fev6_l is not None]
-    if fev6:  # largest FEV6 of the usable manoeuvres (as workflow.spirometry_exam reports it)
-        values["fev6"] = max(fev6)
-    if fev0_75:
-        values["fev0_75"] = session.fev0_75_l
-    if best is not None:
-        values["fet"] = best.indices.fet_s
+    blows = [bl["acceptability"] for bl in session.get("blows") or ()]
+    n_acc = {key: sum(1 for acc in blows if acc.get(f"acceptable_{key}")) for key in _GRADED}
+    values: dict[str, float | None] = {}
+    for key, prm in params.items():
+        measured = _finite(prm.get("measured"))
+        if key in _ONLY_WHEN_MEASURED and measured is None:
+            continue
+        values[key] = None if measured is None else measured * (100.0 if key == "fev1_fvc" else 1.0)
     common = {
         "resourceType": "Observation",
         "category": [B.concept(B.coding(C.OBS_CATEGORY, "procedure", "Procedure"))],
@@ -236,8 +224,8 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
         "device": {"reference": metric_url or device_url},
         "partOf": [{"reference": procedure_url}] + ([{"reference": bd_url}] if bd_url else []),
     }
-    marks_note = _marks_note(session, blow_numbers)
-    results: list[str] = []
+    marks_note = _marks_note(list(data.get("marks") or ()))
+    entries: list[str] = []
     for key, raw_value in values.items():
         sc = C.SPIRO_CODES[key]
         value = _finite(raw_value)
@@ -248,10 +236,10 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                                                 text="no acceptable or usable manoeuvre")
         else:
             obs["valueQuantity"] = B.quantity(value, sc.unit, _DECIMALS[sc.unit])
-            pred_key = "fev1_fvc" if key == "fev1_fvc" else key
-            if pred_key in preds:
+            prm = params[key]
+            if key in _PREDICTED and prm.get("predicted") is not None:
                 scale = 100.0 if key == "fev1_fvc" else 1.0
-                pc, lln = _prediction_components(sc, preds[pred_key], value, scale)
+                pc, lln = _prediction_components(sc, prm, scale)
                 comps.extend(pc)
                 obs["method"] = B.concept(B.coding(C.CS_EQUATION, equation, EQUATION_NAMES[equation]),
                                           text=EQUATION_NAMES[equation])
@@ -262,8 +250,7 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
                     obs["interpretation"] = [B.concept(B.coding(
                         C.V3_INTERPRETATION, flag, "Low" if flag == "L" else "Normal"))]
         if key in _GRADED:
-            grade, n_acceptable = {"fev1": (session.grade_fev1, n_acc_fev1), "fvc": (session.grade_fvc, n_acc_fvc),
-                                   "fev0_75": (session.grade_fev0_75, n_acc_fev0_75)}[key]
+            grade, n_acceptable = session.get(f"grade_{key}"), n_acc[key]
             comps.append({"code": B.concept(B.coding(C.CS_SPIRO, "grade", C.SPIRO_LOCAL_DISPLAY["grade"]),
                                             text=f"{sc.label} ATS/ERS 2019 grade"), "valueString": grade})
             comps.append({"code": B.concept(B.coding(C.CS_SPIRO, "acceptable-manoeuvres",
@@ -280,29 +267,29 @@ def spirometry_bundle(exam: ExamContext, patient: PatientContext, session: Sessi
             comps.extend(_bd_components(bd_response, key))
         if marks_note and key in ("fev1", "fvc"):
             obs["note"] = [{"text": marks_note}]
-        results.append(b.add_identified(obs, part=f"obs-{key}"))
-    if best_curve is not None:
+        entries.append(b.add_identified(obs, part=f"obs-{key}"))
+    if curve is not None:
         curves: B.Json = {**common, "status": "final",
                           "code": B.concept(B.coding(C.CS_SPIRO, "curves", C.SPIRO_LOCAL_DISPLAY["curves"]),
                                             text="Courbes débit-temps et volume-temps / flow-time and "
                                                  "volume-time curves"),
-                          "component": _curves(best_curve)}
-        if best_curve.interrupted:
+                          "component": _curves(curve)}
+        if curve.interrupted:
             curves["note"] = [{"text": "acquisition interrupted"}]
-        results.append(b.add_identified(curves, part="obs-curves"))
+        entries.append(b.add_identified(curves, part="obs-curves"))
     report: B.Json = {
         "resourceType": "DiagnosticReport", "status": "preliminary",
         "category": [B.concept(B.coding(C.V2_0074, "PF", "Pulmonary Function"))],
         "code": B.concept(B.coding(C.LOINC, C.SPIRO_REPORT_LOINC), B.coding(C.SNOMED, "127783003", "Spirometry"),
                           text="Spirométrie / spirometry"),
         "subject": subject, "effectiveDateTime": effective, "issued": b.issued().isoformat(timespec="milliseconds"),
-        "performer": [{"reference": nurse_url}], "result": [{"reference": r} for r in results],
+        "performer": [{"reference": nurse_url}], "result": [{"reference": r} for r in entries],
     }
     if exam.pdf is not None:
         report["presentedForm"] = [B.presented_form(exam.pdf, "Compte rendu de spirométrie")]
     b.add_identified(report, part="report")  # full URL == report_url (same name-based id)
     if gp_url is not None:
         B.add_task(b, report_url=report_url, patient_url=subject["reference"], gp_url=gp_url, nurse_url=nurse_url)
-    B.add_provenance(b, targets=[report_url, procedure_url, *results], nurse_url=nurse_url, device_url=device_url,
+    B.add_provenance(b, targets=[report_url, procedure_url, *entries], nurse_url=nurse_url, device_url=device_url,
                      software_url=software_url)
     return B.finish(b)

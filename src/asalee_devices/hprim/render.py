@@ -146,7 +146,11 @@ def register_body(kind: str, renderer: BodyRenderer) -> None:
 
 
 def render_hprim(results: Mapping[str, Any], exam: HprimExam) -> bytes:
-    """The HPRIM Net file (ISO-8859-1 bytes, CRLF) of one examination from its canonical results."""
+    """The HPRIM Net file (ISO-8859-1 bytes, CRLF) of one examination from its canonical results (a document of
+    a schema version newer than this software is refused)."""
+    from asalee_devices.canonical import schema_version
+
+    schema_version(results)
     _load_builtins()
     kind = str(results.get("kind", ""))
     try:

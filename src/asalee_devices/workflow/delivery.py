@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from asalee_devices import __version__
+from asalee_devices.canonical import FlowCurve
 from asalee_devices.config import Config
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.errors import AsaleeError, StorageError
@@ -341,9 +342,10 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
 def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
                        performed_at: datetime, bronchodilator: Bronchodilator | None = None) -> DeliveryResult:
     """Keep, report and deliver a spirometry examination (pre phase, and the post phase as a second bundle)."""
+    from asalee_devices.canonical import load_results
     from asalee_devices.fhir_out.spirometry import spirometry_bundle
     from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
-    from asalee_devices.signal.spirometry.reference import parameters, predict
+    from asalee_devices.workflow.results import flow_curve
     from asalee_devices.workflow.spirometry_exam import spirometry_report_data
 
     calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
@@ -367,14 +369,7 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     if renders_own_payload(setup.config.sink.type):  # e.g. HPRIM: one document for the whole examination
         return _send_rendered(setup, exam_id=exam_id, kind="spirometry", folder=folder, results=results, pdf=pdf,
                               pdf_path=pdf_path)
-    subject = exam.subject
-    predicted = ["fev1", "fvc", "fev1_fvc"]
-    if subject is not None and exam.reports_fev0_75 and "fev0_75" in parameters(subject.equation):
-        predicted.append("fev0_75")  # GLI-2012 only (Caucasian children aged 3-7)
-    predictions = [predict(p, sex=subject.sex, age_years=subject.age_years, height_cm=subject.height_cm,
-                           equation=subject.equation, ethnicity=subject.ethnicity)
-                   for p in predicted] if subject is not None else []
-    equation = subject.equation if subject is not None else "gli-global-2022"
+    doc = load_results(results)  # every bundle renders the canonical results as stored, nothing recomputed
     has_post = "post" in exam.phases
     messages: list[QueuedMessage] = []
     # every bundle built (and validated) before any is queued
@@ -383,23 +378,17 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
         if result is None or result.session is None:
             continue
         session = result.session
-        best = result.recordings[result.analysed[session.best_test_index or 0]]
+        curve = flow_curve(result.recordings[result.analysed[session.best_test_index or 0]])
         ctx = _exam_context(setup, exam_id=exam_id if phase == "pre" else f"{exam_id}-post", device=device,
                             performed_at=performed_at, pdf=pdf, raw_reference=f"recordings/{exam_id}/",
                             raw_sha256=manifest_sha, calibration=calibration)
         pre_post = ("pre" if phase == "pre" else "post") if has_post else "none"
-        session_ = session
-        numbers = [i + 1 for i in result.analysed]
 
-        def build(ctx: ExamContext = ctx, pre_post: str = pre_post, best: FlowRecording = best,
-                  session_: Any = session_, phase: str = phase, numbers: list[int] = numbers) -> Any:
-            return spirometry_bundle(ctx, setup.patient, session_, predictions, equation=equation,
+        def build(ctx: ExamContext = ctx, pre_post: str = pre_post, curve: FlowCurve = curve,
+                  phase: str = phase) -> Any:
+            return spirometry_bundle(ctx, setup.patient, doc, phase=phase,
                                      pre_post=pre_post,  # type: ignore[arg-type]
-                                     best_curve=best,
-                                     bronchodilator=bronchodilator if phase == "post" else None,
-                                     blow_numbers=numbers,
-                                     bd_response=exam.bronchodilator() if phase == "post" else None,
-                                     fev0_75=exam.reports_fev0_75)
+                                     curve=curve, bronchodilator=bronchodilator if phase == "post" else None)
 
         kind = "spirometry" if phase == "pre" else "spirometry-post"
         messages.append(prepare_message(sink=setup.config.sink.type, exam=ctx, kind=kind, build=build))
@@ -437,8 +426,10 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
                 performed_at: datetime, layout: EcgLayout | None = None) -> DeliveryResult:
     """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation."""
+    from asalee_devices.canonical import load_results
     from asalee_devices.fhir_out.ecg import ecg_bundle
     from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+    from asalee_devices.workflow.results import ecg_trace
 
     exam_id, folder, manifest_sha = store_ecg(exam, device=device, performed_at=performed_at,
                                               recordings_root=setup.recordings_dir)
@@ -465,7 +456,8 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
                               pdf_path=pdf_path)
     ctx = _exam_context(setup, exam_id=exam_id, device=device, performed_at=performed_at, pdf=pdf,
                         raw_reference=f"recordings/{exam_id}/", raw_sha256=manifest_sha)
+    doc, trace = load_results(results), ecg_trace(analysis.cleaned)
     message = prepare_message(sink=setup.config.sink.type, exam=ctx, kind="ecg",
-                              build=lambda: ecg_bundle(ctx, setup.patient, analysis))
+                              build=lambda: ecg_bundle(ctx, setup.patient, doc, trace))
     queued = _commit(setup, folder, [message], results, pdf)
     return _send(setup, queued, exam_id=exam_id, kind="ecg", folder=folder, pdf_path=pdf_path)

@@ -160,17 +160,20 @@ class EcgFileImporter:
         exam = self._exam(ecg, path, digest, analysis, patient)
         if renders_own_payload(self.sink.name):  # e.g. HPRIM: rendered from canonical results stored beside
             return self._queue_rendered(ecg, path, digest, analysis, patient, exam)
+        from asalee_devices.canonical import load_results
+        from asalee_devices.programme.indicators import record_import
+        from asalee_devices.workflow.results import canonical_json, ecg_file_results, ecg_trace
+
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         file_notes = tuple(w.message for w in ecg.warnings)
+        results = canonical_json(ecg_file_results(analysis, self.mains_hz))
+        doc, trace = load_results(results), ecg_trace(analysis.cleaned)
         message_id = queue_exam(self.outbox, sink=self.sink.name, exam=exam, kind=KIND,
-                                build=lambda: ecg_bundle(exam, patient, analysis, file_warnings=file_notes,
+                                build=lambda: ecg_bundle(exam, patient, doc, trace, file_warnings=file_notes,
                                                          lang=lang))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)
-        from asalee_devices.programme.indicators import record_import
-        from asalee_devices.workflow.results import canonical_json, ecg_file_results
-
         record_import(self.config, exam_id=exam.exam_id, performed_at=exam.performed_at,
-                      results=canonical_json(ecg_file_results(analysis, self.mains_hz)), patient=patient,
+                      results=results, patient=patient,
                       protocol=exam.protocol.code if exam.protocol is not None else "", nurse=exam.performer,
                       gp=exam.gp)
         self.deliver_pending()
