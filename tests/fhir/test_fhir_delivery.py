@@ -244,14 +244,15 @@ def test_retry_after_forms_and_backoff_bounds() -> None:
     import email.utils
     import random
 
-    from asalee_devices.fhir_out.sinks.fhir_rest import backoff_s, retry_after_s
+    from asalee_devices.backoff import Backoff
+    from asalee_devices.fhir_out.sinks.fhir_rest import retry_after_s
 
     assert retry_after_s("7") == 7.0 and retry_after_s(None) is None and retry_after_s("soon") is None
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     got = retry_after_s(when)
     assert got is not None and 28 <= got <= 31
     rng = random.Random(1)
-    delays = [backoff_s(a, 0.5, 30.0, rng) for a in range(12) for _ in range(50)]
+    delays = [Backoff(0.5, 30.0).delay_s(a + 1, rng) for a in range(12) for _ in range(50)]
     assert min(delays) >= 0 and max(delays) <= 30.0 and len(set(delays)) > 500  # jittered, capped
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from asalee_devices.backoff import Backoff
 from asalee_devices.config import SinkConfig
 from asalee_devices.errors import ConfigError
 from asalee_devices.fhir_out.sinks import fhir_split
@@ -85,11 +86,6 @@ def _read(resp: httpx.Response, limit: int, deadline: float) -> bytes:
                                          expected="a transaction-response Bundle")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform(0, min(cap, base x 2^attempt))."""
-    return rng.uniform(0.0, min(cap_s, base_s * (2 ** attempt)))
 
 
 @dataclass
@@ -193,8 +189,8 @@ class FhirRestSink:
             attempt += 1
             if attempt >= self.attempts:
                 break
-            delay = wait if wait is not None else backoff_s(attempt - 1, self.backoff_base_s, self.backoff_cap_s,
-                                                            self.rng)
+            delay = wait if wait is not None else Backoff(self.backoff_base_s, self.backoff_cap_s).delay_s(
+                attempt, self.rng)
             if delay > self.max_inline_wait_s:
                 break
             self.sleep(delay)
