@@ -55,7 +55,12 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (exam_id, kind, sink)
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt_at);
-""",)
+""",
+    # version 2: rows are routed by the sink's stable key (``Sink.key``: the registry name, ``[sink] type``), the
+    # value the ``sink`` column has always held; a delivery pass selects one key's due rows through this index.
+    """
+CREATE INDEX IF NOT EXISTS messages_route ON messages (sink, state, next_attempt_at);
+""")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -235,7 +240,7 @@ class Outbox:
         """One delivery pass over the due messages of ``sink`` (ids above ``after_id``, at most ``limit``);
         returns {message id: new state}."""
         outcome: dict[int, str] = {}
-        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.name, now or time.time(), limit,
+        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.key, now or time.time(), limit,
                                                                         after_id):
             outcome[mid] = self._deliver_one(sink, Delivery(mid, exam_id, kind, day, payload, pdf))
         return outcome
@@ -317,7 +322,7 @@ class Outbox:
         while time.monotonic() < deadline:
             self.deliver_due(sink)
             row = self._db.execute("SELECT min(next_attempt_at), count(*) FROM messages WHERE sink=? AND "
-                                   "state IN ('pending', 'sent')", (sink.name,)).fetchone()
+                                   "state IN ('pending', 'sent')", (sink.key,)).fetchone()
             if not row[1]:
                 break
             time.sleep(min(poll_s, max(0.0, row[0] - time.time())) if row[0] > time.time() else 0)

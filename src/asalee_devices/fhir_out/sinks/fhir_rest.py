@@ -30,6 +30,7 @@ from asalee_devices.fhir_out.sinks.base import (
     Delivery,
     RejectedDeliveryError,
     SendResult,
+    Sink,
     TransientDeliveryError,
 )
 from asalee_devices.fhir_out.sinks.fhir_reply import RETRYABLE, body_summary, check_reply, request_shape
@@ -89,7 +90,7 @@ def _read(resp: httpx.Response, limit: int, deadline: float) -> bytes:
 
 
 @dataclass
-class FhirRestSink:
+class FhirRestSink(Sink):
     base_url: str
     token: str = field(default="", repr=False)
     auth: SmartBackendAuth | None = None
@@ -103,7 +104,7 @@ class FhirRestSink:
     transaction_max_entries: int = 0  # server cap on a conditional transaction; 0 = none (see fhir_split)
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
-    name: str = "fhir"
+    key: str = "fhir"
     _client: httpx.Client | None = field(default=None, repr=False)
 
     @classmethod
@@ -120,6 +121,10 @@ class FhirRestSink:
                    timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
                    retry_after_cap_s=float(cfg.retry_after_cap_s),
                    transaction_max_entries=cfg.transaction_max_entries)
+
+    @property
+    def name(self) -> str:
+        return f"FHIR server {self.base_url}"
 
     @property
     def client(self) -> httpx.Client:

@@ -19,6 +19,7 @@ from asalee_devices.fhir_out.sinks.base import (
     Delivery,
     RejectedDeliveryError,
     SendResult,
+    Sink,
     TransientDeliveryError,
 )
 from asalee_devices.fhir_out.sinks.folder import safe_name
@@ -33,9 +34,13 @@ def file_stem(performed_on: str, kind: str, exam_id: str) -> str:
 
 
 @dataclass
-class HprimSink:
+class HprimSink(Sink):
     folder: Path
-    name: str = "hprim"
+    key: str = "hprim"
+
+    @property
+    def name(self) -> str:
+        return f"HPRIM folder {self.folder}"
 
     @classmethod
     def from_config(cls, cfg: SinkConfig) -> HprimSink:
@@ -66,9 +71,6 @@ class HprimSink:
             raise TransientDeliveryError(f"Cannot write to the HPRIM folder: {exc.strerror}",
                                          field="sink.folder", value=str(self.folder)) from None
         return SendResult(detail=str(hpr_path), existing=int(existed), created=int(not existed))
-
-    def close(self) -> None:
-        return None
 
 
 def _same(path: Path, data: bytes) -> bool:

@@ -21,6 +21,7 @@ from asalee_devices.fhir_out.sinks.base import (
     Delivery,
     RejectedDeliveryError,
     SendResult,
+    Sink,
     TransientDeliveryError,
 )
 
@@ -43,7 +44,7 @@ def check_frame_size(text: str, charset: str, max_message_bytes: int) -> None:
 
 
 @dataclass
-class MllpSink:
+class MllpSink(Sink):
     host: str
     port: int
     charset: str = "iso-8859-1"
@@ -52,7 +53,11 @@ class MllpSink:
     receiving_facility: str = ""
     limit: int = STREAM_LIMIT
     max_message_bytes: int = 0  # the receiver's MLLP frame limit (0 = none known); larger messages are refused
-    name: str = "mllp"
+    key: str = "mllp"
+
+    @property
+    def name(self) -> str:
+        return f"MLLP {self.host}:{self.port}"
 
     @classmethod
     def from_config(cls, cfg: SinkConfig) -> MllpSink:
@@ -139,6 +144,3 @@ class MllpSink:
             pass
         raise RejectedDeliveryError(f"HL7 receiver refused the message (MSA {code})",
                                     outcome="; ".join(reasons)[:500], field="MSA-1", value=code, expected="AA")
-
-    def close(self) -> None:
-        return None
