@@ -52,7 +52,7 @@ def _payload(exam_id: str) -> bytes:
 
 
 def _sink(server: FhirTestServer) -> FhirRestSink:
-    return FhirRestSink(server.base_url, attempts=1, timeout_s=1.0, sleep=lambda _s: None)
+    return FhirRestSink(server.base_url, timeout_s=1.0)
 
 
 def _queue(box: Outbox, n: int, sink: str = "fhir") -> list[int]:
