@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from asalee_devices.backoff import Backoff
 from asalee_devices.crashpoint import step
-from asalee_devices.errors import AsaleeError, InputError
-from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
+from asalee_devices.errors import AsaleeError, InputError, RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, Sink
 from asalee_devices.sqlite_schema import open_store, transaction
 
 log = logging.getLogger(__name__)

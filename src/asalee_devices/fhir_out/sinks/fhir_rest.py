@@ -24,15 +24,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
 from asalee_devices.fhir_out.sinks import fhir_split
-from asalee_devices.fhir_out.sinks.base import (
-    Delivery,
-    RejectedDeliveryError,
-    SendResult,
-    Sink,
-    TransientDeliveryError,
-)
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 from asalee_devices.fhir_out.sinks.fhir_reply import RETRYABLE, body_summary, check_reply, request_shape
 from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth, require_tls
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
-from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink, TransientDeliveryError
+from asalee_devices.errors import ConfigError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 from asalee_devices.files import atomic_write, storage_reason
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

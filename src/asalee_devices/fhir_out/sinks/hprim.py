@@ -14,14 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
-from asalee_devices.fhir_out.sinks.base import (
-    Delivery,
-    RejectedDeliveryError,
-    SendResult,
-    Sink,
-    TransientDeliveryError,
-)
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 from asalee_devices.fhir_out.sinks.folder import safe_name
 from asalee_devices.files import atomic_write
 

@@ -15,15 +15,9 @@ import uuid
 from dataclasses import dataclass
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
 from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
-from asalee_devices.fhir_out.sinks.base import (
-    Delivery,
-    RejectedDeliveryError,
-    SendResult,
-    Sink,
-    TransientDeliveryError,
-)
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 
 STREAM_LIMIT = 16 * 1024 * 1024
 ACCEPT = frozenset({"AA", "CA"})
