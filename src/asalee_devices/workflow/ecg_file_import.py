@@ -158,11 +158,11 @@ class EcgFileImporter:
         analysis = analyze_ecg(ecg.recording, mains_hz=self.mains_hz,
                                device_heart_rate_bpm=ecg.device_heart_rate_bpm)
         exam = self._exam(ecg, path, digest, analysis, patient)
-        if renders_own_payload(self.sink.name):  # e.g. HPRIM: rendered from canonical results stored beside
+        if renders_own_payload(self.sink.key):  # e.g. HPRIM: rendered from canonical results stored beside
             return self._queue_rendered(ecg, path, digest, analysis, patient, exam)
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         file_notes = tuple(w.message for w in ecg.warnings)
-        message_id = queue_exam(self.outbox, sink=self.sink.name, exam=exam, kind=KIND,
+        message_id = queue_exam(self.outbox, sink=self.sink.key, exam=exam, kind=KIND,
                                 build=lambda: ecg_bundle(exam, patient, analysis, file_warnings=file_notes,
                                                          lang=lang))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)
