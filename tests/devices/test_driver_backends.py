@@ -206,3 +206,28 @@ def test_a_take_cut_short_is_interrupted_with_an_enum_reason() -> None:
     (take,) = acq.takes
     assert take.info.status is TakeStatus.INTERRUPTED and take.info.reason is TakeReason.UNPLUGGED
     assert take.info.reason == "unplugged" and f"{take.info.reason}" == "unplugged"  # the words callers printed
+
+
+def test_reconnect_waits_follow_the_shared_backoff_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Device connection retries use asalee_devices.backoff (the outbox's policy): full jitter in
+    [0, min(cap, base * 2**(n-1))], from the session's seeded random source."""
+    import random
+    import socket
+
+    from asalee_devices.backoff import Backoff
+    from asalee_devices.devices import session as session_module
+    from asalee_devices.errors import DeviceNotFoundError
+
+    slept: list[float] = []
+    monkeypatch.setattr(session_module.time, "sleep", slept.append)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opts = SessionOptions(connect_attempts=4, backoff_s=0.5, backoff_max_s=1.5, seed=7)
+    with pytest.raises(DeviceNotFoundError):
+        Electrocardiograph.from_url(f"ecg12+socket://127.0.0.1:{port}", options=opts).record(0.5)
+    policy, rng = Backoff(base_s=0.5, cap_s=1.5, max_attempts=4), random.Random(7)
+    assert slept == [policy.delay_s(n, rng) for n in (1, 2, 3)]
+    assert all(0 <= d <= w for d, w in zip(slept, (0.5, 1.0, 1.5), strict=True))
+    with pytest.raises(Exception, match="backoff cap"):
+        SessionOptions(backoff_s=2.0, backoff_max_s=1.0)

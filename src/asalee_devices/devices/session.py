@@ -22,6 +22,7 @@ from typing import Any, Generic, Self, TypeVar, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from asalee_devices.backoff import Backoff
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.transports.base import Transport
 from asalee_devices.errors import ConfigError, DeviceDisconnectedError, DeviceError, InputError, ProtocolError
@@ -80,6 +81,12 @@ class SessionOptions:
         if self.quiet_time_s <= 0 or self.connect_attempts < 1 or self.reconnects < 0:
             raise InputError("Invalid session options", field="quiet_time_s/connect_attempts/reconnects",
                              value=(self.quiet_time_s, self.connect_attempts, self.reconnects))
+        _ = self.backoff  # the backoff settings are checked now, not at the first reconnection
+
+    @property
+    def backoff(self) -> Backoff:
+        """The connection retry policy (the one shared with the outbox: exponential, full jitter, capped)."""
+        return Backoff(base_s=self.backoff_s, cap_s=self.backoff_max_s, max_attempts=self.connect_attempts)
 
 
 class TakeStatus(enum.StrEnum):
@@ -188,15 +195,16 @@ class Lifecycle(Generic[T]):
                 self.subscribers.remove(sub)
 
     def connect(self, negotiate: Callable[[Transport], T], attempts: int) -> tuple[Transport, T]:
-        """Connecting -> negotiating -> ready, retried with exponential backoff and jitter.
+        """Connecting -> negotiating -> ready, retried with the shared backoff policy (``options.backoff``:
+        exponential, full jitter, capped at ``backoff_max_s``).
 
         Raises the last :class:`DeviceError` when every attempt failed (a protocol error in the handshake is
         raised at once: retrying a device that answers wrongly does not help)."""
         last: DeviceError | None = None
+        policy = self.options.backoff
         for attempt in range(attempts):
             if attempt:
-                delay = min(self.options.backoff_s * 2 ** (attempt - 1), self.options.backoff_max_s)
-                time.sleep(delay * (0.8 + 0.4 * self._rng.random()))
+                time.sleep(policy.delay_s(attempt, self._rng))
             self.set_state(SessionState.CONNECTING)
             transport: Transport | None = None
             try:
