@@ -9,6 +9,7 @@ import json
 import shutil
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -59,8 +60,12 @@ def toy_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registr
     shutil.copytree(TOY / "toyecg", site / "toyecg")
     info = site / "toyecg-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toyecg\nVersion: 0.1\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[asalee_devices.drivers]\ntoyecg = toyecg:SPEC\n", encoding="utf-8")
+    project = tomllib.loads((TOY / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n",
+                                   encoding="utf-8")
+    groups = project["entry-points"]  # the documented file 4, as pip would write it into entry_points.txt
+    (info / "entry_points.txt").write_text("".join(f"[{g}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
+                                                   for g, eps in groups.items()), encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     yield site
     for name in [m for m in sys.modules if m == "toyecg" or m.startswith("toyecg.")]:
