@@ -177,7 +177,7 @@ def test_a_url_of_another_driver_is_refused_when_read(url: str, session: type[De
         session.from_url(url)
     print(f"\n{session.__name__}.from_url({url!r}): {err.value}")
     if url.startswith("sim://"):
-        assert f"{url} simulates a" in str(err.value)
+        assert f"{url} simulates the" in str(err.value)
 
 
 @pytest.mark.parametrize("url, option, accepted", [

@@ -253,13 +253,11 @@ class DeviceSession(Generic[T]):
         spec = driver_for_url(url)
         target = session_class_of(spec.name)
         if not issubclass(target, cls):
-            mine = f"{cls.__module__}:{cls.__qualname__}"
-            fitting = sorted(n for n, d in drivers().items() if d.session == mine) or [cls.__qualname__]
-            said = (f"{url.split('?', 1)[0]} simulates a {spec.name} device" if url.startswith("sim://")
+            fitting = sorted(n for n in drivers() if _session_fits(n, cls)) or [f"a {cls.__qualname__} driver"]
+            said = (f"{url.split('?', 1)[0]} simulates the {spec.name} driver's device" if url.startswith("sim://")
                     else f"the {spec.name} driver")
-            raise ConfigError(f"Device URL is for another driver: {said} ({target.__qualname__} session), not a "
-                              f"{cls.__qualname__} device", field="driver", value=spec.name,
-                              expected=", ".join(fitting))
+            raise ConfigError(f"Device URL is for another driver: {said} ({target.__qualname__} session), not one "
+                              f"for {cls.__qualname__}", field="driver", value=spec.name, expected=", ".join(fitting))
         return target(transport_factory(url), **kwargs)
 
     @property
@@ -366,6 +364,14 @@ def session_class_of(driver: str) -> type[DeviceSession[Any]]:
         raise ConfigError(f"The {driver} driver's session is not a device session", field="driver", value=driver,
                           expected=f"{spec.session} deriving from asalee_devices.devices.session.DeviceSession")
     return cls
+
+
+def _session_fits(driver: str, kind: type[DeviceSession[Any]]) -> bool:
+    """Whether ``driver``'s session is a ``kind`` (for the list of drivers that fit; unimportable ones do not)."""
+    try:
+        return issubclass(session_class_of(driver), kind)
+    except ConfigError:
+        return False
 
 
 @overload
