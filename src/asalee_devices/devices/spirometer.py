@@ -90,7 +90,7 @@ class StoredFlowSession(DeviceSession[L]):
     manoeuvre as a :class:`FlowTake`. A driver's session derives from it and writes the negotiation and
     :meth:`_download_on` (one download transaction on one connection)."""
 
-    def _download_on(self, link: L, takes: list[FlowTake], state: _DownloadState, store: Store | None) -> bool:
+    def _download_on(self, link: L, takes: list[FlowTake], state: DownloadState, store: Store | None) -> bool:
         """Download every record on ``link`` into ``takes`` (those in ``state.done_keys`` are not appended
         again); True when the device confirmed deleting them. Raises :class:`Interrupted` to end the
         transaction early (the session reconnects)."""
@@ -104,7 +104,7 @@ class StoredFlowSession(DeviceSession[L]):
         """Download every record. With ``store``, each complete record is handed to it; when it returned True for
         every record of the device, the records are deleted on the device ("finish and delete"), otherwise kept."""
         takes: list[FlowTake] = []
-        state = _DownloadState()
+        state = DownloadState()
 
         def work(link: L) -> LinkEnd:
             try:
@@ -121,7 +121,7 @@ class StoredFlowSession(DeviceSession[L]):
 
 
 @dataclass
-class _DownloadState:
+class DownloadState:
     """What survives a reconnection within one download: records complete (never appended twice), stored."""
 
     done_keys: set[tuple[int, datetime]] = field(default_factory=set)
@@ -142,7 +142,7 @@ class Spirometer(StoredFlowSession[tuple[ContecDriver, ContecInfo]]):
     def _record_count(self, link: tuple[ContecDriver, ContecInfo]) -> int:
         return link[1].record_count
 
-    def _download_on(self, link: tuple[ContecDriver, ContecInfo], takes: list[FlowTake], state: _DownloadState,
+    def _download_on(self, link: tuple[ContecDriver, ContecInfo], takes: list[FlowTake], state: DownloadState,
                      store: Store | None) -> bool:
         driver, info = link
         return self._transaction(driver, info, takes, state.done_keys, state.stored, store)
