@@ -63,7 +63,7 @@ class SinkConfig:
     kid: str = ""  # JWT header kid; empty: the key's RFC 7638 JWK thumbprint (SHA-256)
     verify_tls: bool = True
     timeout_s: int = 30
-    attempts: int = 3  # tries per send (network errors, 408, 429, 5xx) before the outbox reschedules
+    attempts: int = 3  # no longer used: the FHIR sink sends once, the outbox retries (kept so existing files load)
     retry_after_cap_s: float = 3600.0  # a peer's Retry-After is never followed further than this
     # most entries the server accepts in one transaction with conditional operations (Medplum: 8); 0 = no limit.
     # Larger examinations are then delivered in steps (reference resources first, then the examination).

@@ -88,6 +88,26 @@ class DeliveryError(AsaleeError):
     """A result could not be delivered to the practice record (sink unreachable, rejected...)."""
 
 
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later (network error, timeout, 408, 429, 5xx); ``retry_after_s`` when the peer said so.
+    The outbox reschedules the message with its backoff policy (or the peer's delay)."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None, field: str | None = None,
+                 value: Any = None, expected: str | None = None) -> None:
+        super().__init__(message, field=field, value=value, expected=expected)
+        self.retry_after_s = retry_after_s
+
+
+class RejectedDeliveryError(DeliveryError):
+    """The receiver refused the content (4xx with an OperationOutcome, HL7 NAK): needs a human, never retried;
+    ``outcome`` is the receiver's reason (OperationOutcome summary, MSA-3/ERR text)."""
+
+    def __init__(self, message: str, *, outcome: str = "", field: str | None = None, value: Any = None,
+                 expected: str | None = None) -> None:
+        super().__init__(message, field=field, value=value, expected=expected)
+        self.outcome = outcome
+
+
 class StorageError(AsaleeError):
     """A folder cannot be written (disk full, read-only, permission denied). ``folder`` names it, ``kept`` says
     what is safe; ``exit_code`` is the CLI's: 2 when nothing was taken or kept, 4 when the examination is safe in

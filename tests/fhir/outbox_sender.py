@@ -12,7 +12,7 @@ from asalee_devices.fhir_out.sinks.fhir_rest import FhirRestSink
 
 if __name__ == "__main__":
     box = Outbox(sys.argv[1], policy=RetryPolicy(base_s=0.05))
-    sink = FhirRestSink(sys.argv[2], attempts=1, timeout_s=60)
+    sink = FhirRestSink(sys.argv[2], timeout_s=60)
     print("sending", flush=True)
     counts = box.drain(sink, timeout_s=60)
     print("done", counts, flush=True)

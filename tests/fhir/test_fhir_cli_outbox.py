@@ -9,17 +9,11 @@ import pytest
 
 from asalee_devices.cli.main import main
 from asalee_devices.fhir_out.outbox import Outbox
-from asalee_devices.fhir_out.sinks import Delivery, RejectedDeliveryError, SendResult
+from asalee_devices.fhir_out.sinks import Delivery, MockSink, RejectedDeliveryError, SendResult
 
 
-class _Refusing:
-    name = "folder"
-
-    def send(self, delivery: Delivery) -> SendResult:
-        raise RejectedDeliveryError("refused for the test", outcome="error invalid: test")
-
-    def close(self) -> None:
-        return None
+def _refuse(delivery: Delivery) -> SendResult:
+    raise RejectedDeliveryError("refused for the test", outcome="error invalid: test")
 
 
 def test_outbox_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,7 +24,7 @@ def test_outbox_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypa
     with Outbox(tmp_path / "o.sqlite3") as box:
         mid = box.enqueue(exam_id="exam-9", kind="ecg", sink="folder", performed_on="2026-11-23",
                           payload=b'{"resourceType":"Bundle"}')
-        assert box.deliver_due(_Refusing()) == {mid: "failed"}
+        assert box.deliver_due(MockSink(_refuse, key="folder")) == {mid: "failed"}
     assert main(["outbox", "status", "--config", str(cfg), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["counts"]["failed"] == 1 and status["messages"][0]["last_error"].endswith("error invalid: test")

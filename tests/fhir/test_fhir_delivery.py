@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -50,9 +52,16 @@ def _n_entries(payload: bytes) -> int:
     return len(json.loads(payload)["entry"])
 
 
-class _Sleeps(list[float]):
-    def __call__(self, s: float) -> None:
-        self.append(s)
+@dataclass(frozen=True)
+class _RecordingPolicy(RetryPolicy):
+    """The outbox's retry policy, recording each delay it chose before a next try (the waits of a delivery)."""
+
+    chosen: list[float] = field(default_factory=list, compare=False)
+
+    def next_delay_s(self, attempts: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+        delay = super().next_delay_s(attempts, rng, retry_after_s)
+        self.chosen.append(delay)
+        return delay
 
 
 def test_folder_sink_atomic_and_named(tmp_path: Path) -> None:
@@ -68,16 +77,26 @@ def test_folder_sink_atomic_and_named(tmp_path: Path) -> None:
     assert (r1.created, r2.existing) == (1, 1) and len(list((tmp_path / "out").iterdir())) == 2
 
 
-def test_rest_sink_arrives_once_through_failures(server: FhirTestServer) -> None:
+def test_rest_sink_arrives_once_through_failures(server: FhirTestServer, tmp_path: Path) -> None:
+    """The sink sends once per try; the outbox retries (its backoff, or the peer's Retry-After)."""
     payload = _bundle_bytes()
     n = _n_entries(payload)
     server.inject("500", "429:1", "drop")
-    sleeps = _Sleeps()
-    sink = FhirRestSink(server.base_url, attempts=5, sleep=sleeps)
-    res = sink.send(Delivery(1, "exam-0001", "spirometry", "2026-11-23", payload))
-    print(f"after 500, 429 (Retry-After 1), dropped connection: {res}, waits {[round(s, 3) for s in sleeps]}, "
-          f"server requests {server.requests}, stored {server.count()} of {n} entries")
-    assert res.created == n and server.count() == n and server.requests == 4
+    policy = _RecordingPolicy(max_attempts=5, base_s=0.5, cap_s=30.0)
+    sleeps = policy.chosen
+    box = Outbox(tmp_path / "o.sqlite3", policy=policy)
+    mid = box.enqueue(exam_id="exam-0001", kind="spirometry", sink="fhir", performed_on="2026-11-23",
+                      payload=payload)
+    sink = FhirRestSink(server.base_url)
+    for _ in range(5):  # each pass is one try, whatever the scheduled delay
+        if box.deliver_due(sink, now=float("inf")) != {mid: "pending"}:
+            break
+    res = box.get(mid)
+    print(f"after 500, 429 (Retry-After 1), dropped connection: {res.state} ({res.detail}), waits "
+          f"{[round(s, 3) for s in sleeps]}, server requests {server.requests}, stored {server.count()} of {n} "
+          f"entries")
+    assert res.state == "acknowledged" and f"created {n}," in res.detail
+    assert server.count() == n and server.requests == 4
     assert 1.0 in sleeps and len(sleeps) == 3  # Retry-After honoured; backoff between the others
     res2 = sink.send(Delivery(1, "exam-0001", "spirometry", "2026-11-23", payload))  # a re-send
     assert res2.created == 0 and res2.existing == n and server.count() == n  # conditional create: no duplicate
@@ -100,7 +119,7 @@ def test_400_reported_with_operation_outcome_not_retried(server: FhirTestServer,
     box = Outbox(tmp_path / "outbox.sqlite3", policy=RetryPolicy(base_s=0.01))
     mid = box.enqueue(exam_id="exam-0001", kind="spirometry", sink="fhir", performed_on="2026-11-23",
                       payload=_bundle_bytes())
-    out = box.deliver_due(FhirRestSink(server.base_url, attempts=5, sleep=_Sleeps()))
+    out = box.deliver_due(FhirRestSink(server.base_url))
     msg = box.get(mid)
     print(f"400: state {msg.state}, attempts {msg.attempts}, server requests {server.requests}, "
           f"reason: {msg.last_error}")
@@ -114,7 +133,7 @@ def test_400_reported_with_operation_outcome_not_retried(server: FhirTestServer,
 def test_412_is_not_retried(server: FhirTestServer) -> None:
     server.inject("412")
     with pytest.raises(RejectedDeliveryError) as exc:
-        FhirRestSink(server.base_url, attempts=5, sleep=_Sleeps()).send(_delivery())
+        FhirRestSink(server.base_url).send(_delivery())
     assert "duplicate" in exc.value.outcome and server.requests == 1
 
 
@@ -126,7 +145,7 @@ def test_outbox_lost_ack_then_retry_no_duplicate(server: FhirTestServer, tmp_pat
     payload = _bundle_bytes()
     mid = box.enqueue(exam_id="exam-0001", kind="spirometry", sink="fhir", performed_on="2026-11-23",
                       payload=payload)
-    sink = FhirRestSink(server.base_url, attempts=1)
+    sink = FhirRestSink(server.base_url)
     assert box.deliver_due(sink) == {mid: "pending"}
     assert server.count() == _n_entries(payload)
     counts = box.drain(sink, timeout_s=10)
@@ -245,14 +264,15 @@ def test_retry_after_forms_and_backoff_bounds() -> None:
     import email.utils
     import random
 
-    from asalee_devices.fhir_out.sinks.fhir_rest import backoff_s, retry_after_s
+    from asalee_devices.backoff import Backoff
+    from asalee_devices.fhir_out.sinks.fhir_rest import retry_after_s
 
     assert retry_after_s("7") == 7.0 and retry_after_s(None) is None and retry_after_s("soon") is None
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     got = retry_after_s(when)
     assert got is not None and 28 <= got <= 31
     rng = random.Random(1)
-    delays = [backoff_s(a, 0.5, 30.0, rng) for a in range(12) for _ in range(50)]
+    delays = [Backoff(0.5, 30.0).delay_s(a + 1, rng) for a in range(12) for _ in range(50)]
     assert min(delays) >= 0 and max(delays) <= 30.0 and len(set(delays)) > 500  # jittered, capped
 
 
@@ -261,7 +281,7 @@ def test_outbox_gives_up_after_max_attempts(server: FhirTestServer, tmp_path: Pa
     box = Outbox(tmp_path / "o.sqlite3", policy=RetryPolicy(max_attempts=2, base_s=0.01))
     mid = box.enqueue(exam_id="exam-0001", kind="spirometry", sink="fhir", performed_on="2026-11-23",
                       payload=_bundle_bytes())
-    counts = box.drain(FhirRestSink(server.base_url, attempts=1), timeout_s=10)
+    counts = box.drain(FhirRestSink(server.base_url), timeout_s=10)
     msg = box.get(mid)
     print(f"persistent 500: {counts}, reason: {msg.last_error}")
     assert msg.state == "failed" and msg.attempts == 2 and "gave up after 2 attempts" in msg.last_error
@@ -270,7 +290,7 @@ def test_outbox_gives_up_after_max_attempts(server: FhirTestServer, tmp_path: Pa
 
 def test_fhir_sink_from_config_verifies_tls_by_default(tmp_path: Path) -> None:
     sink = create_sink(SinkConfig(type="fhir", base_url="https://fhir.example.org/fhir", token="t"))
-    assert isinstance(sink, FhirRestSink) and sink.verify_tls and sink.attempts == 3
+    assert isinstance(sink, FhirRestSink) and sink.verify_tls
     with pytest.raises(ConfigError) as exc:  # SMART without a readable key: a configuration error
         create_sink(SinkConfig(type="fhir", base_url="https://x/fhir", client_id="c", token_url="https://x/t",
                                private_key=str(tmp_path / "missing.pem")))
@@ -284,6 +304,6 @@ def test_server_412_on_ambiguous_conditional_create(server: FhirTestServer) -> N
         server.store.setdefault("Patient", {})[rid] = {"resourceType": "Patient", "id": rid}
         server.index.setdefault(("Patient", "identifier", f"urn:oid:1.2.250.1.213.1.4.10|{F.TEST_INS}"), []).append(rid)
     with pytest.raises(RejectedDeliveryError) as exc:
-        FhirRestSink(server.base_url, attempts=5, sleep=_Sleeps()).send(_delivery())
+        FhirRestSink(server.base_url).send(_delivery())
     print("ambiguous conditional create:", exc.value.outcome)
     assert "matched 2" in exc.value.outcome and server.requests == 1 and server.count("Observation") == 0

@@ -41,7 +41,7 @@ def bundles(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def _sink(medplum: MedplumServer) -> FhirRestSink:
-    return FhirRestSink(medplum.base_url, attempts=1, timeout_s=60,
+    return FhirRestSink(medplum.base_url, timeout_s=60,
                         transaction_max_entries=MEDPLUM_STRICT_MAX_ENTRIES)
 
 

@@ -20,7 +20,7 @@ from tests.fhir_test_server import FhirTestServer
 
 from asalee_devices.fhir_out import to_json
 from asalee_devices.fhir_out.outbox import Outbox, RetryPolicy
-from asalee_devices.fhir_out.sinks import Delivery, SendResult
+from asalee_devices.fhir_out.sinks import Delivery, MockSink, SendResult
 from asalee_devices.fhir_out.sinks.fhir_rest import FhirRestSink, retry_after_s
 from asalee_devices.fhir_out.sinks.mllp import MllpSink
 from asalee_devices.web.delivery import OutboxService, Prepared
@@ -53,7 +53,7 @@ def _payload(exam_id: str) -> bytes:
 
 
 def _sink(server: FhirTestServer) -> FhirRestSink:
-    return FhirRestSink(server.base_url, attempts=1, timeout_s=1.0, sleep=lambda _s: None)
+    return FhirRestSink(server.base_url, timeout_s=1.0)
 
 
 def _queue(box: Outbox, n: int, sink: str = "fhir") -> list[int]:
@@ -91,7 +91,7 @@ def test_fhir_reply_reasons_are_clear(server: FhirTestServer, tmp_path: Path) ->
         (mid,) = _queue(box, 1, sink=f"fhir-{mode}")
         server.inject(mode)
         sink = _sink(server)
-        sink.name = f"fhir-{mode}"
+        sink.key = f"fhir-{mode}"
         box.deliver_due(sink)
         print(f"{mode}: {box.get(mid).last_error}")
         assert text in box.get(mid).last_error
@@ -112,23 +112,17 @@ def test_retry_after_capped_and_garbage_ignored(server: FhirTestServer, tmp_path
 
 
 def test_unexpected_sink_exception_recorded_and_next_message_tried(tmp_path: Path) -> None:
-    class Odd:
-        name = "odd"
-
-        def send(self, d: Delivery) -> SendResult:
-            if d.exam_id == "exam-0":
-                raise AttributeError("'list' object has no attribute 'get'")
-            return SendResult("ok")
-
-        def close(self) -> None:
-            return None
+    def odd(d: Delivery) -> SendResult:
+        if d.exam_id == "exam-0":
+            raise AttributeError("'list' object has no attribute 'get'")
+        return SendResult("ok")
 
     box = Outbox(tmp_path / "o.sqlite3", policy=RetryPolicy(max_attempts=2, base_s=0.0))
     bad, good = _queue(box, 2, sink="odd")
-    assert box.deliver_due(Odd()) == {bad: "pending", good: "acknowledged"}
+    assert box.deliver_due(MockSink(odd, key="odd")) == {bad: "pending", good: "acknowledged"}
     assert "AttributeError" in box.get(bad).last_error
     for _ in range(4):
-        box.deliver_due(Odd(), now=float("inf"))
+        box.deliver_due(MockSink(odd, key="odd"), now=float("inf"))
     assert box.get(bad).state == "failed" and box.get(bad).attempts == 2
 
 
@@ -178,19 +172,13 @@ def test_web_outbox_status_true_after_misbehaving_fhir_reply(server: FhirTestSer
 def test_web_outbox_timer_restarted_after_it_died(tmp_path: Path) -> None:
     calls = {"n": 0}
 
-    class Dying:
-        name = "dying"
+    def dying(d: Delivery) -> SendResult:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SystemExit("a sink that kills its thread")
+        return SendResult("ok")
 
-        def send(self, d: Delivery) -> SendResult:
-            calls["n"] += 1
-            if calls["n"] == 1:
-                raise SystemExit("a sink that kills its thread")
-            return SendResult("ok")
-
-        def close(self) -> None:
-            return None
-
-    svc = OutboxService(tmp_path / "o.sqlite3", Dying, interval_s=0.05)
+    svc = OutboxService(tmp_path / "o.sqlite3", lambda: MockSink(dying, key="dying"), interval_s=0.05)
     try:
         (mid,) = svc.call(lambda box, _s: _queue(box, 1, sink="dying")).result()
         deadline = time.monotonic() + 10

@@ -131,7 +131,7 @@ def _outbox_send(tmp_path: Path, auth: SmartBackendAuth) -> Any:
         box = Outbox(tmp_path / "o.sqlite3")
         mid = box.enqueue(exam_id="exam-0001", kind="spirometry", sink="fhir", performed_on="2026-11-23",
                           payload=payload)
-        state = box.deliver_due(FhirRestSink(srv.base_url, auth=auth, attempts=1))
+        state = box.deliver_due(FhirRestSink(srv.base_url, auth=auth))
         return state[mid], box.get(mid)
     finally:
         srv.stop()
@@ -268,20 +268,27 @@ def test_discovery_tls_and_default_scope(keys: dict[str, Any]) -> None:
 
 
 def test_one_token_refresh_per_401_per_send(keys: dict[str, Any]) -> None:
-    """A 401 refreshes the token once for the next try only; a later 5xx retry of the same send reuses it."""
+    """A 401 refreshes the token once, for the same send; the later tries of the message after 5xx (the outbox's
+    retries, each one send) reuse it."""
     srv = FhirTestServer(require_token="test-token").start()
     try:
         token_url = srv.base_url.rsplit("/", 1)[0] + "/token"
         auth = SmartBackendAuth("c", token_url, _pem(keys["RS384"]))
         auth._token, auth._expires_at = "stale", auth.clock() + 300
         srv.inject("500", "500")
-        sleeps: list[float] = []
         session, preds, _ = F.spiro_session()
         payload = to_json(spirometry_bundle(F.exam(), F.patient(), session, preds)).encode()  # type: ignore[arg-type]
-        from asalee_devices.fhir_out.sinks import Delivery
+        from asalee_devices.fhir_out.sinks import Delivery, TransientDeliveryError
 
-        FhirRestSink(srv.base_url, auth=auth, attempts=5, sleep=sleeps.append).send(
-            Delivery(1, "e", "spirometry", "2026-11-23", payload))
+        sink = FhirRestSink(srv.base_url, auth=auth)
+        for _ in range(5):  # as the outbox would: one send per try until acknowledged
+            try:
+                sink.send(Delivery(1, "e", "spirometry", "2026-11-23", payload))
+                break
+            except TransientDeliveryError:
+                continue
+        else:
+            raise AssertionError("never delivered")
         assert auth.requests == 1  # one refresh (after the 401), not one per retry
     finally:
         srv.stop()

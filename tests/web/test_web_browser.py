@@ -449,3 +449,37 @@ def test_refused_ecg_files_are_completed_and_sent(page: Any, serve: Serve, tmp_p
     shot(page, "14-ecg-files-sent")
     assert len(list((tmp_path / "out").glob("*.json"))) == 2
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["0000053.ECG", "Example.scp"]
+
+
+def test_contec_spirometer_runs_a_spirometry_session(page: Any, serve: Serve, tmp_path: Path) -> None:
+    """Issue 22: the web app runs any registered spirometer driver; the Contec one stores blows, so one click
+    downloads every blow the device holds (each kept on disk before the device deletes it), then grade and send."""
+    from asalee_devices.config import DevicesConfig
+
+    rs = serve(make_config(tmp_path, devices=DevicesConfig(spirometer="sim://contec-spiro?blows=3")),
+               tmp_path / "data", spirometry_speed=20.0)
+    open_app(page, rs)
+    page.click("#patient-save")
+    page.wait_for_selector("#page-spiro:not([hidden])")
+    page.click("#spiro-new")
+    page.wait_for_function("App.session.spirometry !== null")
+    page.select_option("#sim-spiro", "good")
+    page.click("#blow-btn")
+    wait_rows(page, "#blow-table", 3, timeout_ms=60_000)
+    rows = [page.inner_text(f"#blow-table tr:nth-child({k})") for k in (1, 2, 3)]
+    grade = page.get_attribute("#spiro-grade", "data-grade")
+    print(f"\nContec download from the web app: {len(rows)} blows, grade {grade}; rows {rows}")
+    assert page.locator("#blow-table tr").count() == 3
+    assert all(page.locator("#blow-table tr").nth(k).get_attribute("data-interrupted") != "1" for k in range(3))
+    assert "débranché" not in page.inner_text("#spiro-message")
+    assert page.evaluate(f"({_BLUE})('fv-canvas')") > 50  # the downloaded curves are drawn
+    shot(page, "08-contec-download")
+    kept = sorted((tmp_path / "data" / "in-progress").glob("*/blow-01-0*.npz"))
+    assert len(kept) == 3  # on disk before the device was told it may delete them
+    page.click("#nav button[data-page=review]")
+    page.wait_for_function("document.getElementById('review-exam').options.length > 0")
+    page.click("#send-btn")
+    page.wait_for_selector("#delivery-status[data-status=sent]")
+    shot(page, "09-contec-sent")
+    bundles = sorted((tmp_path / "out").glob("*_spirometry_*.json"))
+    assert len(bundles) == 1 and "1234567" in bundles[0].read_text(encoding="utf-8")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from asalee_devices.errors import FormatError, InputError
+from asalee_devices.signal.validate import check_sampling_rate
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 600_000  # 60 s at 10 kHz
@@ -108,8 +109,7 @@ def read_flow_csv(path: Path, rate: float | None) -> Any:
         if rate is None:
             raise InputError("One-column flow files need the sampling rate", field="--rate",
                              expected="e.g. --rate 500")
-        if not (math.isfinite(rate) and rate > 0):
-            raise InputError("Invalid sampling rate", field="--rate", value=rate, expected="a positive number (Hz)")
+        check_sampling_rate(rate, field="--rate")
         if len(data) / rate > MAX_DURATION_S:
             raise InputError(f"Manoeuvre longer than {MAX_DURATION_S:.0f} s", field="FILE",
                              value=f"{len(data) / rate:g} s", expected=f"<= {MAX_DURATION_S:.0f} s")

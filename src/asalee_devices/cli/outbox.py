@@ -54,12 +54,9 @@ def _retry(args: argparse.Namespace) -> int:
     print(f"{n} message(s) put back to pending")
     if args.no_send:
         return 0
-    sink = create_sink(cfg.sink)
-    try:
+    with create_sink(cfg.sink) as sink:
         outcome = box.deliver_all(sink)
-    finally:
-        sink.close()
-    return _report(box, outcome, sink.name, all_of_sink=args.all)
+    return _report(box, outcome, sink.key, all_of_sink=args.all)
 
 
 def _report(box: Outbox, outcome: dict[int, str], sink: str, *, all_of_sink: bool = True) -> int:
@@ -106,12 +103,9 @@ def _send(args: argparse.Namespace) -> int:
 
     cfg, box = _open(args)
     _recover(cfg, box)
-    sink = create_sink(cfg.sink)
-    try:
+    with create_sink(cfg.sink) as sink:
         outcome = box.deliver_all(sink)
-    finally:
-        sink.close()
-    return _report(box, outcome, sink.name)
+    return _report(box, outcome, sink.key)
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """Assembling a live take: frames placed by their wrapping sequence counter (lost frames stay NaN, duplicates are
-dropped), live blocks published to subscribers as samples become ready, and the read pacing of the loop."""
+dropped), live blocks published to subscribers as samples become ready, the read pacing, and the streaming loop
+(start, poll with a quiet-time watchdog, stop) every streaming session runs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from asalee_devices.devices.session import LiveBlock
+from asalee_devices.devices.session import LiveBlock, SessionOptions, SessionState, TakeReason, start_failure
+from asalee_devices.errors import DeviceDisconnectedError, DeviceError
 
 
 def gaps_from_mask(filled: NDArray[np.bool_]) -> tuple[tuple[int, int], ...]:
@@ -115,3 +117,44 @@ class ReadPacer:
         if pause > 0:
             time.sleep(pause)
         self._next = time.monotonic() + self.interval_s
+
+
+def stream_take(options: SessionOptions, set_state: Callable[[SessionState], None], *, start: Callable[[], None],
+                poll: Callable[[], bool], tick: Callable[[float, bool], bool]) -> TakeReason:
+    """Start the stream, then poll it (two reads per live block) until ``tick`` says the take is finished, the link
+    is lost (``UNPLUGGED``) or nothing arrived for ``options.quiet_time_s`` (``STALLED``).
+
+    ``poll()`` reads once and places what came (True when samples arrived; raises
+    :class:`DeviceDisconnectedError` when the link is gone); ``tick(now, arrived)`` publishes what is ready and
+    returns True once the take is complete. Returns ``TakeReason.NONE`` when the take ran to its end (the caller
+    then stops the stream with :func:`stop_quietly`)."""
+    reason = TakeReason.NONE
+    try:
+        start()
+    except DeviceError as exc:
+        reason = start_failure(exc)
+    set_state(SessionState.ACQUIRING)
+    pacer = ReadPacer(options.block_s / 2)
+    last_rx = time.monotonic()
+    while reason is TakeReason.NONE:
+        pacer.wait()
+        try:
+            arrived = poll()
+        except DeviceDisconnectedError:
+            return TakeReason.UNPLUGGED
+        now = time.monotonic()
+        if arrived:
+            last_rx = now
+        elif now - last_rx > options.quiet_time_s:
+            return TakeReason.STALLED
+        if tick(now, arrived):
+            break
+    return reason
+
+
+def stop_quietly(stop: Callable[[], None]) -> None:
+    """Stop a stream that ran to its end; a device that does not acknowledge the stop loses nothing."""
+    try:
+        stop()
+    except DeviceError:
+        pass

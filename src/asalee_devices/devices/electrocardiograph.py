@@ -5,47 +5,69 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
-from asalee_devices.devices.assembly import LivePublisher, ReadPacer, SequencedTake
+from asalee_devices.devices.assembly import LivePublisher, SequencedTake, stop_quietly, stream_take
 from asalee_devices.devices.session import (
+    Acquisition,
     DeviceSession,
+    LinkEnd,
     SessionOptions,
-    SessionState,
+    Take,
     TakeInfo,
+    ended,
 )
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.protocols.ecg12 import codec
 from asalee_devices.drivers.protocols.ecg12.driver import Ecg12Driver, Ecg12Info
 from asalee_devices.drivers.transports.base import Transport
-from asalee_devices.errors import DeviceDisconnectedError, DeviceError, InputError
+from asalee_devices.errors import InputError
 from asalee_devices.signal.ecg.recording import EcgRecording, complete_lead_set
 
-
-@dataclass(frozen=True)
-class EcgTake:
-    recording: EcgRecording
-    identity: DeviceIdentity
-    info: TakeInfo
+EcgTake = Take[EcgRecording]
+EcgAcquisition = Acquisition[EcgRecording]
 
 
-@dataclass(frozen=True)
-class EcgAcquisition:
-    takes: tuple[EcgTake, ...]
-
-    @property
-    def complete(self) -> EcgTake | None:
-        """The first take that ran to its planned end, if any."""
-        return next((t for t in self.takes if t.info.status == "done"), None)
+L = TypeVar("L")
 
 
-class Electrocardiograph(DeviceSession[tuple[Ecg12Driver, Ecg12Info]]):
-    """A 12-lead ECG device session (ECG12 protocol). Build it with :meth:`from_url` or a transport factory."""
+def check_ecg_duration(duration_s: float) -> None:
+    if not 0.1 <= duration_s <= 600:
+        raise InputError("ECG duration out of range", field="duration_s", value=duration_s, expected="0.1-600 s")
 
-    DRIVER = "ecg12"
+
+class EcgSession(DeviceSession[L]):
+    """What the ECG examination needs from any electrocardiograph driver: ``record(duration_s)`` giving
+    :class:`EcgTake` takes (interrupted ones kept and flagged). A driver's session derives from this class (or from
+    :class:`Electrocardiograph` when it speaks the ECG12 protocol) and writes the negotiation and the take."""
+
+    def _take(self, link: L, duration_s: float, take_no: int) -> EcgTake:
+        """One take of ``duration_s`` on a negotiated link (its ``info.status`` says whether it ran to its end)."""
+        raise NotImplementedError
+
+    def record(self, duration_s: float) -> EcgAcquisition:
+        """Acquire ``duration_s`` of ECG. Raises a :class:`DeviceError` only when the device cannot be reached (or
+        answers the handshake wrongly); link losses during acquisition end the take as ``interrupted`` and the
+        session reconnects (with backoff) and starts a new take, up to ``options.reconnects`` times."""
+        check_ecg_duration(duration_s)
+        takes: list[EcgTake] = []
+
+        def work(link: L) -> LinkEnd:
+            takes.append(self._take(link, duration_s, len(takes)))
+            return takes[-1].info.end
+
+        self._acquire(work)
+        return EcgAcquisition(tuple(takes))
+
+
+class Electrocardiograph(EcgSession[tuple[Ecg12Driver, Ecg12Info]]):
+    """A 12-lead ECG device session (ECG12 protocol). Build it with :meth:`from_url` or a transport factory; any
+    registered driver whose session is this class (or a subclass) is accepted (an ECG12 module sold under another
+    name, with its own USB ids, registers ``session="asalee_devices.devices.electrocardiograph:Electrocardiograph"``).
+    """
 
     def __init__(self, open_transport: Callable[[], Transport], *, rate_hz: int | None = None,
                  options: SessionOptions | None = None) -> None:
@@ -59,90 +81,40 @@ class Electrocardiograph(DeviceSession[tuple[Ecg12Driver, Ecg12Info]]):
         driver = Ecg12Driver(transport, rate_hz=self.rate_hz, reply_timeout_s=min(1.0, self.options.quiet_time_s))
         return driver, driver.negotiate()
 
-    def record(self, duration_s: float) -> EcgAcquisition:
-        """Acquire ``duration_s`` of ECG. Raises a :class:`DeviceError` only when the device cannot be reached (or
-        answers the handshake wrongly); link losses during acquisition end the take as ``interrupted`` and the
-        session reconnects (with backoff) and starts a new take, up to ``options.reconnects`` times."""
-        if not 0.1 <= duration_s <= 600:
-            raise InputError("ECG duration out of range", field="duration_s", value=duration_s,
-                             expected="0.1-600 s")
-        life = self._life
-        transport, (driver, info) = life.connect(self._negotiate, self.options.connect_attempts)
-        self.identity = info.identity
-        takes: list[EcgTake] = []
-        reconnects = self.options.reconnects
-        while True:
-            take, done = self._take(driver, info, duration_s, len(takes))
-            takes.append(take)
-            if done:
-                transport.close()
-                life.set_state(SessionState.DONE)
-                break
-            transport.close()
-            life.set_state(SessionState.INTERRUPTED)
-            if reconnects <= 0:
-                break
-            reconnects -= 1
-            try:
-                transport, (driver, info) = life.connect(self._negotiate, self.options.connect_attempts)
-            except DeviceError:
-                life.set_state(SessionState.INTERRUPTED)
-                break
-            if info.identity != self.identity:  # another device answered: never continue on it
-                transport.close()
-                life.set_state(SessionState.INTERRUPTED)
-                break
-        return EcgAcquisition(tuple(takes))
+    def _identity_of(self, link: tuple[Ecg12Driver, Ecg12Info]) -> DeviceIdentity:
+        return link[1].identity
 
-    def _take(self, driver: Ecg12Driver, info: Ecg12Info, duration_s: float,
-              take_no: int) -> tuple[EcgTake, bool]:
+    def _take(self, link: tuple[Ecg12Driver, Ecg12Info], duration_s: float, take_no: int) -> EcgTake:
+        driver, info = link
         opts = self.options
-        life = self._life
         fs = info.fs_hz
         take = SequencedTake(int(round(duration_s * fs)), len(codec.CHANNELS))
-        live = LivePublisher(life.publish, take_no, fs, codec.CHANNELS, opts.block_s,
+        live = LivePublisher(self._life.publish, take_no, fs, codec.CHANNELS, opts.block_s,
                              lambda: (take.first_seq or 0) / fs)
-        pacer = ReadPacer(opts.block_s / 2)
         host_start = datetime.now(UTC)
-        reason = ""
-        try:
-            driver.start()
-        except DeviceError as exc:
-            reason = "unplugged" if isinstance(exc, DeviceDisconnectedError) else "no start acknowledgement"
-        life.set_state(SessionState.ACQUIRING)
-        last_rx = time.monotonic()
-        while not reason:
-            pacer.wait()
-            try:
-                batch = driver.poll(opts.poll_s)
-            except DeviceDisconnectedError:
-                reason = "unplugged"
-                break
-            now = time.monotonic()
+
+        def poll() -> bool:
+            batch = driver.poll(opts.poll_s)
             if batch.n == 0:
-                if now - last_rx > opts.quiet_time_s:
-                    reason = "stalled"
-                    break
-            else:
-                last_rx = now
-                live.received(now)
-                take.place(batch.seq, batch.counts * info.resolution_uv, codec.loff_mask(batch.status))
+                return False
+            live.received(time.monotonic())
+            take.place(batch.seq, batch.counts * info.resolution_uv, codec.loff_mask(batch.status))
+            return True
+
+        def tick(now: float, arrived: bool) -> bool:
             live.offer(take, now)
-            if take.complete:
-                break
+            return take.complete
+
+        reason = stream_take(opts, self._life.set_state, start=driver.start, poll=poll, tick=tick)
         live.offer(take, time.monotonic(), final=True)
-        done = not reason
-        if done:
-            try:
-                driver.stop()
-            except DeviceError:
-                pass
-        n = take.n_target if done else take.n_received
+        status = ended(reason)
+        if status == "done":
+            stop_quietly(driver.stop)
+        n = take.n_target if status == "done" else take.n_received
         self.counters = driver.decoder.counters.as_dict()
         rec = EcgRecording(np.ascontiguousarray(take.values[:n].T), fs, codec.CHANNELS,
                            resolution_uv=info.resolution_uv, lead_off=np.ascontiguousarray(take.flags[:n].T),
-                           interrupted=not done, gaps=take.gaps(n))
-        result = EcgTake(complete_lead_set(rec), info.identity,
-                         TakeInfo("done" if done else "interrupted", reason, host_start, datetime.now(UTC),
-                                  (take.first_seq or 0) / fs, dict(self.counters)))
-        return result, done
+                           interrupted=status != "done", gaps=take.gaps(n))
+        return EcgTake(complete_lead_set(rec), info.identity,
+                       TakeInfo(status, reason, host_start, datetime.now(UTC), (take.first_seq or 0) / fs,
+                                dict(self.counters)))

@@ -9,15 +9,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import numpy as np
 
 from asalee_devices.devices.assembly import gaps_from_mask
 from asalee_devices.devices.session import (
     DeviceSession,
+    LinkEnd,
     LiveBlock,
     SessionState,
     TakeInfo,
+    TakeReason,
+    TakeStatus,
 )
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.protocols.contec_spiro import codec
@@ -29,7 +33,7 @@ from asalee_devices.drivers.protocols.contec_spiro.driver import (
     plausible_frames,
 )
 from asalee_devices.drivers.transports.base import Transport
-from asalee_devices.errors import DeviceDisconnectedError, DeviceError, DeviceTimeoutError, ProtocolError
+from asalee_devices.errors import DeviceDisconnectedError, DeviceTimeoutError, ProtocolError
 from asalee_devices.signal.spirometry.recording import BtpsCorrection, FlowRecording
 
 
@@ -70,60 +74,82 @@ class _Curve:
 class Interrupted(Exception):
     """Ends one download transaction (control flow inside this module)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: TakeReason, detail: str = "") -> None:
+        super().__init__(reason.value)
         self.reason = reason
+        self.detail = detail
 
 
-class Spirometer(DeviceSession[tuple[ContecDriver, ContecInfo]]):
-    """A spirometer session. ``download()`` fetches every stored manoeuvre."""
+L = TypeVar("L")
+#: persists one downloaded record; True once it is safely kept (the device may then delete it)
+Store = Callable[[FlowTake], bool]
 
-    DRIVER = "contec-spiro"
+
+class StoredFlowSession(DeviceSession[L]):
+    """What spirometry needs from a spirometer that stores blows: ``download(store=...)`` giving every stored
+    manoeuvre as a :class:`FlowTake`. A driver's session derives from it and writes the negotiation and
+    :meth:`_download_on` (one download transaction on one connection)."""
+
+    def _download_on(self, link: L, takes: list[FlowTake], state: DownloadState, store: Store | None) -> bool:
+        """Download every record on ``link`` into ``takes`` (those in ``state.done_keys`` are not appended
+        again); True when the device confirmed deleting them. Raises :class:`Interrupted` to end the
+        transaction early (the session reconnects)."""
+        raise NotImplementedError
+
+    def _record_count(self, link: L) -> int:
+        """How many records the device said it holds."""
+        raise NotImplementedError
+
+    def download(self, store: Store | None = None) -> SpiroDownload:
+        """Download every record. With ``store``, each complete record is handed to it; when it returned True for
+        every record of the device, the records are deleted on the device ("finish and delete"), otherwise kept."""
+        takes: list[FlowTake] = []
+        state = DownloadState()
+
+        def work(link: L) -> LinkEnd:
+            try:
+                state.deleted = self._download_on(link, takes, state, store)
+            except Interrupted as exc:
+                return LinkEnd(TakeStatus.INTERRUPTED, exc.reason, exc.detail)
+            return LinkEnd(TakeStatus.DONE)
+
+        ends = self._acquire(work)
+        errors = tuple(f"{e.reason}: {e.detail}" for e in ends if e.reason is TakeReason.PROTOCOL_ERROR)
+        link = self._link
+        return SpiroDownload(tuple(takes), state.deleted, self._record_count(link) if link is not None else 0,
+                             errors)
+
+
+@dataclass
+class DownloadState:
+    """What survives a reconnection within one download: records complete (never appended twice), stored."""
+
+    done_keys: set[tuple[int, datetime]] = field(default_factory=set)
+    stored: set[tuple[int, datetime]] = field(default_factory=set)
+    deleted: bool = False
+
+
+class Spirometer(StoredFlowSession[tuple[ContecDriver, ContecInfo]]):
+    """A spirometer session (Contec download protocol). ``download()`` fetches every stored manoeuvre."""
 
     def _negotiate(self, transport: Transport) -> tuple[ContecDriver, ContecInfo]:
         driver = ContecDriver(transport, reply_timeout_s=min(1.0, self.options.quiet_time_s))
         return driver, driver.negotiate()
 
-    def download(self, store: Callable[[FlowTake], bool] | None = None) -> SpiroDownload:
-        """Download every record. With ``store``, each complete record is handed to it; when it returned True for
-        every record of the device, the records are deleted on the device ("finish and delete"), otherwise kept."""
-        life = self._life
-        transport, (driver, info) = life.connect(self._negotiate, self.options.connect_attempts)
-        self.identity = info.identity
-        takes: list[FlowTake] = []
-        stored: set[tuple[int, datetime]] = set()
-        done_keys: set[tuple[int, datetime]] = set()
-        reconnects = self.options.reconnects
-        deleted = False
-        errors: list[str] = []
-        while True:
-            try:
-                deleted = self._transaction(driver, info, takes, done_keys, stored, store)
-                transport.close()
-                life.set_state(SessionState.DONE)
-                break
-            except Interrupted as exc:
-                transport.close()
-                life.set_state(SessionState.INTERRUPTED)
-                if exc.reason.startswith("protocol error"):
-                    errors.append(exc.reason)
-            if reconnects <= 0:
-                break
-            reconnects -= 1
-            try:
-                transport, (driver, info) = life.connect(self._negotiate, self.options.connect_attempts)
-            except DeviceError:
-                life.set_state(SessionState.INTERRUPTED)
-                break
-            if info.identity != self.identity:
-                transport.close()
-                life.set_state(SessionState.INTERRUPTED)
-                break
-        return SpiroDownload(tuple(takes), deleted, info.record_count, tuple(errors))
+    def _identity_of(self, link: tuple[ContecDriver, ContecInfo]) -> DeviceIdentity:
+        return link[1].identity
+
+    def _record_count(self, link: tuple[ContecDriver, ContecInfo]) -> int:
+        return link[1].record_count
+
+    def _download_on(self, link: tuple[ContecDriver, ContecInfo], takes: list[FlowTake], state: DownloadState,
+                     store: Store | None) -> bool:
+        driver, info = link
+        return self._transaction(driver, info, takes, state.done_keys, state.stored, store)
 
     def _transaction(self, driver: ContecDriver, info: ContecInfo, takes: list[FlowTake],
                      done_keys: set[tuple[int, datetime]], stored: set[tuple[int, datetime]],
-                     store: Callable[[FlowTake], bool] | None) -> bool:
+                     store: Store | None) -> bool:
         life = self._life
         if info.record_count == 0:
             return False
@@ -145,11 +171,11 @@ class Spirometer(DeviceSession[tuple[ContecDriver, ContecInfo]]):
                 if take.info.status != "done":
                     raise Interrupted(take.info.reason)
         except DeviceDisconnectedError:
-            raise Interrupted("unplugged") from None
+            raise Interrupted(TakeReason.UNPLUGGED) from None
         except DeviceTimeoutError:
-            raise Interrupted("stalled") from None
+            raise Interrupted(TakeReason.STALLED) from None
         except ProtocolError as exc:
-            raise Interrupted(f"protocol error: {exc}") from None
+            raise Interrupted(TakeReason.PROTOCOL_ERROR, str(exc)) from None
         delete = store is not None and len(stored) == info.record_count
         try:
             driver.send(codec.H_RECORD, *(codec.DONE_DELETE if delete else codec.DONE_KEEP))
@@ -168,20 +194,20 @@ class Spirometer(DeviceSession[tuple[ContecDriver, ContecInfo]]):
         if n > MAX_CURVE_FRAMES:
             raise driver._error("impossible curve length", "frame count", n, f"<= {MAX_CURVE_FRAMES}")
         cur = _Curve(summary, n)
-        reason = ""
+        reason = TakeReason.NONE
         last_rx = time.monotonic()
         published = 0
         while cur.received < n:
             try:
                 items = driver.poll(opts.poll_s)
             except DeviceDisconnectedError:
-                reason = "unplugged"
+                reason = TakeReason.UNPLUGGED
                 break
             now = time.monotonic()
             got = [it for it in items if isinstance(it, codec.CurveFrames)]
             if not got:
                 if now - last_rx > opts.quiet_time_s:
-                    reason = "stalled"
+                    reason = TakeReason.STALLED
                     break
                 continue
             last_rx = now
@@ -210,7 +236,7 @@ class Spirometer(DeviceSession[tuple[ContecDriver, ContecInfo]]):
                     published = cur.received
         return self._assemble(cur, info, reason, host_start, driver)
 
-    def _assemble(self, cur: _Curve, info: ContecInfo, reason: str, host_start: datetime,
+    def _assemble(self, cur: _Curve, info: ContecInfo, reason: TakeReason, host_start: datetime,
                   driver: ContecDriver) -> FlowTake:
         m = cur.received
         if m:
@@ -231,7 +257,7 @@ class Spirometer(DeviceSession[tuple[ContecDriver, ContecInfo]]):
         filled = np.zeros(length, dtype=bool)
         filled[idx[valid]] = True
         fs = 10_000.0 / step if step else 100.0
-        status = "interrupted" if reason else "done"
+        status = TakeStatus.INTERRUPTED if reason else TakeStatus.DONE
         rec = FlowRecording(flow, fs, btps=BtpsCorrection(source="none"), interrupted=bool(reason),
                             gaps=gaps_from_mask(filled), device_volume_l=vol)
         t0 = float(t[valid][0] - idx[valid][0] * step) / 10_000.0 if valid.any() else 0.0

@@ -4,7 +4,7 @@ An examination is persisted (its bundle and PDF) before any send. States: ``pend
 before the network call) -> ``acknowledged`` | ``failed`` (with the reason). A message found ``sent`` after a
 crash was maybe received, maybe not: it is sent again (at-least-once); the receiver's conditional create on the
 business identifiers makes that effectively once. Transient failures go back to ``pending`` with exponential
-backoff and jitter (or the peer's Retry-After, capped at ``retry_after_cap_s``) until exactly ``max_attempts``
+backoff and full jitter (:mod:`asalee_devices.backoff`, the policy device reconnects use too) (or the peer's Retry-After, capped at ``retry_after_cap_s``) until exactly ``max_attempts``
 tries (a message is never sent once it has used them, even after a crash left it ``sent``); rejections fail at once.
 Any exception a sink lets out is recorded on its message as a transient failure (logged with its traceback), and
 the pass goes on with the next message: one bad message or one odd peer reply never blocks the others.
@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from asalee_devices.backoff import Backoff
 from asalee_devices.crashpoint import step
-from asalee_devices.errors import AsaleeError, InputError
-from asalee_devices.fhir_out.sinks.base import Delivery, RejectedDeliveryError, Sink, TransientDeliveryError
+from asalee_devices.errors import AsaleeError, InputError, RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, Sink
 from asalee_devices.sqlite_schema import open_store, transaction
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ CREATE TABLE IF NOT EXISTS messages (
     UNIQUE (exam_id, kind, sink)
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages (state, next_attempt_at);
-""",)
+""",
+    # version 2: rows are routed by the sink's stable key (``Sink.key``: the registry name, ``[sink] type``), the
+    # value the ``sink`` column has always held; a delivery pass selects one key's due rows through this index.
+    """
+CREATE INDEX IF NOT EXISTS messages_route ON messages (sink, state, next_attempt_at);
+""")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -96,16 +102,21 @@ def _message(r: tuple[Any, ...]) -> OutboxMessage:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 10
+class RetryPolicy(Backoff):
+    """The outbox's :class:`~asalee_devices.backoff.Backoff` (full jitter; ``max_attempts`` tries of a message in
+    all, a crash included) plus how far a peer's ``Retry-After`` is followed."""
+
     base_s: float = 2.0
     cap_s: float = 3600.0
+    max_attempts: int = 10
     retry_after_cap_s: float = 3600.0  # a peer's Retry-After (a year-9999 date...) is followed at most this far
 
-    def delay_s(self, attempts: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+    def next_delay_s(self, attempts: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+        """Seconds before the next try of a message that has had ``attempts`` tries: the peer's Retry-After when
+        it gave one (capped at ``retry_after_cap_s``), else the backoff delay of retry number ``attempts``."""
         if retry_after_s is not None and retry_after_s == retry_after_s:  # not NaN
             return min(max(0.0, float(retry_after_s)), self.retry_after_cap_s)
-        return float(rng.uniform(0.5, 1.0) * min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1)))
+        return self.delay_s(attempts, rng)
 
 
 class Outbox:
@@ -229,7 +240,7 @@ class Outbox:
         """One delivery pass over the due messages of ``sink`` (ids above ``after_id``, at most ``limit``);
         returns {message id: new state}."""
         outcome: dict[int, str] = {}
-        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.name, now or time.time(), limit,
+        for mid, exam_id, kind, day, _state, payload, pdf in self._due(sink.key, now or time.time(), limit,
                                                                         after_id):
             outcome[mid] = self._deliver_one(sink, Delivery(mid, exam_id, kind, day, payload, pdf))
         return outcome
@@ -293,7 +304,7 @@ class Outbox:
         if attempts >= self.policy.max_attempts:
             self._set(mid, "failed", error=f"{reason} (gave up after {attempts} attempts)")
             return "failed"
-        delay = self.policy.delay_s(attempts, self.rng, retry_after_s)
+        delay = self.policy.next_delay_s(attempts, self.rng, retry_after_s)
         self._set(mid, "pending", error=reason, next_at=time.time() + delay)
         log.info("outbox: message %s will be retried in %.1f s", mid, delay)
         return "pending"
@@ -311,7 +322,7 @@ class Outbox:
         while time.monotonic() < deadline:
             self.deliver_due(sink)
             row = self._db.execute("SELECT min(next_attempt_at), count(*) FROM messages WHERE sink=? AND "
-                                   "state IN ('pending', 'sent')", (sink.name,)).fetchone()
+                                   "state IN ('pending', 'sent')", (sink.key,)).fetchone()
             if not row[1]:
                 break
             time.sleep(min(poll_s, max(0.0, row[0] - time.time())) if row[0] > time.time() else 0)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asalee_devices.errors import ConfigError
+
+if TYPE_CHECKING:
+    from asalee_devices.drivers.url import DeviceUrl, TransportFactory
 from asalee_devices.simulators.base import DeviceModel
 from asalee_devices.simulators.faults import FaultPlan
 
@@ -136,7 +139,7 @@ def model_factory(name: str, params: Mapping[str, str]) -> Callable[[], DeviceMo
     return get_simulator(name).make(params)
 
 
-def factory_from_url(dev: Any) -> Any:
+def factory_from_url(dev: DeviceUrl) -> TransportFactory:
     """Transport factory for ``sim://NAME?...``: one in-memory device shared by every (re)connection."""
     from asalee_devices.simulators.endpoints import InMemoryEndpoint
 

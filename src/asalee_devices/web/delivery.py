@@ -257,7 +257,7 @@ class OutboxService:
 
     def enqueue(self, items: list[Prepared]) -> list[int]:
         def run(outbox: Outbox, sink: Any) -> list[int]:
-            ids = [outbox.enqueue(exam_id=p.exam_id, kind=p.kind, sink=sink.name, performed_on=p.performed_on,
+            ids = [outbox.enqueue(exam_id=p.exam_id, kind=p.kind, sink=sink.key, performed_on=p.performed_on,
                                   payload=p.bundle_json, pdf=p.pdf) for p in items]
             self._deliver(outbox, sink)  # first attempt at once: the nurse sees "sent" or "waiting" right away
             return ids

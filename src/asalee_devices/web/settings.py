@@ -22,8 +22,10 @@ ECG_CHOICES = {"good": "", **{f"electrode_off:{e}": f"electrode_off={e}"
 
 
 def live_spirometer_url(configured: str) -> str:
-    """Live curves need the turbine: a configured simulator of another kind becomes the turbine simulator."""
-    if configured.startswith("sim://") and not configured.startswith("sim://turbine"):
+    """The configuration's default demo device (``sim://spirometer``) becomes the live turbine simulator, for live
+    curves; any other URL — a named simulator (``sim://contec-spiro``) or a real device — runs as configured, by its
+    own driver's session."""
+    if configured.split("?", 1)[0] == "sim://spirometer":
         return "sim://turbine"
     return configured
 

@@ -1,6 +1,7 @@
 """Drive a device session for an examination: blow by blow (live spirometer), a download (spirometer that stores
 blows), or ECG captures with retakes. The device kind comes from the driver registry, not from an if-chain on
-names: each driver kind maps to one runner.
+names: the device URL opens its driver's registered session (:func:`~asalee_devices.devices.session.open_session`)
+and the session's kind (live flow, stored flow, ECG) picks the runner.
 
 Failure handling: a device that cannot be reached before anything was recorded raises its
 :class:`DeviceError` (nothing to lose); once something was recorded, a device error ends the acquisition with the
@@ -15,7 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from asalee_devices.devices.session import LiveBlock, SessionOptions
+from asalee_devices.devices.electrocardiograph import EcgSession
+from asalee_devices.devices.session import DeviceSession, LiveBlock, SessionOptions, open_session
+from asalee_devices.devices.spirometer import FlowTake, StoredFlowSession
+from asalee_devices.devices.turbine import LiveFlowSession
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.drivers.registry import driver_for_url
 from asalee_devices.errors import ConfigError, DeviceError
@@ -78,14 +82,11 @@ def _run_takes(session: _LiveSession, record: Callable[[], Any], add: Callable[[
     return AcquisitionOutcome(session.identity, started, count)
 
 
-def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, max_blows: int,
+def _live_spirometry(exam: SpirometryExamination, spiro: DeviceSession[Any], *, blow_s: float, max_blows: int,
                      on_block: BlockFn | None, on_blow: Callable[[BlowFeedback], None] | None,
-                     proceed: Callable[[BlowFeedback], bool] | None, options: SessionOptions | None,
-                     staging: Path | None) -> AcquisitionOutcome:
+                     proceed: Callable[[BlowFeedback], bool] | None, staging: Path | None) -> AcquisitionOutcome:
     """Live spirometer: one recording per blow, ended at the end of the forced expiration (or ``blow_s``)."""
-    from asalee_devices.devices.turbine import TurbineSpirometer
-
-    spiro = TurbineSpirometer.from_url(url, options=options)
+    assert isinstance(spiro, LiveFlowSession)
     if on_block is not None:
         spiro.subscribe(on_block)
 
@@ -96,15 +97,14 @@ def _live_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, ma
                       max_blows, on_blow, again, "blow")
 
 
-def _download_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float, max_blows: int,
+def _download_spirometry(exam: SpirometryExamination, spiro: DeviceSession[Any], *, blow_s: float, max_blows: int,
                          on_block: BlockFn | None, on_blow: Callable[[BlowFeedback], None] | None,
-                         proceed: Callable[[BlowFeedback], bool] | None, options: SessionOptions | None,
-                         staging: Path | None) -> AcquisitionOutcome:
+                         proceed: Callable[[BlowFeedback], bool] | None, staging: Path | None
+                         ) -> AcquisitionOutcome:
     """Spirometers that store blows: download them all; the device deletes them only once each is saved."""
-    from asalee_devices.devices.spirometer import FlowTake, Spirometer
     from asalee_devices.workflow.recording_store import recording_digest, save_recording
 
-    spiro = Spirometer.from_url(url, options=options)
+    assert isinstance(spiro, StoredFlowSession)
 
     def store(take: FlowTake) -> bool:
         if staging is None:
@@ -124,9 +124,15 @@ def _download_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float
 
 
 SpirometryRunner = Callable[..., AcquisitionOutcome]
-#: driver name -> how its examination runs (third-party drivers register theirs here)
-SPIROMETRY_RUNNERS: dict[str, SpirometryRunner] = {"turbine": _live_spirometry,
-                                                   "contec-spiro": _download_spirometry}
+#: session kind -> how its examination runs (a driver's session derives from one of these kinds; the nearest
+#: base class in its MRO picks the runner)
+SPIROMETRY_RUNNERS: dict[type[DeviceSession[Any]], SpirometryRunner] = {LiveFlowSession: _live_spirometry,
+                                                                         StoredFlowSession: _download_spirometry}
+
+
+def runner_for(session: DeviceSession[Any], runners: dict[type[DeviceSession[Any]], SpirometryRunner]
+               ) -> SpirometryRunner | None:
+    return next((runners[k] for k in type(session).__mro__ if k in runners), None)
 
 
 def run_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float = 12.0, max_blows: int = 8,
@@ -136,12 +142,17 @@ def run_spirometry(exam: SpirometryExamination, url: str, *, blow_s: float = 12.
     """Record the current phase of ``exam`` from the spirometer at ``url`` until the standard's stopping advice,
     ``max_blows``, or ``proceed(feedback)`` returning False (the nurse ends the phase)."""
     spec = driver_for_url(url)
-    runner = SPIROMETRY_RUNNERS.get(spec.name)
-    if spec.kind != "spirometer" or runner is None:
+    kinds = ", ".join(k.__name__ for k in SPIROMETRY_RUNNERS)
+    if spec.kind != "spirometer":
         raise ConfigError("This device is not a spirometer this service can run", field="device", value=spec.name,
-                          expected=", ".join(SPIROMETRY_RUNNERS))
-    return runner(exam, url, blow_s=blow_s, max_blows=max_blows, on_block=on_block, on_blow=on_blow,
-                  proceed=proceed, options=options, staging=staging)
+                          expected=f"a spirometer driver (session {kinds})")
+    with open_session(url, options) as spiro:
+        runner = runner_for(spiro, SPIROMETRY_RUNNERS)
+        if runner is None:
+            raise ConfigError("This device is not a spirometer this service can run", field="device",
+                              value=spec.name, expected=f"a session deriving from {kinds}")
+        return runner(exam, spiro, blow_s=blow_s, max_blows=max_blows, on_block=on_block, on_blow=on_blow,
+                      proceed=proceed, staging=staging)
 
 
 def run_ecg(exam: EcgExamination, url: str, *, duration_s: float = 10.0, max_captures: int = 3,
@@ -150,18 +161,16 @@ def run_ecg(exam: EcgExamination, url: str, *, duration_s: float = 10.0, max_cap
             options: SessionOptions | None = None) -> AcquisitionOutcome:
     """Capture ``duration_s`` of 12-lead ECG; while the verdict advises a retake and ``retake(feedback)`` agrees
     (default: yes), capture again, up to ``max_captures``."""
-    from asalee_devices.devices.electrocardiograph import Electrocardiograph
-
     spec = driver_for_url(url)
     if spec.kind != "ecg":
         raise ConfigError("This device is not an electrocardiograph", field="device", value=spec.name,
                           expected="an ECG device URL, e.g. sim://ecg12 or ecg12+serial://COM3")
-    ecg = Electrocardiograph.from_url(url, options=options)
-    if on_block is not None:
-        ecg.subscribe(on_block)
 
     def again(feedback: list[CaptureFeedback]) -> bool:
         return not feedback[-1].acceptable and (retake is None or retake(feedback[-1]))
 
-    return _run_takes(ecg, lambda: ecg.record(duration_s), exam.add_capture, max_captures, on_capture, again,
-                      "capture")
+    with open_session(url, options, expect=EcgSession) as ecg:
+        if on_block is not None:
+            ecg.subscribe(on_block)
+        return _run_takes(ecg, lambda: ecg.record(duration_s), exam.add_capture, max_captures, on_capture, again,
+                          "capture")

@@ -275,11 +275,8 @@ def _send(setup: ExaminationSetup, queued: list[int], *, exam_id: str, kind: str
     record_examination(setup, folder=folder)
     lang = setup.lang
     with Outbox(setup.outbox_path) as outbox:
-        sink = create_sink(setup.config.sink)
-        try:
+        with create_sink(setup.config.sink) as sink:
             outbox.deliver_due(sink)
-        finally:
-            sink.close()
         states = [outbox.get(mid) for mid in queued]
     status, message = outcome(states, lang)
     log.info("examination %s (%s): %s", exam_id, kind, status)

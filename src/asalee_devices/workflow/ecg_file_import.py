@@ -158,7 +158,7 @@ class EcgFileImporter:
         analysis = analyze_ecg(ecg.recording, mains_hz=self.mains_hz,
                                device_heart_rate_bpm=ecg.device_heart_rate_bpm)
         exam = self._exam(ecg, path, digest, analysis, patient)
-        if renders_own_payload(self.sink.name):  # e.g. HPRIM: rendered from canonical results stored beside
+        if renders_own_payload(self.sink.key):  # e.g. HPRIM: rendered from canonical results stored beside
             return self._queue_rendered(ecg, path, digest, analysis, patient, exam)
         from asalee_devices.canonical import load_results
         from asalee_devices.programme.indicators import record_import
@@ -168,7 +168,7 @@ class EcgFileImporter:
         file_notes = tuple(w.message for w in ecg.warnings)
         results = canonical_json(ecg_file_results(analysis, self.mains_hz))
         doc, trace = load_results(results), ecg_trace(analysis.cleaned)
-        message_id = queue_exam(self.outbox, sink=self.sink.name, exam=exam, kind=KIND,
+        message_id = queue_exam(self.outbox, sink=self.sink.key, exam=exam, kind=KIND,
                                 build=lambda: ecg_bundle(exam, patient, doc, trace, file_warnings=file_notes,
                                                          lang=lang))
         log.info("ecg import: exam %s queued as message %s", exam.exam_id, message_id)

@@ -246,7 +246,7 @@ class GdtImporter:
 
         _read_bounded(attachment.path, "ECG file")  # present and bounded before any decoding
         ecg = read_ecg_file(attachment.path)
-        if not renders_own_payload(self.sink.name):
+        if not renders_own_payload(self.sink.key):
             from asalee_devices.workflow.ecg_file_import import EcgFileImporter
 
             importer = EcgFileImporter(self.config, self.outbox, self.sink,
@@ -286,13 +286,13 @@ class GdtImporter:
                                 results=results, pdf=pdf, computed_by=computed_by,
                                 source={"format": "GDT", "gdt_version": record.version, "file": path.name,
                                         "sha256": digest})
-        if renders_own_payload(self.sink.name):
+        if renders_own_payload(self.sink.key):
             mid = queue_imported(self.config, self.outbox, patient, kind=kind, folder=folder, pdf=pdf)
         elif kind == "spirometry":
             mid = self._queue_fhir(exam_id, patient, results, pdf, digest, when, device, path, computed_by or "")
         else:  # an ECG goes through EcgFileImporter for FHIR sinks; nothing else reaches here
             raise DeliveryError(f"Examination stored in {folder.name}; no FHIR rendering for this {kind}",
-                                field="sink.type", value=self.sink.name, expected="sink.type = 'hprim'")
+                                field="sink.type", value=self.sink.key, expected="sink.type = 'hprim'")
         self.outbox.deliver_due(self.sink)
         log.info("gdt import: exam %s queued as message %s", exam_id, mid)
         return mid
@@ -315,7 +315,7 @@ class GdtImporter:
                           practice_finess=cfg.practice.finess, gp=_person(cfg.gp, "gp"), pdf=pdf,
                           raw_reference=path.name, raw_sha256=digest, test_mode=cfg.test_mode)
         params = results["phases"]["pre"]["parameters"]
-        return queue_exam(self.outbox, sink=self.sink.name, exam=ctx, kind="spirometry",
+        return queue_exam(self.outbox, sink=self.sink.key, exam=ctx, kind="spirometry",
                           build=lambda: device_spirometry_bundle(ctx, patient, params, computed_by=computed_by))
 
     def deliver_pending(self) -> dict[int, str]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from asalee_devices.devices.session import SessionOptions
-from asalee_devices.devices.turbine import TurbineSpirometer
+from asalee_devices.devices.session import SessionOptions, open_session
+from asalee_devices.devices.turbine import LiveFlowSession
 from asalee_devices.errors import DeviceError, InputError
 from asalee_devices.signal.spirometry.calibration import FLOW_BANDS, MOVING_FLOW_L_S, Stroke, stroke_from_flow
 
@@ -55,22 +55,22 @@ def record_strokes(url: str, n: int = 3, *, options: SessionOptions | None = Non
     if not 1 <= n <= MAX_STROKES:
         raise InputError("Stroke count out of range", field="strokes", value=n,
                          expected=f"1-{MAX_STROKES} (3: one per flow)")
-    spiro = TurbineSpirometer.from_url(url, options=options)
-    strokes: list[Stroke] = []
-    for i in range(n):
-        if on_push is not None:
-            on_push(i, stroke_band(i), PUSH_S[i % len(PUSH_S)])
-        take = spiro.record(STROKE_TAKE_S, until=stroke_finished).complete
-        if take is None:  # the link dropped during the stroke: the nurse pushes it again, once
-            if on_retry is not None:
-                on_retry(i)
+    with open_session(url, options, expect=LiveFlowSession) as spiro:
+        strokes: list[Stroke] = []
+        for i in range(n):
+            if on_push is not None:
+                on_push(i, stroke_band(i), PUSH_S[i % len(PUSH_S)])
             take = spiro.record(STROKE_TAKE_S, until=stroke_finished).complete
-        if take is None:
-            raise DeviceError("Syringe stroke not recorded completely", expected="an uninterrupted stroke")
-        rec = take.recording
-        strokes.append(stroke_from_flow(rec.flow_l_s, rec.fs_hz))
-        if on_stroke is not None:
-            on_stroke(i, strokes[-1])
+            if take is None:  # the link dropped during the stroke: the nurse pushes it again, once
+                if on_retry is not None:
+                    on_retry(i)
+                take = spiro.record(STROKE_TAKE_S, until=stroke_finished).complete
+            if take is None:
+                raise DeviceError("Syringe stroke not recorded completely", expected="an uninterrupted stroke")
+            rec = take.recording
+            strokes.append(stroke_from_flow(rec.flow_l_s, rec.fs_hz))
+            if on_stroke is not None:
+                on_stroke(i, strokes[-1])
     ident = spiro.identity
     if ident is None or not ident.serial_number:
         raise DeviceError("The spirometer did not identify itself", expected="a device with a serial number")

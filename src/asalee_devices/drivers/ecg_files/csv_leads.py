@@ -13,16 +13,16 @@ import numpy as np
 
 from asalee_devices.drivers.ecg_files._util import MAX_LEADS, MAX_SAMPLES_PER_LEAD, read_bounded
 from asalee_devices.drivers.ecg_files.base import EcgFile
-from asalee_devices.errors import FormatError, InputError
+from asalee_devices.errors import FormatError
 from asalee_devices.signal.ecg.recording import from_leads
+from asalee_devices.signal.validate import check_sampling_rate
 
 NAME = "csv"
 
 
 def read_csv_leads(path: str | Path, fs_hz: float) -> EcgFile:
     """Read ``path`` (header of lead names, values in µV) sampled at ``fs_hz``; missing limb leads are derived."""
-    if not np.isfinite(fs_hz) or fs_hz <= 0:
-        raise InputError("The CSV sampling rate must be given", field="rate", value=fs_hz, expected="> 0 Hz")
+    check_sampling_rate(fs_hz, field="rate")
     p = Path(path)
     text = read_bounded(p).decode("utf-8-sig", errors="strict") if p.exists() else None
     if text is None:

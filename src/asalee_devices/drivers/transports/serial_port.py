@@ -8,6 +8,7 @@ from typing import Any
 import serial
 
 from asalee_devices.drivers.transports.base import Transport
+from asalee_devices.drivers.url import DeviceUrl, TransportFactory
 from asalee_devices.errors import DeviceDisconnectedError, DeviceNotFoundError
 
 #: what failed to open, by pyserial URL scheme (a plain port name has none)
@@ -96,24 +97,31 @@ def find_serial_port(vid: int, pid: int, serial_number: str | None = None) -> st
     return None
 
 
-def factory_from_url(dev: Any) -> Any:
+#: options of a serial-family URL (``baud`` everywhere; ``vid``/``pid``/``serial`` re-find a USB serial adapter)
+SERIAL_OPTIONS = ("baud", "vid", "pid", "serial")
+NETWORK_OPTIONS = ("baud",)
+
+
+def factory_from_url(dev: DeviceUrl) -> TransportFactory:
     """Transport factory for ``<driver>+serial://PATH``, ``+socket://HOST:PORT``, ``+loop://``, ``+rfc2217://``.
 
-    With ``vid``/``pid`` (and ``serial``) parameters the serial port is re-found at every connection."""
-    from asalee_devices.drivers.registry import _int, get_driver
+    With ``vid``/``pid`` (and ``serial``) parameters the serial port is re-found at every connection. Options
+    other than :data:`SERIAL_OPTIONS` (serial) or :data:`NETWORK_OPTIONS` (socket, loop, rfc2217) are refused."""
+    from asalee_devices.drivers.registry import get_driver
 
+    dev.check_options(SERIAL_OPTIONS if dev.transport == "serial" else NETWORK_OPTIONS)
     spec = get_driver(dev.driver)
-    baud = _int(dev.params.get("baud", str(spec.default_baud)), "baud")
-    vid = dev.params.get("vid")
-    pid = dev.params.get("pid")
+    baud = dev.int_option("baud", spec.default_baud) or spec.default_baud
+    vid = dev.int_option("vid")
+    pid = dev.int_option("pid")
     serial_no = dev.params.get("serial")
-    label = dev.raw.split("?", 1)[0]
+    label = dev.label
 
     def make() -> SerialTransport:
         if dev.transport == "serial":
             path = dev.location
             if vid is not None and pid is not None:
-                found = find_serial_port(_int(vid, "vid"), _int(pid, "pid"), serial_no)
+                found = find_serial_port(vid, pid, serial_no)
                 if found is None:
                     raise DeviceNotFoundError("No serial device with this VID/PID", field="address",
                                               value=label, expected="the device plugged in")

@@ -7,6 +7,7 @@ import errno
 from typing import Any
 
 from asalee_devices.drivers.transports.base import Transport
+from asalee_devices.drivers.url import DeviceUrl, TransportFactory
 from asalee_devices.errors import DeviceDisconnectedError, DeviceNotFoundError, DeviceTimeoutError
 
 
@@ -150,10 +151,15 @@ class UsbTransport(Transport):
                 pass
 
 
-def factory_from_url(dev: Any) -> Any:
+#: options of a ``usb://`` URL
+USB_OPTIONS = ("serial",)
+
+
+def factory_from_url(dev: DeviceUrl) -> TransportFactory:
     """Transport factory for ``<driver>+usb://VID:PID[?serial=...]`` (hexadecimal ids)."""
     from asalee_devices.errors import ConfigError
 
+    dev.check_options(USB_OPTIONS)
     try:
         vid_s, pid_s = dev.location.split(":")
         vid, pid = int(vid_s, 16), int(pid_s, 16)
@@ -161,5 +167,5 @@ def factory_from_url(dev: Any) -> Any:
         raise ConfigError("USB address must be VID:PID in hexadecimal", field="address", value=dev.location,
                           expected="e.g. turbine+usb://1209:7b10") from None
     serial = dev.params.get("serial")
-    label = dev.raw.split("?", 1)[0]
+    label = dev.label
     return lambda: UsbTransport(vid, pid, serial_number=serial, label=label)

@@ -3,12 +3,17 @@ PDF) goes. Sinks are chosen by name from the configuration (``[sink] type = "fol
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import TracebackType
+from typing import Self
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError, DeliveryError
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
+
+__all__ = ["Delivery", "RejectedDeliveryError", "SendResult", "Sink", "SinkFactory", "TransientDeliveryError",
+           "create_sink", "register_sink", "sink_names"]
 
 
 @dataclass(frozen=True)
@@ -33,28 +38,40 @@ class SendResult:
     locations: tuple[str, ...] = ()  # FHIR transaction: each entry's response.location, in entry order
 
 
-class TransientDeliveryError(DeliveryError):
-    """Worth retrying later (network error, timeout, 408, 429, 5xx); ``retry_after_s`` when the peer said so."""
+class Sink(abc.ABC):
+    """Where the outbox hands a delivery, shaped like an httpx transport (``httpx.BaseTransport``): one method that
+    does one exchange (:meth:`send`, as ``handle_request``), :meth:`close` to release what it holds (a no-op by
+    default), and a context manager that closes it (``with create_sink(cfg) as sink: ...``).
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after_s = retry_after_s
+    ``send`` tries **once**: it returns a :class:`SendResult` when the receiver confirmed, raises
+    :class:`TransientDeliveryError` when a later try may work, :class:`RejectedDeliveryError` when the receiver
+    refused the content. Retries, backoff and the attempt limit are the outbox's (:mod:`asalee_devices.backoff`).
 
+    ``key`` is the stable name the outbox routes its rows by (a row queued for ``"fhir"`` is sent by the sink
+    whose key is ``"fhir"``): for the built-in sinks, their registry name (``[sink] type``). ``name`` is for
+    people (logs, the CLI); by default the key.
+    """
 
-class RejectedDeliveryError(DeliveryError):
-    """The receiver refused the content (4xx with an OperationOutcome, HL7 NAK): needs a human, never retried."""
+    key: str
 
-    def __init__(self, message: str, *, outcome: str = "", **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.outcome = outcome
+    @property
+    def name(self) -> str:
+        return self.key
 
+    @abc.abstractmethod
+    def send(self, delivery: Delivery) -> SendResult:
+        """Deliver ``delivery`` once; raise a :class:`~asalee_devices.errors.DeliveryError` when not confirmed."""
 
-class Sink(Protocol):
-    name: str
+    def close(self) -> None:
+        """Release connections or files the sink holds; idempotent."""
+        return None
 
-    def send(self, delivery: Delivery) -> SendResult: ...
+    def __enter__(self) -> Self:
+        return self
 
-    def close(self) -> None: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
 SinkFactory = Callable[[SinkConfig], Sink]
@@ -62,6 +79,7 @@ _REGISTRY: dict[str, SinkFactory] = {}
 
 
 def register_sink(name: str, factory: SinkFactory) -> None:
+    """Make ``[sink] type = name`` create its sink with ``factory``; the sink's ``key`` must be ``name``."""
     _REGISTRY[name] = factory
 
 
@@ -71,14 +89,20 @@ def sink_names() -> tuple[str, ...]:
 
 
 def create_sink(cfg: SinkConfig) -> Sink:
-    """The sink named by ``cfg.type``, configured from ``cfg``."""
+    """The sink named by ``cfg.type``, configured from ``cfg`` (its ``key`` is ``cfg.type``); use it as a context
+    manager so it is closed."""
     _load_builtins()
     try:
         factory = _REGISTRY[cfg.type]
     except KeyError:
         raise ConfigError("Unknown sink type", field="sink.type", value=cfg.type,
                           expected=", ".join(sorted(_REGISTRY))) from None
-    return factory(cfg)
+    sink = factory(cfg)
+    if sink.key != cfg.type:  # rows are queued under the configured type and routed by the key
+        sink.close()
+        raise ConfigError("Sink factory returned a sink with another key", field="sink.type", value=cfg.type,
+                          expected=f"a sink whose key is {cfg.type!r} (got {sink.key!r})")
+    return sink
 
 
 def _load_builtins() -> None:

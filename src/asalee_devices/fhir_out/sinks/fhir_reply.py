@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asalee_devices.fhir_out.sinks.base import RejectedDeliveryError, SendResult, TransientDeliveryError
+from asalee_devices.errors import RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import SendResult
 from asalee_devices.fhir_out.sinks.fhir_split import response_locations
 
 RETRYABLE = frozenset({408, 429}) | frozenset(range(500, 600))

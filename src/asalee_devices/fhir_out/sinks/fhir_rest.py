@@ -1,12 +1,15 @@
 """FHIR REST sink: POST the transaction Bundle to the server base with httpx.
 
-TLS verified by default; bearer token or SMART Backend Services. Network errors, timeouts, 408, 429 and 5xx are
-retried with exponential backoff and full jitter (``Retry-After`` honoured) up to ``attempts`` tries, then reported
-as :class:`TransientDeliveryError` for the outbox to reschedule; any other 4xx is a
-:class:`RejectedDeliveryError` carrying the server's OperationOutcome, never retried. A 2xx is a delivery only
-when its body confirms every entry (:mod:`.fhir_reply`); redirects are not followed (transient, Location logged).
-``Retry-After`` is capped (``retry_after_cap_s``, default 1 h); a value that is neither delta-seconds nor an
-HTTP-date is ignored. The reply body is read up to ``MAX_REPLY_BYTES``.
+TLS verified by default; bearer token or SMART Backend Services. :meth:`FhirRestSink.send` makes **one** POST (and,
+with SMART, one more after a 401 with a fresh token, as an ``httpx.Auth`` flow would): it never sleeps and never
+retries; retries are the outbox's (its backoff policy, the attempt limit, the peer's ``Retry-After``). Network
+errors, timeouts, 408, 429 and 5xx are a :class:`TransientDeliveryError` (carrying the ``Retry-After`` delay when
+the server gave one); any other 4xx is a :class:`RejectedDeliveryError` carrying the server's OperationOutcome. A
+2xx is a delivery only when its body confirms every entry (:mod:`.fhir_reply`); redirects are not followed
+(transient, Location logged). ``Retry-After`` is capped (``retry_after_cap_s``, default 1 h); a value that is
+neither delta-seconds nor an HTTP-date is ignored. The reply body is read up to ``MAX_REPLY_BYTES``.
+
+``transport`` is handed to the ``httpx.Client``, so tests answer with ``httpx.MockTransport(handler)``.
 """
 
 from __future__ import annotations
@@ -14,23 +17,16 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import random
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
 from asalee_devices.fhir_out.sinks import fhir_split
-from asalee_devices.fhir_out.sinks.base import (
-    Delivery,
-    RejectedDeliveryError,
-    SendResult,
-    TransientDeliveryError,
-)
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 from asalee_devices.fhir_out.sinks.fhir_reply import RETRYABLE, body_summary, check_reply, request_shape
 from asalee_devices.fhir_out.sinks.smart import SmartBackendAuth, require_tls
 
@@ -87,27 +83,17 @@ def _read(resp: httpx.Response, limit: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
-def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Full-jitter exponential backoff: uniform(0, min(cap, base x 2^attempt))."""
-    return rng.uniform(0.0, min(cap_s, base_s * (2 ** attempt)))
-
-
 @dataclass
-class FhirRestSink:
+class FhirRestSink(Sink):
     base_url: str
     token: str = field(default="", repr=False)
     auth: SmartBackendAuth | None = None
     verify_tls: bool = True
     timeout_s: float = 30.0
-    attempts: int = 3
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    max_inline_wait_s: float = 30.0  # longer Retry-After: give back to the outbox scheduler
     retry_after_cap_s: float = RETRY_AFTER_CAP_S
     transaction_max_entries: int = 0  # server cap on a conditional transaction; 0 = none (see fhir_split)
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
-    name: str = "fhir"
+    transport: httpx.BaseTransport | None = field(default=None, repr=False)  # None: httpx's HTTP transport
+    key: str = "fhir"
     _client: httpx.Client | None = field(default=None, repr=False)
 
     @classmethod
@@ -121,14 +107,17 @@ class FhirRestSink:
         if auth is not None:
             require_tls(cfg.base_url, "sink.base_url")
         return cls(cfg.base_url.rstrip("/"), token=cfg.token, auth=auth, verify_tls=cfg.verify_tls,
-                   timeout_s=float(cfg.timeout_s), attempts=cfg.attempts,
-                   retry_after_cap_s=float(cfg.retry_after_cap_s),
+                   timeout_s=float(cfg.timeout_s), retry_after_cap_s=float(cfg.retry_after_cap_s),
                    transaction_max_entries=cfg.transaction_max_entries)
+
+    @property
+    def name(self) -> str:
+        return f"FHIR server {self.base_url}"
 
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(verify=self.verify_tls, timeout=self.timeout_s,
+            self._client = httpx.Client(verify=self.verify_tls, timeout=self.timeout_s, transport=self.transport,
                                         headers={"Accept": FHIR_JSON, "User-Agent": "asalee-devices"})
         return self._client
 
@@ -146,60 +135,40 @@ class FhirRestSink:
             body = _read(resp, MAX_REPLY_BYTES, time.monotonic() + 2 * self.timeout_s)
             return _Reply(resp.status_code, resp.headers, body)
 
+    def _exchange(self, delivery: Delivery) -> _Reply:
+        """One POST; with SMART, a 401 gets one new token and the same POST again (not a retry: the first was
+        not authorised)."""
+        try:
+            reply = self._post(delivery, refresh=False)
+            if reply.status_code == 401 and self.auth is not None:
+                reply = self._post(delivery, refresh=True)
+        except httpx.TransportError as exc:  # refused, reset, dropped, timeouts, closed mid-body
+            raise TransientDeliveryError(f"Network error: {type(exc).__name__}", field="sink.base_url") from None
+        except httpx.HTTPError as exc:  # undecodable body, invalid URL...
+            raise TransientDeliveryError(f"Unreadable reply from the FHIR server: {type(exc).__name__}",
+                                         field="sink.base_url") from None
+        return reply
+
     def send(self, delivery: Delivery) -> SendResult:
         if self.transaction_max_entries and fhir_split.needs_split(json.loads(delivery.bundle_json),
                                                                    self.transaction_max_entries):
             return fhir_split.deliver(delivery, self.transaction_max_entries, self.send, lambda path: (
                 fhir_split.resource_exists(self.client, self.base_url, self._headers(False), path)))
         shape = request_shape(delivery.bundle_json)
-        refreshed = False  # one token refresh per 401 per send
-        refresh_now = False
-        last: TransientDeliveryError | None = None
-        attempt = 0
-        while attempt < self.attempts:
-            wait: float | None = None
-            try:
-                resp = self._post(delivery, refresh=refresh_now)
-                refresh_now = False
-            except httpx.TransportError as exc:  # refused, reset, dropped, timeouts, closed mid-body
-                last = TransientDeliveryError(f"Network error: {type(exc).__name__}", field="sink.base_url")
-            except httpx.HTTPError as exc:  # undecodable body, invalid URL...
-                last = TransientDeliveryError(f"Unreadable reply from the FHIR server: {type(exc).__name__}",
-                                              field="sink.base_url")
-            except TransientDeliveryError as exc:
-                last = exc
-            else:
-                code = resp.status_code
-                if code == 401 and self.auth is not None and not refreshed:
-                    refreshed = refresh_now = True  # a new token for the next try only; not an attempt
-                    continue
-                if code < 400:
-                    if 300 <= code < 400:
-                        log.warning("FHIR server redirected the bundle (HTTP %s) to %s; not followed", code,
-                                    resp.location or "(no Location)")
-                    try:
-                        return check_reply(code, resp.content_type, resp.body, shape, location=resp.location)
-                    except TransientDeliveryError as exc:
-                        last = exc
-                elif code not in RETRYABLE:
-                    raise RejectedDeliveryError(
-                        f"FHIR server refused the bundle (HTTP {code})",
-                        outcome=body_summary(resp.content_type, resp.body), field="bundle", value=code,
-                        expected="2xx")
-                else:
-                    wait = retry_after_s(resp.retry_after, cap_s=self.retry_after_cap_s)
-                    last = TransientDeliveryError(f"FHIR server busy or failing (HTTP {code})",
-                                                  retry_after_s=wait, field="sink.base_url", value=code)
-            attempt += 1
-            if attempt >= self.attempts:
-                break
-            delay = wait if wait is not None else backoff_s(attempt - 1, self.backoff_base_s, self.backoff_cap_s,
-                                                            self.rng)
-            if delay > self.max_inline_wait_s:
-                break
-            self.sleep(delay)
-        assert last is not None
-        raise last
+        reply = self._exchange(delivery)
+        code = reply.status_code
+        if code < 400:
+            if 300 <= code < 400:
+                log.warning("FHIR server redirected the bundle (HTTP %s) to %s; not followed", code,
+                            reply.location or "(no Location)")
+            return check_reply(code, reply.content_type, reply.body, shape, location=reply.location)
+        if code not in RETRYABLE:
+            raise RejectedDeliveryError(f"FHIR server refused the bundle (HTTP {code})",
+                                        outcome=body_summary(reply.content_type, reply.body), field="bundle",
+                                        value=code, expected="2xx")
+        raise TransientDeliveryError(f"FHIR server busy or failing (HTTP {code})",
+                                     retry_after_s=retry_after_s(reply.retry_after, cap_s=self.retry_after_cap_s),
+                                     field="sink.base_url", value=code)
 
     def close(self) -> None:
         if self._client is not None:

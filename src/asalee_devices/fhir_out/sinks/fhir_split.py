@@ -31,7 +31,8 @@ from typing import Any
 
 import httpx
 
-from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, TransientDeliveryError
+from asalee_devices.errors import TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult
 
 Json = dict[str, Any]
 #: resource types shared between examinations, matched by their natural identifier (delivered first)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
-from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, TransientDeliveryError
+from asalee_devices.errors import ConfigError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 from asalee_devices.files import atomic_write, storage_reason
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -23,9 +23,13 @@ def safe_name(text: str) -> str:
 
 
 @dataclass
-class FolderSink:
+class FolderSink(Sink):
     folder: Path
-    name: str = "folder"
+    key: str = "folder"
+
+    @property
+    def name(self) -> str:
+        return f"folder {self.folder}"
 
     @classmethod
     def from_config(cls, cfg: SinkConfig) -> FolderSink:
@@ -49,6 +53,3 @@ class FolderSink:
             raise TransientDeliveryError(f"Cannot write to the output folder: {storage_reason(exc)}",
                                          field="sink.folder", value=str(self.folder)) from None
         return SendResult(detail=str(bundle_path), existing=int(existed), created=int(not existed))
-
-    def close(self) -> None:
-        return None

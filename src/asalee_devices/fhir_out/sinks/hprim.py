@@ -14,13 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
-from asalee_devices.fhir_out.sinks.base import (
-    Delivery,
-    RejectedDeliveryError,
-    SendResult,
-    TransientDeliveryError,
-)
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 from asalee_devices.fhir_out.sinks.folder import safe_name
 from asalee_devices.files import atomic_write
 
@@ -33,9 +28,13 @@ def file_stem(performed_on: str, kind: str, exam_id: str) -> str:
 
 
 @dataclass
-class HprimSink:
+class HprimSink(Sink):
     folder: Path
-    name: str = "hprim"
+    key: str = "hprim"
+
+    @property
+    def name(self) -> str:
+        return f"HPRIM folder {self.folder}"
 
     @classmethod
     def from_config(cls, cfg: SinkConfig) -> HprimSink:
@@ -66,9 +65,6 @@ class HprimSink:
             raise TransientDeliveryError(f"Cannot write to the HPRIM folder: {exc.strerror}",
                                          field="sink.folder", value=str(self.folder)) from None
         return SendResult(detail=str(hpr_path), existing=int(existed), created=int(not existed))
-
-    def close(self) -> None:
-        return None
 
 
 def _same(path: Path, data: bytes) -> bool:

@@ -15,14 +15,9 @@ import uuid
 from dataclasses import dataclass
 
 from asalee_devices.config import SinkConfig
-from asalee_devices.errors import ConfigError
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
 from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
-from asalee_devices.fhir_out.sinks.base import (
-    Delivery,
-    RejectedDeliveryError,
-    SendResult,
-    TransientDeliveryError,
-)
+from asalee_devices.fhir_out.sinks.base import Delivery, SendResult, Sink
 
 STREAM_LIMIT = 16 * 1024 * 1024
 ACCEPT = frozenset({"AA", "CA"})
@@ -43,7 +38,7 @@ def check_frame_size(text: str, charset: str, max_message_bytes: int) -> None:
 
 
 @dataclass
-class MllpSink:
+class MllpSink(Sink):
     host: str
     port: int
     charset: str = "iso-8859-1"
@@ -52,7 +47,11 @@ class MllpSink:
     receiving_facility: str = ""
     limit: int = STREAM_LIMIT
     max_message_bytes: int = 0  # the receiver's MLLP frame limit (0 = none known); larger messages are refused
-    name: str = "mllp"
+    key: str = "mllp"
+
+    @property
+    def name(self) -> str:
+        return f"MLLP {self.host}:{self.port}"
 
     @classmethod
     def from_config(cls, cfg: SinkConfig) -> MllpSink:
@@ -139,6 +138,3 @@ class MllpSink:
             pass
         raise RejectedDeliveryError(f"HL7 receiver refused the message (MSA {code})",
                                     outcome="; ".join(reasons)[:500], field="MSA-1", value=code, expected="AA")
-
-    def close(self) -> None:
-        return None

@@ -31,8 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from asalee_devices.errors import ConfigError
-from asalee_devices.fhir_out.sinks.base import RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.errors import ConfigError, RejectedDeliveryError, TransientDeliveryError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: every resource type the examination bundles write (conditional create needs search: SMART v2 ``s``)

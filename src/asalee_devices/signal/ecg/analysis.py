@@ -24,6 +24,7 @@ from asalee_devices.signal.ecg.segments import (
     find_calibration,
     find_pacing_spikes,
 )
+from asalee_devices.signal.validate import check_sampling_rate
 
 #: Lowest sampling rate accepted for the diagnostic analysis (R peaks and cleaning still meaningful).
 MIN_FS_HZ = 250.0
@@ -70,9 +71,9 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     if mode not in ("adult", "child"):
         raise SignalError("Unknown analysis mode", field="mode", value=mode, expected="adult or child")
     fs_out = resample_hz if resample_hz is not None else recording.fs_hz
-    if recording.fs_hz < MIN_FS_HZ or fs_out < MIN_FS_HZ:
-        raise SignalError("Sampling rate too low for a diagnostic ECG analysis", field="fs_hz",
-                          value=min(recording.fs_hz, fs_out), expected=f">= {MIN_FS_HZ:g} Hz (500 Hz advised)")
+    for rate, name in ((recording.fs_hz, "fs_hz"), (fs_out, "resample_hz")):
+        check_sampling_rate(rate, minimum_hz=MIN_FS_HZ, purpose="a diagnostic ECG analysis (500 Hz advised)",
+                            field=name)
     if recording.n_samples < 2:
         raise SignalError("Recording has no samples to analyse", field="n_samples", value=recording.n_samples,
                           expected="at least 1 s of signal")

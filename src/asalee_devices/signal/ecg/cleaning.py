@@ -33,6 +33,7 @@ from asalee_devices.signal.ecg.chain import lowpass_design_hz, plan_steps, resto
 from asalee_devices.signal.ecg.mains import cancel_mains
 from asalee_devices.signal.ecg.recording import EcgRecording, complete_lead_set
 from asalee_devices.signal.filters import FilterStep
+from asalee_devices.signal.validate import check_sampling_rate
 
 Mode = Literal["adult", "child"]
 HIGHPASS_HZ = 0.05
@@ -164,9 +165,7 @@ def lowpass(x: NDArray[np.float64], sos: NDArray[np.float64], fs_hz: float) -> N
 
 def resample(rec: EcgRecording, target_hz: float) -> EcgRecording:
     """Polyphase resampling of every lead to ``target_hz`` (Kaiser-windowed FIR anti-aliasing of resample_poly)."""
-    if not np.isfinite(target_hz) or target_hz <= 0:
-        raise SignalError("Resampling rate must be positive", field="resample_hz", value=target_hz,
-                          expected="> 0 Hz")
+    check_sampling_rate(target_hz, field="resample_hz")
     if abs(target_hz - rec.fs_hz) < 1e-9:
         return rec
     ratio = Fraction(target_hz / rec.fs_hz).limit_denominator(1000)

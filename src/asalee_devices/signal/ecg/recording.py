@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from asalee_devices.errors import SignalError
 from asalee_devices.signal.filters import FilterStep
+from asalee_devices.signal.validate import check_sampling_rate
 
 #: The 12 standard leads, in display order.
 STANDARD_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -100,9 +101,7 @@ class EcgRecording:
             )
         if len(set(self.leads)) != len(self.leads):
             raise SignalError("Duplicate lead names", field="leads", value=self.leads)
-        if not np.isfinite(self.fs_hz) or self.fs_hz <= 0:
-            raise SignalError("Sampling rate must be a positive number", field="fs_hz", value=self.fs_hz,
-                              expected="> 0 Hz")
+        check_sampling_rate(self.fs_hz)
         if self.lead_off is not None and self.lead_off.shape != s.shape:
             raise SignalError("lead_off mask shape differs from the samples", field="lead_off",
                               value=self.lead_off.shape, expected=str(s.shape))

@@ -25,8 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
-from asalee_devices.errors import SignalError
 from asalee_devices.signal.ecg.results import HeartRate
+from asalee_devices.signal.validate import check_sampling_rate
 
 MIN_FS_HZ = 250.0
 #: Detection rate floor: the input is averaged down by q = fs // DETECT_HZ (360 Hz -> 120, 500 -> 125, 1000 -> 125).
@@ -73,9 +73,7 @@ def detect_r_peaks(samples_uv: NDArray[np.float64], fs_hz: float,
     """Sample indices of the R peaks in ``samples_uv`` (leads x samples, µV; rows with NaN are skipped) and the
     names of the leads used."""
     x = np.atleast_2d(np.asarray(samples_uv, dtype=np.float64))
-    if fs_hz < MIN_FS_HZ:
-        raise SignalError("Sampling rate too low for R-peak detection", field="fs_hz", value=fs_hz,
-                          expected=f">= {MIN_FS_HZ:g} Hz")
+    check_sampling_rate(fs_hz, minimum_hz=MIN_FS_HZ, purpose="R-peak detection")
     names = tuple(leads) if leads is not None else tuple(f"lead{k}" for k in range(x.shape[0]))
     usable = np.flatnonzero(np.all(np.isfinite(x), axis=-1) & (np.ptp(x, axis=-1) > 0))
     n = x.shape[-1]

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asalee_devices.errors import InputError, SignalError
+from asalee_devices.signal.validate import check_sampling_rate
 
 TOLERANCE_PCT = 3.0
 SYRINGE_VOLUME_RANGE_L = (1.0, 3.0)
@@ -68,7 +69,8 @@ def check_syringe(volume_l: float, accuracy_pct: float) -> None:
 def stroke_from_flow(flow_l_s: NDArray[np.float64], fs_hz: float) -> Stroke:
     """The stroke in a flow recording: the volume pushed (positive flow integrated) and its mean and peak flow."""
     flow = np.asarray(flow_l_s, dtype=np.float64)
-    if flow.size < 2 or not np.all(np.isfinite(flow)) or not fs_hz > 0:
+    check_sampling_rate(fs_hz)
+    if flow.size < 2 or not np.all(np.isfinite(flow)):
         raise SignalError("Syringe stroke recording unusable", field="flow_l_s", expected="finite flow samples")
     pushed = np.clip(flow, 0.0, None)
     volume = float(np.sum((pushed[1:] + pushed[:-1]) * 0.5)) / fs_hz

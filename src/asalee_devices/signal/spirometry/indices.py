@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from asalee_devices.errors import InputError, SignalError
 from asalee_devices.signal.spirometry.recording import MIN_SPIRO_FS_HZ, FlowRecording
+from asalee_devices.signal.validate import check_sampling_rate
 
 #: Flow below which the patient is considered not blowing (L/s).
 ZERO_FLOW_L_S = 0.025
@@ -72,9 +73,7 @@ def validate_recording(rec: FlowRecording) -> NDArray[np.float64]:
     if not np.all(np.isfinite(flow)):
         raise SignalError("The flow signal contains NaN or infinite values", field="flow_l_s",
                           value=int(np.count_nonzero(~np.isfinite(flow))), expected="finite values only")
-    if rec.fs_hz < MIN_SPIRO_FS_HZ:
-        raise SignalError("Sampling rate too low for forced spirometry", field="fs_hz", value=rec.fs_hz,
-                          expected=f">= {MIN_SPIRO_FS_HZ:g} Hz")
+    check_sampling_rate(rec.fs_hz, minimum_hz=MIN_SPIRO_FS_HZ, purpose="forced spirometry")
     return flow
 
 
@@ -87,9 +86,7 @@ def from_volume(volume_l: NDArray[np.float64], fs_hz: float) -> FlowRecording:
     if not np.all(np.isfinite(v)):
         raise SignalError("The volume signal contains NaN or infinite values", field="volume_l",
                           expected="finite values only")
-    if not np.isfinite(fs_hz) or fs_hz <= 0:
-        raise SignalError("Sampling rate must be a positive number", field="fs_hz", value=fs_hz,
-                          expected=f">= {MIN_SPIRO_FS_HZ:g} Hz")
+    check_sampling_rate(fs_hz)
     # Central differences: the trapezoid integral of this flow reproduces v to O(dt^2).
     return FlowRecording(flow_l_s=np.gradient(v, 1.0 / fs_hz), fs_hz=fs_hz)
 

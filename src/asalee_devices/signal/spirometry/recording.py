@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from asalee_devices.errors import SignalError
+from asalee_devices.signal.validate import check_sampling_rate
 
 BtpsSource = Literal["none", "ambient", "device"]
 
@@ -61,9 +62,7 @@ class FlowRecording:
         f = self.flow_l_s
         if not isinstance(f, np.ndarray) or f.ndim != 1:
             raise SignalError("Flow must be a 1-D array of samples", field="flow_l_s", expected="1-D array in L/s")
-        if not np.isfinite(self.fs_hz) or self.fs_hz <= 0:
-            raise SignalError("Sampling rate must be a positive number", field="fs_hz", value=self.fs_hz,
-                              expected=f">= {MIN_SPIRO_FS_HZ:g} Hz")
+        check_sampling_rate(self.fs_hz)
 
     @property
     def n_samples(self) -> int:

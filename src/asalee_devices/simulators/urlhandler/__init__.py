@@ -3,9 +3,12 @@ opens an in-process simulator, so any pyserial-based program (ours or an integra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import serial
+
+if TYPE_CHECKING:
+    from asalee_devices.drivers.url import DeviceUrl, TransportFactory
 
 PACKAGE = "asalee_devices.simulators.urlhandler"
 
@@ -15,11 +18,15 @@ def register() -> None:
         serial.protocol_handler_packages.append(PACKAGE)
 
 
-def factory_from_url(dev: Any) -> Any:
+def factory_from_url(dev: DeviceUrl) -> TransportFactory:
     """Transport factory for ``<driver>+asaleesim://NAME?params``: the generic serial transport over this handler
-    (each connection is a fresh in-process simulator)."""
+    (each connection is a fresh in-process simulator). The simulator and its parameters are checked here, when the
+    URL is read (an unknown parameter is refused with the list of accepted ones), not at the first connection."""
     from asalee_devices.drivers.transports.serial_port import SerialTransport
+    from asalee_devices.simulators.registry import get_simulator
 
+    get_simulator(dev.location).make(dev.params)
     register()
     url = dev.raw.split("+", 1)[1]
-    return lambda: SerialTransport(url, label=dev.raw.split("?", 1)[0])
+    label = dev.label
+    return lambda: SerialTransport(url, label=label)
