@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Protocol, cast
@@ -146,13 +147,20 @@ _TRANSPORTS: dict[str, str] = {
     "usb": "asalee_devices.drivers.transports.usb:factory_from_url",
     "sim": "asalee_devices.simulators.registry:factory_from_url",
 }
+_SIMULATORS = "asalee_devices.simulators.registry:get_simulator"
+
+
+class SimulatedDevice(Protocol):
+    """What :func:`_driver_of` needs of a registered simulator: the driver whose device it simulates."""
+
+    driver: str
 
 
 def _driver_of(dev: DeviceUrl) -> DriverSpec:
     """The driver a parsed URL speaks to; for ``sim://NAME`` the simulated device's own driver."""
     if dev.transport == "sim":
-        from asalee_devices.simulators.registry import get_simulator
-
+        # named like the transports above: drivers/ never imports the simulators (they depend on drivers' codecs)
+        get_simulator = cast(Callable[[str], SimulatedDevice], _import_target(_SIMULATORS, "sim", "simulator registry"))
         return get_driver(get_simulator(dev.location).driver)
     spec = get_driver(dev.driver)
     accepted = sorted(set(spec.transports) | (SERIAL_URL_SCHEMES if "serial" in spec.transports else set()))
