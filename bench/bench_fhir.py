@@ -7,6 +7,8 @@
    Bundles to the loopback FHIR test server (conditional create) by one sender, and in the same run to Medplum's
    FHIR router (tests/node/fhir_server.mjs, strict transactions, the sink splitting each exam within the server's
    8-entry limit) (target >= 100 exams/s to each).
+3. Busy peer: one outbox pass over 20 due messages while the server answers 500: how long the outbox thread is
+   held (the sink sends once; retries are the outbox's, scheduled, never slept).
 
 Run: PYTHONPATH=src:. /work/devvenv/bin/python bench/bench_fhir.py
 """
@@ -151,6 +153,36 @@ def bench_outbox(n: int = 300) -> None:
     print(f"  Medplum stored {sum(stored.values())} resources: {stored}")
 
 
+def bench_busy_peer(n: int = 20) -> None:
+    """One delivery pass over ``n`` due messages while the server answers 500 to everything: how long the outbox
+    thread is held (an outbox thread also serves the web app's status requests). The sink as configured by
+    default (``FhirRestSink(base_url)``)."""
+    recs = [forced_expiration(fvc_l=3.5 + 0.03 * i, pef_l_s=7.0, fs_hz=100.0, seed=i) for i in range(3)]
+    session = analyse_session(recs, age_years=47)
+    preds = [predict(p, sex="female", age_years=47, height_cm=165) for p in ("fev1", "fvc", "fev1_fvc")]
+    payload = to_json(spirometry_bundle(exam("bench-busy"), PATIENT, session, preds)).encode()
+    server = FhirTestServer().start()
+    server.always = "500"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            box = Outbox(Path(tmp) / "outbox.sqlite3")
+            for i in range(n):
+                box.enqueue(exam_id=f"busy-{i:03d}", kind="spirometry", sink="fhir", performed_on="2026-11-23",
+                            payload=payload)
+            sink = FhirRestSink(server.base_url)
+            t0 = time.perf_counter()
+            states = box.deliver_due(sink)
+            held = time.perf_counter() - t0
+            sink.close()
+            box.close()
+    finally:
+        server.stop()
+    print(f"Busy peer (HTTP 500 to everything): one pass over {n} due messages held the outbox thread "
+          f"{held:.2f} s ({held * 1000 / n:.0f} ms/message), {server.requests} requests; "
+          f"states {sorted(set(states.values()))}")
+
+
 if __name__ == "__main__":
     bench_ecg()
     bench_outbox()
+    bench_busy_peer()

@@ -1,8 +1,8 @@
 """One retry backoff policy, shared by device reconnects (``devices/session.py``) and the delivery outbox
 (``fhir_out/outbox.py``).
 
-Exponential backoff with jitter, as in the AWS Architecture Blog "Exponential Backoff And Jitter" (Marc Brooker,
-2015), the source the retry loops of botocore and urllib3 follow:
+Exponential backoff with jitter, the two formulas of the AWS Architecture Blog "Exponential Backoff And Jitter"
+(Marc Brooker, 2015):
 
 - **full jitter**: the ``n``-th retry waits ``uniform(0, min(cap, base * 2**(n - 1)))``; retries of many clients
   that failed together spread over the whole window instead of arriving in waves;

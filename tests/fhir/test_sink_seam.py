@@ -184,3 +184,15 @@ def test_version_1_outbox_upgraded_nothing_lost_rows_routed(tmp_path: Path) -> N
         assert box.get(2).attempts == 2 and box.get(3).attempts == 3  # attempts carried over
     with Outbox(path) as box:  # opening again changes nothing
         assert schema_version(box._db) == 2 and sum(box.counts().values()) == len(_ROWS)
+
+
+def test_message_state_is_a_code_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    from asalee_devices.errors import FormatError
+    from asalee_devices.fhir_out.outbox import STATES
+
+    with Outbox(tmp_path / "o.sqlite3") as box:
+        mid = box.enqueue(exam_id="a", kind="ecg", sink="mock", performed_on="2026-11-23", payload=b"{}")
+        assert box.get(mid).state == "pending" and box.get(mid).state in STATES
+        box._db.execute("UPDATE messages SET state = 'lost' WHERE id = ?", (mid,))  # a store edited by hand
+        with pytest.raises(FormatError, match="Unknown message state"):
+            box.get(mid)

@@ -25,7 +25,13 @@ from typing import Any, Literal
 
 from asalee_devices.backoff import Backoff
 from asalee_devices.crashpoint import step
-from asalee_devices.errors import AsaleeError, InputError, RejectedDeliveryError, TransientDeliveryError
+from asalee_devices.errors import (
+    AsaleeError,
+    FormatError,
+    InputError,
+    RejectedDeliveryError,
+    TransientDeliveryError,
+)
 from asalee_devices.fhir_out.sinks.base import Delivery, Sink
 from asalee_devices.sqlite_schema import open_store, transaction
 
@@ -83,7 +89,7 @@ class OutboxMessage:
     kind: str
     sink: str
     performed_on: str
-    state: str
+    state: State
     attempts: int
     next_attempt_at: float
     last_error: str
@@ -94,9 +100,16 @@ class OutboxMessage:
     has_pdf: bool
 
 
+def _state(value: object) -> State:
+    for state in STATES:
+        if value == state:
+            return state
+    raise FormatError("Unknown message state in the outbox", field="state", value=value, expected=", ".join(STATES))
+
+
 def _message(r: tuple[Any, ...]) -> OutboxMessage:
     return OutboxMessage(id=int(r[0]), exam_id=str(r[1]), kind=str(r[2]), sink=str(r[3]), performed_on=str(r[4]),
-                         state=str(r[5]), attempts=int(r[6]), next_attempt_at=float(r[7]), last_error=str(r[8]),
+                         state=_state(r[5]), attempts=int(r[6]), next_attempt_at=float(r[7]), last_error=str(r[8]),
                          detail=str(r[9]), created_at=float(r[10]), updated_at=float(r[11]),
                          payload_bytes=int(r[12]), has_pdf=bool(r[13]))
 
@@ -196,7 +209,7 @@ class Outbox:
             raise InputError("No such outbox message", field="id", value=message_id)
         return bytes(row[0])
 
-    def messages(self, state: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+    def messages(self, state: State | None = None, limit: int = 100) -> list[OutboxMessage]:
         q = f"SELECT {self._COLS} FROM messages"
         args: tuple[object, ...] = ()
         if state:
