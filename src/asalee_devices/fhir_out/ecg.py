@@ -68,7 +68,7 @@ def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis
     ``file_warnings`` (what the file reader tolerated) and the analysis' technical notes (calibration signal left
     out, device heart rate differing from ours...) are notes of the waveform and quality Observations.
     """
-    from asalee_devices.messages.ecg import notes_text
+    from asalee_devices.messages.ecg import notes_text, quality_messages
 
     if waveform not in ("cleaned", "raw"):
         raise InputError("Unknown waveform choice", field="waveform", value=waveform, expected="cleaned or raw")
@@ -152,7 +152,7 @@ def ecg_bundle(exam: ExamContext, patient: PatientContext, analysis: EcgAnalysis
                       "valueQuantity": qty, "referenceRange": [{"high": rng, "text": "threshold"}]})
     if comps:
         quality["component"] = comps
-    msgs = q.messages("fr") + notes_text(analysis.notes, lang)
+    msgs = quality_messages(q, "fr") + notes_text(analysis.notes, lang)
     if msgs:
         quality["note"] = [{"text": m} for m in msgs]
     quality_url = b.add_identified(quality, part="obs-quality")

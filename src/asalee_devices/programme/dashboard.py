@@ -66,12 +66,10 @@ NOT_AVAILABLE = {"fr": "non disponible", "en": "not available"}
 
 def _reason_text(code: str, lang: str) -> str:
     """The ATS/ERS reason's nurse message, its first clause (e.g. "Démarrage hésitant"), with the code."""
-    from asalee_devices.messages.spirometry import MESSAGES
-    from asalee_devices.signal.spirometry.acceptability import Reason
+    from asalee_devices.messages.spirometry import reason_message
 
-    try:
-        text = MESSAGES[Reason(code)]["en" if lang == "en" else "fr"]
-    except (ValueError, KeyError):
+    text = reason_message(code, "en" if lang == "en" else "fr")
+    if text is None:
         return code
     return f"{text.split(' — ')[0]} ({code})"
 

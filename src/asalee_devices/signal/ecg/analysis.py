@@ -15,7 +15,14 @@ from asalee_devices.errors import SignalError
 from asalee_devices.signal.ecg.cleaning import clean_ecg
 from asalee_devices.signal.ecg.quality import assess_quality, no_beats_finding
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.signal.ecg.results import EcgAnalysis, HeartRate, TechnicalNote
+from asalee_devices.signal.ecg.results import (
+    EcgAnalysis,
+    HeartRate,
+    NoteCode,
+    QualityCode,
+    TechnicalNote,
+    Verdict,
+)
 from asalee_devices.signal.ecg.rpeaks import heart_rate
 from asalee_devices.signal.ecg.segments import (
     NonEcgSegment,
@@ -28,7 +35,7 @@ from asalee_devices.signal.ecg.segments import (
 #: Lowest sampling rate accepted for the diagnostic analysis (R peaks and cleaning still meaningful).
 MIN_FS_HZ = 250.0
 DIAGNOSTIC_FS_HZ = 500.0
-_NOT_FOR_BEATS = ("lead_off", "flat", "saturation")
+_NOT_FOR_BEATS = (QualityCode.LEAD_OFF, QualityCode.FLAT, QualityCode.SATURATION)
 
 
 #: A difference between our heart rate and the device's larger than this is a technical note for the GP (/min).
@@ -88,16 +95,17 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     a, b = ecg_span(n, segments)
     if segments:
         covered = float(sum(s.stop - s.start for s in segments)) / fs
-        notes.append(TechnicalNote("calibration_whole_record" if b - a < int(fs) else "calibration_excluded",
+        notes.append(TechnicalNote(NoteCode.CALIBRATION_WHOLE_RECORD if b - a < int(fs)
+                                   else NoteCode.CALIBRATION_EXCLUDED,
                                    (("seconds", round(covered, 3)), ("count", float(len(segments))))))
     part = _crop(recording, a, b) if b - a >= int(fs) else recording
     spikes = find_pacing_spikes(part.samples_uv, fs)
     as_recorded = part
     if spikes.size:
         part = replace(part, samples_uv=bridge(part.samples_uv, spikes, fs))
-        notes.append(TechnicalNote("pacing_spikes_excluded", (("count", float(spikes.size)),), for_gp=True))
+        notes.append(TechnicalNote(NoteCode.PACING_SPIKES_EXCLUDED, (("count", float(spikes.size)),), for_gp=True))
     elif recording.pacemaker:
-        notes.append(TechnicalNote("pacemaker_flag_no_spikes", (("fs_hz", fs),), for_gp=True))
+        notes.append(TechnicalNote(NoteCode.PACEMAKER_FLAG_NO_SPIKES, (("fs_hz", fs),), for_gp=True))
         warnings.append("the device flags a pacemaker: pacing spikes may not be visible at this sampling rate")
     res = clean_ecg(part, mains_hz=mains_hz, mode=mode, resample_hz=resample_hz)
     warnings.extend(res.warnings)
@@ -120,10 +128,10 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     quality = pre
     extra = no_beats_finding(part, pre, int(heart.r_peaks_s.size), mains_hz)
     if extra is not None:
-        quality = replace(pre, verdict="retake", findings=pre.findings + (extra,))
+        quality = replace(pre, verdict=Verdict.RETAKE, findings=pre.findings + (extra,))
     if (device_heart_rate_bpm is not None and heart.heart_rate_bpm is not None
             and abs(heart.heart_rate_bpm - device_heart_rate_bpm) > DEVICE_RATE_TOLERANCE_BPM):
-        notes.append(TechnicalNote("device_rate_differs", (("measured_bpm", round(heart.heart_rate_bpm, 1)),
+        notes.append(TechnicalNote(NoteCode.DEVICE_RATE_DIFFERS, (("measured_bpm", round(heart.heart_rate_bpm, 1)),
                                                            ("device_bpm", float(device_heart_rate_bpm))),
                                    for_gp=True))
     if spikes.size:  # the printed trace keeps the spikes (bridged only for the beats and the quality)
