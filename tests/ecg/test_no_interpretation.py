@@ -12,7 +12,7 @@ from tests.ecg.synth import synthetic_ecg
 from tests.ecg.test_quality import CASES
 
 from asalee_devices.cli.main import main
-from asalee_devices.messages.ecg import OK_MESSAGE, quality_messages, quality_texts
+from asalee_devices.messages.ecg import OK_MESSAGE, quality_messages, quality_texts, warnings_text
 from asalee_devices.signal.ecg.analysis import analyze_ecg
 from asalee_devices.signal.ecg.results import QualityCode
 
@@ -41,7 +41,7 @@ def test_every_message_template() -> None:
 def test_synthetic_faults_outputs() -> None:
     for name, (make, *_rest) in CASES.items():
         a = analyze_ecg(make(synthetic_ecg(500.0, seed=3)))
-        text = " ".join(quality_messages(a.quality, "fr") + quality_messages(a.quality, "en") + a.warnings)
+        text = " ".join(quality_messages(a.quality, "fr") + quality_messages(a.quality, "en") + tuple(warnings_text(a.warnings)))
         text += " ".join(s.describe() for s in a.cleaned.applied_filters)
         _scan(text, f"synthetic {name}")
 

@@ -47,7 +47,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
-    from asalee_devices.messages.ecg import band_text, note_text, quality_messages
+    from asalee_devices.messages.ecg import band_text, note_text, quality_messages, warnings_text
     from asalee_devices.signal.ecg.chain import chain_band
 
     band = chain_band(analysis.cleaned.device_filters + analysis.cleaned.applied_filters, analysis.cleaned.fs_hz)
@@ -81,7 +81,7 @@ def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
         "rr_ms": {"n": int(hr.rr_ms.size), "mean": r(hr.rr_ms.mean()) if hr.rr_ms.size else None,
                   "min": r(hr.rr_min_ms), "max": r(hr.rr_max_ms), "sd": r(hr.rr_sd_ms)},
         "r_peaks_s": [round(float(t), 4) for t in hr.r_peaks_s],
-        "warnings": list(analysis.warnings) + [w.message for w in ecg.warnings],
+        "warnings": warnings_text(analysis.warnings) + [w.message for w in ecg.warnings],
         "device_heart_rate_bpm": r(analysis.device_heart_rate_bpm),
         "non_ecg_segments": [{"kind": s.kind, "source": s.source, "start_s": round(s.start / rec.fs_hz, 4),
                               "stop_s": round(s.stop / rec.fs_hz, 4), "step_uv": s.step_uv}

@@ -12,7 +12,15 @@ from typing import Any, Literal
 
 from asalee_devices.jsonable import to_jsonable
 from asalee_devices.signal.ecg.chain import Band
-from asalee_devices.signal.ecg.results import EcgQuality, NoteCode, QualityCode, QualityFinding, TechnicalNote
+from asalee_devices.signal.ecg.results import (
+    AnalysisWarning,
+    EcgQuality,
+    NoteCode,
+    QualityCode,
+    QualityFinding,
+    TechnicalNote,
+    WarningCode,
+)
 
 Lang = Literal["fr", "en"]
 
@@ -75,6 +83,50 @@ def band_text(band: Band, mains_hz: float, lang: Lang = "fr") -> str:
         return f"Bande passante : {low}–{high} Hz ; filtre secteur {mains} Hz : {filtered}"
     filtered = "yes" if band.mains_filtered_hz else "no"
     return f"Bandwidth: {low}–{high} Hz; {mains} Hz mains filter: {filtered}"
+
+
+#: The analysis' technical warnings (English, technical: the results document, the CLI and the HPRIM body carry
+#: them as they are); ``{fs_hz:g}``, ``{cutoff_hz:g}`` in Hz.
+WARNINGS: dict[WarningCode, str] = {
+    WarningCode.LOW_SAMPLING_RATE: "sampling rate {fs_hz:g} Hz is below the 500 Hz advised for a resting 12-lead ECG",
+    WarningCode.PACING_SPIKES_MAY_BE_HIDDEN: "the device flags a pacemaker: pacing spikes may not be visible at this "
+                                             "sampling rate",
+    WarningCode.LOWPASS_SKIPPED: "low-pass {cutoff_hz:g} Hz skipped: sampling rate {fs_hz:g} Hz too low (the band is "
+                                 "limited by the sampling itself)",
+    WarningCode.MAINS_SKIPPED_DEVICE_FILTER: "mains cancelling skipped: device already applied a mains filter",
+}
+
+
+def warning_text(warning: AnalysisWarning) -> str:
+    """The sentence of one technical warning of the analysis.
+
+    Parameters
+    ----------
+    warning : AnalysisWarning
+        The warning's code and values.
+
+    Returns
+    -------
+    str
+        The sentence (English).
+    """
+    return WARNINGS[warning.code].format(**dict(warning.values))
+
+
+def warnings_text(warnings: Sequence[AnalysisWarning]) -> list[str]:
+    """The sentences of ``warnings``, in order (see :func:`warning_text`).
+
+    Parameters
+    ----------
+    warnings : sequence of AnalysisWarning
+        The warnings of one analysis or cleaning.
+
+    Returns
+    -------
+    list of str
+        One sentence per warning.
+    """
+    return [warning_text(w) for w in warnings]
 
 
 #: Shown when the ECG has no quality finding.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from asalee_devices.jsonable import to_jsonable
-from asalee_devices.messages.ecg import quality_document
+from asalee_devices.messages.ecg import quality_document, warnings_text
 from asalee_devices.signal.ecg.results import EcgAnalysis
 from asalee_devices.workflow.ecg_exam import EcgExamination
 from asalee_devices.workflow.spirometry_exam import SpirometryExamination
@@ -51,7 +51,7 @@ def _ecg_capture(a: EcgAnalysis | None) -> dict[str, Any] | None:
         return None
     return {"fs_hz": a.cleaned.fs_hz, "leads": a.cleaned.leads, "applied_filters": a.cleaned.applied_filters,
             "cleaned_sha256": _trace_digest(a.cleaned.samples_uv), "quality": quality_document(a.quality),
-            "verdict": a.quality.verdict, "heart": a.heart, "warnings": a.warnings}
+            "verdict": a.quality.verdict, "heart": a.heart, "warnings": warnings_text(a.warnings)}
 
 
 def ecg_results(exam: EcgExamination) -> dict[str, Any]:

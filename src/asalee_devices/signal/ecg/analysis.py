@@ -16,12 +16,14 @@ from asalee_devices.signal.ecg.cleaning import clean_ecg
 from asalee_devices.signal.ecg.quality import assess_quality, no_beats_finding
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.ecg.results import (
+    AnalysisWarning,
     EcgAnalysis,
     HeartRate,
     NoteCode,
     QualityCode,
     TechnicalNote,
     Verdict,
+    WarningCode,
 )
 from asalee_devices.signal.ecg.rpeaks import heart_rate
 from asalee_devices.signal.ecg.segments import (
@@ -83,10 +85,10 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     if recording.n_samples < 2:
         raise SignalError("Recording has no samples to analyse", field="n_samples", value=recording.n_samples,
                           expected="at least 1 s of signal")
-    warnings: list[str] = []
+    warnings: list[AnalysisWarning] = []
     notes: list[TechnicalNote] = []
     if fs_out < DIAGNOSTIC_FS_HZ:
-        warnings.append(f"sampling rate {fs_out:g} Hz is below the 500 Hz advised for a resting 12-lead ECG")
+        warnings.append(AnalysisWarning(WarningCode.LOW_SAMPLING_RATE, (("fs_hz", fs_out),)))
     fs, n = recording.fs_hz, recording.n_samples
     # on the measured leads: a lead derived from two pulsed leads pulses by 0, 500 or 1000 µV
     measured = [k for k, name in enumerate(recording.leads) if name not in recording.derived_leads]
@@ -106,7 +108,7 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
         notes.append(TechnicalNote(NoteCode.PACING_SPIKES_EXCLUDED, (("count", float(spikes.size)),), for_gp=True))
     elif recording.pacemaker:
         notes.append(TechnicalNote(NoteCode.PACEMAKER_FLAG_NO_SPIKES, (("fs_hz", fs),), for_gp=True))
-        warnings.append("the device flags a pacemaker: pacing spikes may not be visible at this sampling rate")
+        warnings.append(AnalysisWarning(WarningCode.PACING_SPIKES_MAY_BE_HIDDEN))
     res = clean_ecg(part, mains_hz=mains_hz, mode=mode, resample_hz=resample_hz)
     warnings.extend(res.warnings)
     cleaned_part = res.recording

@@ -30,8 +30,9 @@ from scipy import signal
 
 from asalee_devices.errors import SignalError
 from asalee_devices.signal.ecg.chain import lowpass_design_hz, plan_steps, restoration_hz, restore_highpass
-from asalee_devices.signal.ecg.mains import cancel_mains
+from asalee_devices.signal.ecg.mains import MainsOutcome, cancel_mains
 from asalee_devices.signal.ecg.recording import EcgRecording, complete_lead_set
+from asalee_devices.signal.ecg.results import AnalysisWarning, WarningCode
 from asalee_devices.signal.filters import FilterStep
 
 Mode = Literal["adult", "child"]
@@ -48,7 +49,7 @@ BLOCK_S = 0.1
 @dataclass(frozen=True)
 class CleaningResult:
     recording: EcgRecording
-    warnings: tuple[str, ...]
+    warnings: tuple[AnalysisWarning, ...]
 
 
 def _design_cutoff_for_zero_phase_lowpass(f3db_hz: float, order: int) -> float:
@@ -224,7 +225,7 @@ _LIMB = frozenset({"I", "II", "III", "aVR", "aVL", "aVF"})
 
 
 def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto", "on", "off"]) -> CleaningResult:
-    warnings: list[str] = []
+    warnings: list[AnalysisWarning] = []
     fs = rec.fs_hz
     steps: list[FilterStep] = []
     filled, bad = _fill_invalid(rec.samples_uv)
@@ -260,16 +261,16 @@ def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto"
                                     note=f"whole chain -2.9 dB at {LOWPASS_HZ[mode]:g} Hz after forward-backward "
                                          f"(design cut-off {design:.1f} Hz)"))
         else:
-            warnings.append(f"low-pass {LOWPASS_HZ[mode]:g} Hz skipped: sampling rate {fs:g} Hz too low "
-                            "(the band is limited by the sampling itself)")
+            warnings.append(AnalysisWarning(WarningCode.LOWPASS_SKIPPED,
+                                            (("cutoff_hz", LOWPASS_HZ[mode]), ("fs_hz", fs))))
         if mains != "off":
             # Detected on the band-limited trace (baseline power would dilute the fraction).
             res = cancel_mains(x, fs, mains_hz, device_notched=_device_notched(rec), force=(mains == "on"))
             if res.step is not None:
                 x = res.samples_uv
                 steps.append(res.step)
-            elif "device" in res.reason:
-                warnings.append("mains cancelling skipped: " + res.reason)
+            elif res.reason is MainsOutcome.DEVICE_FILTERED:
+                warnings.append(AnalysisWarning(WarningCode.MAINS_SKIPPED_DEVICE_FILTER))
     if all_live and x.shape == filled.shape:
         out = x if x is not filled else x.copy()
     else:

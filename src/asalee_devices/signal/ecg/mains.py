@@ -9,6 +9,7 @@ overlapping 1-s blocks and subtracted with coefficients interpolated between blo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 
 import numpy as np
@@ -26,14 +27,26 @@ BLOCK_S = 1.0
 PROMINENCE = 10.0
 
 
+class MainsOutcome(StrEnum):
+    """What :func:`cancel_mains` did, and why."""
+
+    DEVICE_FILTERED = "device_filtered"  # the device already applied a mains filter
+    SAMPLING_TOO_LOW = "sampling_too_low"  # mains + 1 Hz at or above Nyquist
+    NO_VALID_LEAD = "no_valid_lead"  # no finite lead, or a record shorter than 1 s
+    ABSENT = "absent"  # no mains interference above the threshold
+    CANCELLED = "cancelled"
+
+
 @dataclass(frozen=True)
 class MainsResult:
-    """Outcome of :func:`cancel_mains`: the samples, the step applied (None when skipped) and why."""
+    """Outcome of :func:`cancel_mains`: the samples, the step applied (None when skipped), what was done and the
+    largest mains fraction measured (0-1; None when not measured)."""
 
     samples_uv: NDArray[np.float64]
     step: FilterStep | None
     frequency_hz: float | None
-    reason: str
+    reason: MainsOutcome
+    largest_fraction: float | None = None
 
 
 def _check_mains(mains_hz: float) -> None:
@@ -156,19 +169,19 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
     _check_mains(mains_hz)
     x2 = np.atleast_2d(x)
     if device_notched and not force:
-        return MainsResult(x2, None, None, "device already applied a mains filter")
+        return MainsResult(x2, None, None, MainsOutcome.DEVICE_FILTERED)
     if mains_hz + 1.0 >= fs_hz / 2:
-        return MainsResult(x2, None, None, "sampling rate too low for mains cancelling")
+        return MainsResult(x2, None, None, MainsOutcome.SAMPLING_TOO_LOW)
     rows = np.all(np.isfinite(x2), axis=-1)
     if not np.any(rows) or x2.shape[-1] < int(fs_hz):
-        return MainsResult(x2, None, None, "no valid lead or record shorter than 1 s")
+        return MainsResult(x2, None, None, MainsOutcome.NO_VALID_LEAD)
     valid = x2 if bool(rows.all()) else x2[rows]
     f, spec = _spectra(valid, fs_hz)
     frac = _fraction(f, spec, mains_hz, fs_hz)
     prom = _prominence(f, spec, mains_hz) if mains_hz + 8.0 < fs_hz / 2 else np.full(frac.shape, np.inf)
     present = (frac > threshold) & (prom > PROMINENCE)
     if not force and not np.any(present):
-        return MainsResult(x2, None, None, f"no mains interference (largest fraction {100 * frac.max():.2f} %)")
+        return MainsResult(x2, None, None, MainsOutcome.ABSENT, float(frac.max()))
     f_est = estimate_frequency(valid[int(np.argmax(frac))], fs_hz, mains_hz)
     if abs(f_est - mains_hz) > 1.0:
         f_est = mains_hz
@@ -178,4 +191,4 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
     step = FilterStep(kind="mains_canceller", applied_by="asalee", cutoff_hz=round(f_est, 2), zero_phase=True,
                       design="least-squares sine-wave canceller",
                       note=f"fundamental + {n_h - 1} harmonic(s), fitted over 1-s windows")
-    return MainsResult(out, step, f_est, f"mains fraction {100 * frac.max():.2f} %")
+    return MainsResult(out, step, f_est, MainsOutcome.CANCELLED, float(frac.max()))

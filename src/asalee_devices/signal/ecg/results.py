@@ -124,6 +124,23 @@ class TechnicalNote:
         return dict(self.values).get(key)
 
 
+class WarningCode(StrEnum):
+    """Codes of the analysis' technical warnings (the words are in :mod:`asalee_devices.messages.ecg`)."""
+
+    LOW_SAMPLING_RATE = "low_sampling_rate"  # below the 500 Hz advised for a resting 12-lead ECG
+    PACING_SPIKES_MAY_BE_HIDDEN = "pacing_spikes_may_be_hidden"  # pacemaker flagged, rate too low to see spikes
+    LOWPASS_SKIPPED = "lowpass_skipped"  # the sampling rate already limits the band
+    MAINS_SKIPPED_DEVICE_FILTER = "mains_skipped_device_filter"  # the device already applied a mains filter
+
+
+@dataclass(frozen=True)
+class AnalysisWarning:
+    """A technical warning about the analysis: a code and its values (``fs_hz``, ``cutoff_hz``, in Hz)."""
+
+    code: WarningCode
+    values: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class EcgAnalysis:
     """Everything the ECG analysis produces for one recording.
@@ -136,7 +153,7 @@ class EcgAnalysis:
     cleaned: EcgRecording
     quality: EcgQuality
     heart: HeartRate
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[AnalysisWarning, ...] = field(default=())
     #: parts of the recording that are not ECG (sample indices of ``raw``), left out of beats and quality
     non_ecg: tuple[NonEcgSegment, ...] = field(default=())
     notes: tuple[TechnicalNote, ...] = field(default=())
