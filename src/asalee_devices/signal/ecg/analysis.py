@@ -67,12 +67,35 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     """Clean ``recording`` (diagnostic chain), assess its technical quality per lead and detect R peaks.
 
     The parts that are not ECG (the cart's calibration signal, declared or recognised; pacing spikes) are left out
-    of the beats and of the quality, and recorded in the result. ``device_heart_rate_bpm``, the rate the device
-    stored in its file, is compared with ours.
+    of the beats and of the quality, and recorded in the result. Problems of the signal itself (electrode off, NaN
+    runs, flat, noise) are reported in the quality verdict, not raised.
 
-    Raises :class:`SignalError` for inputs that cannot give a trustworthy trace (sampling below 250 Hz, unknown
-    mode or mains frequency); problems of the signal itself (electrode off, NaN runs, flat, noise) are reported in
-    the quality verdict instead.
+    Parameters
+    ----------
+    recording : EcgRecording
+        The recording as acquired (samples in µV).
+    mains_hz : float, optional
+        Mains frequency (Hz): 50 or 60.
+    mode : {"adult", "child"}, optional
+        Low-pass corner of the diagnostic chain (150 Hz adult, 250 Hz child).
+    resample_hz : float or None, optional
+        Rate of the cleaned trace (Hz); None keeps the recording's.
+    device_heart_rate_bpm : float or None, optional
+        The heart rate the device stored in its file (beats/min), compared with ours.
+    declared_segments : sequence of NonEcgSegment, optional
+        Non-ECG parts the file declares (calibration pulses).
+
+    Returns
+    -------
+    EcgAnalysis
+        Raw and cleaned recordings, quality (codes, indicators, verdict), heart rate, warnings and technical notes
+        (codes and numbers; words in :mod:`asalee_devices.messages.ecg`).
+
+    Raises
+    ------
+    SignalError
+        For inputs that cannot give a trustworthy trace: sampling below 250 Hz, unknown mode or mains frequency,
+        fewer than 2 samples.
     """
     if mains_hz not in (50.0, 60.0):
         raise SignalError("Unsupported mains frequency", field="mains_hz", value=mains_hz, expected="50 or 60 Hz")

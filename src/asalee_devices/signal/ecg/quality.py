@@ -62,7 +62,22 @@ def infer_electrodes(affected: set[str], stored: Sequence[str], present: Sequenc
     limb leads: RA enters I and II (not III), LA enters I and III (not II), LL enters II and III (not I); all
     three bipolar leads at once, with the precordial leads, is the reference RL; a precordial lead alone is its own
     electrode. A limb electrode explains the augmented and precordial leads too (Wilson's terminal). Empty when no
-    single limb electrode fits (the leads are then named as they are)."""
+    single limb electrode fits (the leads are then named as they are).
+
+    Parameters
+    ----------
+    affected : set of str
+        The leads with a lead-off finding.
+    stored : sequence of str
+        The leads the device measured (not derived).
+    present : sequence of str
+        Every lead of the recording, in order.
+
+    Returns
+    -------
+    tuple of str
+        Electrode names (RA, LA, LL, RL, V1-V6), empty when no pattern fits.
+    """
     bip = [n for n in ("I", "II", "III") if n in stored]
     hit = {n for n in bip if n in affected}
     ok = {n for n in bip if n not in affected}
@@ -131,7 +146,24 @@ def _largest_window_pp(x: NDArray[np.float64], fs_hz: float) -> float:
 def no_beats_finding(raw: EcgRecording, quality: EcgQuality, beats_found: int,
                      mains_hz: float = 50.0) -> QualityFinding | None:
     """The ``no_beats`` finding when fewer than 2 R peaks were found in a record of at least 3 s that has a
-    connected lead (the beats could not be located: a technical problem, never a statement about the heart)."""
+    connected lead (the beats could not be located: a technical problem, never a statement about the heart).
+
+    Parameters
+    ----------
+    raw : EcgRecording
+        The recording as acquired.
+    quality : EcgQuality
+        Its quality (which leads are connected).
+    beats_found : int
+        Number of R peaks found.
+    mains_hz : float, optional
+        Mains frequency (Hz); unused, kept for the callers.
+
+    Returns
+    -------
+    QualityFinding or None
+        The finding (indicator: beats found, threshold 2), or None.
+    """
     if beats_found >= 2 or raw.duration_s < 3.0 or not any(lq.connected for lq in quality.leads):
         return None
     return QualityFinding(QualityCode.NO_BEATS, None, float(beats_found), 2.0, "beats")
@@ -139,7 +171,23 @@ def no_beats_finding(raw: EcgRecording, quality: EcgQuality, beats_found: int,
 
 def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float = 50.0) -> EcgQuality:
     """Quality of every lead of ``raw`` (``cleaned`` is the output of the cleaning chain on the same samples and
-    rate) and the overall verdict."""
+    rate) and the overall verdict.
+
+    Parameters
+    ----------
+    raw : EcgRecording
+        The recording as acquired (µV).
+    cleaned : EcgRecording
+        The cleaned recording.
+    mains_hz : float, optional
+        Mains frequency (Hz).
+
+    Returns
+    -------
+    EcgQuality
+        Per-lead indicators (µV, fractions), the findings (codes, indicator and threshold with their unit) and the
+        verdict.
+    """
     fs = raw.fs_hz
     x = raw.samples_uv
     off_mask = ~np.isfinite(x)

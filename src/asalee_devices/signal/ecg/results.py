@@ -121,6 +121,18 @@ class TechnicalNote:
     for_gp: bool = False
 
     def value(self, key: str) -> float | None:
+        """One value of the note by name.
+
+        Parameters
+        ----------
+        key : str
+            The value's name (``"seconds"``, ``"count"``, ``"fs_hz"``...).
+
+        Returns
+        -------
+        float or None
+            The value (in the unit its name says), None when the note has none by that name.
+        """
         return dict(self.values).get(key)
 
 

@@ -76,7 +76,24 @@ def _spread(values: list[float]) -> float | None:
 
 
 def grade(acceptable: list[float], usable: list[float], age_years: float | None = None) -> tuple[Grade, float | None]:
-    """2019 grade for one parameter from its acceptable and usable values."""
+    """ATS/ERS 2019 grade for one parameter (Table 10) from its acceptable and usable values.
+
+    Parameters
+    ----------
+    acceptable : list of float
+        The acceptable values of the parameter (L).
+    usable : list of float
+        The usable values (L).
+    age_years : float or None, optional
+        Age in decimal years (children aged 6 or younger have their own repeatability limits).
+
+    Returns
+    -------
+    grade : Grade
+        A-E from the acceptable values, U when only usable ones, F when none.
+    spread_l : float or None
+        Difference between the two largest acceptable values (L), None with fewer than two.
+    """
     if not acceptable:
         return (Grade.U if usable else Grade.F), None
     if len(acceptable) == 1:
@@ -97,8 +114,24 @@ def grade(acceptable: list[float], usable: list[float], age_years: float | None 
 def analyse_session(recs: Sequence[FlowRecording], *, age_years: float | None = None,
                     eofe: EofeRule = EOFE_2019,
                     marks: Sequence[Iterable[OperatorMark]] | None = None) -> SessionResult:
-    """Analyse every manoeuvre in order, then grade the session and choose the reported values. ``marks[i]`` are
-    the nurse's operator-assessed marks on blow i (Table 7 rows 7-8, sub-maximal effort)."""
+    """Analyse every manoeuvre in order, then grade the session and choose the reported values.
+
+    Parameters
+    ----------
+    recs : sequence of FlowRecording
+        The blows, in order (flow in L/s, BTPS).
+    age_years : float or None, optional
+        Age in decimal years.
+    eofe : EofeRule, optional
+        End-of-forced-expiration criteria.
+    marks : sequence of iterable of OperatorMark, optional
+        ``marks[i]`` are the nurse's operator-assessed marks on blow i (Table 7 rows 7-8, sub-maximal effort).
+
+    Returns
+    -------
+    SessionResult
+        Blows, grades, spreads (L), reported values and the advice code.
+    """
     blows: list[Blow] = []
     largest_fvc: float | None = None
     for k, rec in enumerate(recs):
@@ -111,6 +144,21 @@ def analyse_session(recs: Sequence[FlowRecording], *, age_years: float | None = 
 
 
 def grade_session(blows: Sequence[Blow], *, age_years: float | None = None) -> SessionResult:
+    """Grade a session from its analysed blows and choose the reported values (largest FEV1 and FVC, best
+    test by FEV1 + FVC).
+
+    Parameters
+    ----------
+    blows : sequence of Blow
+        Every blow's indices and acceptability, in order.
+    age_years : float or None, optional
+        Age in decimal years.
+
+    Returns
+    -------
+    SessionResult
+        Grades (FEV1, FVC, FEV0.75), spreads (L), reported values (L, L/s), stop flag and advice code.
+    """
     a1 = [b.indices.fev1_l for b in blows if b.acceptability.acceptable_fev1 and b.indices.fev1_l is not None]
     u1 = [b.indices.fev1_l for b in blows if b.acceptability.usable_fev1 and b.indices.fev1_l is not None]
     av = [b.indices.fvc_l for b in blows if b.acceptability.acceptable_fvc]
@@ -165,6 +213,25 @@ class BronchodilatorResponse:
 def bronchodilator_response(pre_fev1_l: float, post_fev1_l: float, pre_fvc_l: float, post_fvc_l: float, *,
                             fev1_predicted_l: float | None = None,
                             fvc_predicted_l: float | None = None) -> BronchodilatorResponse:
+    """Pre vs post bronchodilator changes, as numbers only (no verdict: ERS/ATS 2022 judges the change in %
+    predicted).
+
+    Parameters
+    ----------
+    pre_fev1_l, post_fev1_l : float
+        FEV1 before and after the bronchodilator (L).
+    pre_fvc_l, post_fvc_l : float
+        FVC before and after (L).
+    fev1_predicted_l : float or None, optional
+        Predicted FEV1 (L), for the change in % predicted.
+    fvc_predicted_l : float or None, optional
+        Predicted FVC (L).
+
+    Returns
+    -------
+    BronchodilatorResponse
+        Changes in L, in % of the pre value and in % predicted.
+    """
     return BronchodilatorResponse(
         fev1_change_l=post_fev1_l - pre_fev1_l, fev1_change_pct=100.0 * (post_fev1_l - pre_fev1_l) / pre_fev1_l,
         fvc_change_l=post_fvc_l - pre_fvc_l, fvc_change_pct=100.0 * (post_fvc_l - pre_fvc_l) / pre_fvc_l,
