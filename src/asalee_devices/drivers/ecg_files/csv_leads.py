@@ -20,7 +20,27 @@ NAME = "csv"
 
 
 def read_csv_leads(path: str | Path, fs_hz: float) -> EcgFile:
-    """Read ``path`` (header of lead names, values in µV) sampled at ``fs_hz``; missing limb leads are derived."""
+    """Read ``path`` (header of lead names, values in µV) sampled at ``fs_hz``; missing limb leads are derived.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file: a header of lead names, then one row of values (µV) per sample.
+    fs_hz : float
+        Its sampling rate (Hz; a CSV does not carry it).
+
+    Returns
+    -------
+    EcgFile
+        The recording (format ``csv``).
+
+    Raises
+    ------
+    InputError
+        When ``fs_hz`` is not positive.
+    FormatError
+        When the file cannot be opened, is empty, or has a bad header, row or value, or too many samples.
+    """
     if not np.isfinite(fs_hz) or fs_hz <= 0:
         raise InputError("The CSV sampling rate must be given", field="rate", value=fs_hz, expected="> 0 Hz")
     p = Path(path)
