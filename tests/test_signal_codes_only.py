@@ -82,3 +82,21 @@ def test_the_check_finds_a_sentence(tmp_path: Path) -> None:
                               encoding="utf-8")
     assert [s.split(": ", 1)[1] for s in sentences(pkg)] == [
         "'Signal plat sur '", "'check the cable and electrode'", "'Qualité'"]
+
+
+def test_the_catalogue_has_words_for_every_code() -> None:
+    """A code added in signal/ without its words in messages/ fails here, not in front of the nurse."""
+    from asalee_devices.messages import ecg, spirometry
+    from asalee_devices.signal.ecg.results import NoteCode, QualityCode, WarningCode
+    from asalee_devices.signal.spirometry.acceptability import OperatorMark, Reason
+    from asalee_devices.signal.spirometry.session import Advice
+
+    for code in QualityCode:
+        fr, en = ecg.quality_texts(code, ("V2",), 50.0)
+        assert fr and en and fr != en, code
+    assert set(ecg.NOTES) == set(NoteCode) and all(set(t) == {"fr", "en"} for t in ecg.NOTES.values())
+    assert set(ecg.WARNINGS) == set(WarningCode)
+    assert set(spirometry.MESSAGES) == set(Reason) and all(set(t) == {"fr", "en"} for t in spirometry.MESSAGES.values())
+    assert set(spirometry.ADVICE_MESSAGES) == set(Advice)
+    assert all(set(t) == {"fr", "en"} for t in spirometry.ADVICE_MESSAGES.values())
+    assert set(spirometry.MARK_LABELS) == set(OperatorMark)
