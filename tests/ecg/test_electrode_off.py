@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tests.ecg.synth import synthetic_ecg
 
+from asalee_devices.messages.ecg import quality_messages
 from asalee_devices.signal.ecg.analysis import analyze_ecg
 from asalee_devices.signal.ecg.recording import STANDARD_LEADS, from_leads
 
@@ -33,10 +34,10 @@ def test_each_electrode_off_is_named(electrode: str, fs: float) -> None:
     rec = from_leads(leads, fs)
     q = analyze_ecg(rec).quality
     badged = {f.lead: f.electrodes for f in q.findings if f.code == "lead_off"}
-    print(f"\n{electrode} off: " + " | ".join(q.messages("fr")))
+    print(f"\n{electrode} off: " + " | ".join(quality_messages(q, "fr")))
     assert set(badged) == set(off_leads)
     assert all(e == (electrode,) for e in badged.values())
-    msgs = q.messages("fr")
+    msgs = quality_messages(q, "fr")
     assert len(msgs) == 1 and msgs[0].startswith(f"Électrode {NAMES[electrode]} déconnectée")
     assert q.verdict == "retake"
 
@@ -48,7 +49,7 @@ def test_precordial_electrodes_off_on_an_8_lead_cart() -> None:
         leads[n][:] = np.nan
     q = analyze_ecg(from_leads(leads, 500.0)).quality
     assert {f.lead: f.electrodes for f in q.findings} == {"V2": ("V2",), "V5": ("V5",)}
-    assert q.messages("fr")[0].startswith("Électrodes V2, V5 déconnectées")
+    assert quality_messages(q, "fr")[0].startswith("Électrodes V2, V5 déconnectées")
 
 
 @pytest.mark.parametrize("electrode, stored_off", [("LA", ["I"]), ("LL", ["II"]), ("RA", ["I", "II"])])
@@ -60,4 +61,4 @@ def test_limb_electrodes_on_an_8_lead_cart(electrode: str, stored_off: list[str]
         leads[n][:] = np.nan
     q = analyze_ecg(from_leads(leads, 500.0)).quality
     assert {f.electrodes for f in q.findings if f.code == "lead_off"} == {(electrode,)}
-    assert NAMES[electrode] in q.messages("fr")[0]
+    assert NAMES[electrode] in quality_messages(q, "fr")[0]

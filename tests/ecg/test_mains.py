@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from tests.ecg.synth import synthetic_ecg
 
+from asalee_devices.messages.ecg import warnings_text
 from asalee_devices.signal.ecg.cleaning import clean_ecg
 from asalee_devices.signal.ecg.mains import cancel_mains, mains_fraction
 from asalee_devices.signal.filters import FilterStep
@@ -57,7 +58,7 @@ def test_skipped_when_device_already_notched() -> None:
                              device_filters=(FilterStep(kind="notch", applied_by="device", cutoff_hz=50.0),))
     res = clean_ecg(noisy)
     assert all(s.kind != "mains_canceller" for s in res.recording.applied_filters)
-    assert any("device" in w for w in res.warnings)
+    assert any("device" in w for w in warnings_text(res.warnings))
 
 
 def test_broadband_noise_is_not_mains() -> None:

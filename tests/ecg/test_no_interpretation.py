@@ -12,8 +12,9 @@ from tests.ecg.synth import synthetic_ecg
 from tests.ecg.test_quality import CASES
 
 from asalee_devices.cli.main import main
-from asalee_devices.signal.ecg import quality
+from asalee_devices.messages.ecg import OK_MESSAGE, quality_messages, quality_texts, warnings_text
 from asalee_devices.signal.ecg.analysis import analyze_ecg
+from asalee_devices.signal.ecg.results import QualityCode
 
 FORBIDDEN = ("sinus", "fibrill", "flutter", "normal", "anormal", "abnormal", "infarct", "ischem", "ischém",
              "tachycard", "bradycard", "block", "bloc", "arrhythm", "arythm", "rhythm", "rythme", "extrasystol",
@@ -32,15 +33,15 @@ def test_every_message_template() -> None:
              "inconsistent", "too_short", "no_beats")
     for code in codes:
         for leads in (("V3",), ("I", "II")):
-            for text in quality._messages(code, leads, 50.0):  # type: ignore[arg-type]
+            for text in quality_texts(QualityCode(code), leads, 50.0):
                 _scan(text, f"message {code}")
-    _scan(quality.OK_MESSAGE_FR + quality.OK_MESSAGE_EN, "ok message")
+    _scan(OK_MESSAGE["fr"] + OK_MESSAGE["en"], "ok message")
 
 
 def test_synthetic_faults_outputs() -> None:
     for name, (make, *_rest) in CASES.items():
         a = analyze_ecg(make(synthetic_ecg(500.0, seed=3)))
-        text = " ".join(a.quality.messages("fr") + a.quality.messages("en") + a.warnings)
+        text = " ".join(quality_messages(a.quality, "fr") + quality_messages(a.quality, "en") + tuple(warnings_text(a.warnings)))
         text += " ".join(s.describe() for s in a.cleaned.applied_filters)
         _scan(text, f"synthetic {name}")
 

@@ -11,6 +11,7 @@ from scipy import signal
 from tests.ecg.synth import synthetic_ecg, with_lead
 
 from asalee_devices.drivers.ecg_files import read_ecg_file
+from asalee_devices.messages.ecg import quality_messages
 from asalee_devices.signal.ecg.analysis import analyze_ecg
 from asalee_devices.signal.ecg.recording import EcgRecording
 
@@ -20,33 +21,33 @@ V_LEADS = ("V1", "V2", "V3", "V4", "V5", "V6")
 def _summary(rec: EcgRecording) -> tuple[str, set[tuple[str, str | None]], tuple[str, ...]]:
     a = analyze_ecg(rec)
     codes = {(f.code, f.lead) for f in a.quality.findings}
-    return a.quality.verdict, codes, a.quality.messages("fr")
+    return a.quality.verdict, codes, quality_messages(a.quality, "fr")
 
 
 def test_contec_0000037(shared_data: Path) -> None:
     ecg = read_ecg_file(shared_data / "ecg/contec-ecg90a/0000037.ECG")
     q = analyze_ecg(ecg.recording).quality
     by = {lq.lead: lq for lq in q.leads}
-    print("\n0000037: " + "; ".join(q.messages("fr")))
+    print("\n0000037: " + "; ".join(quality_messages(q, "fr")))
     print("  mains fraction % " + ", ".join(f"{lq.lead} {100 * lq.mains_fraction:.1f}" for lq in q.leads
                                            if lq.connected))
     assert q.verdict == "retake"
     for v in V_LEADS:
         assert not by[v].connected
         assert any(f.code == "lead_off" for f in by[v].findings)
-    assert any("V1, V2, V3, V4, V5, V6" in m and "déconnectées" in m for m in q.messages("fr"))
+    assert any("V1, V2, V3, V4, V5, V6" in m and "déconnectées" in m for m in quality_messages(q, "fr"))
     for limb in ("I", "II", "III", "aVR", "aVL", "aVF"):
         assert by[limb].connected
     mains_leads = {f.lead for f in q.findings if f.code == "mains"}
     assert {"II", "aVF", "aVR"} <= mains_leads
     assert by["II"].mains_fraction > 0.3  # 41.5 % in the reference note
-    assert any("Parasites secteur 50 Hz" in m for m in q.messages("fr"))
+    assert any("Parasites secteur 50 Hz" in m for m in quality_messages(q, "fr"))
 
 
 def test_contec_0000053(shared_data: Path) -> None:
     ecg = read_ecg_file(shared_data / "ecg/contec-ecg90a/0000053.ECG")
     q = analyze_ecg(ecg.recording).quality
-    print("\n0000053: verdict " + q.verdict + "; " + ("; ".join(q.messages("fr")) or "no finding"))
+    print("\n0000053: verdict " + q.verdict + "; " + ("; ".join(quality_messages(q, "fr")) or "no finding"))
     assert all(lq.connected for lq in q.leads)
     assert not any(f.code == "lead_off" for f in q.findings)
     assert len(q.leads) == 12
@@ -115,13 +116,13 @@ def test_each_fault_triggers_its_own_message_only(case: str) -> None:
     a = analyze_ecg(rec)
     q = a.quality
     codes = {f.code for f in q.findings}
-    print(f"\n{case}: {sorted(codes)} -> " + " | ".join(q.messages("fr")))
+    print(f"\n{case}: {sorted(codes)} -> " + " | ".join(quality_messages(q, "fr")))
     assert codes == {code}
     if lead is not None:
         assert {f.lead for f in q.findings} == {lead}
-    msgs_fr = q.messages("fr")
+    msgs_fr = quality_messages(q, "fr")
     assert len(msgs_fr) == 1 and text in msgs_fr[0]
-    assert len(q.messages("en")) == 1
+    assert len(quality_messages(q, "en")) == 1
     assert q.verdict == "retake"
     f = q.findings[0]
     assert f.indicator == f.indicator and f.unit  # numeric indicator with its unit
@@ -140,7 +141,7 @@ def test_inconsistent_limb_leads() -> None:
     leads["III"] = leads["II"] - leads["I"] + 60.0 * np.sin(2 * np.pi * 1.3 * t)  # stored III disagrees
     q = analyze_ecg(from_leads(leads, 500.0)).quality
     assert {f.code for f in q.findings} == {"inconsistent"}
-    assert q.messages("fr") == ("Vérifier le placement des électrodes des membres",)
+    assert quality_messages(q, "fr") == ("Vérifier le placement des électrodes des membres",)
     consistent = analyze_ecg(from_leads({**leads, "III": leads["II"] - leads["I"]}, 500.0)).quality
     assert consistent.verdict == "acceptable"
 

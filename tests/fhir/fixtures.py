@@ -11,7 +11,15 @@ import numpy as np
 from asalee_devices.drivers.ecg_files import read_ecg_file
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.context import Calibration, ExamContext, PatientContext, PerformerContext
-from asalee_devices.signal.ecg.results import EcgAnalysis, EcgQuality, HeartRate, LeadQuality, QualityFinding
+from asalee_devices.signal.ecg.results import (
+    EcgAnalysis,
+    EcgQuality,
+    HeartRate,
+    LeadQuality,
+    QualityCode,
+    QualityFinding,
+    Verdict,
+)
 from asalee_devices.signal.filters import FilterStep
 from asalee_devices.signal.spirometry.reference import Prediction, predict
 from asalee_devices.signal.spirometry.session import SessionResult, analyse_session
@@ -61,10 +69,9 @@ def ecg_analysis(shared_data: Path, name: str = "ecgtoolkit-example/Example.scp"
     cleaned = raw.with_samples(raw.samples_uv.copy(), applied_filters=(
         FilterStep("highpass", "asalee", 0.05, order=2, zero_phase=True, design="Butterworth"),
         FilterStep("notch", "asalee", 50.0, q_factor=30.0, zero_phase=True)))
-    finding = QualityFinding("baseline_wander", "V1", 620.0, 500.0, "uV", "Ligne de base instable en V1",
-                             "Unstable baseline in V1", blocking=False)
+    finding = QualityFinding(QualityCode.BASELINE_WANDER, "V1", 620.0, 500.0, "uV", blocking=False)
     leads = tuple(LeadQuality(ld, True, 1500.0, 100.0, 0.01, 10.0, 0.0) for ld in raw.leads)
-    quality = EcgQuality("acceptable", leads, (finding,), 50.0)
+    quality = EcgQuality(Verdict.ACCEPTABLE, leads, (finding,), 50.0)
     r = np.arange(0.4, raw.duration_s, 0.8)
     heart = HeartRate(r_peaks_s=r, rr_ms=np.diff(r) * 1000.0, heart_rate_bpm=75.0, leads_used=("II",))
     return EcgAnalysis(raw=raw, cleaned=cleaned, quality=quality, heart=heart)

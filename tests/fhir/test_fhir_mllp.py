@@ -79,6 +79,23 @@ def ecg_payload(shared_data: Path) -> bytes:
     return to_json(ecg_bundle(F.exam(), patient, analysis, waveform="raw")).encode()
 
 
+def test_notes_with_typographic_dashes_fit_latin1(ecg_payload: bytes) -> None:
+    """The catalogue's messages use em dashes (``Signal plat sur V6 — vérifier...``), which ISO 8859-1 (the default
+    MLLP charset) cannot carry: the NTE keeps the words with a plain hyphen instead of the whole ORU being refused
+    (before: UnicodeEncodeError, so a real ECG with a quality finding could not be sent)."""
+    import json
+
+    from asalee_devices.fhir_out.hl7v2 import bundle_to_oru
+
+    doc = json.loads(ecg_payload)
+    obs = next(e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "Observation")
+    obs["note"] = [{"text": "Signal plat sur V6 — vérifier le câble et l’électrode"}]
+    text = bundle_to_oru(doc, control_id="1", charset="iso-8859-1")
+    text.encode("iso-8859-1")
+    assert "NTE|1||Signal plat sur V6 - vérifier le câble et l'électrode" in text.split("\r")
+    assert "—" in bundle_to_oru(doc, control_id="1", charset="utf-8")
+
+
 @pytest.fixture()
 def peer() -> Iterator[MllpPeer]:
     p = MllpPeer().start()

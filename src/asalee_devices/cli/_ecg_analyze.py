@@ -47,7 +47,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
-    from asalee_devices.messages.ecg import band_text, note_text
+    from asalee_devices.messages.ecg import band_text, note_text, quality_messages, warnings_text
     from asalee_devices.signal.ecg.chain import chain_band
 
     band = chain_band(analysis.cleaned.device_filters + analysis.cleaned.applied_filters, analysis.cleaned.fs_hz)
@@ -68,7 +68,7 @@ def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
                             for f in cleaned.applied_filters],
         "quality": {
             "verdict": q.verdict,
-            "messages": list(q.messages(lang)),
+            "messages": list(quality_messages(q, "en" if lang == "en" else "fr")),
             "findings": [{"code": f.code, "lead": f.lead, "indicator": r(f.indicator, 3),
                           "threshold": f.threshold, "unit": f.unit} for f in q.findings],
             "leads": [{"lead": lq.lead, "connected": lq.connected, "peak_to_peak_uv": r(lq.peak_to_peak_uv),
@@ -81,7 +81,7 @@ def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
         "rr_ms": {"n": int(hr.rr_ms.size), "mean": r(hr.rr_ms.mean()) if hr.rr_ms.size else None,
                   "min": r(hr.rr_min_ms), "max": r(hr.rr_max_ms), "sd": r(hr.rr_sd_ms)},
         "r_peaks_s": [round(float(t), 4) for t in hr.r_peaks_s],
-        "warnings": list(analysis.warnings) + [w.message for w in ecg.warnings],
+        "warnings": warnings_text(analysis.warnings) + [w.message for w in ecg.warnings],
         "device_heart_rate_bpm": r(analysis.device_heart_rate_bpm),
         "non_ecg_segments": [{"kind": s.kind, "source": s.source, "start_s": round(s.start / rec.fs_hz, 4),
                               "stop_s": round(s.stop / rec.fs_hz, 4), "step_uv": s.step_uv}
@@ -97,8 +97,8 @@ def analysis_document(ecg: Any, analysis: Any, lang: str) -> dict[str, Any]:
 def run_analyze(args: argparse.Namespace) -> int:
     from asalee_devices.cli._common import print_json
     from asalee_devices.cli._ecg_read import write_samples_csv
+    from asalee_devices.messages.ecg import OK_MESSAGE
     from asalee_devices.signal.ecg.analysis import analyze_ecg
-    from asalee_devices.signal.ecg.quality import OK_MESSAGE_EN, OK_MESSAGE_FR
 
     ecg = _load(args)
     analysis = analyze_ecg(ecg.recording, mains_hz=args.mains, mode=args.mode,
@@ -120,7 +120,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     print(f"whole chain:     {doc['band']['text']}")
     q = doc["quality"]
     print(f"quality:         {q['verdict']}")
-    msgs = q["messages"] or [OK_MESSAGE_FR if args.lang == "fr" else OK_MESSAGE_EN]
+    msgs = q["messages"] or [OK_MESSAGE["fr" if args.lang == "fr" else "en"]]
     for m in msgs:
         print(f"  - {m}")
     print("  lead    p-p µV  baseline µV  mains %  HF µV  status")

@@ -75,8 +75,8 @@ def _reference(args: argparse.Namespace, observed: dict[str, float | None]) -> d
 
 def _analyze(args: argparse.Namespace) -> int:
     from asalee_devices.cli._common import print_json
-    from asalee_devices.messages.spirometry import blow_messages
-    from asalee_devices.signal.spirometry.session import ADVICE_MESSAGES, analyse_session
+    from asalee_devices.messages.spirometry import ADVICE_MESSAGES, blow_messages
+    from asalee_devices.signal.spirometry.session import analyse_session
 
     recs = [_read_manoeuvre(p, args.rate) for p in args.files]
     res = analyse_session(recs, age_years=args.age)

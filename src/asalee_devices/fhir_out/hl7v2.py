@@ -31,6 +31,33 @@ def escape(text: str) -> str:
             .replace("~", "\\R\\").replace("\r", "\\X0D\\").replace("\n", "\\X0A\\"))
 
 
+#: Typographic characters of the message catalogue that a legacy character set (ISO 8859-1, ASCII) cannot carry,
+#: and their plain equivalents.
+_PLAIN = {"\u2014": "-", "\u2013": "-", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
+          "\u2026": "...", "\u202f": " "}
+
+
+def in_charset(text: str, charset: str) -> str:
+    """``text`` with the typographic characters ``charset`` cannot encode replaced by plain ones (an em dash by a
+    hyphen...): the nurse's messages and notes keep their words on an ISO 8859-1 link. Other characters are left
+    as they are (the sink refuses a message it cannot encode)."""
+    try:
+        text.encode(charset)
+    except UnicodeEncodeError:
+        return "".join(_PLAIN.get(c, c) if not _encodable(c, charset) else c for c in text)
+    except LookupError:
+        return text
+    return text
+
+
+def _encodable(char: str, charset: str) -> bool:
+    try:
+        char.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _ts(value: str) -> str:
     """FHIR dateTime -> HL7 DTM (YYYYMMDDHHMMSS+ZZZZ)."""
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -213,7 +240,7 @@ def bundle_to_oru(bundle: Json | bytes | str, *, control_id: str, charset: str =
                 obx("NM", MDC_ATTR_SA_MSMT_RES, f"{sub}.2", _num(sd.get("factor", 1)), origin_unit,
                     status=status, when=when)
         for i, note in enumerate(obs.get("note", []), start=1):
-            segs.append(f"NTE|{i}||{escape(note['text'])}")
+            segs.append(f"NTE|{i}||{escape(in_charset(note['text'], charset))}")
     for form in report.get("presentedForm", []):  # the PDF report as an encapsulated-data OBX (base64)
         if form.get("contentType") == "application/pdf" and form.get("data"):
             channel += 1

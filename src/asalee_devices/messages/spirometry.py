@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark, Reason
+from asalee_devices.signal.spirometry.session import Advice
 
 Lang = Literal["fr", "en"]
 
@@ -44,6 +45,18 @@ ACCEPTABLE_MESSAGE = {"fr": "Essai acceptable", "en": "Acceptable blow"}
 #: Shown when a blow is not acceptable but its FEV1 or FVC can still be used (grade U) if nothing better comes.
 USABLE_MESSAGE = {"fr": "Essai non acceptable mais utilisable", "en": "Blow not acceptable but usable"}
 
+#: What the session needs next, by advice code (:class:`~asalee_devices.signal.spirometry.session.Advice`).
+ADVICE_MESSAGES: dict[Advice, dict[Lang, str]] = {
+    Advice.ENOUGH_ACCEPTABLE_REPEATABLE: {"fr": "Séance terminée — essais acceptables et reproductibles",
+                                          "en": "Session complete — acceptable and repeatable blows"},
+    Advice.MAX_MANOEUVRES_REACHED: {"fr": "8 essais atteints — arrêter la séance",
+                                    "en": "8 blows reached — stop the session"},
+    Advice.NOT_REPEATABLE_ONE_MORE: {"fr": "Essais non reproductibles — encore un essai",
+                                     "en": "Blows not repeatable — one more attempt"},
+    Advice.NEED_MORE_ACCEPTABLE: {"fr": "Encore un essai — 3 essais acceptables sont nécessaires",
+                                  "en": "One more attempt — 3 acceptable blows are needed"},
+}
+
 #: Labels of the nurse's operator marks (buttons, report, FHIR notes).
 MARK_LABELS: dict[OperatorMark, dict[str, str]] = {
     OperatorMark.LEAK: {"fr": "fuite", "en": "leak"},
@@ -60,6 +73,27 @@ def blow_messages(acc: Acceptability, lang: Lang = "fr") -> tuple[str, ...]:
     if not failing:
         return (ACCEPTABLE_MESSAGE[lang], *advice)
     return (*dict.fromkeys(MESSAGES[r][lang] for r in failing), *advice)
+
+
+def reason_message(code: str, lang: Lang = "fr") -> str | None:
+    """The nurse's message of one reason given by its code string (as stored in results and indicator tables).
+
+    Parameters
+    ----------
+    code : str
+        A :class:`~asalee_devices.signal.spirometry.acceptability.Reason` value, e.g. ``"bev_over_limit"``.
+    lang : {"fr", "en"}, optional
+        Language of the message (French by default).
+
+    Returns
+    -------
+    str or None
+        The message, None for a code that is not a reason.
+    """
+    try:
+        return MESSAGES[Reason(code)][lang]
+    except ValueError:
+        return None
 
 
 def mark_labels(marks: tuple[OperatorMark, ...], lang: Lang = "fr") -> tuple[str, ...]:

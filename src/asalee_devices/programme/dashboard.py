@@ -66,12 +66,11 @@ NOT_AVAILABLE = {"fr": "non disponible", "en": "not available"}
 
 def _reason_text(code: str, lang: str) -> str:
     """The ATS/ERS reason's nurse message, its first clause (e.g. "Démarrage hésitant"), with the code."""
-    from asalee_devices.messages.spirometry import MESSAGES
+    from asalee_devices.messages.spirometry import reason_message
 
-    words = MESSAGES.get(code)  # type: ignore[call-overload]  # keys are StrEnum codes: a code string finds them
-    if words is None:
+    text = reason_message(code, "en" if lang == "en" else "fr")
+    if text is None:
         return code
-    text = words["en" if lang == "en" else "fr"]
     return f"{text.split(' — ')[0]} ({code})"
 
 

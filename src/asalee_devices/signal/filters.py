@@ -35,7 +35,13 @@ class FilterStep:
     restores_hz: float | None = None
 
     def describe(self) -> str:
-        """Short human-readable description, e.g. ``"high-pass 0.05 Hz, Butterworth order 2, zero-phase"``."""
+        """Short human-readable description, e.g. ``"high-pass 0.05 Hz, Butterworth order 2, zero-phase"``.
+
+        Returns
+        -------
+        str
+            The kind, cut-off(s) in Hz, design and order, Q, phase and the note, comma-separated.
+        """
         names = {
             "highpass": "high-pass",
             "lowpass": "low-pass",

@@ -123,6 +123,7 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
                                       performer_label=nurse,
                                       btps_note=btps_note(pre.recordings, lang) if pre is not None else "")
         return render_spirometry_pdf(data)
+    from asalee_devices.messages.ecg import quality_messages
     from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
 
     analysis = exam.exam.kept_analysis
@@ -131,7 +132,7 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
     q = analysis.quality
     ctx = EcgReportContext(patient_name=name, patient_identifier=ident, birth_date=birth, sex=exam.patient.ctx.sex,
                            acquired_at=exam.started_at, device_label=_device_label(exam.identity),
-                           performer_label=nurse, quality_verdict=q.verdict, quality_messages=q.messages(lang),
+                           performer_label=nurse, quality_verdict=q.verdict, quality_messages=quality_messages(q, lang),
                            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, **analysis_fields(analysis, lang))
     return render_ecg_pdf(analysis.cleaned, ctx)
 

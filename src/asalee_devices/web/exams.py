@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.context import PatientContext
+from asalee_devices.messages.ecg import finding_text, quality_messages
 from asalee_devices.messages.spirometry import blow_messages
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.spirometry.btps import AmbientConditions
@@ -138,7 +139,8 @@ class SpiroExam(BaseExam):
             return self._view(lang)
 
     def _view(self, lang: Lang) -> dict[str, Any]:
-        from asalee_devices.signal.spirometry.session import ADVICE_MESSAGES
+        from asalee_devices.messages.spirometry import ADVICE_MESSAGES
+        from asalee_devices.signal.spirometry.session import Advice
 
         self.exam.lang = lang
         out = self.base_view()
@@ -148,7 +150,7 @@ class SpiroExam(BaseExam):
         n_phase = len(result.recordings) if result is not None else 0
         stop = bool(session is not None and session.stop) or n_phase >= 8
         advice = ADVICE_MESSAGES[session.advice_code][lang] if session is not None else (
-            ADVICE_MESSAGES["need_more_acceptable"][lang])
+            ADVICE_MESSAGES[Advice.NEED_MORE_ACCEPTABLE][lang])
         phases = []
         best: set[tuple[str, int]] = set()  # (phase, number) of each phase's reported blow
         for ph in self.exam.phases:
@@ -245,7 +247,7 @@ class EcgExam(BaseExam):
     def capture_view(self, c: Capture, lang: Lang) -> dict[str, Any]:
         fb = c.feedback
         a = fb.analysis
-        msgs = list(a.quality.messages(lang)) if a is not None else list(fb.messages)
+        msgs = list(quality_messages(a.quality, lang)) if a is not None else list(fb.messages)
         if c.recording.interrupted:
             msgs.insert(0, {"fr": "Enregistrement interrompu (appareil déconnecté) — refaire l'ECG",
                             "en": "Recording interrupted (device disconnected) — record the ECG again"}[lang])
@@ -255,7 +257,7 @@ class EcgExam(BaseExam):
                 f = lq.findings[0] if lq.findings else None
                 leads.append({"lead": lq.lead, "ok": f is None, "code": f.code if f else None,
                               "electrodes": list(f.electrodes) if f else [],
-                              "message": (f.message_fr if lang == "fr" else f.message_en) if f else ""})
+                              "message": finding_text(f, a.quality, lang) if f else ""})
         verdict = {"fr": ("Qualité technique acceptable — tracé prêt pour le médecin", "Refaire l'ECG conseillé"),
                    "en": ("Technical quality acceptable — trace ready for the physician", "Retake advised")}[lang]
         return {"number": c.number, "acceptable": fb.acceptable, "interrupted": c.recording.interrupted,

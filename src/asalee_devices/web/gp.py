@@ -58,7 +58,7 @@ async def worklist(request: Request) -> Response:
 
 
 async def trace(request: Request) -> Response:
-    from asalee_devices.messages.ecg import band_text, notes_text
+    from asalee_devices.messages.ecg import band_text, notes_text, quality_messages
     from asalee_devices.signal.ecg.chain import chain_band
 
     state = web(request)
@@ -76,7 +76,7 @@ async def trace(request: Request) -> Response:
     return JSONResponse({
         "id": exam.id, "fs_hz": rec.fs_hz, "leads": list(rec.leads), "n_samples": rec.n_samples,
         "samples_uv": [row(r) for r in rec.samples_uv],
-        "verdict": q.verdict, "messages": list(q.messages(lang)),
+        "verdict": q.verdict, "messages": list(quality_messages(q, lang)),
         "filters": {"device": [f.describe() for f in rec.device_filters],
                     "applied": [f.describe() for f in rec.applied_filters]},
         "band": band_text(chain_band(rec.device_filters + rec.applied_filters, rec.fs_hz), q.mains_hz, lang),

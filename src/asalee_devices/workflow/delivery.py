@@ -425,6 +425,7 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
     """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation."""
     from asalee_devices.canonical import load_results
     from asalee_devices.fhir_out.ecg import ecg_bundle
+    from asalee_devices.messages.ecg import quality_messages
     from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
     from asalee_devices.workflow.results import ecg_trace
 
@@ -443,7 +444,7 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
     ctx_pdf = EcgReportContext(patient_name=name, patient_identifier=ident, birth_date=birth,
                                sex=setup.patient.sex, acquired_at=performed_at, device_label=_device_label(device),
                                performer_label=f"{setup.performer.given} {setup.performer.family}",
-                               quality_verdict=verdict[setup.lang][q.verdict], quality_messages=q.messages(setup.lang),
+                               quality_verdict=verdict[setup.lang][q.verdict], quality_messages=quality_messages(q, setup.lang),
                                heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang,
                                **analysis_fields(analysis, setup.lang))
     pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)

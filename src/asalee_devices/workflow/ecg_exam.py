@@ -66,9 +66,9 @@ class EcgExamination:
                                    (time.perf_counter() - t0) * 1000.0, error=str(exc))
         assert analysis is not None
         self.analyses.append(analysis)
-        from asalee_devices.messages.ecg import notes_text
+        from asalee_devices.messages.ecg import notes_text, quality_messages
 
-        messages = list(analysis.quality.messages(self.lang)) + list(notes_text(analysis.notes, self.lang))
+        messages = list(quality_messages(analysis.quality, self.lang)) + list(notes_text(analysis.notes, self.lang))
         if rec.interrupted:
             messages.insert(0, _INTERRUPTED[self.lang])
         acceptable = analysis.quality.acceptable and not rec.interrupted

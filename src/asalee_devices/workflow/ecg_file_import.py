@@ -216,6 +216,7 @@ class EcgFileImporter:
                            raw_sha256=digest, test_mode=cfg.test_mode, protocol=_default_protocol(cfg))
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:
+        from asalee_devices.messages.ecg import quality_messages
         from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
 
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
@@ -225,7 +226,7 @@ class EcgFileImporter:
             birth_date=patient.birth_date.isoformat(), sex=_SEX_TEXT[lang][patient.sex], acquired_at=performed,
             device_label=device, performer_label=f"{self.config.nurse.given_name} {self.config.nurse.family_name}",
             quality_verdict=_VERDICT_TEXT[lang][analysis.quality.verdict],
-            quality_messages=analysis.quality.messages(lang),
+            quality_messages=quality_messages(analysis.quality, lang),
             heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, file_warnings=tuple(w.message for w in ecg.warnings),
             **analysis_fields(analysis, lang))
         return render_ecg_pdf(analysis.cleaned, ctx)

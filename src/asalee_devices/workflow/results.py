@@ -19,6 +19,7 @@ import numpy as np
 
 from asalee_devices.canonical import SCHEMA_VERSION, EcgTrace, FlowCurve
 from asalee_devices.jsonable import to_jsonable
+from asalee_devices.messages.ecg import quality_document, quality_messages, warnings_text
 from asalee_devices.signal.ecg.recording import EcgRecording
 from asalee_devices.signal.ecg.results import EcgAnalysis
 from asalee_devices.signal.spirometry.recording import FlowRecording
@@ -95,9 +96,9 @@ def _ecg_capture(a: EcgAnalysis | None) -> dict[str, Any] | None:
                 "end_s": seg.seconds(a.raw.fs_hz)[1]} for seg in a.non_ecg]
     return {"fs_hz": a.cleaned.fs_hz, "leads": a.cleaned.leads, "applied_filters": a.cleaned.applied_filters,
             "device_filters": a.cleaned.device_filters, "cleaned_sha256": _trace_digest(a.cleaned.samples_uv),
-            "quality": a.quality, "verdict": a.quality.verdict,
-            "messages": {lang: list(a.quality.messages(lang)) for lang in LANGS},  # type: ignore[arg-type]
-            "heart": a.heart, "notes": notes, "non_ecg": non_ecg, "warnings": a.warnings}
+            "quality": quality_document(a.quality), "verdict": a.quality.verdict,
+            "messages": {lang: list(quality_messages(a.quality, lang)) for lang in LANGS},  # type: ignore[arg-type]
+            "heart": a.heart, "notes": notes, "non_ecg": non_ecg, "warnings": warnings_text(a.warnings)}
 
 
 def ecg_results(exam: EcgExamination) -> dict[str, Any]:

@@ -16,15 +16,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from asalee_devices.errors import AsaleeError, InputError, ReferenceDomainError
-from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, blow_messages
+from asalee_devices.messages.spirometry import ACCEPTABLE_MESSAGE, ADVICE_MESSAGES, blow_messages
 from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark, is_young_child
 from asalee_devices.signal.spirometry.btps import AmbientConditions, apply_btps, reapply_ambient
 from asalee_devices.signal.spirometry.indices import EOFE_2019, EofeRule, ManoeuvreIndices
 from asalee_devices.signal.spirometry.recording import FlowRecording
 from asalee_devices.signal.spirometry.reference import parameters, predict
 from asalee_devices.signal.spirometry.session import (
-    ADVICE_MESSAGES,
     MAX_MANOEUVRES,
+    Advice,
     BronchodilatorResponse,
     SessionResult,
     analyse_session,
@@ -236,11 +236,11 @@ class SpirometryExamination:
         if session is not None:
             advice_code, stop = session.advice_code, session.stop
         else:
-            advice_code, stop = "need_more_acceptable", False
+            advice_code, stop = Advice.NEED_MORE_ACCEPTABLE, False
         if number >= MAX_MANOEUVRES:
             stop = True
-            if advice_code != "enough_acceptable_repeatable":
-                advice_code = "max_manoeuvres_reached"
+            if advice_code != Advice.ENOUGH_ACCEPTABLE_REPEATABLE:
+                advice_code = Advice.MAX_MANOEUVRES_REACHED
         return BlowFeedback(phase=phase, number=number, indices=indices, acceptability=acceptability,
                             messages=messages, session=session, advice=ADVICE_MESSAGES[advice_code][self.lang],
                             stop=stop, analysis_ms=(time.perf_counter() - t0) * 1000.0, error=error)

@@ -46,6 +46,20 @@ _SEARCHED = ("annotation", "eries", "subjectDemographicPerson", "trialSubject", 
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are an HL7 aECG (annotated ECG, XML).
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     return xml_root_name(head) == "AnnotatedECG"
 
 
@@ -322,6 +336,25 @@ def _annotations(root: Node) -> list[DeviceStatement]:
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    """Read an HL7 aECG (annotated ECG, XML).
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     return decode(read_bounded(path), strict)
 
 
@@ -347,6 +380,25 @@ def _patient(root: Node) -> PatientDemographics:
 
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
+    """Decode the bytes of an HL7 aECG (annotated ECG, XML).
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     ints = _Integers()
     try:
         return _decode(data, strict, ints)

@@ -128,7 +128,18 @@ _loaded = False
 
 
 def register_format(fmt: EcgFormat) -> EcgFormat:
-    """Add a format to the registry (last registration of a name wins)."""
+    """Add a format to the registry (last registration of a name wins).
+
+    Parameters
+    ----------
+    fmt : EcgFormat
+        Name, sniffer and reader (``read(path, strict)``, optionally ``decode(bytes, strict)``).
+
+    Returns
+    -------
+    EcgFormat
+        ``fmt`` (usable as a decorator's result).
+    """
     _REGISTRY[fmt.name] = fmt
     return fmt
 
@@ -150,6 +161,13 @@ def _load() -> None:
 
 
 def available_formats() -> list[EcgFormat]:
+    """The registered ECG file formats (the built-in readers loaded first).
+
+    Returns
+    -------
+    list of EcgFormat
+        In registration order.
+    """
     _load()
     return list(_REGISTRY.values())
 
@@ -184,7 +202,23 @@ def _record_path(p: Path) -> Path:
 
 
 def detect_format(path: str | Path) -> EcgFormat:
-    """The registered format whose sniffer recognises the file content."""
+    """The registered format whose sniffer recognises the file content.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    EcgFormat
+        The first format whose sniffer accepts the file's first bytes.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be opened, is not a regular file, is empty or too large, or no format recognises it.
+    """
     p = _record_path(Path(path))
     head = _head(p)
     for fmt in available_formats():
@@ -196,7 +230,25 @@ def detect_format(path: str | Path) -> EcgFormat:
 
 def read_ecg_file(path: str | Path, *, strict: bool = False) -> EcgFile:
     """Detect the format of ``path`` from its content and decode it (the file is read once when its format
-    decodes from bytes)."""
+    decodes from bytes).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the readers otherwise tolerate (and report as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, no format recognises it, or it is malformed.
+    """
     p = _record_path(Path(path))
     size = _checked_size(p)
     try:

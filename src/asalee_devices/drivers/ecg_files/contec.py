@@ -37,6 +37,20 @@ _STAMP = re.compile(rb"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are a Contec ECG90A ``.ECG`` file.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     if len(head) < HEADER_BYTES + ROW_BYTES:
         return False
     case = head[:8].rstrip(b"\x00")
@@ -44,10 +58,48 @@ def sniff(head: bytes, path: Path) -> bool:
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    """Read a Contec ECG90A ``.ECG`` file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     return decode(read_bounded(path), strict)
 
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
+    """Decode the bytes of a Contec ECG90A ``.ECG`` file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     dev = Deviations("Contec ECG90A", strict)
     if len(data) < HEADER_BYTES + ROW_BYTES:
         raise FormatError("Contec ECG file too short", field="size_bytes", value=len(data),

@@ -21,7 +21,27 @@ NAME = "csv"
 
 
 def read_csv_leads(path: str | Path, fs_hz: float) -> EcgFile:
-    """Read ``path`` (header of lead names, values in µV) sampled at ``fs_hz``; missing limb leads are derived."""
+    """Read ``path`` (header of lead names, values in µV) sampled at ``fs_hz``; missing limb leads are derived.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file: a header of lead names, then one row of values (µV) per sample.
+    fs_hz : float
+        Its sampling rate (Hz; a CSV does not carry it).
+
+    Returns
+    -------
+    EcgFile
+        The recording (format ``csv``).
+
+    Raises
+    ------
+    SignalError
+        When ``fs_hz`` is not a finite, positive sampling rate (the shared sampling-rate check).
+    FormatError
+        When the file cannot be opened, is empty, or has a bad header, row or value, or too many samples.
+    """
     check_sampling_rate(fs_hz, field="rate")
     p = Path(path)
     text = read_bounded(p).decode("utf-8-sig", errors="strict") if p.exists() else None

@@ -88,6 +88,20 @@ def _val(ds: Any, keyword: str, default: str = "") -> str:
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are a DICOM 12-lead ECG waveform.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     return len(head) >= 132 and head[128:132] == b"DICM"
 
 
@@ -263,18 +277,73 @@ def _annotations(ds: Any) -> list[DeviceStatement]:
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    """Read a DICOM 12-lead ECG waveform.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     return decode(read_bounded(path), strict)
 
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
     """Decode a DICOM ECG: the fast element walker when the file is plain implicit/explicit VR little endian
-    (see :mod:`._dicom_walk`), pydicom otherwise; both give the same result wherever the fast path answers."""
+    (see :mod:`._dicom_walk`), pydicom otherwise; both give the same result wherever the fast path answers.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     fast = decode_fast(data, strict)
     return fast if fast is not None else decode_pydicom(data, strict)
 
 
 def decode_fast(data: bytes, strict: bool = False) -> EcgFile | None:
-    """Decode with the fast element walker; None when the file needs pydicom."""
+    """Decode with the fast element walker; None when the file needs pydicom.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the tolerated deviations.
+
+    Returns
+    -------
+    EcgFile or None
+        As :func:`decode`, or None.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed.
+    """
     from asalee_devices.drivers.ecg_files._dicom_walk import Unsupported, parse
 
     try:
@@ -284,7 +353,25 @@ def decode_fast(data: bytes, strict: bool = False) -> EcgFile | None:
 
 
 def decode_pydicom(data: bytes, strict: bool = False) -> EcgFile:
-    """Decode through pydicom Datasets (the reference path, and the fallback of :func:`decode`)."""
+    """Decode through pydicom Datasets (the reference path, and the fallback of :func:`decode`).
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     import io
 
     import pydicom

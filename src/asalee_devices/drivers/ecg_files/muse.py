@@ -47,6 +47,20 @@ _MEAS_UNITS = {"VentricularRate": "/min", "AtrialRate": "/min", "PAxis": "deg", 
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are a GE MUSE XML export.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     return xml_root_name(head) == "RestingECG"
 
 
@@ -140,10 +154,48 @@ def _waveform(root: Node, wf: Node, dev: Deviations) -> tuple[str, EcgRecording]
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    """Read a GE MUSE XML export.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     return decode(read_bounded(path), strict)
 
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
+    """Decode the bytes of a GE MUSE XML export.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     dev = Deviations("GE MUSE XML", strict)
     root = parse(data, "GE MUSE XML", bulk=("WaveFormData",),
                  drop=("AmplitudeMeasurements", "IntervalMeasurements", "QRSTimesTypes", "MeasurementMatrix",

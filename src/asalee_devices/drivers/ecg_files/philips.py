@@ -51,6 +51,20 @@ _MEAS = {"heartrate": "/min", "meanventrate": "/min", "atrialrate": "/min", "mea
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are a Philips Sierra ECG XML.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     return xml_root_name(head) == "restingecgdata"
 
 
@@ -74,10 +88,48 @@ def _when(node: Node | None) -> datetime | None:
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    """Read a Philips Sierra ECG XML.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     return decode(read_bounded(path), strict)
 
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
+    """Decode the bytes of a Philips Sierra ECG XML.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     dev = Deviations("Philips Sierra XML", strict)
     root = parse(data, "Philips Sierra XML", bulk=("parsedwaveforms",))
     if root.tag != "restingecgdata":
@@ -254,6 +306,18 @@ def _device_filters(sig: Node, pw: Node) -> tuple[float | None, float | None, li
 
 
 def canonical_name(label: str) -> str | None:
+    """A Sierra lead label as a canonical lead name, or None for a label that is no ECG lead we know.
+
+    Parameters
+    ----------
+    label : str
+        The label (``"I"``, ``"aVR"``, ``"V1"``...).
+
+    Returns
+    -------
+    str or None
+        The canonical name.
+    """
     try:
         return canonical_lead_name(label)
     except SignalError:

@@ -79,6 +79,20 @@ class _Section:
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are an SCP-ECG (EN 1064 / ISO 11073-91064) file.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     if len(head) < 22 + 10:
         return False
     sid, slen = struct.unpack_from("<HI", head, 8)
@@ -593,11 +607,49 @@ def _statements(r: _Reader, sec: _Section, code: str) -> list[DeviceStatement]:
 
 
 def read(path: Path, strict: bool = False) -> EcgFile:
+    """Read an SCP-ECG (EN 1064 / ISO 11073-91064) file.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     data = read_bounded(path)
     return decode(data, strict)
 
 
 def decode(data: bytes, strict: bool = False) -> EcgFile:
+    """Decode the bytes of an SCP-ECG (EN 1064 / ISO 11073-91064) file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    strict : bool, optional
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the data are malformed or (``strict``) deviate from the format.
+    """
     dev = Deviations("SCP-ECG", strict)
     r = _Reader(data, dev)
     r.read_layout()

@@ -55,6 +55,20 @@ def _lines(text: str) -> list[str]:
 
 
 def sniff(head: bytes, path: Path) -> bool:
+    """Whether the first bytes of a file are a PhysioNet WFDB record.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (at least the format's signature).
+    path : Path
+        The file's path (its name, for formats known by extension).
+
+    Returns
+    -------
+    bool
+        True when this reader recognises the file.
+    """
     try:
         text = head.decode("ascii")
     except UnicodeDecodeError:
@@ -73,7 +87,18 @@ def sniff(head: bytes, path: Path) -> bool:
 
 
 def header_path(path: str | Path) -> Path:
-    """The ``.hea`` of a record given with or without extension."""
+    """The ``.hea`` of a record given with or without extension.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``rec``, ``rec.hea``, or ``rec.dat`` / ``rec.atr`` beside a ``rec.hea``.
+
+    Returns
+    -------
+    Path
+        ``rec.hea``.
+    """
     p = Path(path)
     if p.suffix.lower() == ".hea":
         return p
@@ -156,6 +181,25 @@ def _decode(data: bytes, fmt: int, nsig: int) -> NDArray[np.int64]:
 
 
 def read(path: Path, strict: bool) -> EcgFile:
+    """Read a PhysioNet WFDB record.
+
+    Parameters
+    ----------
+    path : Path
+        The file (the ``.hea`` header, or the record name without extension).
+    strict : bool
+        Refuse the deviations from the format the reader otherwise tolerates (and reports as warnings).
+
+    Returns
+    -------
+    EcgFile
+        The recording (µV, Hz), device, acquisition time, patient demographics, device statements and warnings.
+
+    Raises
+    ------
+    FormatError
+        When the file cannot be read, is malformed, or (``strict``) deviates from the format.
+    """
     dev = Deviations(NAME, strict)
     hea = header_path(path)
     text = read_bounded(hea).decode("ascii", errors="replace")
@@ -237,7 +281,23 @@ BEAT_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 25, 30, 34, 3
 
 def read_annotations(path: str | Path) -> list[Annotation]:
     """Decode an MIT-format annotation file (``.atr``): 16-bit little-endian words, type in the top 6 bits and
-    interval in the low 10; SKIP (59) carries a 32-bit interval, AUX (63) a string, NUM/SUB/CHN (60-62) fields."""
+    interval in the low 10; SKIP (59) carries a 32-bit interval, AUX (63) a string, NUM/SUB/CHN (60-62) fields.
+
+    Parameters
+    ----------
+    path : str or Path
+        The annotation file.
+
+    Returns
+    -------
+    list of Annotation
+        Sample index, code and beat flag of each annotation, in order.
+
+    Raises
+    ------
+    FormatError
+        When the file is too large or a SKIP is truncated.
+    """
     data = read_bounded(Path(path))
     w = np.frombuffer(data[: len(data) // 2 * 2], dtype="<u2")
     out: list[Annotation] = []

@@ -70,14 +70,43 @@ class GdtRecord:
     warnings: tuple[str, ...] = field(default=())
 
     def get(self, fid: str) -> str | None:
-        """The first value of field ``fid``, or None."""
+        """The first value of field ``fid``, or None.
+
+        Parameters
+        ----------
+        fid : str
+            The 4-digit field id (e.g. ``"3000"``, patient number).
+
+        Returns
+        -------
+        str or None
+            The value.
+        """
         return next((f.content for f in self.fields if f.fid == fid), None)
 
     def all(self, fid: str) -> list[str]:
+        """Every value of field ``fid``, in order (a field may repeat, e.g. 6220 result lines).
+
+        Parameters
+        ----------
+        fid : str
+            The 4-digit field id.
+
+        Returns
+        -------
+        list of str
+            The values (empty when the field is absent).
+        """
         return [f.content for f in self.fields if f.fid == fid]
 
     def content_fields(self) -> list[tuple[str, str]]:
-        """The fields without the framing ones (8000, 8100, 9206, 9218), in order."""
+        """The fields without the framing ones (8000, 8100, 9206, 9218), in order.
+
+        Returns
+        -------
+        list of tuple of (str, str)
+            (field id, value) pairs.
+        """
         return [(f.fid, f.content) for f in self.fields if f.fid not in ("8000", "8100", "9206", "9218")]
 
 
@@ -86,7 +115,26 @@ def _error(message: str, line: int, expected: str, value: object = None) -> Form
 
 
 def decode(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> GdtRecord:
-    """One GDT record from the bytes of a file; :class:`FormatError` (with the line number) on any problem."""
+    """One GDT record from the bytes of a file.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes (lines ``LLLFFFF<content>`` ended by CR LF).
+    max_bytes : int, optional
+        Largest file accepted (bytes).
+
+    Returns
+    -------
+    GdtRecord
+        Record type, fields in order, version, character set and the warnings on what was tolerated.
+
+    Raises
+    ------
+    FormatError
+        On any problem (too large, empty, too many lines, malformed line, unknown record type), with the line
+        number.
+    """
     if len(data) > max_bytes:
         raise FormatError("GDT file too large", field="size", value=len(data),
                           expected=f"at most {max_bytes} bytes (attachments are referenced by 6305, not inlined)")
@@ -164,7 +212,32 @@ def _line(fid: str, content: bytes) -> bytes:
 def encode(record_type: str, fields: Iterable[tuple[str, str]], *, version: str = "02.10",
            charset: str = DEFAULT_CHARSET, record_length: bool | None = None) -> bytes:
     """The bytes of one GDT record: 8000, then 8100 (GDT 2.1; optional in 3.0), 9218, 9206, then ``fields`` in
-    order. Text that the character set cannot carry is refused (:class:`FormatError`), never replaced."""
+    order. Text that the character set cannot carry is refused (:class:`FormatError`), never replaced.
+
+    Parameters
+    ----------
+    record_type : str
+        The record type (field 8000, e.g. ``"6310"``: data of an examination).
+    fields : iterable of tuple of (str, str)
+        The content fields (id, value), in order.
+    version : str, optional
+        GDT version written in 9218 (``"02.10"`` or ``"03.00"``).
+    charset : str, optional
+        Character set code of field 9206: "1" ASCII, "2" CP437 (default), "3" ISO 8859-1.
+    record_length : bool or None, optional
+        Write 8100 (None: as the version requires).
+
+    Returns
+    -------
+    bytes
+        The record, lines ended by CR LF.
+
+    Raises
+    ------
+    FormatError
+        When the record type, version or character set is unknown, a framing field is given, or text cannot be
+        carried by the character set.
+    """
     if record_type not in RECORD_TYPES:
         raise FormatError("Unknown GDT record type", field="8000", value=record_type,
                           expected=", ".join(RECORD_TYPES))

@@ -15,7 +15,16 @@ from asalee_devices.errors import SignalError
 from asalee_devices.signal.ecg.cleaning import clean_ecg
 from asalee_devices.signal.ecg.quality import assess_quality, no_beats_finding
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.signal.ecg.results import EcgAnalysis, HeartRate, TechnicalNote
+from asalee_devices.signal.ecg.results import (
+    AnalysisWarning,
+    EcgAnalysis,
+    HeartRate,
+    NoteCode,
+    QualityCode,
+    TechnicalNote,
+    Verdict,
+    WarningCode,
+)
 from asalee_devices.signal.ecg.rpeaks import heart_rate
 from asalee_devices.signal.ecg.segments import (
     NonEcgSegment,
@@ -29,7 +38,7 @@ from asalee_devices.signal.validate import check_sampling_rate
 #: Lowest sampling rate accepted for the diagnostic analysis (R peaks and cleaning still meaningful).
 MIN_FS_HZ = 250.0
 DIAGNOSTIC_FS_HZ = 500.0
-_NOT_FOR_BEATS = ("lead_off", "flat", "saturation")
+_NOT_FOR_BEATS = (QualityCode.LEAD_OFF, QualityCode.FLAT, QualityCode.SATURATION)
 
 
 #: A difference between our heart rate and the device's larger than this is a technical note for the GP (/min).
@@ -59,12 +68,35 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     """Clean ``recording`` (diagnostic chain), assess its technical quality per lead and detect R peaks.
 
     The parts that are not ECG (the cart's calibration signal, declared or recognised; pacing spikes) are left out
-    of the beats and of the quality, and recorded in the result. ``device_heart_rate_bpm``, the rate the device
-    stored in its file, is compared with ours.
+    of the beats and of the quality, and recorded in the result. Problems of the signal itself (electrode off, NaN
+    runs, flat, noise) are reported in the quality verdict, not raised.
 
-    Raises :class:`SignalError` for inputs that cannot give a trustworthy trace (sampling below 250 Hz, unknown
-    mode or mains frequency); problems of the signal itself (electrode off, NaN runs, flat, noise) are reported in
-    the quality verdict instead.
+    Parameters
+    ----------
+    recording : EcgRecording
+        The recording as acquired (samples in µV).
+    mains_hz : float, optional
+        Mains frequency (Hz): 50 or 60.
+    mode : {"adult", "child"}, optional
+        Low-pass corner of the diagnostic chain (150 Hz adult, 250 Hz child).
+    resample_hz : float or None, optional
+        Rate of the cleaned trace (Hz); None keeps the recording's.
+    device_heart_rate_bpm : float or None, optional
+        The heart rate the device stored in its file (beats/min), compared with ours.
+    declared_segments : sequence of NonEcgSegment, optional
+        Non-ECG parts the file declares (calibration pulses).
+
+    Returns
+    -------
+    EcgAnalysis
+        Raw and cleaned recordings, quality (codes, indicators, verdict), heart rate, warnings and technical notes
+        (codes and numbers; words in :mod:`asalee_devices.messages.ecg`).
+
+    Raises
+    ------
+    SignalError
+        For inputs that cannot give a trustworthy trace: sampling below 250 Hz, unknown mode or mains frequency,
+        fewer than 2 samples.
     """
     if mains_hz not in (50.0, 60.0):
         raise SignalError("Unsupported mains frequency", field="mains_hz", value=mains_hz, expected="50 or 60 Hz")
@@ -77,10 +109,10 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     if recording.n_samples < 2:
         raise SignalError("Recording has no samples to analyse", field="n_samples", value=recording.n_samples,
                           expected="at least 1 s of signal")
-    warnings: list[str] = []
+    warnings: list[AnalysisWarning] = []
     notes: list[TechnicalNote] = []
     if fs_out < DIAGNOSTIC_FS_HZ:
-        warnings.append(f"sampling rate {fs_out:g} Hz is below the 500 Hz advised for a resting 12-lead ECG")
+        warnings.append(AnalysisWarning(WarningCode.LOW_SAMPLING_RATE, (("fs_hz", fs_out),)))
     fs, n = recording.fs_hz, recording.n_samples
     # on the measured leads: a lead derived from two pulsed leads pulses by 0, 500 or 1000 µV
     measured = [k for k, name in enumerate(recording.leads) if name not in recording.derived_leads]
@@ -89,17 +121,18 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     a, b = ecg_span(n, segments)
     if segments:
         covered = float(sum(s.stop - s.start for s in segments)) / fs
-        notes.append(TechnicalNote("calibration_whole_record" if b - a < int(fs) else "calibration_excluded",
+        notes.append(TechnicalNote(NoteCode.CALIBRATION_WHOLE_RECORD if b - a < int(fs)
+                                   else NoteCode.CALIBRATION_EXCLUDED,
                                    (("seconds", round(covered, 3)), ("count", float(len(segments))))))
     part = _crop(recording, a, b) if b - a >= int(fs) else recording
     spikes = find_pacing_spikes(part.samples_uv, fs)
     as_recorded = part
     if spikes.size:
         part = replace(part, samples_uv=bridge(part.samples_uv, spikes, fs))
-        notes.append(TechnicalNote("pacing_spikes_excluded", (("count", float(spikes.size)),), for_gp=True))
+        notes.append(TechnicalNote(NoteCode.PACING_SPIKES_EXCLUDED, (("count", float(spikes.size)),), for_gp=True))
     elif recording.pacemaker:
-        notes.append(TechnicalNote("pacemaker_flag_no_spikes", (("fs_hz", fs),), for_gp=True))
-        warnings.append("the device flags a pacemaker: pacing spikes may not be visible at this sampling rate")
+        notes.append(TechnicalNote(NoteCode.PACEMAKER_FLAG_NO_SPIKES, (("fs_hz", fs),), for_gp=True))
+        warnings.append(AnalysisWarning(WarningCode.PACING_SPIKES_MAY_BE_HIDDEN))
     res = clean_ecg(part, mains_hz=mains_hz, mode=mode, resample_hz=resample_hz)
     warnings.extend(res.warnings)
     cleaned_part = res.recording
@@ -121,10 +154,10 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
     quality = pre
     extra = no_beats_finding(part, pre, int(heart.r_peaks_s.size), mains_hz)
     if extra is not None:
-        quality = replace(pre, verdict="retake", findings=pre.findings + (extra,))
+        quality = replace(pre, verdict=Verdict.RETAKE, findings=pre.findings + (extra,))
     if (device_heart_rate_bpm is not None and heart.heart_rate_bpm is not None
             and abs(heart.heart_rate_bpm - device_heart_rate_bpm) > DEVICE_RATE_TOLERANCE_BPM):
-        notes.append(TechnicalNote("device_rate_differs", (("measured_bpm", round(heart.heart_rate_bpm, 1)),
+        notes.append(TechnicalNote(NoteCode.DEVICE_RATE_DIFFERS, (("measured_bpm", round(heart.heart_rate_bpm, 1)),
                                                            ("device_bpm", float(device_heart_rate_bpm))),
                                    for_gp=True))
     if spikes.size:  # the printed trace keeps the spikes (bridged only for the beats and the quality)

@@ -53,7 +53,22 @@ def _first_order(f: NDArray[np.float64], fc: float, high: bool) -> NDArray[np.fl
 
 
 def step_response(step: FilterStep, f: NDArray[np.float64], fs_hz: float) -> NDArray[np.float64]:
-    """|H(f)| of one step (1 for steps that do not shape the band: resampling, mains removal)."""
+    """|H(f)| of one step (1 for steps that do not shape the band: resampling, mains removal).
+
+    Parameters
+    ----------
+    step : FilterStep
+        One filtering step (its kind, cut-offs in Hz, order, phase).
+    f : ndarray of float
+        Frequencies (Hz).
+    fs_hz : float
+        Sampling rate the step runs at (Hz).
+
+    Returns
+    -------
+    ndarray of float
+        The magnitude response at ``f`` (linear, 1 = 0 dB).
+    """
     fc = step.cutoff_hz
     if fc is None or fc <= 0 or step.kind not in ("highpass", "lowpass"):
         return np.ones_like(f)
@@ -81,7 +96,20 @@ def step_response(step: FilterStep, f: NDArray[np.float64], fs_hz: float) -> NDA
 
 
 def chain_band(steps: Sequence[FilterStep], fs_hz: float) -> Band:
-    """The -3 dB points of ``steps`` applied one after the other at ``fs_hz``."""
+    """The -3 dB points of ``steps`` applied one after the other at ``fs_hz``.
+
+    Parameters
+    ----------
+    steps : sequence of FilterStep
+        The device's and our steps, in the order applied.
+    fs_hz : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    Band
+        Low and high -3 dB points (Hz; None when the chain has none), Nyquist, and the mains filter applied.
+    """
     nyq = fs_hz / 2
     f = _F[_F < nyq]
     h = np.ones_like(f)
@@ -119,7 +147,24 @@ def lowpass_design_hz(fs_hz: float, corner_hz: float, device_lowpass_hz: tuple[f
                       order: int = 2) -> float | None:
     """Design cut-off of our zero-phase Butterworth low-pass such that the chain (the device's declared
     first-order low-passes, then ours) loses :data:`CORNER_LOSS_DB` at ``corner_hz``; None when the sampling rate
-    leaves no room for it (design above 0.8 x Nyquist) or the device already loses more there."""
+    leaves no room for it (design above 0.8 x Nyquist) or the device already loses more there.
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate (Hz).
+    corner_hz : float
+        Where the whole chain must be down by ``CORNER_LOSS_DB`` (Hz).
+    device_lowpass_hz : tuple of float, optional
+        Cut-offs of the device's declared first-order low-passes (Hz).
+    order : int, optional
+        Butterworth design order (applied forward-backward).
+
+    Returns
+    -------
+    float or None
+        The design cut-off (Hz), or None.
+    """
     nyq = fs_hz / 2
     f = np.array([REFERENCE_HZ, corner_hz])
     dev = np.ones(2)
@@ -152,7 +197,18 @@ RESTORE_TO_HZ = 0.05
 
 
 def restoration_hz(device: Sequence[FilterStep]) -> float | None:
-    """The device's high-pass cut-off to undo (see :data:`RESTORE_MAX_HZ`), or None."""
+    """The device's high-pass cut-off to undo (see :data:`RESTORE_MAX_HZ`), or None.
+
+    Parameters
+    ----------
+    device : sequence of FilterStep
+        The device's declared filters.
+
+    Returns
+    -------
+    float or None
+        The high-pass cut-off to undo (Hz).
+    """
     hps = [s.cutoff_hz for s in device if s.kind == "highpass" and s.cutoff_hz]
     if len(hps) != 1:
         return None
@@ -163,7 +219,24 @@ def restoration_hz(device: Sequence[FilterStep]) -> float | None:
 def restore_highpass(x: NDArray[np.float64], fs_hz: float, device_hz: float,
                      to_hz: float = RESTORE_TO_HZ) -> NDArray[np.float64]:
     """Undo a first-order high-pass at ``device_hz`` into one at ``to_hz``: the causal shelf
-    (s + 2 pi device_hz) / (s + 2 pi to_hz), bilinear at ``fs_hz``, from rest at each row's first 200-ms median."""
+    (s + 2 pi device_hz) / (s + 2 pi to_hz), bilinear at ``fs_hz``, from rest at each row's first 200-ms median.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, leads x samples (µV).
+    fs_hz : float
+        Sampling rate (Hz).
+    device_hz : float
+        Cut-off of the device's first-order high-pass (Hz).
+    to_hz : float, optional
+        Cut-off of the first-order high-pass the result has (Hz).
+
+    Returns
+    -------
+    ndarray of float
+        The restored samples (µV), same shape.
+    """
     b, a = signal.bilinear([1.0, 2 * np.pi * device_hz], [1.0, 2 * np.pi * to_hz], fs=fs_hz)
     edge = max(1, int(0.2 * fs_hz))
     x0 = np.median(x[:, :edge], axis=-1, keepdims=True)
@@ -172,7 +245,20 @@ def restore_highpass(x: NDArray[np.float64], fs_hz: float, device_hz: float,
 
 
 def plan_steps(device: Sequence[FilterStep], lowpass_hz: float) -> tuple[bool, bool]:
-    """(apply our baseline high-pass, apply our low-pass at ``lowpass_hz``) given the device's declared filters."""
+    """(apply our baseline high-pass, apply our low-pass at ``lowpass_hz``) given the device's declared filters.
+
+    Parameters
+    ----------
+    device : sequence of FilterStep
+        The device's declared filters.
+    lowpass_hz : float
+        Corner of our low-pass (Hz).
+
+    Returns
+    -------
+    tuple of (bool, bool)
+        Whether to apply our baseline high-pass, and our low-pass.
+    """
     dev_hp = any(s.kind in ("highpass", "bandpass") and s.cutoff_hz for s in device)
     dev_lp = [s.cutoff_high_hz if s.kind == "bandpass" else s.cutoff_hz for s in device
               if s.kind in ("lowpass", "bandpass")]

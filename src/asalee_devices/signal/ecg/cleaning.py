@@ -30,8 +30,9 @@ from scipy import signal
 
 from asalee_devices.errors import SignalError
 from asalee_devices.signal.ecg.chain import lowpass_design_hz, plan_steps, restoration_hz, restore_highpass
-from asalee_devices.signal.ecg.mains import cancel_mains
+from asalee_devices.signal.ecg.mains import MainsOutcome, cancel_mains
 from asalee_devices.signal.ecg.recording import EcgRecording, complete_lead_set
+from asalee_devices.signal.ecg.results import AnalysisWarning, WarningCode
 from asalee_devices.signal.filters import FilterStep
 from asalee_devices.signal.validate import check_sampling_rate
 
@@ -49,7 +50,7 @@ BLOCK_S = 0.1
 @dataclass(frozen=True)
 class CleaningResult:
     recording: EcgRecording
-    warnings: tuple[str, ...]
+    warnings: tuple[AnalysisWarning, ...]
 
 
 def _design_cutoff_for_zero_phase_lowpass(f3db_hz: float, order: int) -> float:
@@ -101,7 +102,24 @@ def _lowpass_sos(fs_hz: float, design_hz: float) -> NDArray[np.float64]:
 def lowpass_sos(fs_hz: float, mode: Mode, device_lowpass_hz: tuple[float, ...] = ()) -> tuple[
         NDArray[np.float64] | None, float]:
     """The low-pass SOS (None when the sampling rate does not allow it) and its design cut-off: the whole chain,
-    with the device's declared low-passes, is -2.9 dB at the corner (:func:`~.chain.lowpass_design_hz`)."""
+    with the device's declared low-passes, is -2.9 dB at the corner (:func:`~.chain.lowpass_design_hz`).
+
+    Parameters
+    ----------
+    fs_hz : float
+        Sampling rate (Hz).
+    mode : {"adult", "child"}
+        Corner of the chain (150 or 250 Hz).
+    device_lowpass_hz : tuple of float, optional
+        The device's declared low-pass cut-offs above the corner (Hz).
+
+    Returns
+    -------
+    sos : ndarray of float or None
+        Second-order sections of the Butterworth low-pass, None when the rate leaves no room for it.
+    design_hz : float
+        Its design cut-off (Hz).
+    """
     design = lowpass_design_hz(float(fs_hz), LOWPASS_HZ[mode], device_lowpass_hz, LOWPASS_ORDER)
     if design is None:
         return None, _design_cutoff_for_zero_phase_lowpass(LOWPASS_HZ[mode], LOWPASS_ORDER)
@@ -110,7 +128,27 @@ def lowpass_sos(fs_hz: float, mode: Mode, device_lowpass_hz: tuple[float, ...] =
 
 def baseline(x: NDArray[np.float64], fs_hz: float, cutoff_hz: float = HIGHPASS_HZ) -> NDArray[np.float64]:
     """The baseline of the finite rows of ``x`` (see step 2 of the module docstring); ``x - baseline(x)`` is the
-    baseline-corrected trace."""
+    baseline-corrected trace.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, leads x samples (µV).
+    fs_hz : float
+        Sampling rate (Hz).
+    cutoff_hz : float, optional
+        Cut-off of the complementary high-pass (Hz, at most 0.15 Hz).
+
+    Returns
+    -------
+    ndarray of float
+        The baseline (µV), same shape.
+
+    Raises
+    ------
+    SignalError
+        When ``cutoff_hz`` is outside (0, 0.15] Hz.
+    """
     if not 0 < cutoff_hz <= 0.15:
         raise SignalError("Baseline high-pass cut-off out of the diagnostic range", field="cutoff_hz",
                           value=cutoff_hz, expected="0 < cut-off <= 0.15 Hz (IEC impulse test)")
@@ -149,7 +187,22 @@ def _sos_zi(sos_key: bytes, n_sections: int) -> NDArray[np.float64]:
 
 def lowpass(x: NDArray[np.float64], sos: NDArray[np.float64], fs_hz: float) -> NDArray[np.float64]:
     """Zero-phase (forward-backward) low-pass of the finite rows of ``x``, odd extension of 0.1 s about the end
-    samples (what ``sosfiltfilt`` does, without its per-call set-up)."""
+    samples (what ``sosfiltfilt`` does, without its per-call set-up).
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, leads x samples (µV).
+    sos : ndarray of float
+        Second-order sections (:func:`lowpass_sos`).
+    fs_hz : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    ndarray of float
+        The filtered samples (µV), same shape.
+    """
     n = x.shape[-1]
     padlen = min(n - 1, int(round(0.1 * fs_hz)))
     if padlen < 1:
@@ -164,7 +217,25 @@ def lowpass(x: NDArray[np.float64], sos: NDArray[np.float64], fs_hz: float) -> N
 
 
 def resample(rec: EcgRecording, target_hz: float) -> EcgRecording:
-    """Polyphase resampling of every lead to ``target_hz`` (Kaiser-windowed FIR anti-aliasing of resample_poly)."""
+    """Polyphase resampling of every lead to ``target_hz`` (Kaiser-windowed FIR anti-aliasing of resample_poly).
+
+    Parameters
+    ----------
+    rec : EcgRecording
+        The recording (µV).
+    target_hz : float
+        New sampling rate (Hz), a rational multiple of the recording's (denominator <= 1000).
+
+    Returns
+    -------
+    EcgRecording
+        The resampled recording, its ``applied_filters`` extended with the resampling step.
+
+    Raises
+    ------
+    SignalError
+        When ``target_hz`` is not a finite, positive rate (the shared sampling-rate check) or not representable as such a ratio.
+    """
     check_sampling_rate(target_hz, field="resample_hz")
     if abs(target_hz - rec.fs_hz) < 1e-9:
         return rec
@@ -199,11 +270,34 @@ def _device_notched(rec: EcgRecording) -> bool:
 
 def clean_ecg(rec: EcgRecording, *, mains_hz: float = 50.0, mode: Mode = "adult",
               resample_hz: float | None = None, mains: Literal["auto", "on", "off"] = "auto") -> CleaningResult:
-    """Run the diagnostic chain on ``rec``; returns the cleaned recording (``applied_filters`` extended) and
-    warnings (steps skipped and why).
+    """Run the diagnostic chain on ``rec``.
 
     Every step is linear and shared by all leads, so limb leads that ``rec`` marks as derived are not filtered
-    themselves but derived again from the cleaned measured leads (same result, exact identities, less work)."""
+    themselves but derived again from the cleaned measured leads (same result, exact identities, less work).
+
+    Parameters
+    ----------
+    rec : EcgRecording
+        The recording as acquired (µV).
+    mains_hz : float, optional
+        Mains frequency (Hz).
+    mode : {"adult", "child"}, optional
+        Low-pass corner (150 or 250 Hz).
+    resample_hz : float or None, optional
+        Rate of the cleaned trace (Hz); None keeps the recording's.
+    mains : {"auto", "on", "off"}, optional
+        Cancel mains when present (auto), always, or never.
+
+    Returns
+    -------
+    CleaningResult
+        The cleaned recording (``applied_filters`` extended) and the warnings (codes of the steps skipped and why).
+
+    Raises
+    ------
+    SignalError
+        When ``mode`` is unknown (or resampling is impossible).
+    """
     if mode not in LOWPASS_HZ:
         raise SignalError("Unknown cleaning mode", field="mode", value=mode, expected="adult or child")
     if resample_hz is not None:
@@ -223,7 +317,7 @@ _LIMB = frozenset({"I", "II", "III", "aVR", "aVL", "aVF"})
 
 
 def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto", "on", "off"]) -> CleaningResult:
-    warnings: list[str] = []
+    warnings: list[AnalysisWarning] = []
     fs = rec.fs_hz
     steps: list[FilterStep] = []
     filled, bad = _fill_invalid(rec.samples_uv)
@@ -259,16 +353,16 @@ def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto"
                                     note=f"whole chain -2.9 dB at {LOWPASS_HZ[mode]:g} Hz after forward-backward "
                                          f"(design cut-off {design:.1f} Hz)"))
         else:
-            warnings.append(f"low-pass {LOWPASS_HZ[mode]:g} Hz skipped: sampling rate {fs:g} Hz too low "
-                            "(the band is limited by the sampling itself)")
+            warnings.append(AnalysisWarning(WarningCode.LOWPASS_SKIPPED,
+                                            (("cutoff_hz", LOWPASS_HZ[mode]), ("fs_hz", fs))))
         if mains != "off":
             # Detected on the band-limited trace (baseline power would dilute the fraction).
             res = cancel_mains(x, fs, mains_hz, device_notched=_device_notched(rec), force=(mains == "on"))
             if res.step is not None:
                 x = res.samples_uv
                 steps.append(res.step)
-            elif "device" in res.reason:
-                warnings.append("mains cancelling skipped: " + res.reason)
+            elif res.reason is MainsOutcome.DEVICE_FILTERED:
+                warnings.append(AnalysisWarning(WarningCode.MAINS_SKIPPED_DEVICE_FILTER))
     if all_live and x.shape == filled.shape:
         out = x if x is not filled else x.copy()
     else:

@@ -9,6 +9,7 @@ overlapping 1-s blocks and subtracted with coefficients interpolated between blo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 
 import numpy as np
@@ -26,14 +27,26 @@ BLOCK_S = 1.0
 PROMINENCE = 10.0
 
 
+class MainsOutcome(StrEnum):
+    """What :func:`cancel_mains` did, and why."""
+
+    DEVICE_FILTERED = "device_filtered"  # the device already applied a mains filter
+    SAMPLING_TOO_LOW = "sampling_too_low"  # mains + 1 Hz at or above Nyquist
+    NO_VALID_LEAD = "no_valid_lead"  # no finite lead, or a record shorter than 1 s
+    ABSENT = "absent"  # no mains interference above the threshold
+    CANCELLED = "cancelled"
+
+
 @dataclass(frozen=True)
 class MainsResult:
-    """Outcome of :func:`cancel_mains`: the samples, the step applied (None when skipped) and why."""
+    """Outcome of :func:`cancel_mains`: the samples, the step applied (None when skipped), what was done and the
+    largest mains fraction measured (0-1; None when not measured)."""
 
     samples_uv: NDArray[np.float64]
     step: FilterStep | None
     frequency_hz: float | None
-    reason: str
+    reason: MainsOutcome
+    largest_fraction: float | None = None
 
 
 def _check_mains(mains_hz: float) -> None:
@@ -56,7 +69,22 @@ def _hann(n: int) -> NDArray[np.float64]:
 
 def mains_fraction(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0) -> NDArray[np.float64]:
     """Share of the 0.5-150 Hz power that lies within ``mains_hz`` +/- 1 Hz, per row of ``x`` (Hann-windowed
-    periodogram). Rows must be finite (fill gaps first). Returns values in [0, 1]."""
+    periodogram). Rows must be finite (fill gaps first). Returns values in [0, 1].
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, rows x samples (µV), finite.
+    fs_hz : float
+        Sampling rate (Hz).
+    mains_hz : float, optional
+        Nominal mains frequency (Hz): 50 or 60.
+
+    Returns
+    -------
+    ndarray of float
+        One fraction per row, in [0, 1].
+    """
     _check_mains(mains_hz)
     x2 = np.atleast_2d(x)
     if x2.shape[-1] < int(fs_hz) or mains_hz + 1.0 >= fs_hz / 2:
@@ -77,7 +105,22 @@ def _fraction(f: NDArray[np.float64], spec: NDArray[np.float64], mains_hz: float
 
 def mains_prominence(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0) -> NDArray[np.float64]:
     """Mean power density within ``mains_hz`` +/- 1 Hz divided by the median density of the neighbouring
-    bands (mains +/- 2 to 8 Hz), per row: about 1 for broadband noise or a clean ECG, >> 1 for a mains line."""
+    bands (mains +/- 2 to 8 Hz), per row: about 1 for broadband noise or a clean ECG, >> 1 for a mains line.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, rows x samples (µV), finite.
+    fs_hz : float
+        Sampling rate (Hz).
+    mains_hz : float, optional
+        Nominal mains frequency (Hz): 50 or 60.
+
+    Returns
+    -------
+    ndarray of float
+        One ratio per row (dimensionless).
+    """
     x2 = np.atleast_2d(x)
     if x2.shape[-1] < int(fs_hz) or mains_hz + 8.0 >= fs_hz / 2:
         return np.ones(x2.shape[0])
@@ -97,7 +140,22 @@ def _prominence(f: NDArray[np.float64], spec: NDArray[np.float64], mains_hz: flo
 
 def estimate_frequency(x: NDArray[np.float64], fs_hz: float, mains_hz: float) -> float:
     """Mains frequency (Hz) near nominal, from the 1-D trace ``x``: complex demodulation at the nominal frequency,
-    phasors of 0.25-s blocks, mean phase advance between blocks (unambiguous within +/-2 Hz)."""
+    phasors of 0.25-s blocks, mean phase advance between blocks (unambiguous within +/-2 Hz).
+
+    Parameters
+    ----------
+    x : ndarray of float
+        One lead's samples (µV), finite.
+    fs_hz : float
+        Sampling rate (Hz).
+    mains_hz : float
+        Nominal mains frequency (Hz).
+
+    Returns
+    -------
+    float
+        The estimated frequency (Hz).
+    """
     n = x.shape[-1]
     block = max(1, int(round(0.25 * fs_hz)))
     nb = n // block
@@ -113,7 +171,26 @@ def estimate_frequency(x: NDArray[np.float64], fs_hz: float, mains_hz: float) ->
 def sinusoid_canceller(x: NDArray[np.float64], fs_hz: float, frequency_hz: float,
                        max_harmonic_hz: float = MAX_HARMONIC_HZ, block_s: float = BLOCK_S) -> NDArray[np.float64]:
     """Subtract the fundamental ``frequency_hz`` and its harmonics (<= ``max_harmonic_hz`` and < Nyquist) fitted by
-    least squares in 50 %-overlapping blocks, all rows at once. Returns a new array."""
+    least squares in 50 %-overlapping blocks, all rows at once. Returns a new array.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, rows x samples (µV), finite.
+    fs_hz : float
+        Sampling rate (Hz).
+    frequency_hz : float
+        Fundamental to cancel (Hz).
+    max_harmonic_hz : float, optional
+        Highest harmonic cancelled (Hz).
+    block_s : float, optional
+        Length of the fitting blocks (s).
+
+    Returns
+    -------
+    ndarray of float
+        The samples without the fitted sinusoids (µV).
+    """
     x2 = np.atleast_2d(np.asarray(x, dtype=np.float64))
     n = x2.shape[-1]
     harmonics = [k * frequency_hz for k in range(1, 10)
@@ -152,23 +229,45 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
                  device_notched: bool = False, force: bool = False,
                  threshold: float = CANCEL_FRACTION) -> MainsResult:
     """Cancel mains interference in the finite rows of ``x`` when it is present (largest mains fraction above
-    ``threshold``) and the device has not already notched it; ``force`` skips the presence test."""
+    ``threshold``) and the device has not already notched it; ``force`` skips the presence test.
+
+    Parameters
+    ----------
+    x : ndarray of float
+        Samples, rows x samples (µV); rows with NaN are left as they are.
+    fs_hz : float
+        Sampling rate (Hz).
+    mains_hz : float, optional
+        Nominal mains frequency (Hz): 50 or 60.
+    device_notched : bool, optional
+        The device already applied a mains filter.
+    force : bool, optional
+        Cancel even when no interference is detected.
+    threshold : float, optional
+        Mains fraction (0-1) above which interference is present.
+
+    Returns
+    -------
+    MainsResult
+        The samples, the step applied (None when skipped), the frequency (Hz), the outcome code and the largest
+        fraction measured.
+    """
     _check_mains(mains_hz)
     x2 = np.atleast_2d(x)
     if device_notched and not force:
-        return MainsResult(x2, None, None, "device already applied a mains filter")
+        return MainsResult(x2, None, None, MainsOutcome.DEVICE_FILTERED)
     if mains_hz + 1.0 >= fs_hz / 2:
-        return MainsResult(x2, None, None, "sampling rate too low for mains cancelling")
+        return MainsResult(x2, None, None, MainsOutcome.SAMPLING_TOO_LOW)
     rows = np.all(np.isfinite(x2), axis=-1)
     if not np.any(rows) or x2.shape[-1] < int(fs_hz):
-        return MainsResult(x2, None, None, "no valid lead or record shorter than 1 s")
+        return MainsResult(x2, None, None, MainsOutcome.NO_VALID_LEAD)
     valid = x2 if bool(rows.all()) else x2[rows]
     f, spec = _spectra(valid, fs_hz)
     frac = _fraction(f, spec, mains_hz, fs_hz)
     prom = _prominence(f, spec, mains_hz) if mains_hz + 8.0 < fs_hz / 2 else np.full(frac.shape, np.inf)
     present = (frac > threshold) & (prom > PROMINENCE)
     if not force and not np.any(present):
-        return MainsResult(x2, None, None, f"no mains interference (largest fraction {100 * frac.max():.2f} %)")
+        return MainsResult(x2, None, None, MainsOutcome.ABSENT, float(frac.max()))
     f_est = estimate_frequency(valid[int(np.argmax(frac))], fs_hz, mains_hz)
     if abs(f_est - mains_hz) > 1.0:
         f_est = mains_hz
@@ -178,4 +277,4 @@ def cancel_mains(x: NDArray[np.float64], fs_hz: float, mains_hz: float = 50.0, *
     step = FilterStep(kind="mains_canceller", applied_by="asalee", cutoff_hz=round(f_est, 2), zero_phase=True,
                       design="least-squares sine-wave canceller",
                       note=f"fundamental + {n_h - 1} harmonic(s), fitted over 1-s windows")
-    return MainsResult(out, step, f_est, f"mains fraction {100 * frac.max():.2f} %")
+    return MainsResult(out, step, f_est, MainsOutcome.CANCELLED, float(frac.max()))

@@ -1,6 +1,7 @@
-"""Per-lead technical quality of an ECG, with a threshold per indicator and the nurse's message (FR/EN).
+"""Per-lead technical quality of an ECG, with a threshold per indicator: codes and numbers only.
 
-Technical facts and actions only ("hors interprétation"): no message describes the heart.
+Technical facts only ("hors interprétation"); the nurse's message for each code (FR/EN) is in
+:mod:`asalee_devices.messages.ecg`, and none describes the heart.
 Indicators are computed on the recording as acquired (device-filtered), except the high-frequency noise, which
 is measured after baseline removal and mains cancelling so that mains is not counted twice.
 """
@@ -8,7 +9,6 @@ is measured after baseline removal and mains cancelling so that mains is not cou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,7 +17,7 @@ from scipy import ndimage, signal
 from asalee_devices.signal.ecg.cleaning import baseline
 from asalee_devices.signal.ecg.mains import mains_fraction
 from asalee_devices.signal.ecg.recording import EcgRecording
-from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCode, QualityFinding
+from asalee_devices.signal.ecg.results import EcgQuality, LeadQuality, QualityCode, QualityFinding, Verdict
 
 #: Share of samples flagged off / NaN above which a lead is reported (electrode off or intermittent) ...
 LEAD_OFF_FRACTION = 0.05
@@ -51,21 +51,8 @@ EINTHOVEN_FRACTION = 0.05
 #: Records shorter than this are too short for a diagnostic trace (s).
 MIN_DURATION_S = 9.9
 
-OK_MESSAGE_FR = "Qualité technique correcte — tracé transmis au médecin pour interprétation"
-OK_MESSAGE_EN = "Technical quality acceptable — tracing sent to the GP for interpretation"
-
-
-def _leads_text(leads: Sequence[str]) -> str:
-    return ", ".join(leads)
-
-
-#: The electrodes of a 12-lead ECG and the bipolar limb leads each one enters (the augmented and precordial leads
-#: use all three limb electrodes, through Wilson's central terminal).
-ELECTRODE_LABELS: dict[str, tuple[str, str]] = {
-    "RA": ("bras droit (RA)", "right arm (RA)"), "LA": ("bras gauche (LA)", "left arm (LA)"),
-    "LL": ("jambe gauche (LL)", "left leg (LL)"), "RL": ("jambe droite, référence (RL)", "right leg, reference (RL)"),
-    **{f"V{k}": (f"V{k}", f"V{k}") for k in range(1, 7)},
-}
+#: The electrodes of a 12-lead ECG (their names in words are in :mod:`asalee_devices.messages.ecg`).
+ELECTRODES = ("RA", "LA", "LL", "RL", *(f"V{k}" for k in range(1, 7)))
 _BIPOLAR = {"RA": frozenset({"I", "II"}), "LA": frozenset({"I", "III"}), "LL": frozenset({"II", "III"})}
 _LIMB = frozenset({"I", "II", "III", "aVR", "aVL", "aVF"})
 
@@ -75,7 +62,22 @@ def infer_electrodes(affected: set[str], stored: Sequence[str], present: Sequenc
     limb leads: RA enters I and II (not III), LA enters I and III (not II), LL enters II and III (not I); all
     three bipolar leads at once, with the precordial leads, is the reference RL; a precordial lead alone is its own
     electrode. A limb electrode explains the augmented and precordial leads too (Wilson's terminal). Empty when no
-    single limb electrode fits (the leads are then named as they are)."""
+    single limb electrode fits (the leads are then named as they are).
+
+    Parameters
+    ----------
+    affected : set of str
+        The leads with a lead-off finding.
+    stored : sequence of str
+        The leads the device measured (not derived).
+    present : sequence of str
+        Every lead of the recording, in order.
+
+    Returns
+    -------
+    tuple of str
+        Electrode names (RA, LA, LL, RL, V1-V6), empty when no pattern fits.
+    """
     bip = [n for n in ("I", "II", "III") if n in stored]
     hit = {n for n in bip if n in affected}
     ok = {n for n in bip if n not in affected}
@@ -96,7 +98,7 @@ def infer_electrodes(affected: set[str], stored: Sequence[str], present: Sequenc
         if affected & _LIMB:
             return ()
     for n in present:
-        if n in affected and n.startswith("V") and n in ELECTRODE_LABELS and not wct:
+        if n in affected and n.startswith("V") and n in ELECTRODES and not wct:
             out.append(n)
     return tuple(out)
 
@@ -104,67 +106,6 @@ def infer_electrodes(affected: set[str], stored: Sequence[str], present: Sequenc
 def _lead_electrodes(lead: str, electrodes: Sequence[str]) -> tuple[str, ...]:
     """The inferred electrodes that enter ``lead`` (a limb electrode enters every limb and precordial lead)."""
     return tuple(e for e in electrodes if e in ("RA", "LA", "LL", "RL") or e == lead)
-
-
-def _electrodes_text(electrodes: Sequence[str], lang: int) -> str:
-    return ", ".join(ELECTRODE_LABELS[e][lang] for e in electrodes)
-
-
-def _messages(code: QualityCode, leads: Sequence[str], mains_hz: float,
-              electrodes: Sequence[str] = ()) -> tuple[str, str]:
-    many = len(leads) > 1
-    names = _leads_text(leads)
-    if code == "lead_off" and electrodes:
-        fr, en = _electrodes_text(electrodes, 0), _electrodes_text(electrodes, 1)
-        # the leads are named when they are not the electrodes themselves (a limb electrode feeds several)
-        which_fr = f" (dérivations {names})" if list(leads) != list(electrodes) else ""
-        which_en = f" (leads {names})" if list(leads) != list(electrodes) else ""
-        if len(electrodes) > 1:
-            return (f"Électrodes {fr} déconnectées ou mal collées{which_fr} — vérifier le branchement et le "
-                    "contact avec la peau",
-                    f"Electrodes {en} disconnected or poorly attached{which_en} — check the connection and skin "
-                    "contact")
-        return (f"Électrode {fr} déconnectée ou mal collée{which_fr} — vérifier le branchement et le contact "
-                "avec la peau",
-                f"Electrode {en} disconnected or poorly attached{which_en} — check the connection and skin "
-                "contact")
-    if code == "lead_off":
-        if many:
-            return (f"Électrodes {names} déconnectées ou mal collées — vérifier le branchement et le contact avec "
-                    "la peau",
-                    f"Electrodes {names} disconnected or poorly attached — check the connection and skin contact")
-        return (f"Électrode {names} déconnectée ou mal collée — vérifier le branchement et le contact avec la peau",
-                f"Electrode {names} disconnected or poorly attached — check the connection and skin contact")
-    if code == "flat":
-        return (f"Signal plat sur {names} — vérifier le câble et l'électrode",
-                f"Flat signal on {names} — check the cable and electrode")
-    if code == "saturation":
-        return (f"Signal saturé sur {names} — vérifier les électrodes puis refaire l'enregistrement",
-                f"Signal saturated on {names} — check the electrodes, then record again")
-    if code == "mains":
-        return (f"Parasites secteur {mains_hz:g} Hz ({names}) — éloigner les câbles des appareils branchés, "
-                "vérifier le contact des électrodes",
-                f"{mains_hz:g} Hz mains interference ({names}) — move cables away from plugged-in equipment, "
-                "check electrode contact")
-    if code == "baseline_wander":
-        return (f"Ligne de base instable ({names}) — demander au patient de respirer calmement et de ne pas "
-                "bouger ; vérifier la peau et le gel",
-                f"Unstable baseline ({names}) — ask the patient to breathe calmly and keep still; check skin "
-                "preparation and gel")
-    if code == "muscle_noise":
-        return (f"Tremblements musculaires ({names}) — patient détendu, bras le long du corps, au chaud",
-                f"Muscle tremor ({names}) — patient relaxed, arms by the sides, kept warm")
-    if code == "amplitude":
-        return (f"Amplitude hors plage sur {names} — vérifier la position et le contact de l'électrode",
-                f"Amplitude out of range on {names} — check electrode position and contact")
-    if code == "inconsistent":
-        return ("Vérifier le placement des électrodes des membres",
-                "Check the placement of the limb electrodes")
-    if code == "too_short":
-        return ("Enregistrement trop court — refaire un tracé de 10 secondes",
-                "Recording too short — record 10 seconds again")
-    return ("Complexes difficiles à repérer — vérifier les électrodes et refaire l'enregistrement",
-            "Beats hard to detect — check the electrodes and record again")
 
 
 def _windows(x: NDArray[np.float64], fs_hz: float, length_s: float = 1.0) -> NDArray[np.float64]:
@@ -205,16 +146,48 @@ def _largest_window_pp(x: NDArray[np.float64], fs_hz: float) -> float:
 def no_beats_finding(raw: EcgRecording, quality: EcgQuality, beats_found: int,
                      mains_hz: float = 50.0) -> QualityFinding | None:
     """The ``no_beats`` finding when fewer than 2 R peaks were found in a record of at least 3 s that has a
-    connected lead (the beats could not be located: a technical problem, never a statement about the heart)."""
+    connected lead (the beats could not be located: a technical problem, never a statement about the heart).
+
+    Parameters
+    ----------
+    raw : EcgRecording
+        The recording as acquired.
+    quality : EcgQuality
+        Its quality (which leads are connected).
+    beats_found : int
+        Number of R peaks found.
+    mains_hz : float, optional
+        Mains frequency (Hz); unused, kept for the callers.
+
+    Returns
+    -------
+    QualityFinding or None
+        The finding (indicator: beats found, threshold 2), or None.
+    """
     if beats_found >= 2 or raw.duration_s < 3.0 or not any(lq.connected for lq in quality.leads):
         return None
-    fr, en = _messages("no_beats", (), mains_hz)
-    return QualityFinding("no_beats", None, float(beats_found), 2.0, "beats", fr, en)
+    return QualityFinding(QualityCode.NO_BEATS, None, float(beats_found), 2.0, "beats")
 
 
 def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float = 50.0) -> EcgQuality:
     """Quality of every lead of ``raw`` (``cleaned`` is the output of the cleaning chain on the same samples and
-    rate) and the overall verdict."""
+    rate) and the overall verdict.
+
+    Parameters
+    ----------
+    raw : EcgRecording
+        The recording as acquired (µV).
+    cleaned : EcgRecording
+        The cleaned recording.
+    mains_hz : float, optional
+        Mains frequency (Hz).
+
+    Returns
+    -------
+    EcgQuality
+        Per-lead indicators (µV, fractions), the findings (codes, indicator and threshold with their unit) and the
+        verdict.
+    """
     fs = raw.fs_hz
     x = raw.samples_uv
     off_mask = ~np.isfinite(x)
@@ -244,7 +217,7 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         off_frac = float(off_mask[k].mean()) if n else 1.0
         per[lead] = {"connected": 1.0, "pp": 0.0, "bw": 0.0, "mains": 0.0, "hf": 0.0, "sat": 0.0}
         if n == 0 or off_frac > LEAD_OFF_FRACTION:
-            hit("lead_off", lead, 100 * off_frac, 100 * LEAD_OFF_FRACTION, "%")
+            hit(QualityCode.LEAD_OFF, lead, 100 * off_frac, 100 * LEAD_OFF_FRACTION, "%")
         if n == 0 or off_frac > DISCONNECTED_FRACTION:
             per[lead]["connected"] = 0.0
             continue
@@ -279,29 +252,29 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         runs, sat_samples = _longest_extreme_runs(r, max(2, int(round(SATURATION_RUN_S * fs))))
         stats["sat"] = sat_samples / n
         if pp < FLAT_PP_UV:
-            hit("flat", lead, pp, FLAT_PP_UV, "µV")
+            hit(QualityCode.FLAT, lead, pp, FLAT_PP_UV, "µV")
             continue
         if runs >= SAT_RUNS:
-            hit("saturation", lead, 100 * stats["sat"], 0.0, "%")
+            hit(QualityCode.SATURATION, lead, 100 * stats["sat"], 0.0, "%")
         # Baseline wander on the raw trace (device-filtered), edges excluded.
         bw = bws[j]
         if n > 3 * fs:
             e = int(0.5 * fs)
             stats["bw"] = _largest_window_pp(bw[e:n - e], fs)
             if stats["bw"] > BASELINE_PP_UV:
-                hit("baseline_wander", lead, stats["bw"], BASELINE_PP_UV, "µV")
+                hit(QualityCode.BASELINE_WANDER, lead, stats["bw"], BASELINE_PP_UV, "µV")
         frac = float(fracs[j])
         stats["mains"] = frac
         mains_rms = float(np.sqrt(frac) * np.std(r - bw)) if n > 3 * fs else 0.0
         if frac > MAINS_FRACTION and mains_rms > MAINS_RMS_UV:
-            hit("mains", lead, 100 * frac, 100 * MAINS_FRACTION, "%")
+            hit(QualityCode.MAINS, lead, 100 * frac, 100 * MAINS_FRACTION, "%")
         if hfs is not None:
             win = _windows(hfs[j][None, :], fs, 0.1)[0]
             stats["hf"] = float(np.percentile(np.sqrt(np.mean(win * win, axis=-1)), 25))
             if stats["hf"] > HF_NOISE_UV:
-                hit("muscle_noise", lead, stats["hf"], HF_NOISE_UV, "µV")
+                hit(QualityCode.MUSCLE_NOISE, lead, stats["hf"], HF_NOISE_UV, "µV")
         if runs < SAT_RUNS and not (AMPLITUDE_MIN_UV <= pp <= AMPLITUDE_MAX_UV):
-            hit("amplitude", lead, pp, AMPLITUDE_MIN_UV if pp < AMPLITUDE_MIN_UV else AMPLITUDE_MAX_UV, "µV")
+            hit(QualityCode.AMPLITUDE, lead, pp, AMPLITUDE_MIN_UV if pp < AMPLITUDE_MIN_UV else AMPLITUDE_MAX_UV, "µV")
     record_hits: list[QualityFinding] = []
     stored_limb = [n_ for n_ in ("I", "II", "III") if n_ in raw.leads and n_ not in raw.derived_leads]
     if len(stored_limb) == 3 and all(per[n_]["connected"] for n_ in stored_limb):
@@ -311,26 +284,24 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
         resid = resid[np.isfinite(resid)]
         share = float(np.mean(resid > limit)) if resid.size else 0.0
         if share > EINTHOVEN_FRACTION:
-            fr, en = _messages("inconsistent", (), mains_hz)
-            record_hits.append(QualityFinding("inconsistent", None, 100 * share, 100 * EINTHOVEN_FRACTION, "%",
-                                              fr, en))
+            record_hits.append(QualityFinding(QualityCode.INCONSISTENT, None, 100 * share,
+                                              100 * EINTHOVEN_FRACTION, "%"))
     if raw.duration_s < MIN_DURATION_S:
-        fr, en = _messages("too_short", (), mains_hz)
-        record_hits.append(QualityFinding("too_short", None, raw.duration_s, MIN_DURATION_S, "s", fr, en))
+        record_hits.append(QualityFinding(QualityCode.TOO_SHORT, None, raw.duration_s, MIN_DURATION_S, "s"))
     findings_by_lead: dict[str, list[QualityFinding]] = {lead: [] for lead in raw.leads}
     ordered: list[QualityFinding] = []
-    for code in ("lead_off", "flat", "saturation", "mains", "baseline_wander", "muscle_noise", "amplitude"):
+    for code in (QualityCode.LEAD_OFF, QualityCode.FLAT, QualityCode.SATURATION, QualityCode.MAINS,
+                 QualityCode.BASELINE_WANDER, QualityCode.MUSCLE_NOISE, QualityCode.AMPLITUDE):
         items = hits.get(code, [])
         if not items:
             continue
         names = [i[0] for i in items]
         electrodes: tuple[str, ...] = ()
-        if code == "lead_off":
+        if code is QualityCode.LEAD_OFF:
             stored = [n_ for n_ in raw.leads if n_ not in raw.derived_leads]
             electrodes = infer_electrodes(set(names), stored, raw.leads)
-        fr, en = _messages(code, names, mains_hz, electrodes)
         for lead, value, threshold, unit in items:
-            f = QualityFinding(code, lead, float(value), float(threshold), unit, fr, en,
+            f = QualityFinding(code, lead, float(value), float(threshold), unit,
                                electrodes=_lead_electrodes(lead, electrodes))
             findings_by_lead[lead].append(f)
             ordered.append(f)
@@ -341,5 +312,5 @@ def assess_quality(raw: EcgRecording, cleaned: EcgRecording, *, mains_hz: float 
                     hf_noise_uv=per[lead]["hf"], saturated_fraction=per[lead]["sat"],
                     findings=tuple(findings_by_lead[lead]))
         for lead in raw.leads)
-    verdict: Literal["acceptable", "retake"] = "retake" if any(f.blocking for f in ordered) else "acceptable"
+    verdict = Verdict.RETAKE if any(f.blocking for f in ordered) else Verdict.ACCEPTABLE
     return EcgQuality(verdict=verdict, leads=leads, findings=tuple(ordered), mains_hz=mains_hz)

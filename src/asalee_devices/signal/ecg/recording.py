@@ -31,7 +31,23 @@ _ALIASES = {"AVR": "aVR", "AVL": "aVL", "AVF": "aVF", "-AVR": "-aVR", "VX": "X",
 
 def canonical_lead_name(name: str) -> str:
     """Map a lead label as written by devices and files (``"avr"``, ``"MDC_ECG_LEAD_AVR"``, ``"D2"``...) to our
-    canonical name, or raise :class:`SignalError` for an unknown lead."""
+    canonical name, or raise :class:`SignalError` for an unknown lead.
+
+    Parameters
+    ----------
+    name : str
+        The label as found.
+
+    Returns
+    -------
+    str
+        The canonical name (``"aVR"``, ``"II"``, ``"V1"``...).
+
+    Raises
+    ------
+    SignalError
+        When the label is no ECG lead we know.
+    """
     key = name.strip().upper()
     for prefix in ("MDC_ECG_LEAD_", "LEAD_", "LEAD "):
         if key.startswith(prefix):
@@ -49,7 +65,18 @@ def canonical_lead_name(name: str) -> str:
 
 
 def lead_sort_key(name: str) -> tuple[int, int]:
-    """Sort key putting leads in standard order, extra leads after."""
+    """Sort key putting leads in standard order, extra leads after.
+
+    Parameters
+    ----------
+    name : str
+        A canonical lead name.
+
+    Returns
+    -------
+    tuple of (int, int)
+        (0, position) for the 12 standard leads, (1, position) for the known extra leads, (2, 0) after.
+    """
     if name in STANDARD_LEADS:
         return (0, STANDARD_LEADS.index(name))
     if name in EXTRA_LEADS:
@@ -115,7 +142,23 @@ class EcgRecording:
         return self.n_samples / self.fs_hz
 
     def lead(self, name: str) -> NDArray[np.float64]:
-        """Samples of one lead in µV (a view)."""
+        """Samples of one lead in µV (a view).
+
+        Parameters
+        ----------
+        name : str
+            Canonical lead name.
+
+        Returns
+        -------
+        ndarray of float
+            The lead's samples (µV).
+
+        Raises
+        ------
+        SignalError
+            When the lead is not in the recording.
+        """
         try:
             row: NDArray[np.float64] = self.samples_uv[self.leads.index(name)]
         except ValueError:
@@ -124,7 +167,20 @@ class EcgRecording:
         return row
 
     def with_samples(self, samples_uv: NDArray[np.float64], **changes: object) -> EcgRecording:
-        """A copy with new samples (same lead order) and optionally other fields changed."""
+        """A copy with new samples (same lead order) and optionally other fields changed.
+
+        Parameters
+        ----------
+        samples_uv : ndarray of float
+            New samples, leads x samples (µV).
+        **changes : object
+            Other fields to change.
+
+        Returns
+        -------
+        EcgRecording
+            The copy.
+        """
         return replace(self, samples_uv=samples_uv, **changes)  # type: ignore[arg-type]
 
 
@@ -137,7 +193,31 @@ def from_leads(
     **kwargs: object,
 ) -> EcgRecording:
     """Build a recording from a mapping lead name -> samples in µV; names are canonicalised, leads sorted in
-    standard order and, if ``derive``, the missing limb leads derived (see :func:`complete_lead_set`)."""
+    standard order and, if ``derive``, the missing limb leads derived (see :func:`complete_lead_set`).
+
+    Parameters
+    ----------
+    leads : mapping of str to array_like
+        Lead name -> samples (µV), all of the same length.
+    fs_hz : float
+        Sampling rate (Hz).
+    resolution_uv : float or None, optional
+        Amplitude resolution (µV per LSB).
+    derive : bool, optional
+        Derive the missing limb leads.
+    **kwargs : object
+        Other :class:`EcgRecording` fields.
+
+    Returns
+    -------
+    EcgRecording
+        The recording, leads in standard order.
+
+    Raises
+    ------
+    SignalError
+        When no lead is given, a lead is empty, not 1-D, given twice, of another length, or unknown.
+    """
     if not leads:
         raise SignalError("No leads given", expected="at least one lead")
     arrays: dict[str, NDArray[np.float64]] = {}
@@ -190,6 +270,16 @@ def complete_lead_set(rec: EcgRecording) -> EcgRecording:
     aVF = II - I/2; I = II - III when only II and III are stored) and return the recording in standard order.
 
     Derived leads are listed in ``derived_leads``; their lead-off mask is the union of their sources' masks.
+
+    Parameters
+    ----------
+    rec : EcgRecording
+        The recording.
+
+    Returns
+    -------
+    EcgRecording
+        The recording with the derivable limb leads, in standard order.
     """
     current = {n: rec.samples_uv[k] for k, n in enumerate(rec.leads)}
     new = _derive(current)
@@ -214,7 +304,18 @@ def complete_lead_set(rec: EcgRecording) -> EcgRecording:
 
 def einthoven_residual_uv(rec: EcgRecording) -> float | None:
     """Largest absolute residual of the limb-lead identities (III - (II - I), aVR + (I+II)/2, aVL - (I - II/2),
-    aVF - (II - I/2)) over the samples, in µV, when all the leads involved are present; else None."""
+    aVF - (II - I/2)) over the samples, in µV, when all the leads involved are present; else None.
+
+    Parameters
+    ----------
+    rec : EcgRecording
+        The recording (µV).
+
+    Returns
+    -------
+    float or None
+        The largest residual (µV), or None.
+    """
     need = ("I", "II", "III", "aVR", "aVL", "aVF")
     if not all(n in rec.leads for n in need):
         return None

@@ -71,7 +71,29 @@ def _local_reference(heights: NDArray[np.float64], times: NDArray[np.float64], w
 def detect_r_peaks(samples_uv: NDArray[np.float64], fs_hz: float,
                    leads: Sequence[str] | None = None) -> tuple[NDArray[np.int64], tuple[str, ...]]:
     """Sample indices of the R peaks in ``samples_uv`` (leads x samples, µV; rows with NaN are skipped) and the
-    names of the leads used."""
+    names of the leads used.
+
+    Parameters
+    ----------
+    samples_uv : ndarray of float
+        Samples, leads x samples (µV).
+    fs_hz : float
+        Sampling rate (Hz).
+    leads : sequence of str or None, optional
+        The rows' lead names (for the names returned).
+
+    Returns
+    -------
+    peaks : ndarray of int
+        Sample indices of the R peaks.
+    leads_used : tuple of str
+        The leads the detection used.
+
+    Raises
+    ------
+    SignalError
+        When the sampling rate is too low for R-peak detection.
+    """
     x = np.atleast_2d(np.asarray(samples_uv, dtype=np.float64))
     check_sampling_rate(fs_hz, minimum_hz=MIN_FS_HZ, purpose="R-peak detection")
     names = tuple(leads) if leads is not None else tuple(f"lead{k}" for k in range(x.shape[0]))
@@ -157,7 +179,22 @@ def _select(cand: NDArray[np.intp], h: NDArray[np.float64], ok: NDArray[np.bool_
 
 
 def heart_rate(samples_uv: NDArray[np.float64], fs_hz: float, leads: Sequence[str] | None = None) -> HeartRate:
-    """R-peak times (s), RR intervals (ms) and mean heart rate (beats/min = 60000 / mean RR)."""
+    """R-peak times (s), RR intervals (ms) and mean heart rate (beats/min = 60000 / mean RR).
+
+    Parameters
+    ----------
+    samples_uv : ndarray of float
+        Samples, leads x samples (µV).
+    fs_hz : float
+        Sampling rate (Hz).
+    leads : sequence of str or None, optional
+        The rows' lead names.
+
+    Returns
+    -------
+    HeartRate
+        R-peak times (s), RR intervals (ms, with min, max, SD), mean rate (beats/min) and the leads used.
+    """
     idx, used = detect_r_peaks(samples_uv, fs_hz, leads)
     t = idx / float(fs_hz)
     rr = np.diff(t) * 1000.0

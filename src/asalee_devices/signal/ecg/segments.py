@@ -48,6 +48,18 @@ class NonEcgSegment:
     step_uv: float | None = None
 
     def seconds(self, fs_hz: float) -> tuple[float, float]:
+        """The segment's start and stop in seconds from the start of the record.
+
+        Parameters
+        ----------
+        fs_hz : float
+            Sampling rate (Hz).
+
+        Returns
+        -------
+        tuple of (float, float)
+            Start and stop (s).
+        """
         return self.start / fs_hz, self.stop / fs_hz
 
 
@@ -96,7 +108,22 @@ def _next_plateau(moves: NDArray[np.intp], k: int, min_len: int) -> bool:
 
 def find_calibration(samples_uv: NDArray[np.float64], fs_hz: float,
                      resolution_uv: float | None = None) -> tuple[NonEcgSegment, ...]:
-    """Calibration signals at the start and at the end of ``samples_uv`` (leads x samples, µV)."""
+    """Calibration signals at the start and at the end of ``samples_uv`` (leads x samples, µV).
+
+    Parameters
+    ----------
+    samples_uv : ndarray of float
+        Samples, leads x samples (µV).
+    fs_hz : float
+        Sampling rate (Hz).
+    resolution_uv : float or None, optional
+        Amplitude resolution (µV per LSB), for the pulse-level tolerance.
+
+    Returns
+    -------
+    tuple of NonEcgSegment
+        The calibration segments found (sample indices), in order.
+    """
     x = np.asarray(samples_uv, dtype=np.float64)
     rows = np.all(np.isfinite(x), axis=-1)
     if x.ndim != 2 or not rows.any() or x.shape[-1] < 4:
@@ -120,7 +147,20 @@ def find_calibration(samples_uv: NDArray[np.float64], fs_hz: float,
 
 def ecg_span(n_samples: int, segments: tuple[NonEcgSegment, ...]) -> tuple[int, int]:
     """The samples ``[start, stop)`` between the leading and trailing non-ECG segments (empty when they cover the
-    record)."""
+    record).
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the record (samples).
+    segments : tuple of NonEcgSegment
+        Its non-ECG segments.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Start and stop sample indices.
+    """
     start, stop = 0, n_samples
     for s in sorted(segments, key=lambda s: s.start):
         if s.start <= start < s.stop:
@@ -133,7 +173,20 @@ def ecg_span(n_samples: int, segments: tuple[NonEcgSegment, ...]) -> tuple[int, 
 
 def find_pacing_spikes(samples_uv: NDArray[np.float64], fs_hz: float) -> NDArray[np.int64]:
     """Sample indices of pacing spikes: a deviation from the mean of the two neighbours above
-    :data:`SPIKE_CURVATURE_UV` on at least :data:`MIN_SPIKE_LEADS` leads at the same sample."""
+    :data:`SPIKE_CURVATURE_UV` on at least :data:`MIN_SPIKE_LEADS` leads at the same sample.
+
+    Parameters
+    ----------
+    samples_uv : ndarray of float
+        Samples, leads x samples (µV).
+    fs_hz : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    ndarray of int
+        Sample indices of the spikes.
+    """
     x = np.asarray(samples_uv, dtype=np.float64)
     if x.ndim != 2 or x.shape[-1] < 3:
         return np.zeros(0, np.int64)
@@ -159,7 +212,22 @@ def find_pacing_spikes(samples_uv: NDArray[np.float64], fs_hz: float) -> NDArray
 
 def bridge(samples_uv: NDArray[np.float64], at: NDArray[np.int64], fs_hz: float) -> NDArray[np.float64]:
     """A copy of ``samples_uv`` with +/- :data:`SPIKE_HALF_WIDTH_S` around each index in ``at`` replaced by the
-    straight line between its ends."""
+    straight line between its ends.
+
+    Parameters
+    ----------
+    samples_uv : ndarray of float
+        Samples, leads x samples (µV).
+    at : ndarray of int
+        Sample indices to bridge.
+    fs_hz : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    ndarray of float
+        The bridged copy (µV).
+    """
     out = np.array(samples_uv, dtype=np.float64, copy=True)
     n = out.shape[-1]
     w = max(1, int(round(SPIKE_HALF_WIDTH_S * fs_hz)))

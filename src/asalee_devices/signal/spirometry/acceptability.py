@@ -136,25 +136,75 @@ MAX_HESITATION_S = 2.0
 
 
 def completed_years(age_years: float | None) -> int | None:
-    """Age in completed years (a 6.9-year-old is 6): the standard's "aged 6 years or younger"."""
+    """Age in completed years (a 6.9-year-old is 6): the standard's "aged 6 years or younger".
+
+    Parameters
+    ----------
+    age_years : float or None
+        Age in decimal years (None when unknown).
+
+    Returns
+    -------
+    int or None
+        The completed years, None when the age is unknown.
+    """
     return None if age_years is None else math.floor(age_years)
 
 
 def is_young_child(age_years: float | None) -> bool:
-    """Aged 6 years or younger, in completed years."""
+    """Aged 6 years or younger, in completed years (the child rules of ATS/ERS 2019 apply).
+
+    Parameters
+    ----------
+    age_years : float or None
+        Age in decimal years (None when unknown: an adult is assumed).
+
+    Returns
+    -------
+    bool
+        True for a child aged 6 or younger.
+    """
     years = completed_years(age_years)
     return years is not None and years <= 6
 
 
 def bev_limit_l(fvc_l: float, age_years: float | None = None) -> float:
-    """2019: max(5 % FVC, 0.100 L); aged <= 6 (completed years): max(12.5 % FVC, 0.080 L)."""
+    """Back-extrapolated volume limit (Table 7 row 1): max(5 % FVC, 0.100 L); aged <= 6 (completed years):
+    max(12.5 % FVC, 0.080 L).
+
+    Parameters
+    ----------
+    fvc_l : float
+        FVC of the blow (L).
+    age_years : float or None, optional
+        Age in decimal years (None: adult limit).
+
+    Returns
+    -------
+    float
+        The largest acceptable BEV (L).
+    """
     if is_young_child(age_years):
         return max(0.125 * fvc_l, 0.080)
     return max(0.05 * fvc_l, 0.100)
 
 
 def repeatability_tolerance_l(highest_l: float, age_years: float | None = None) -> float:
-    """Table 7 repeatability: 0.150 L above 6 years; max(0.100 L, 10 % of the highest value) aged <= 6."""
+    """Table 7 repeatability tolerance: 0.150 L above 6 years; max(0.100 L, 10 % of the highest value)
+    aged <= 6.
+
+    Parameters
+    ----------
+    highest_l : float
+        Highest value of the parameter in the set (L).
+    age_years : float or None, optional
+        Age in decimal years (None: adult tolerance).
+
+    Returns
+    -------
+    float
+        The tolerance (L).
+    """
     if is_young_child(age_years):
         return max(0.100, 0.10 * highest_l)
     return 0.150
@@ -188,7 +238,23 @@ class Acceptability:
 
 
 def has_cough_first_second(rec: FlowRecording, ind: ManoeuvreIndices, window_s: float = 1.0) -> bool:
-    """A dip then a rebound of flow between PEF and t0 + window: the flow rises again by > max(0.5 L/s, 10 % PEF)."""
+    """A dip then a rebound of flow between PEF and t0 + window: the flow rises again by > max(0.5 L/s,
+    10 % PEF).
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        The manoeuvre (flow in L/s, exhaled positive).
+    ind : ManoeuvreIndices
+        Its indices (t0, PEF and its time).
+    window_s : float, optional
+        End of the window after t0 (s): 1 s for FEV1, 0.75 s for FEV0.75.
+
+    Returns
+    -------
+    bool
+        True when a cough is seen in the window.
+    """
     return _cough_time_s(rec.flow_l_s, rec.fs_hz, ind, window_s) is not None
 
 
@@ -205,8 +271,23 @@ def _cough_time_s(flow: NDArray[np.float64], fs: float, ind: ManoeuvreIndices, w
 
 
 def emptying_time_constant_s(flow: NDArray[np.float64], fs: float, ind: ManoeuvreIndices) -> float:
-    """The blow's own emptying time constant: volume still exhaled after the flow first falls to half PEF, divided
-    by that flow (exact for an exponential tail; shorter, hence more lenient, for a blow cut short)."""
+    """The blow's own emptying time constant: volume still exhaled after the flow first falls to half PEF,
+    divided by that flow (exact for an exponential tail; shorter, hence more lenient, for a blow cut short).
+
+    Parameters
+    ----------
+    flow : ndarray of float
+        Flow samples (L/s, exhaled positive).
+    fs : float
+        Sampling rate (Hz).
+    ind : ManoeuvreIndices
+        The blow's indices (PEF, its time, end of the exhaled segment).
+
+    Returns
+    -------
+    float
+        The time constant (s), at least ``MIN_EMPTYING_TAU_S``.
+    """
     ipef = int(round(ind.pef_time_s * fs))
     iend = min(int(round(ind.exhaled_segment_end_s * fs)), flow.size - 1) if math.isfinite(
         ind.exhaled_segment_end_s) else flow.size - 1
@@ -226,7 +307,20 @@ def abrupt_stop_time_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | Non
     A fall is abrupt when the mean flow over the 50 ms before it was above twice the zero band, it reached the band
     at least ABRUPT_SPEED_RATIO times faster than an exponential emptying with the blow's own time constant would,
     and the flow then stayed in the band for ABRUPT_HOLD_S (or to the end of the exhaled segment). The end of the
-    recording while the patient still blows is not a fall (EOFE is then not met, nothing more)."""
+    recording while the patient still blows is not a fall (EOFE is then not met, nothing more).
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        The manoeuvre (flow in L/s, exhaled positive).
+    ind : ManoeuvreIndices
+        Its indices.
+
+    Returns
+    -------
+    float or None
+        Seconds from t0 to the abrupt stop, None when the expiration ended by itself.
+    """
     flow, fs = rec.flow_l_s, rec.fs_hz
     ipef = int(round(ind.pef_time_s * fs))
     iend = int(round(ind.exhaled_segment_end_s * fs)) if math.isfinite(ind.exhaled_segment_end_s) else flow.size - 1
@@ -268,9 +362,22 @@ def _quiet_offset(part: NDArray[np.float64], fs: float) -> float | None:
 
 
 def zero_flow_offset_l_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | None:
-    """The zero-flow offset read from the quiet flow before the manoeuvre (the lead-in, before any breathing) and
-    after it (the end of the recording once the patient no longer blows or breathes in), whichever is larger; None
-    when neither stretch is quiet. A slowly emptying obstructed tail is not quiet: it keeps falling."""
+    """The zero-flow offset read from the quiet flow before the manoeuvre (the lead-in, before any
+    breathing) and after it (the end of the recording once the patient no longer blows or breathes in), whichever is
+    larger. A slowly emptying obstructed tail is not quiet: it keeps falling.
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        The manoeuvre (flow in L/s).
+    ind : ManoeuvreIndices
+        Its indices.
+
+    Returns
+    -------
+    float or None
+        The offset (L/s, signed), None when neither stretch is quiet.
+    """
     flow, fs = rec.flow_l_s, rec.fs_hz
     offsets: list[float] = []
     mask = (flow > QUIET_BAND_L_S) | (flow < -QUIET_BAND_L_S)
@@ -296,8 +403,28 @@ def zero_flow_offset_l_s(rec: FlowRecording, ind: ManoeuvreIndices) -> float | N
 def assess(rec: FlowRecording, ind: ManoeuvreIndices, *, age_years: float | None = None,
            largest_earlier_fvc_l: float | None = None, max_hesitation_s: float = MAX_HESITATION_S,
            marks: Iterable[OperatorMark] = ()) -> Acceptability:
-    """Evaluate every Table 7 row for one manoeuvre. ``largest_earlier_fvc_l`` is the largest FVC observed before
-    this blow in the same set (the third EOFE route); ``marks`` are the nurse's operator-assessed observations."""
+    """Evaluate every Table 7 row for one manoeuvre.
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        The manoeuvre (flow in L/s, exhaled positive).
+    ind : ManoeuvreIndices
+        Its indices (:func:`~asalee_devices.signal.spirometry.indices.manoeuvre_indices`).
+    age_years : float or None, optional
+        Age in decimal years (children aged 6 or younger have their own limits).
+    largest_earlier_fvc_l : float or None, optional
+        Largest FVC observed before this blow in the same set (L): the third EOFE route.
+    max_hesitation_s : float, optional
+        Hesitation time above which the advice-only ``hesitation`` reason is given (s).
+    marks : iterable of OperatorMark, optional
+        The nurse's operator-assessed observations (Table 7 rows 7-8, sub-maximal effort).
+
+    Returns
+    -------
+    Acceptability
+        The six acceptable/usable flags, the reason codes and the findings with their values and limits.
+    """
     child = is_young_child(age_years)
     findings: list[Finding] = []
 

@@ -18,15 +18,50 @@ PRESSURE_RANGE_MMHG = (400.0, 850.0)
 
 
 def saturated_vapour_pressure_mmhg(temperature_c: float) -> float:
-    """Saturated water-vapour pressure (Magnus formula, hPa -> mmHg)."""
+    """Saturated water-vapour pressure (Magnus formula, hPa -> mmHg).
+
+    Parameters
+    ----------
+    temperature_c : float
+        Gas temperature (°C).
+
+    Returns
+    -------
+    float
+        The saturated vapour pressure (mmHg).
+    """
     hpa = 6.1094 * math.exp(17.625 * temperature_c / (temperature_c + 243.04))
     return hpa * MMHG_PER_HPA
 
 
 def btps_factor(temperature_c: float, pressure_mmhg: float = 760.0, *, saturated: bool = True,
                 relative_humidity: float | None = None) -> float:
-    """BTPS factor = [(PB - PH2O)/(PB - 47)] x [310/(273 + T)]; PH2O = 0 for dry (ATPD) gas, the saturated pressure
-    at T by default (ATPS), or ``relative_humidity`` (0-1) x the saturated pressure when the room's is known."""
+    """BTPS factor = [(PB - PH2O)/(PB - 47)] x [310/(273 + T)].
+
+    PH2O = 0 for dry (ATPD) gas, the saturated pressure at T by default (ATPS), or ``relative_humidity`` x the
+    saturated pressure when the room's is known.
+
+    Parameters
+    ----------
+    temperature_c : float
+        Gas temperature (°C).
+    pressure_mmhg : float, optional
+        Barometric pressure (mmHg).
+    saturated : bool, optional
+        Saturated (ATPS, default) or dry (ATPD) gas.
+    relative_humidity : float or None, optional
+        Relative humidity (0-1) of the room, when known.
+
+    Returns
+    -------
+    float
+        The factor multiplying ATP flows and volumes into BTPS.
+
+    Raises
+    ------
+    SignalError
+        When the temperature, pressure or humidity is out of the range a spirometry can meet.
+    """
     if not (TEMPERATURE_RANGE_C[0] <= temperature_c <= TEMPERATURE_RANGE_C[1]):
         raise SignalError("Ambient temperature out of range", field="temperature_c", value=temperature_c,
                           expected="0-40 degC")
@@ -77,7 +112,14 @@ class AmbientConditions:
         return self.pressure_hpa * MMHG_PER_HPA
 
     def correction(self) -> BtpsCorrection:
-        """The BTPS correction these conditions give (ATPS flow sensor gas: saturated unless the humidity is known)."""
+        """The BTPS correction these conditions give (ATPS flow sensor gas: saturated unless the humidity is
+        known).
+
+        Returns
+        -------
+        BtpsCorrection
+            The factor and the conditions it comes from.
+        """
         rh = None if self.relative_humidity_pct is None else self.relative_humidity_pct / 100.0
         factor = btps_factor(self.temperature_c, self.pressure_mmhg, relative_humidity=rh)
         return BtpsCorrection(factor=factor, source="ambient", temperature_c=self.temperature_c,
@@ -85,7 +127,25 @@ class AmbientConditions:
 
 
 def apply_btps(rec: FlowRecording, correction: BtpsCorrection) -> FlowRecording:
-    """Return the recording with ``correction`` applied; refuses a second correction."""
+    """Return the recording with ``correction`` applied; refuses a second correction.
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        ATPS flow (L/s) not yet corrected.
+    correction : BtpsCorrection
+        The correction to apply.
+
+    Returns
+    -------
+    FlowRecording
+        The flow multiplied by the factor, recording the correction.
+
+    Raises
+    ------
+    SignalError
+        When ``rec`` is already corrected, or the factor is implausible.
+    """
     if rec.btps.source != "none":
         raise SignalError("BTPS correction already applied to this recording", field="btps.source",
                           value=rec.btps.source, expected="none (ATPS data)")
@@ -100,9 +160,23 @@ def apply_btps(rec: FlowRecording, correction: BtpsCorrection) -> FlowRecording:
 
 
 def reapply_ambient(rec: FlowRecording, correction: BtpsCorrection) -> FlowRecording:
-    """A recording corrected from ambient conditions, corrected again from new ones (the nurse fixed a typo): the
-    old factor is divided out first, so the flow carries exactly one correction. ATPS data is simply corrected;
-    device-corrected data is returned unchanged (never corrected twice)."""
+    """A recording corrected from ambient conditions, corrected again from new ones (the nurse fixed a typo).
+
+    The old factor is divided out first, so the flow carries exactly one correction. ATPS data is simply corrected;
+    device-corrected data is returned unchanged (never corrected twice).
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        The recording (flow in L/s), corrected or not.
+    correction : BtpsCorrection
+        The correction from the new conditions.
+
+    Returns
+    -------
+    FlowRecording
+        The recording with exactly one correction.
+    """
     if rec.btps.source == "device":
         return rec
     if rec.btps.source == "ambient":

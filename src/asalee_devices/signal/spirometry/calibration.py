@@ -55,7 +55,20 @@ class SyringeVerification:
 
 
 def check_syringe(volume_l: float, accuracy_pct: float) -> None:
-    """Refuse a syringe the verification cannot use (volume 1-3 L, accuracy within 1 %)."""
+    """Refuse a syringe the verification cannot use (volume 1-3 L, accuracy within 1 %).
+
+    Parameters
+    ----------
+    volume_l : float
+        Nominal syringe volume (L).
+    accuracy_pct : float
+        Syringe accuracy (% of its volume).
+
+    Raises
+    ------
+    InputError
+        When the volume or the accuracy is out of range.
+    """
     lo, hi = SYRINGE_VOLUME_RANGE_L
     if isinstance(volume_l, bool) or not isinstance(volume_l, int | float) or not lo <= volume_l <= hi:
         raise InputError("Calibration syringe volume out of range", field="syringe_volume_l", value=volume_l,
@@ -67,7 +80,25 @@ def check_syringe(volume_l: float, accuracy_pct: float) -> None:
 
 
 def stroke_from_flow(flow_l_s: NDArray[np.float64], fs_hz: float) -> Stroke:
-    """The stroke in a flow recording: the volume pushed (positive flow integrated) and its mean and peak flow."""
+    """The stroke in a flow recording: the volume pushed (positive flow integrated) and its mean and peak flow.
+
+    Parameters
+    ----------
+    flow_l_s : ndarray of float
+        Flow samples of one syringe stroke (L/s, pushed positive).
+    fs_hz : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    Stroke
+        Volume (L), mean and peak flow (L/s).
+
+    Raises
+    ------
+    SignalError
+        When the samples are not finite or hold no stroke of at least 0.1 L.
+    """
     flow = np.asarray(flow_l_s, dtype=np.float64)
     check_sampling_rate(fs_hz)
     if flow.size < 2 or not np.all(np.isfinite(flow)):
@@ -82,12 +113,46 @@ def stroke_from_flow(flow_l_s: NDArray[np.float64], fs_hz: float) -> Stroke:
 
 
 def band_of(mean_flow_l_s: float) -> str:
+    """The flow band (low, mid, high) a stroke's mean flow falls in.
+
+    Parameters
+    ----------
+    mean_flow_l_s : float
+        Mean flow of the stroke (L/s).
+
+    Returns
+    -------
+    str
+        The band's name (``FLOW_BANDS``), ``"out_of_range"`` outside every band.
+    """
     return next((name for name, lo, hi in FLOW_BANDS if lo <= mean_flow_l_s < hi), "out_of_range")
 
 
 def verify_syringe(syringe_volume_l: float, strokes: Sequence[Stroke], *, syringe_accuracy_pct: float = 0.5,
                    tolerance_pct: float = TOLERANCE_PCT) -> SyringeVerification:
-    """Each stroke within +/-``tolerance_pct`` of the syringe volume, and the three flow bands covered."""
+    """Each stroke within +/-``tolerance_pct`` of the syringe volume, and the three flow bands covered.
+
+    Parameters
+    ----------
+    syringe_volume_l : float
+        Nominal syringe volume (L).
+    strokes : sequence of Stroke
+        The measured strokes (3 to 12: low, mid and high flow).
+    syringe_accuracy_pct : float, optional
+        Syringe accuracy (% of its volume).
+    tolerance_pct : float, optional
+        Accepted error of each stroke (% of the syringe volume; ATS/ERS 2019: 3 %).
+
+    Returns
+    -------
+    SyringeVerification
+        Per-stroke results, the flow bands not covered and the verdict.
+
+    Raises
+    ------
+    InputError
+        When the syringe is unusable, the number of strokes is out of range or a stroke is not positive.
+    """
     check_syringe(syringe_volume_l, syringe_accuracy_pct)
     if not 1 <= len(strokes) <= 12:
         raise InputError("Calibration needs one stroke per flow", field="strokes", value=len(strokes),

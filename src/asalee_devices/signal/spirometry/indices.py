@@ -66,7 +66,25 @@ class ManoeuvreIndices:
 
 
 def validate_recording(rec: FlowRecording) -> NDArray[np.float64]:
-    """Check the recording is analysable; returns the flow array."""
+    """Check the recording is analysable.
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        One manoeuvre (flow in L/s).
+
+    Returns
+    -------
+    ndarray of float
+        Its flow samples (L/s).
+
+    Raises
+    ------
+    InputError
+        When the recording has no samples.
+    SignalError
+        When a sample is not finite or the sampling rate is below ``MIN_SPIRO_FS_HZ``.
+    """
     flow = rec.flow_l_s
     if flow.size == 0:
         raise InputError("The manoeuvre has no samples", field="flow_l_s", expected="a non-empty flow signal")
@@ -78,7 +96,27 @@ def validate_recording(rec: FlowRecording) -> NDArray[np.float64]:
 
 
 def from_volume(volume_l: NDArray[np.float64], fs_hz: float) -> FlowRecording:
-    """Build a flow recording from a regularly sampled volume-time curve (L, exhaled positive)."""
+    """Build a flow recording from a regularly sampled volume-time curve (exhaled positive).
+
+    Parameters
+    ----------
+    volume_l : ndarray of float
+        Volume samples (L), at least 3.
+    fs_hz : float
+        Sampling rate (Hz).
+
+    Returns
+    -------
+    FlowRecording
+        The flow (L/s) by central differences (its trapezoid integral gives back the volume to O(dt^2)).
+
+    Raises
+    ------
+    InputError
+        When the curve is not 1-D with at least 3 samples.
+    SignalError
+        When a sample is not finite or the sampling rate is not positive.
+    """
     v = np.asarray(volume_l, dtype=np.float64)
     if v.ndim != 1 or v.size < 3:
         raise InputError("Volume-time curve must be 1-D with at least 3 samples", field="volume_l",
@@ -101,7 +139,25 @@ def _cross_time(t: NDArray[Any], y: NDArray[Any], level: float) -> float:
 
 
 def manoeuvre_indices(rec: FlowRecording, eofe: EofeRule = EOFE_2019) -> ManoeuvreIndices:
-    """Compute all indices of one forced expiration (flow-time, exhaled positive)."""
+    """Compute all indices of one forced expiration (flow-time, exhaled positive).
+
+    Parameters
+    ----------
+    rec : FlowRecording
+        The manoeuvre (flow in L/s).
+    eofe : EofeRule, optional
+        End-of-forced-expiration criteria (ATS/ERS 2019 by default).
+
+    Returns
+    -------
+    ManoeuvreIndices
+        t0 by back-extrapolation, BEV, FEV0.75/FEV1/FVC (L), PEF (L/s), FEF25-75, FET, EOFE flags, hesitation.
+
+    Raises
+    ------
+    SignalError
+        When the recording is unusable or holds no forced expiration.
+    """
     flow = validate_recording(rec)
     fs = rec.fs_hz
     dt = 1.0 / fs

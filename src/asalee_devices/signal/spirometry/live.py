@@ -25,7 +25,24 @@ def end_of_forced_expiration(flow_l_s: NDArray[np.float64], fs_hz: float, eofe: 
     """True when the forced blow in ``flow_l_s`` (exhaled positive, from the start of the recording) is over.
 
     False while no forced blow has started (peak flow < 1 L/s or exhaled volume < 0.5 L): the inspiration and the
-    wait before the blow never stop the recording."""
+    wait before the blow never stop the recording.
+
+    Parameters
+    ----------
+    flow_l_s : ndarray of float
+        Flow samples so far (L/s).
+    fs_hz : float
+        Sampling rate (Hz).
+    eofe : EofeRule, optional
+        End-of-forced-expiration criteria.
+    margin_s : float, optional
+        Time the end criterion must have held (s).
+
+    Returns
+    -------
+    bool
+        True when the recording may stop.
+    """
     flow = np.nan_to_num(np.asarray(flow_l_s, dtype=np.float64))
     if flow.size < 2 or not fs_hz > 0:
         return False

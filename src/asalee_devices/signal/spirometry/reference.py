@@ -40,6 +40,18 @@ class Prediction:
     rsd: NDArray[np.float64] | None = None  # linear equations (ECSC): z = (obs - predicted) / rsd
 
     def z_score(self, observed: ArrayLike) -> NDArray[np.float64]:
+        """The z-score of observed values (LMS: Box-Cox with L, M, S; linear equations: residual over RSD).
+
+        Parameters
+        ----------
+        observed : array_like
+            Observed values, in the parameter's unit (L, L/s or ratio), broadcast with the subjects.
+
+        Returns
+        -------
+        ndarray of float
+            The z-scores (NaN where the parameter is not defined).
+        """
         obs = np.asarray(observed, dtype=np.float64)
         if self.rsd is not None:
             return np.asarray((obs - self.predicted) / self.rsd, dtype=np.float64)
@@ -50,6 +62,18 @@ class Prediction:
         return np.asarray(z, dtype=np.float64)
 
     def percent_predicted(self, observed: ArrayLike) -> NDArray[np.float64]:
+        """Observed values as a percentage of the predicted ones.
+
+        Parameters
+        ----------
+        observed : array_like
+            Observed values, in the parameter's unit.
+
+        Returns
+        -------
+        ndarray of float
+            100 x observed / predicted (%).
+        """
         return np.asarray(100.0 * np.asarray(observed, dtype=np.float64) / self.predicted, dtype=np.float64)
 
 
@@ -95,6 +119,18 @@ def _lms_coefficients(equation: str, parameter: str) -> dict[str, NDArray[np.flo
 
 
 def parameters(equation: str) -> tuple[str, ...]:
+    """The parameters an equation predicts (those with their coefficients or splines).
+
+    Parameters
+    ----------
+    equation : str
+        Reference equation name (a key of ``EQUATIONS``, e.g. ``"gli-global-2022"``).
+
+    Returns
+    -------
+    tuple of str
+        Parameter names (``"FEV1"``, ``"FVC"``...).
+    """
     doc = _table(equation)
     if "splines" not in doc:
         return tuple(doc["parameters"])
@@ -112,7 +148,34 @@ def _sex_mask(sex: ArrayLike) -> NDArray[np.bool_]:
 
 def predict(parameter: str, *, sex: ArrayLike, age_years: ArrayLike, height_cm: ArrayLike,
             equation: str = DEFAULT_EQUATION, ethnicity: ArrayLike | None = None) -> Prediction:
-    """Reference values of one parameter for one or many subjects (broadcast arrays)."""
+    """Reference values of one parameter for one or many subjects (broadcast arrays).
+
+    Parameters
+    ----------
+    parameter : str
+        Parameter name (see :func:`parameters`).
+    sex : array_like
+        ``"male"`` or ``"female"`` per subject.
+    age_years : array_like
+        Age in decimal years.
+    height_cm : array_like
+        Standing height (cm).
+    equation : str, optional
+        Reference equation name (GLI Global 2022 by default).
+    ethnicity : array_like or None, optional
+        GLI-2012 ethnic group per subject (Caucasian by default).
+
+    Returns
+    -------
+    Prediction
+        Predicted value, LLN, ULN (the parameter's unit) and the L, S values per subject.
+
+    Raises
+    ------
+    ReferenceDomainError
+        When the equation is unknown, the parameter not covered, an age or height outside the equation's range, or
+        the ethnic group unknown.
+    """
     doc = _table(equation)
     if parameter not in parameters(equation):
         raise ReferenceDomainError("Parameter not covered by this equation", field="parameter", value=parameter,

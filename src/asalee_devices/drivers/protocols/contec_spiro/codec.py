@@ -48,10 +48,41 @@ DONE_DELETE = (0x7F, 0x01)
 
 
 def checksum(data: bytes | bytearray) -> int:
+    """Host-message checksum: the sum of the preceding bytes, 7 bits.
+
+    Parameters
+    ----------
+    data : bytes or bytearray
+        Type byte and payload.
+
+    Returns
+    -------
+    int
+        ``sum(data) & 0x7F``.
+    """
     return sum(data) & 0x7F
 
 
 def host_frame(frame_type: int, *payload: int) -> bytes:
+    """One host -> device message: type byte, 7-bit payload, checksum.
+
+    Parameters
+    ----------
+    frame_type : int
+        The message type (``H_*``).
+    *payload : int
+        Payload bytes, each 0-0x7F.
+
+    Returns
+    -------
+    bytes
+        The message as sent.
+
+    Raises
+    ------
+    ValueError
+        When a payload byte has bit 7 set.
+    """
     if any(not 0 <= p <= 0x7F for p in payload):
         raise ValueError("host payload bytes are 7-bit")
     body = bytes((frame_type, *payload))
@@ -59,17 +90,64 @@ def host_frame(frame_type: int, *payload: int) -> bytes:
 
 
 def device_frame(frame_type: int, payload: bytes) -> bytes:
+    """One device -> host message (the simulator's side): type byte then its fixed-length 7-bit payload.
+
+    Parameters
+    ----------
+    frame_type : int
+        The message type (a key of ``PAYLOAD_LEN``).
+    payload : bytes
+        Its payload, ``PAYLOAD_LEN[frame_type]`` bytes without bit 7.
+
+    Returns
+    -------
+    bytes
+        The message as the device sends it.
+
+    Raises
+    ------
+    ValueError
+        When the payload length or the 7-bit rule is violated.
+    """
     if len(payload) != PAYLOAD_LEN[frame_type] or any(b & 0x80 for b in payload):
         raise ValueError("device payload length or 7-bit rule violated")
     return bytes((frame_type,)) + payload
 
 
 def u14(lo: int, hi: int) -> int:
-    """7-bit little-endian pair."""
+    """7-bit little-endian pair.
+
+    Parameters
+    ----------
+    lo, hi : int
+        Low and high 7-bit bytes.
+
+    Returns
+    -------
+    int
+        The 14-bit value ``lo | hi << 7``.
+    """
     return (lo & 0x7F) | ((hi & 0x7F) << 7)
 
 
 def split14(value: int) -> tuple[int, int]:
+    """A 14-bit value as a 7-bit little-endian pair (the inverse of :func:`u14`).
+
+    Parameters
+    ----------
+    value : int
+        0 to 2**14 - 1.
+
+    Returns
+    -------
+    tuple of (int, int)
+        Low and high 7-bit bytes.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` does not fit 14 bits.
+    """
     if not 0 <= value < 1 << 14:
         raise ValueError("value does not fit two 7-bit bytes")
     return value & 0x7F, value >> 7
@@ -77,6 +155,22 @@ def split14(value: int) -> tuple[int, int]:
 
 def encode_curve_frames(time_100us: NDArray[np.int64], flow_ml_s: NDArray[np.int64],
                         volume_ml: NDArray[np.int64]) -> bytes:
+    """The 8-byte curve frames of the ``E2`` message (the simulator's side; see the module docstring).
+
+    Parameters
+    ----------
+    time_100us : ndarray of int
+        Time of each frame (0.1 ms units, 24 bits).
+    flow_ml_s : ndarray of int
+        Flow (mL/s, 16-bit two's complement).
+    volume_ml : ndarray of int
+        Volume (mL, 16-bit two's complement).
+
+    Returns
+    -------
+    bytes
+        ``8 x n`` bytes, bit 7 of every byte clear.
+    """
     n = time_100us.size
     raw = np.zeros((n, 7), dtype=np.int64)
     t = time_100us & 0xFFFFFF
@@ -112,6 +206,22 @@ class CurveFrames:
 
 
 def decode_curve_frames(chunk: bytes, record: int, first_index: int) -> CurveFrames:
+    """Decode whole 8-byte curve frames (vectorised).
+
+    Parameters
+    ----------
+    chunk : bytes
+        A multiple of 8 bytes of curve frames.
+    record : int
+        Record number of the curve.
+    first_index : int
+        Index of the first frame within the record.
+
+    Returns
+    -------
+    CurveFrames
+        Time (0.1 ms), flow (mL/s), volume (mL) per frame, flagged when a byte had bit 7 set.
+    """
     a = np.frombuffer(chunk, dtype=np.uint8).reshape(-1, CURVE_FRAME_LEN).astype(np.int64)
     ok: NDArray[np.bool_] = np.asarray(~(a >= 0x80).any(axis=1), dtype=bool)
     a = a & 0x7F
@@ -145,6 +255,18 @@ class ContecDecoder:
         return self._curve_left > 0
 
     def feed(self, data: bytes) -> list[Message | CurveFrames]:
+        """Parse the bytes received so far; an incomplete message waits for the next call.
+
+        Parameters
+        ----------
+        data : bytes
+            Bytes from the transport (any length, any split).
+
+        Returns
+        -------
+        list of Message or CurveFrames
+            The complete messages and curve frames, in order.
+        """
         buf = self._buf
         buf += data
         out: list[Message | CurveFrames] = []
@@ -201,5 +323,7 @@ class ContecDecoder:
         return out
 
     def reset(self) -> None:
+        """Drop the buffered bytes and leave any curve in progress (after a reconnect); counters are kept.
+        """
         self._buf.clear()
         self._curve_left = 0

@@ -49,6 +49,25 @@ ACK_UNKNOWN_COMMAND = 2
 
 
 def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
+    """One frame: sync, type, length, payload, CRC-16/CCITT-FALSE (big-endian) over type, length and payload.
+
+    Parameters
+    ----------
+    frame_type : int
+        The frame type (0-0xFF: ``CMD_*`` host -> device, ``T_*`` device -> host).
+    payload : bytes, optional
+        At most 255 bytes.
+
+    Returns
+    -------
+    bytes
+        The frame as sent.
+
+    Raises
+    ------
+    ValueError
+        When the type or the payload length is out of range.
+    """
     if not 0 <= frame_type <= 0xFF or len(payload) > 0xFF:
         raise ValueError("frame type or payload length out of range")
     body = bytes((frame_type, len(payload))) + payload
@@ -56,10 +75,42 @@ def encode_frame(frame_type: int, payload: bytes = b"") -> bytes:
 
 
 def status_word(loff_statp: int, loff_statn: int, gpio: int = 0) -> int:
+    """The 24-bit ADS1298 status word: ``1100`` + LOFF_STATP[7:0] + LOFF_STATN[7:0] + GPIO[7:4].
+
+    Parameters
+    ----------
+    loff_statp : int
+        Lead-off bits of the positive (P) electrodes, one per channel.
+    loff_statn : int
+        Lead-off bits of the negative (N) electrodes (bits 0 / 1: RA for I / II).
+    gpio : int, optional
+        GPIO nibble.
+
+    Returns
+    -------
+    int
+        The status word.
+    """
     return (STATUS_MARK << 20) | ((loff_statp & 0xFF) << 12) | ((loff_statn & 0xFF) << 4) | (gpio & 0xF)
 
 
 def encode_data(seq: int, status: int, counts: NDArray[np.int64] | list[int]) -> bytes:
+    """One data frame (the simulator's side): sequence, status word, 8 channels of 24-bit counts.
+
+    Parameters
+    ----------
+    seq : int
+        Frame sequence number (16 bits, wraps).
+    status : int
+        The status word (:func:`status_word`).
+    counts : ndarray of int or list of int
+        The 8 channels' ADC counts (I, II, V1-V6), 24-bit two's complement.
+
+    Returns
+    -------
+    bytes
+        The frame.
+    """
     payload = bytearray((seq & 0xFFFF).to_bytes(2, "big"))
     payload += (status & 0xFFFFFF).to_bytes(3, "big")
     for c in counts:
@@ -87,6 +138,18 @@ class DataBatch:
 
 
 def concat(batches: list[DataBatch]) -> DataBatch:
+    """One batch of the data frames of several batches, in order.
+
+    Parameters
+    ----------
+    batches : list of DataBatch
+        At least one batch.
+
+    Returns
+    -------
+    DataBatch
+        Their rows concatenated (the batch itself when there is one).
+    """
     if len(batches) == 1:
         return batches[0]
     return DataBatch(np.concatenate([b.seq for b in batches]), np.concatenate([b.status for b in batches]),
@@ -94,7 +157,20 @@ def concat(batches: list[DataBatch]) -> DataBatch:
 
 
 def decode_data_payloads(payloads: bytes, n: int) -> DataBatch:
-    """Vectorised decode of ``n`` concatenated 29-byte data payloads."""
+    """Vectorised decode of ``n`` concatenated 29-byte data payloads.
+
+    Parameters
+    ----------
+    payloads : bytes
+        ``n`` data payloads back to back (29 bytes each).
+    n : int
+        Number of payloads.
+
+    Returns
+    -------
+    DataBatch
+        Sequence numbers, status words and signed counts (n x 8).
+    """
     a = np.frombuffer(payloads, dtype=np.uint8, count=n * DATA_PAYLOAD_LEN).reshape(n, DATA_PAYLOAD_LEN)
     head = a[:, :5].astype(np.int64)
     seq = (head[:, 0] << 8) | head[:, 1]
@@ -118,6 +194,20 @@ class Ecg12Decoder:
         self._max = max_buffer
 
     def feed(self, data: bytes) -> tuple[list[Frame], DataBatch]:
+        """Parse the bytes received so far; an incomplete frame waits for the next call.
+
+        Parameters
+        ----------
+        data : bytes
+            Bytes from the transport (any length, any split).
+
+        Returns
+        -------
+        frames : list of Frame
+            The control frames (identity, ACK...), in order.
+        data : DataBatch
+            The data frames, one row each.
+        """
         buf = self._buf
         buf += data
         frames: list[Frame] = []
@@ -188,6 +278,19 @@ class Identity:
 
 
 def encode_identity(ident: Identity) -> bytes:
+    """The identity frame (the simulator's side): version, rate, resolution, channel count, then four
+    length-prefixed ASCII strings.
+
+    Parameters
+    ----------
+    ident : Identity
+        Protocol version, rate (Hz), resolution (pV per LSB), channels, manufacturer, model, serial, firmware.
+
+    Returns
+    -------
+    bytes
+        The ``T_IDENTITY`` frame.
+    """
     p = bytearray((ident.protocol_version,))
     p += ident.rate_hz.to_bytes(2, "big") + ident.resolution_pv.to_bytes(4, "big") + bytes((ident.n_channels,))
     for s in (ident.manufacturer, ident.model, ident.serial_number, ident.firmware):
@@ -205,7 +308,24 @@ class IdentityFieldError(ValueError):
 
 
 def decode_identity(payload: bytes) -> Identity:
-    """Parse and validate an identity payload; raises :class:`IdentityFieldError` naming the bad field."""
+    """Parse and validate an identity payload; raises :class:`IdentityFieldError` naming the bad field.
+
+    Parameters
+    ----------
+    payload : bytes
+        The payload of a ``T_IDENTITY`` frame.
+
+    Returns
+    -------
+    Identity
+        The device's identity (rate in Hz, resolution in pV per LSB).
+
+    Raises
+    ------
+    IdentityFieldError
+        When a field is truncated, of an unsupported version, rate, resolution or channel count, or not printable
+        ASCII.
+    """
     if len(payload) < 8:
         raise IdentityFieldError("identity length", len(payload), ">= 8 bytes")
     version = payload[0]
@@ -236,7 +356,18 @@ def decode_identity(payload: bytes) -> Identity:
 
 def loff_mask(status: NDArray[np.int64]) -> NDArray[np.bool_]:
     """Per-channel lead-off flags (n_frames, 8) from status words: channel k is off when its P electrode is
-    off, and I / II also when RA (LOFF_STATN bits 0 / 1) is off."""
+    off, and I / II also when RA (LOFF_STATN bits 0 / 1) is off.
+
+    Parameters
+    ----------
+    status : ndarray of int
+        Status words, one per frame.
+
+    Returns
+    -------
+    ndarray of bool
+        (n_frames, 8) True where the channel's electrode is off.
+    """
     if status.size and bool((status == _NOMINAL_STATUS).all()):
         return np.zeros((status.size, 8), dtype=bool)
     statp = (status >> 12) & 0xFF
@@ -251,7 +382,18 @@ _NOMINAL_STATUS = STATUS_MARK << 20
 
 
 def status_from_mask(mask_row: NDArray[np.bool_]) -> int:
-    """Status word for one sample's per-channel lead-off flags (I and II both off -> RA off)."""
+    """Status word for one sample's per-channel lead-off flags (I and II both off -> RA off).
+
+    Parameters
+    ----------
+    mask_row : ndarray of bool
+        The 8 channels' lead-off flags of one sample.
+
+    Returns
+    -------
+    int
+        The status word (:func:`status_word`).
+    """
     ra = bool(mask_row[0] and mask_row[1])
     statp = 0
     for k in range(8):

@@ -34,6 +34,26 @@ _STRUCT = struct.Struct("<2sHIHbBH")
 
 
 def encode_frame(seq: int, timestamp_us: int, pulses: int, direction: int, status: int) -> bytes:
+    """One 16-byte data frame (the simulator's side; see the module docstring).
+
+    Parameters
+    ----------
+    seq : int
+        Frame sequence number (16 bits, wraps).
+    timestamp_us : int
+        Device time (µs, 32 bits, wraps).
+    pulses : int
+        Turbine pulses counted in the frame's period.
+    direction : int
+        +1 exhaled, -1 inhaled, 0 still.
+    status : int
+        Status bits.
+
+    Returns
+    -------
+    bytes
+        The frame with its CRC-16/CCITT-FALSE (little-endian).
+    """
     body = _STRUCT.pack(MAGIC, seq & 0xFFFF, timestamp_us & 0xFFFFFFFF, pulses, direction, status, 0)
     return body + crc16_ccitt(body).to_bytes(2, "little")
 
@@ -59,6 +79,18 @@ class TurbineDecoder:
         self.counters = CodecCounters()
 
     def feed(self, data: bytes) -> TurbineFrames:
+        """Parse the bytes received so far into whole frames; a bad magic or CRC advances one byte (counted).
+
+        Parameters
+        ----------
+        data : bytes
+            Bytes from the interrupt endpoint (any length, any split).
+
+        Returns
+        -------
+        TurbineFrames
+            Sequence, timestamp (µs), pulses, direction and status arrays, one row per frame.
+        """
         buf = self._buf
         buf += data
         rows: list[tuple[int, int, int, int, int]] = []
@@ -104,6 +136,18 @@ class TurbineIdentify:
 
 
 def encode_identify(info: TurbineIdentify) -> bytes:
+    """The IDENTIFY payload (the simulator's side): version, rate, nL per pulse, then the linearisation table.
+
+    Parameters
+    ----------
+    info : TurbineIdentify
+        Version, rate (Hz), volume per pulse (nL) and table (flow in L/s, correction factor).
+
+    Returns
+    -------
+    bytes
+        The payload (flows in cL/s, corrections x 10000).
+    """
     out = bytearray(struct.pack("<BHIB", info.version, info.rate_hz, info.nl_per_pulse, len(info.table_flow_l_s)))
     for f, k in zip(info.table_flow_l_s, info.table_correction, strict=True):
         out += struct.pack("<HH", int(round(f * 100)), int(round(k * 10000)))
@@ -117,6 +161,24 @@ class IdentifyFieldError(ValueError):
 
 
 def decode_identify(data: bytes) -> TurbineIdentify:
+    """Parse and validate the IDENTIFY payload.
+
+    Parameters
+    ----------
+    data : bytes
+        The control-transfer payload.
+
+    Returns
+    -------
+    TurbineIdentify
+        Version, rate (Hz), volume per pulse (nL) and the linearisation table (L/s, factor).
+
+    Raises
+    ------
+    IdentifyFieldError
+        Naming the field that is truncated or out of range (version, rate 100-1000 Hz, 10 000-10 000 000 nL per
+        pulse, 2-16 increasing table points with corrections 0.5-2.0).
+    """
     if len(data) < 8:
         raise IdentifyFieldError("identify length", len(data), ">= 8 bytes")
     version, rate, nl, n = struct.unpack_from("<BHIB", data)
@@ -140,7 +202,22 @@ def decode_identify(data: bytes) -> TurbineIdentify:
 def pulses_to_flow(pulses: NDArray[np.int64], direction: NDArray[np.int64], info: TurbineIdentify
                    ) -> NDArray[np.float64]:
     """Linearised flow (L/s): raw = pulses x volume-per-pulse / period, corrected by the table at |raw|
-    (turbines under-read at low flow), signed by the direction (exhaled positive)."""
+    (turbines under-read at low flow), signed by the direction (exhaled positive).
+
+    Parameters
+    ----------
+    pulses : ndarray of int
+        Pulses per frame.
+    direction : ndarray of int
+        Direction per frame (+1 exhaled, -1 inhaled).
+    info : TurbineIdentify
+        The device's rate (Hz), volume per pulse (nL) and linearisation table.
+
+    Returns
+    -------
+    ndarray of float
+        Flow per frame (L/s, exhaled positive).
+    """
     raw = pulses * (info.nl_per_pulse * 1e-9) * info.rate_hz
     k = np.interp(raw, info.table_flow_l_s, info.table_correction)
     return np.asarray(raw * k * direction, dtype=np.float64)
