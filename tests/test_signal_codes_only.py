@@ -24,8 +24,9 @@ import asalee_devices.signal
 
 SIGNAL = Path(asalee_devices.signal.__file__).parent
 ACCENTED = re.compile(r"[À-ÖØ-öø-ÿŒœ]")
-#: keyword arguments of these constructors are the processing record (see the module docstring)
-RECORD_CALLS = {"FilterStep": {"design", "note"}}
+#: keyword arguments of these calls are the processing record or an error's expected range (see the module
+#: docstring): ``check_sampling_rate(purpose=...)`` only words the ``expected`` of the SignalError it raises
+RECORD_CALLS = {"FilterStep": {"design", "note"}, "check_sampling_rate": {"purpose"}}
 
 
 def _looks_like_words(text: str) -> bool:

@@ -36,15 +36,14 @@ def check_sampling_rate(fs_hz: float, *, minimum_hz: float = 0.0, purpose: str =
         "Sampling rate is not a finite number" (NaN, infinite, not a number) or "Sampling rate too low" (0,
         negative, below ``minimum_hz``); ``expected`` gives the range (and ``purpose``).
     """
-    bound = f">= {minimum_hz:g} Hz" if minimum_hz > 0 else "a positive rate (> 0 Hz)"
-    expected = f"{bound} for {purpose}" if purpose else bound
     try:
-        rate = float(fs_hz)
+        rate: float | None = float(fs_hz)
     except (TypeError, ValueError):
-        raise SignalError("Sampling rate is not a finite number", field=field, value=fs_hz,
-                          expected=expected) from None
-    if not math.isfinite(rate):
-        raise SignalError("Sampling rate is not a finite number", field=field, value=rate, expected=expected)
-    if rate <= 0 or rate < minimum_hz:
-        raise SignalError("Sampling rate too low", field=field, value=rate, expected=expected)
+        rate = None
+    finite = rate is not None and math.isfinite(rate)
+    if rate is None or not finite or rate <= 0 or rate < minimum_hz:
+        raise SignalError("Sampling rate too low" if finite else "Sampling rate is not a finite number",
+                          field=field, value=fs_hz if rate is None else rate,
+                          expected=(f">= {minimum_hz:g} Hz" if minimum_hz > 0 else "> 0 Hz")
+                          + (f" for {purpose}" if purpose else ""))
     return rate
