@@ -85,13 +85,31 @@ def _poor() -> SpirometryExamination:
     return exam
 
 
+def _sixteen() -> SpirometryExamination:
+    """The most a session holds: 8 blows before and 8 after the bronchodilator, most of them faulty."""
+    patient = SimPatient("male", 70.0, 182.0, "obstructive-severe", patient_seed=2)
+    exam = SpirometryExamination(ReferenceSubject("male", 70.0, 182.0), lang="fr")
+    faults = ("cough", "early_termination", None, "no_plateau", "hesitant_start", "glottic_closure", None, "leak")
+    for phase in ("pre", "post"):
+        if phase == "post":
+            exam.start_post_bronchodilator()
+        for k, fault in enumerate(faults):
+            exam.add_blow(patient_blow(patient, seed=k + (20 if phase == "post" else 0), fault=fault))  # type: ignore[arg-type]
+        exam.mark_blow(3, ["fuite", "embout", "effort"])
+    return exam
+
+
 CASES = {"demo-pre": lambda: _adult("fr"), "post-bd": _post_bd, "child-fev075": _child, "poor-session": _poor,
-         "english": lambda: _adult("en")}
+         "english": lambda: _adult("en"), "sixteen-blows": _sixteen}
+
+
+WHO_EN = {**WHO, "btps_note": "not corrected (no ambient conditions entered)",
+          "calibration_note": "WARNING: no calibration verification recorded for this spirometer"}
 
 
 def _render(name: str, tmp_path: Path) -> tuple[SpirometryReportData, Path]:
     exam = CASES[name]()
-    data = spirometry_report_data(exam, **WHO)
+    data = spirometry_report_data(exam, **(WHO_EN if exam.lang == "en" else WHO))
     path = tmp_path / f"{name}.pdf"
     path.write_bytes(render_spirometry_pdf(data))
     return data, path
@@ -288,6 +306,17 @@ def test_per_blow_table_has_each_blow_with_both_acceptabilities_and_reasons(tmp_
     assert "tronqu" not in text and "non imprimé" not in text  # every blow printed
     flat = text.replace("\n", " ")  # a reason may wrap onto the row's next line
     assert "Fuite (notée par l'infirmière)" in flat and "Toux dans la 1re seconde" in flat
+
+
+def test_sixteen_blows_fit_on_the_page_every_row_printed(tmp_path: Path) -> None:
+    data, path = _render("sixteen-blows", tmp_path)
+    assert len(data.blows) == 16
+    with pdfplumber.open(path) as pdf:
+        assert len(pdf.pages) == 1
+        text = (pdf.pages[0].extract_text() or "").replace("\n", " ")
+    assert "non imprimé" not in text
+    for b in data.blows:
+        assert b.label in text
 
 
 def test_every_acceptable_or_usable_blow_is_overlaid_and_in_the_legend(tmp_path: Path) -> None:

@@ -99,8 +99,8 @@ GP_REASONS: dict[Reason, dict[Lang, str]] = {
     Reason.LEAK: {"fr": "Fuite (notée par l'infirmière)", "en": "Leak (noted by the nurse)"},
     Reason.SUBMAXIMAL_EFFORT: {"fr": "Effort sous-maximal (noté par l'infirmière)",
                                "en": "Sub-maximal effort (noted by the nurse)"},
-    Reason.INCOMPLETE_INSPIRATION: {"fr": "Inspiration incomplète (CVIF − CVF au-dessus de la limite)",
-                                    "en": "Incomplete inspiration (FIVC − FVC over the limit)"},
+    Reason.INCOMPLETE_INSPIRATION: {"fr": "Inspiration incomplète (CVIF - CVF au-dessus de la limite)",
+                                    "en": "Incomplete inspiration (FIVC - FVC over the limit)"},
     Reason.RECORDING_INCOMPLETE: {"fr": "Enregistrement incomplet", "en": "Incomplete recording"},
     Reason.HESITATION: {"fr": "Temps d'hésitation > 2 s (remarque)", "en": "Hesitation time > 2 s (remark)"},
 }

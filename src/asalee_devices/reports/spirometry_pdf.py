@@ -178,18 +178,19 @@ _T = {
            "grades_std": "ATS/ERS 2019", "grade": "Grades", "of": "sur", "acceptable_n": "essais acceptables",
            "acceptable_by": "Essais acceptables : {fev1} {n1}, {fvc} {n2} (sur {n} essais)",
            "repeat": "Répétabilité", "repeat_def": "écart entre les deux meilleures valeurs acceptables",
+           "repeat_none": "non évaluable (moins de 2 essais acceptables)",
            "limit": "limite grade A", "limit_child": "limite grade A : max(0,100 L ; 10 %)",
            "param": "Paramètre", "measured": "Mesuré", "pred": "Prédit", "lln": "LIN", "z": "z-score",
            "pct": "% prédit", "post": "Post-BD", "chg": "Var. %", "chg_abs": "Var. abs.", "chg_pred": "Var. % préd.",
            "pre_phase": "Pré-BD", "post_phase": "Post-BD",
-           "bd_note": "Réponse au bronchodilatateur (ERS/ATS 2022) : Var. abs. = valeur après BD − valeur avant BD ; "
+           "bd_note": "Réponse au bronchodilatateur (ERS/ATS 2022) : Var. abs. = valeur après BD - valeur avant BD ; "
                       "Var. % préd. = cette variation en % de la valeur prédite (critère : > 10 % pour le VEMS ou la "
                       "CVF) ; Var. % = variation en % de la valeur avant BD (ancien critère).",
            "fv": "Débit-volume", "vt": "Volume-temps", "flow_axis": "Débit (L/s)", "vol_axis": "Volume (L)",
            "time_axis": "Temps (s) depuis le temps zéro extrapolé",
            "fv_scale": "Échelle : 2 L/s = 1 L = {mm} mm", "vt_scale": "Échelle : {mms} mm/s, {mml} mm/L",
            "vt_cut": "courbes arrêtées à {s} s (TEF le plus long : {fet} s)",
-           "zchart": "z-score", "zlln": "rouge : LIN (z = −1,645)", "legend": "Courbes", "reported": "retenu",
+           "zchart": "z-score", "legend": "Courbes", "reported": "retenu",
            "blows": "Essais", "blow": "Essai", "acc_fev1": "Accept. VEMS", "acc_fvc": "Accept. CVF",
            "yes": "oui", "usable": "utilisable", "no": "non", "reasons": "Motifs",
            "review": "Valeurs et qualité pour relecture par le médecin ; aucune interprétation n'est fournie.",
@@ -200,25 +201,29 @@ _T = {
            "equation": "Reference values", "quality": "Session quality", "grades_std": "ATS/ERS 2019",
            "grade": "Grades", "of": "of", "acceptable_n": "acceptable blows",
            "acceptable_by": "Acceptable blows: {fev1} {n1}, {fvc} {n2} (of {n} blows)", "repeat": "Repeatability",
-           "repeat_def": "difference between the two largest acceptable values", "limit": "grade A limit",
+           "repeat_def": "difference between the two largest acceptable values",
+           "repeat_none": "not assessable (fewer than 2 acceptable blows)", "limit": "grade A limit",
            "limit_child": "grade A limit: max(0.100 L; 10 %)",
            "param": "Parameter", "measured": "Measured", "pred": "Predicted", "lln": "LLN", "z": "z-score",
            "pct": "% pred", "post": "Post-BD", "chg": "Change %", "chg_abs": "Change", "chg_pred": "Chg % pred",
            "pre_phase": "Pre-BD", "post_phase": "Post-BD",
-           "bd_note": "Bronchodilator response (ERS/ATS 2022): Change = post-BD value − pre-BD value; Chg % pred = "
+           "bd_note": "Bronchodilator response (ERS/ATS 2022): Change = post-BD value - pre-BD value; Chg % pred = "
                       "that change as % of the predicted value (criterion: > 10 % for FEV1 or FVC); Change % = change "
                       "as % of the pre-BD value (former criterion).",
            "fv": "Flow-volume", "vt": "Volume-time", "flow_axis": "Flow (L/s)", "vol_axis": "Volume (L)",
            "time_axis": "Time (s) from back-extrapolated time zero",
            "fv_scale": "Scale: 2 L/s = 1 L = {mm} mm", "vt_scale": "Scale: {mms} mm/s, {mml} mm/L",
            "vt_cut": "curves stopped at {s} s (longest FET: {fet} s)",
-           "zchart": "z-score", "zlln": "red: LLN (z = −1.645)", "legend": "Curves", "reported": "reported",
+           "zchart": "z-score", "legend": "Curves", "reported": "reported",
            "blows": "Blows", "blow": "Blow", "acc_fev1": "FEV1 accept.", "acc_fvc": "FVC accept.",
            "yes": "yes", "usable": "usable", "no": "no", "reasons": "Reasons",
            "review": "Values and quality for the physician's review; no interpretation is given.",
            "software": "Software", "unknown": "not given", "no_curve": "no acceptable or usable curve",
            "more": "… {n} more blow(s), not printed: see the results sent"},
 }
+#: the z-score chart's key: the measured (pre-BD) marker, the post-BD marker, the LLN line
+_ZKEY = {"fr": ("pré-BD", "post-BD", "LIN (z = -1,645)"), "en": ("pre-BD", "post-BD", "LLN (z = -1.645)")}
+_ZKEY_PRE_ONLY = {"fr": "mesuré", "en": "measured"}
 #: names of the graded parameters, by language (the workflow may pass its own in ``grade_labels``)
 _GRADE_LABELS = {"fr": ("VEMS", "CVF", "VEMS0,75"), "en": ("FEV1", "FVC", "FEV0.75")}
 #: per-blow table column names (clinical abbreviations) and units
@@ -437,8 +442,13 @@ def _flow_volume(p: _Page, shown: Sequence[_Shown], tx: dict[str, str], x: float
     mm_per_l = min(max_w / (vmax - vmin), FLOW_VOLUME_ASPECT * max_h / (fmax - fmin), 30.0)
     mm_per_flow = mm_per_l / FLOW_VOLUME_ASPECT
     w, h = (vmax - vmin) * mm_per_l, (fmax - fmin) * mm_per_flow
-    p.text(x, top - 2.0, tx["fv"], BOLD, 7.5)
-    p.text(x + w, top - 2.0, tx["fv_scale"].format(mm=number(mm_per_l, 1, p.lang)), size=6, align="right")
+    scale = tx["fv_scale"].format(mm=number(mm_per_l, 1, p.lang))
+    if (stringWidth(tx["fv"], BOLD, 7.5) + stringWidth(scale, FONT, 6)) / PT_PER_MM + 3.0 > w:
+        p.text(x, top - 5.2, tx["fv"], BOLD, 7.5)  # a narrow graph: the scale under the title
+        p.text(x, top - 1.6, scale, size=6)
+    else:
+        p.text(x, top - 2.0, tx["fv"], BOLD, 7.5)
+        p.text(x + w, top - 2.0, scale, size=6, align="right")
     _grid(p, x, top, w, h, vmin, vmax, fmin, fmax, 1.0, 2.0 if fmax - fmin > 8 else 1.0)
     p.text(x + w, top + h + 6.0, tx["vol_axis"], size=6, align="right")
     c = p.c
@@ -510,12 +520,12 @@ def _legend(p: _Page, shown: Sequence[_Shown], tx: dict[str, str], x: float, top
     by_order = sorted(shown, key=lambda s: (s.blow.phase == "post", _blow_number(s.blow.label)))
     col_w = w / 2
     for k, s in enumerate(by_order):
-        cx, cy = x + (k % 2) * col_w, top + (k // 2) * 3.8
+        cx, cy = x + (k % 2) * col_w, top + (k // 2) * 3.4
         _swatch(p, cx, cy, s)
         label = s.blow.label + (f" ({tx['reported']})" if s.blow.reported else "")
         p.text(cx + 8.5, cy, _fit(label, BOLD if s.blow.reported else FONT, 7, col_w - 9), BOLD if s.blow.reported
                else FONT, 7)
-    return top + math.ceil(len(by_order) / 2) * 3.8
+    return top + math.ceil(len(by_order) / 2) * 3.4
 
 
 def _blow_number(label: str) -> int:
@@ -610,6 +620,9 @@ def _quality(p: _Page, d: SpirometryReportData, tx: dict[str, str], x: float, to
                 f"{tx['repeat']}{sep}" + "; ".join(parts)
             p.text(x, y, _fit(text, FONT, 7.5, w))
             y += 3.4
+        elif q.n_acceptable_fev1 is not None:
+            p.text(x, y, f"{tx['repeat']}{sep}{tx['repeat_none']}", size=7.5)
+            y += 3.4
     limit = next((q for q in qs if q.repeatability_limit_l is not None), None)
     note = tx["repeat_def"]
     if limit is not None and limit.repeatability_limit_pct is not None:
@@ -691,12 +704,40 @@ def _results(p: _Page, d: SpirometryReportData, tx: dict[str, str], top: float) 
                 c.circle(_mm(zpos(r.post_z_score)), p.y(yy - 1.0), _mm(0.9), stroke=1, fill=0)
                 c.setFillColor(black)
             yy += ROW_MM
-        y = last + 2.6
-        p.text(x0 + zx + zw, y + 1.2, tx["zlln"], size=6, color=HIGHLIGHT, align="right")
-        y += 1.2
+        _z_key(p, x0 + 186.0, last + 4.2, any(r.post_z_score is not None for r in d.rows))
+        y = last + 6.6
     if has_post:
         y = p.wrapped(x0, y + 1.0, tx["bd_note"], 186.0, ITALIC, 6.5, leading=3.0, max_lines=3)
     return y
+
+
+def _z_key(p: _Page, right: float, top: float, with_post: bool) -> None:
+    """The z-score chart's key, right-aligned at ``right``: drawn markers (the standard fonts have no bullet)."""
+    pre_word, post_word, lln_word = _ZKEY[p.lang]
+    if not with_post:
+        pre_word = _ZKEY_PRE_ONLY[p.lang]
+    size = 6.0
+
+    def width(s: str) -> float:
+        return float(stringWidth(s, FONT, size)) / PT_PER_MM
+
+    total = 3.0 + width(pre_word) + (5.0 + width(post_word) if with_post else 0.0) + 6.0 + width(lln_word)
+    x = right - total
+    c = p.c
+    c.setLineWidth(0.4)
+    c.setFillColor(black)
+    c.circle(_mm(x + 0.9), p.y(top - 0.7), _mm(0.8), stroke=0, fill=1)
+    p.text(x + 2.4, top, pre_word, size=size)
+    x += 3.0 + width(pre_word)
+    if with_post:
+        c.setStrokeColor(POST)
+        c.circle(_mm(x + 2.0 + 0.9), p.y(top - 0.7), _mm(0.8), stroke=1, fill=0)
+        p.text(x + 4.4, top, post_word, size=size)
+        x += 5.0 + width(post_word)
+    c.setStrokeColor(HIGHLIGHT)
+    c.setLineWidth(0.5)
+    c.line(_mm(x + 3.0), p.y(top + 0.6), _mm(x + 3.0), p.y(top - 2.2))
+    p.text(x + 4.2, top, lln_word, size=size, color=HIGHLIGHT)
 
 
 def _acc_word(acceptable: bool | None, usable: bool | None, tx: dict[str, str]) -> str:
@@ -722,7 +763,8 @@ def _blow_table(p: _Page, d: SpirometryReportData, shown: Sequence[_Shown], tx: 
     style = {id(s.blow): s for s in shown}
     for n, b in enumerate(d.blows):
         reasons = wrap("; ".join(b.reasons), FONT, 6.5, 186.0 - REASONS_X) if b.reasons else ["—"]
-        if y + 3.1 * min(len(reasons), 3) > bottom - 3.4:  # never silently: say how many rows are left out
+        reserve = 3.4 if n < len(d.blows) - 1 else 0.0  # room to say how many rows are left out, never silently
+        if y + 3.0 * min(len(reasons), 3) > bottom - reserve:
             p.text(x0 + 8.0, y, tx["more"].format(n=len(d.blows) - n), ITALIC, 7)
             y += 3.4
             break
@@ -751,8 +793,15 @@ def _blow_table(p: _Page, d: SpirometryReportData, shown: Sequence[_Shown], tx: 
     return y
 
 
-def _draw(c: Canvas, data: SpirometryReportData, fv_max_h: float, vt_mm_per_l: float, bottom: float) -> float:
-    """Lay the page out from the top; returns where the per-blow table ends (mm from the top)."""
+@dataclass(frozen=True)
+class _Fit:
+    end_mm: float  # where the per-blow table ends, from the top
+    fv_h_mm: float  # the flow-volume graph's height as drawn
+    fv_margin_mm: float  # how far the graph reaches below the quality column (what shrinking it can gain)
+
+
+def _draw(c: Canvas, data: SpirometryReportData, fv_max_h: float, vt_mm_per_l: float, bottom: float) -> _Fit:
+    """Lay the page out from the top."""
     tx = _T[data.lang]
     w_mm, h_mm = A4_PORTRAIT_MM
     p = _Page(c, data.lang)
@@ -770,6 +819,7 @@ def _draw(c: Canvas, data: SpirometryReportData, fv_max_h: float, vt_mm_per_l: f
         p.text(fv_x, top, tx["no_curve"], ITALIC, 7.5)
     q_bottom = _quality(p, data, tx, right_x, top - 2.0, right_w)
     legend_bottom = _legend(p, shown, tx, right_x, q_bottom + 3.0, right_w) if shown else q_bottom
+    fv_margin = (top + fv_h + 10.0) - (legend_bottom + 4.0)
     top = max(top + fv_h + 10.0, legend_bottom + 4.0)
     if shown:
         vt_h = _volume_time(p, shown, tx, fv_x, top + 2.0, w_mm - MARGIN_MM - fv_x, vt_mm_per_l)
@@ -780,11 +830,11 @@ def _draw(c: Canvas, data: SpirometryReportData, fv_max_h: float, vt_mm_per_l: f
     p.text(MARGIN_MM, h_mm - 9.0, tx["review"], ITALIC, 7)
     p.text(w_mm - MARGIN_MM, h_mm - 9.0, f"{tx['software']} asalee-devices {__version__}", ITALIC, 7,
            align="right")
-    return end
+    return _Fit(end, fv_h, fv_margin)
 
 
 #: the tallest flow-volume graph (mm), and the smallest one before the volume-time graph gives up its extra scale
-FV_MAX_H_MM = 78.0
+FV_MAX_H_MM = 95.0
 FV_MIN_H_MM = 45.0
 VT_PREFERRED_MM_PER_L = 15.0
 BOTTOM_MM = A4_PORTRAIT_MM[1] - 15.0
@@ -796,15 +846,20 @@ def render_spirometry_pdf(data: SpirometryReportData) -> bytes:
     smaller (its 2:1 aspect kept), then the volume-time graph goes down to its 10 mm/L minimum."""
     w_mm, h_mm = A4_PORTRAIT_MM
     fv_h, vt = FV_MAX_H_MM, VT_PREFERRED_MM_PER_L
-    for _ in range(3):
+    for _ in range(4):
         scratch = Canvas(io.BytesIO(), pagesize=(_mm(w_mm), _mm(h_mm)))
-        over = _draw(scratch, data, fv_h, vt, math.inf) - BOTTOM_MM
+        fit = _draw(scratch, data, fv_h, vt, math.inf)
+        over = fit.end_mm - BOTTOM_MM
         if over <= 0:
             break
-        if fv_h > FV_MIN_H_MM:
-            fv_h = max(FV_MIN_H_MM, fv_h - over - 1.0)
-        else:
+        # the graph only gains what it reaches below the quality column beside it
+        cut = min(over + 0.5, fit.fv_margin_mm, fit.fv_h_mm - FV_MIN_H_MM)
+        if cut > 0.1:
+            fv_h = fit.fv_h_mm - cut
+        elif vt > MIN_VOLUME_MM_PER_L:
             vt = MIN_VOLUME_MM_PER_L
+        else:
+            break
     tx = _T[data.lang]
     buf = io.BytesIO()
     c = Canvas(buf, pagesize=(_mm(w_mm), _mm(h_mm)), invariant=True, pageCompression=1)
