@@ -254,9 +254,11 @@ def number(v: float | None, digits: int, lang: Lang, *, signed: bool = False) ->
 class _Page:
     """Drawing helpers in millimetres from the top-left corner of the page."""
 
-    def __init__(self, c: Canvas, lang: Lang) -> None:
+    def __init__(self, c: Canvas, lang: Lang, *, curves: bool = True) -> None:
         self.c = c
         self.lang = lang
+        #: False on the scratch canvas that measures the layout: the curves' paths take no room
+        self.curves = curves
         self.height_mm = A4_PORTRAIT_MM[1]
 
     def y(self, top_mm: float) -> float:
@@ -416,7 +418,7 @@ def _grid(p: _Page, x: float, top: float, w: float, h: float, x0: float, x1: flo
 
 def _polyline(p: _Page, xs: NDArray[np.float64], ys: NDArray[np.float64], s: _Shown) -> None:
     """One path per curve (x, y in mm from the top-left corner)."""
-    if xs.size < 2:
+    if xs.size < 2 or not p.curves:
         return
     c = p.c
     c.setStrokeColor(s.color)
@@ -804,7 +806,7 @@ def _draw(c: Canvas, data: SpirometryReportData, fv_max_h: float, vt_mm_per_l: f
     """Lay the page out from the top."""
     tx = _T[data.lang]
     w_mm, h_mm = A4_PORTRAIT_MM
-    p = _Page(c, data.lang)
+    p = _Page(c, data.lang, curves=math.isfinite(bottom))
     p.text(MARGIN_MM, 14.0, tx["title"], BOLD, 13)
     top = _identity(p, data, tx, 17.5) + 7.0
     shown = _shown(data)
