@@ -235,6 +235,45 @@ def test_one_page_nothing_outside_it(tmp_path: Path, name: str) -> None:
             assert obj["top"] >= margin and obj["bottom"] <= page.height - margin
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_no_two_characters_overlap(tmp_path: Path, name: str) -> None:
+    """Text never runs into other text (a key over a note, a title over its scale): no two glyph boxes of the page
+    overlap by more than 0.3 pt in both directions."""
+    _, path = _render(name, tmp_path)
+    with pdfplumber.open(path) as pdf:
+        chars = [ch for ch in pdf.pages[0].chars if ch["text"].strip()]
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, ch in enumerate(chars):
+        for cx in range(int(ch["x0"] // 10), int(ch["x1"] // 10) + 1):
+            for cy in range(int(ch["top"] // 10), int(ch["bottom"] // 10) + 1):
+                cells.setdefault((cx, cy), []).append(i)
+    clashes = set()
+    for members in cells.values():
+        for k, i in enumerate(members):
+            a = chars[i]
+            for j in members[k + 1:]:
+                b = chars[j]
+                dx = min(a["x1"], b["x1"]) - max(a["x0"], b["x0"])
+                # glyph boxes are font-size tall: lines of one block touch; 0.3 pt of real overlap is a clash
+                dy = min(a["bottom"] - 0.25 * a["size"], b["bottom"] - 0.25 * b["size"]) - max(
+                    a["top"] + 0.2 * a["size"], b["top"] + 0.2 * b["size"])
+                if dx > 0.3 and dy > 0.3:
+                    clashes.add((a["text"], b["text"], round(a["x0"]), round(a["top"])))
+    assert sorted(clashes) == []
+
+
+def test_a_recording_that_cannot_be_analysed_is_named_on_the_report(tmp_path: Path) -> None:
+    exam = _adult("fr")
+    flat = patient_blow(SimPatient(), seed=9)
+    exam.add_blow(type(flat)(flow_l_s=np.zeros_like(flat.flow_l_s), fs_hz=flat.fs_hz))
+    data = spirometry_report_data(exam, **WHO)
+    path = tmp_path / "r.pdf"
+    path.write_bytes(render_spirometry_pdf(data))
+    with pdfplumber.open(path) as pdf:
+        text = pdf.pages[0].extract_text() or ""
+    assert "Essai 5 : non analysable, exclu de la séance" in text and len(data.blows) == 4
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[\w.()\-:/]+", text))
 
