@@ -45,8 +45,14 @@ def test_report_states_values_grades_and_equation(tmp_path: Path, lang: str) -> 
         text = page.extract_text()
         # 3 shown blows (acceptable or reported) x 2 plots
         curves = [c for c in page.curves if c["linewidth"] in (pytest.approx(0.6), pytest.approx(1.2))]
-    assert "GLI Global 2022" in text and "FEV1 A" in text and "FVC B" in text
-    assert "3.21" in text and "2.56" in text and "-0.45" in text and "Post-BD" in text
+    # the grade line in the report's clinical vocabulary, numbers with the report's decimal separator (issue 20)
+    fev1, fvc = ("VEMS", "CVF") if lang == "fr" else ("FEV1", "FVC")
+
+    def num(s: str) -> str:
+        return s.replace(".", ",") if lang == "fr" else s
+
+    assert "GLI Global 2022" in text and f"{fev1} A" in text and f"{fvc} B" in text
+    assert num("3.21") in text and num("2.56") in text and num("-0.45") in text and "Post-BD" in text
     assert ("aucune interprétation" in text) if lang == "fr" else ("no interpretation" in text)
     assert len(curves) == 6
     assert sum(c["linewidth"] == pytest.approx(1.2) for c in curves) == 2  # the reported blow, highlighted

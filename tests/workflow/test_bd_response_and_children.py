@@ -37,7 +37,7 @@ def test_bd_response_in_percent_of_predicted_on_the_pdf(tmp_path: Path) -> None:
     pred = float(predict("fev1", sex="male", age_years=60.0, height_cm=175.0).predicted[0])
     expected = 100.0 * (post.fev1_l - pre.fev1_l) / pred  # type: ignore[operator]
     data = spirometry_report_data(exam)
-    (row,) = [r for r in data.rows if r.name == "FEV1"]
+    (row,) = [r for r in data.rows if r.code == "fev1"]  # named "VEMS" in this French report
     assert row.post_change_pct_predicted is not None and abs(row.post_change_pct_predicted - expected) < 1e-9
     assert row.post_change_abs is not None and abs(row.post_change_abs - (post.fev1_l - pre.fev1_l)) < 1e-12
     assert row.post_change_percent is not None  # the old metric (vs pre) stays beside it
@@ -47,8 +47,9 @@ def test_bd_response_in_percent_of_predicted_on_the_pdf(tmp_path: Path) -> None:
         text = pdf.pages[0].extract_text() or ""
     print(f"\nFEV1 {pre.fev1_l:.3f} -> {post.fev1_l:.3f} L: {row.post_change_pct_predicted:+.1f} % of predicted, "
           f"{row.post_change_percent:+.1f} % of pre")
-    assert "Var. % préd." in text and f"{row.post_change_pct_predicted:+.1f}" in text
-    assert f"{row.post_change_abs:+.2f}" in text and "ERS/ATS 2022" in text
+    # a French report: decimal comma (issue 20)
+    assert "Var. % préd." in text and f"{row.post_change_pct_predicted:+.1f}".replace(".", ",") in text
+    assert f"{row.post_change_abs:+.2f}".replace(".", ",") in text and "ERS/ATS 2022" in text
 
 
 def test_bd_response_in_the_post_bundle() -> None:

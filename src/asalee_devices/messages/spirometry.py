@@ -98,3 +98,79 @@ def reason_message(code: str, lang: Lang = "fr") -> str | None:
 
 def mark_labels(marks: tuple[OperatorMark, ...], lang: Lang = "fr") -> tuple[str, ...]:
     return tuple(MARK_LABELS[m][lang] for m in marks)
+
+
+# -- the GP's report (PDF): clinical vocabulary, by code --------------------------------------------------------------
+
+#: Reported parameters as a pulmonary-function laboratory names them, by parameter code (French clinical
+#: abbreviations; the English report keeps the ATS/ERS ones).
+PARAMETER_LABELS: dict[str, dict[Lang, str]] = {
+    "fev1": {"fr": "VEMS", "en": "FEV1"},
+    "fvc": {"fr": "CVF", "en": "FVC"},
+    "fev1_fvc": {"fr": "VEMS/CVF", "en": "FEV1/FVC"},
+    "pef": {"fr": "DEP", "en": "PEF"},
+    "fef25_75": {"fr": "DEM 25-75", "en": "FEF25-75"},
+    "fev6": {"fr": "VEMS6", "en": "FEV6"},
+    "fev0_75": {"fr": "VEMS0,75", "en": "FEV0.75"},
+    "fet": {"fr": "TEF", "en": "FET"},
+}
+
+#: Why a blow does not count, in the GP's (technical) vocabulary: no coaching, who noticed an operator-assessed fault.
+GP_REASONS: dict[Reason, dict[Lang, str]] = {
+    Reason.BEV_OVER_LIMIT: {"fr": "BEV au-dessus de la limite (départ hésitant)",
+                            "en": "BEV over the limit (hesitant start)"},
+    Reason.FAULTY_ZERO_FLOW: {"fr": "Zéro du débit faussé", "en": "Faulty zero-flow setting"},
+    Reason.COUGH_FIRST_SECOND: {"fr": "Toux dans la 1re seconde", "en": "Cough in the first second"},
+    Reason.COUGH_FIRST_0_75S: {"fr": "Toux dans les 0,75 premières s", "en": "Cough in the first 0.75 s"},
+    Reason.GLOTTIC_CLOSURE_FIRST_SECOND: {"fr": "Fermeture glottique dans la 1re seconde",
+                                          "en": "Glottic closure in the first second"},
+    Reason.GLOTTIC_CLOSURE_FIRST_0_75S: {"fr": "Fermeture glottique dans les 0,75 premières s",
+                                         "en": "Glottic closure in the first 0.75 s"},
+    Reason.EOFE_NOT_MET: {"fr": "Fin d'expiration forcée non atteinte", "en": "End of forced expiration not reached"},
+    Reason.EARLY_TERMINATION: {"fr": "Arrêt prématuré de l'expiration", "en": "Early termination of expiration"},
+    Reason.OBSTRUCTED_MOUTHPIECE: {"fr": "Embout obstrué (noté par l'infirmière)",
+                                   "en": "Obstructed mouthpiece (noted by the nurse)"},
+    Reason.LEAK: {"fr": "Fuite (notée par l'infirmière)", "en": "Leak (noted by the nurse)"},
+    Reason.SUBMAXIMAL_EFFORT: {"fr": "Effort sous-maximal (noté par l'infirmière)",
+                               "en": "Sub-maximal effort (noted by the nurse)"},
+    Reason.INCOMPLETE_INSPIRATION: {"fr": "Inspiration incomplète (CVIF - CVF au-dessus de la limite)",
+                                    "en": "Incomplete inspiration (FIVC - FVC over the limit)"},
+    Reason.RECORDING_INCOMPLETE: {"fr": "Enregistrement incomplet", "en": "Incomplete recording"},
+    Reason.HESITATION: {"fr": "Temps d'hésitation > 2 s (remarque)", "en": "Hesitation time > 2 s (remark)"},
+}
+#: A recording that could not be analysed, on the GP's report.
+GP_NOT_ANALYSABLE: dict[Lang, str] = {"fr": "{label} : non analysable, exclu de la séance ({reason})",
+                                      "en": "{label}: could not be analysed, left out of the session ({reason})"}
+#: The label of a blow on the report ("Essai 3", "Post-BD 2").
+BLOW_LABEL: dict[Lang, dict[str, str]] = {"fr": {"pre": "Essai {n}", "post": "Post-BD {n}"},
+                                          "en": {"pre": "Blow {n}", "post": "Post-BD {n}"}}
+SEX_WORDS: dict[str, dict[Lang, str]] = {"female": {"fr": "femme", "en": "female"},
+                                         "male": {"fr": "homme", "en": "male"}}
+
+#: What the BTPS state of the recordings means, in plain words, by BTPS source (``FlowRecording.btps.source``).
+BTPS_EXPLANATIONS: dict[str, dict[Lang, str]] = {
+    "none": {"fr": "volumes et débits tels que mesurés à la température de la pièce, sans conversion aux conditions "
+                   "du corps (37 °C, air saturé de vapeur d'eau) : ils peuvent être sous-estimés de quelques % "
+                   "(jusqu'à environ 10 % dans une pièce à 20-25 °C).",
+             "en": "volumes and flows as measured at room temperature, not converted to body conditions (37 °C, air "
+                   "saturated with water vapour): they may read a few % low (up to about 10 % in a 20-25 °C room)."},
+    "device": {"fr": "volumes et débits convertis par le spiromètre aux conditions du corps (37 °C, air saturé de "
+                     "vapeur d'eau).",
+               "en": "volumes and flows converted by the spirometer to body conditions (37 °C, air saturated with "
+                     "water vapour)."},
+    "ambient": {"fr": "volumes et débits convertis aux conditions du corps (37 °C, air saturé de vapeur d'eau) par ce "
+                      "facteur, calculé à partir des conditions de la pièce.",
+                "en": "volumes and flows converted to body conditions (37 °C, air saturated with water vapour) by "
+                      "this factor, computed from the room's conditions."},
+}
+
+
+def btps_explanation(sources: set[str], lang: Lang = "fr") -> str:
+    """The plain-words meaning of the recordings' BTPS state ("" when the blows mix sources)."""
+    return BTPS_EXPLANATIONS[next(iter(sources))][lang] if len(sources) == 1 and sources <= set(
+        BTPS_EXPLANATIONS) else ""
+
+
+def gp_reasons(acc: Acceptability, lang: Lang = "fr") -> tuple[str, ...]:
+    """Why a blow is not acceptable (or the advice-only remarks), in the GP's vocabulary, without duplicates."""
+    return tuple(dict.fromkeys(GP_REASONS[r][lang] for r in acc.reasons))

@@ -32,7 +32,7 @@ from asalee_devices.signal.spirometry.session import (
 )
 
 if TYPE_CHECKING:
-    from asalee_devices.reports.spirometry_pdf import SpirometryReportData
+    from asalee_devices.reports.spirometry_pdf import PhaseQuality, SpirometryReportData
 
 Phase = Literal["pre", "post"]
 Lang = Literal["fr", "en"]
@@ -341,13 +341,63 @@ class SpirometryExamination:
         return ACCEPTABLE_MESSAGE[self.lang]
 
 
+def _report_date(text: str) -> str:
+    """A birth date as the report prints it (dd/mm/yyyy): ISO dates are converted, anything else kept."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").strftime("%d/%m/%Y")
+    except ValueError:
+        return text
+
+
+def _phase_quality(result: PhaseResult, child: bool) -> PhaseQuality:
+    """Grades and repeatability of a phase: the difference between the two largest acceptable FEV1 (FVC) values,
+    in L and in % of the largest, with the grade-A limit (adults 0.150 L; children aged 6 or younger max(0.100 L,
+    10 % of the largest), ATS/ERS 2019 Table 10)."""
+    from asalee_devices.reports.spirometry_pdf import PhaseQuality
+
+    s = result.session
+    assert s is not None
+    acc = [b.acceptability for b in s.blows]
+    top_fev1 = max((b.indices.fev1_l for b, a in zip(s.blows, acc, strict=True)
+                    if a.acceptable_fev1 and b.indices.fev1_l is not None), default=None)
+    top_fvc = max((b.indices.fvc_l for b, a in zip(s.blows, acc, strict=True) if a.acceptable_fvc), default=None)
+
+    def pct(spread: float | None, top: float | None) -> float | None:
+        return None if spread is None or not top else 100.0 * spread / top
+
+    return PhaseQuality(phase=result.phase, grade_fev1=s.grade_fev1, grade_fvc=s.grade_fvc,
+                        grade_fev0_75=s.grade_fev0_75 if child else "",
+                        n_acceptable=sum(1 for a in acc if a.acceptable_fev1 and a.acceptable_fvc),
+                        n_blows=len(result.recordings), n_acceptable_fev1=sum(a.acceptable_fev1 for a in acc),
+                        n_acceptable_fvc=sum(a.acceptable_fvc for a in acc), fev1_spread_l=s.fev1_spread_l,
+                        fev1_spread_pct=pct(s.fev1_spread_l, top_fev1), fvc_spread_l=s.fvc_spread_l,
+                        fvc_spread_pct=pct(s.fvc_spread_l, top_fvc),
+                        repeatability_limit_l=0.100 if child else 0.150,
+                        repeatability_limit_pct=10.0 if child else None)
+
+
 def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "", patient_identifier: str = "",
                            birth_date: str = "", acquired_at: datetime | None = None, device_label: str = "",
                            performer_label: str = "", btps_note: str = "", calibration_note: str = "",
                            calibration_warning: bool = False) -> SpirometryReportData:
-    """The GP's report of an examination: curves of the shown blows (reported one highlighted), the parameter table
-    with reference values and the post-bronchodilator columns when present, grades and per-blow messages."""
-    from asalee_devices.reports.spirometry_pdf import BlowCurve, ParameterRow, SpirometryReportData
+    """The GP's report of an examination, every word in the examination's language and the GP's vocabulary
+    (VEMS, CVF... in French): curves of the acceptable or usable blows (reported one highlighted, aligned on their
+    back-extrapolated time zero), the parameter table with reference values and the post-bronchodilator columns when
+    present, the grades and repeatability of each phase, the per-blow values with the reasons a blow does not count.
+    The nurse's coaching sentences and the stopping advice are not the GP's: they are left out."""
+    from asalee_devices.messages.spirometry import (
+        BLOW_LABEL,
+        GP_NOT_ANALYSABLE,
+        PARAMETER_LABELS,
+        SEX_WORDS,
+        btps_explanation,
+        gp_reasons,
+    )
+    from asalee_devices.reports.spirometry_pdf import (
+        BlowCurve,
+        ParameterRow,
+        SpirometryReportData,
+    )
 
     lang = exam.lang
     pre = exam.phase_result("pre")
@@ -369,15 +419,18 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
             def _s(v: float | None, k: float = scale) -> float | None:
                 return None if v is None else v * k
 
-            rows.append(ParameterRow(name=p.label, unit=unit, measured=_s(p.measured), predicted=_s(p.predicted),
+            label = PARAMETER_LABELS[p.name][lang] if p.name in PARAMETER_LABELS else p.label
+            rows.append(ParameterRow(name=label, unit=unit, measured=_s(p.measured), predicted=_s(p.predicted),
                                      lln=_s(p.lln), z_score=p.z_score, percent_predicted=p.percent_predicted,
                                      post_measured=_s(q.measured) if q is not None else None,
                                      post_change_percent=change,
                                      post_change_abs=bd_by_name[p.name][0] if p.name in bd_by_name else None,
                                      post_change_pct_predicted=(bd_by_name[p.name][1] if p.name in bd_by_name
-                                                                else None)))
+                                                                else None),
+                                     post_z_score=q.z_score if q is not None else None, code=p.name))
     blows: list[BlowCurve] = []
     messages: list[str] = []
+    qualities: list[PhaseQuality] = []
     for result in (pre, post):
         if result is None:
             continue
@@ -386,26 +439,36 @@ def spirometry_report_data(exam: SpirometryExamination, *, patient_name: str = "
             rec = result.recordings[i]
             assert session is not None
             blow = session.blows[k]
-            acc = blow.acceptability
-            label = f"{'Post ' if result.phase == 'post' else ''}{i + 1}"
-            blows.append(BlowCurve(label=label, flow_l_s=rec.flow_l_s, fs_hz=rec.fs_hz,
-                                   acceptable=acc.acceptable_fev1 and acc.acceptable_fvc,
+            acc, ind = blow.acceptability, blow.indices
+            blows.append(BlowCurve(label=BLOW_LABEL[lang][result.phase].format(n=i + 1), flow_l_s=rec.flow_l_s,
+                                   fs_hz=rec.fs_hz, acceptable=acc.acceptable_fev1 and acc.acceptable_fvc,
                                    reported=session.best_test_index == k, phase=result.phase,
-                                   messages=blow_messages(acc, lang)))
+                                   messages=blow_messages(acc, lang),
+                                   usable=acc.acceptable_fev1 or acc.acceptable_fvc or acc.usable_fev1
+                                   or acc.usable_fvc,
+                                   t0_s=ind.t0_s, end_s=_finite(ind.exhaled_segment_end_s), fev1_l=ind.fev1_l,
+                                   fvc_l=ind.fvc_l, pef_l_s=ind.pef_l_s, bev_l=ind.bev_l, fet_s=ind.fet_s,
+                                   acceptable_fev1=acc.acceptable_fev1, acceptable_fvc=acc.acceptable_fvc,
+                                   usable_fev1=acc.usable_fev1, usable_fvc=acc.usable_fvc,
+                                   reasons=gp_reasons(acc, lang)))
         for i in range(len(result.recordings)):
             if i not in result.analysed:
-                messages.append(f"{i + 1}: " + _NOT_ANALYSABLE[lang].format(reason="signal"))
+                messages.append(GP_NOT_ANALYSABLE[lang].format(
+                    label=BLOW_LABEL[lang][result.phase].format(n=i + 1), reason="signal"))
         if session is not None:
-            messages.append(ADVICE_MESSAGES[session.advice_code][lang])
+            qualities.append(_phase_quality(result, exam.reports_fev0_75))
     s = pre.session if pre is not None else None
     subject = exam.subject
     n_acc = sum(1 for b in (s.blows if s else ()) if b.acceptability.acceptable_fev1 and b.acceptability.acceptable_fvc)
+    explanation = btps_explanation({r.btps.source for r in pre.recordings}, lang) if pre is not None else ""
+    labels = (PARAMETER_LABELS["fev1"][lang], PARAMETER_LABELS["fvc"][lang], PARAMETER_LABELS["fev0_75"][lang])
     return SpirometryReportData(
-        patient_name=patient_name, patient_identifier=patient_identifier, birth_date=birth_date,
-        sex=subject.sex if subject else "", age_years=subject.age_years if subject else None,
+        patient_name=patient_name, patient_identifier=patient_identifier, birth_date=_report_date(birth_date),
+        sex=SEX_WORDS[subject.sex][lang] if subject else "", age_years=subject.age_years if subject else None,
         height_cm=subject.height_cm if subject else None, acquired_at=acquired_at, device_label=device_label,
         performer_label=performer_label, equation=EQUATION_LABELS.get(subject.equation, "") if subject else "",
         grade_fev1=s.grade_fev1 if s else "", grade_fvc=s.grade_fvc if s else "", n_acceptable=n_acc if s else None,
         grade_fev0_75=s.grade_fev0_75 if s and exam.reports_fev0_75 else "",
-        btps_note=btps_note, calibration_note=calibration_note, calibration_warning=calibration_warning,
-        rows=tuple(rows), blows=tuple(blows), session_messages=tuple(messages), lang=lang)
+        btps_note=btps_note, btps_explanation=explanation, calibration_note=calibration_note,
+        calibration_warning=calibration_warning, rows=tuple(rows), blows=tuple(blows),
+        session_messages=tuple(messages), lang=lang, quality=tuple(qualities), grade_labels=labels)
