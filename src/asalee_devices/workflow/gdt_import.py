@@ -228,9 +228,9 @@ class GdtImporter:
         pdf = _read_bounded(pdfs[0].path, "PDF report") if pdfs else None
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         when = performed_at(record, path)
-        if ecg_files:
-            return self._ecg(record, path, patient, ecg_files[0], pdf, digest, when)
         params = spirometry_parameters(record)
+        if ecg_files and not params:  # an XML/DICOM export beside spirometry values is not an ECG
+            return self._ecg(record, path, patient, ecg_files[0], pdf, digest, when)
         if not params:
             raise FormatError("The GDT result has neither spirometry values nor an ECG file", field="8410",
                               expected="test lines 8410/8420/8421 (FEV1, FVC...) or an ECG file in 6305")

@@ -1,0 +1,199 @@
+"""GDT against public examples and independent public parsers (issue 19, see tests/fixtures/gdt/README.md).
+
+- A 6310 with the structure of a published, practically validated device export (MEDISTAR + TOPCON CT-1P, in the
+  public repository marckurze/XDT-MEDISTAR): no 8100, 9218 or 9206, CP 437 by default, repeated 6220/6205 text
+  lines. Our reader parses every field; the importer refuses it (no spirometry values, no ECG file) with a clear
+  reason and imports nothing.
+- Attachments grouped as that project writes them for MEDISTAR (6302 document name, 6303 the extension upper-cased,
+  6304 description, 6305 path): a spirometry result with a PDF *and* an XML export is a spirometry, not an ECG.
+- 9206 = 3 read as Windows-1252, as the Elexis GDT plug-in does (``GDTConstants.ZEICHENSATZ_ISO8859_1_ANSI_CP_1252``
+  -> ``"Cp1252"``): the bytes 0x80-0x9F of an "ANSI" file are letters (œ, ’, €), not C1 control characters.
+- One record per file: a second 8000 line is refused (the independent parsers disagree on it: GNUmed's
+  ``split_xdt_file`` splits there, Elexis's ``getValueIfExists`` keeps the last value of each field).
+- Bad input: a half-written file that never completes, a 50 MB file: refused with a clear reason, nothing imported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.devices.test_gdt_bridge import FIXTURES, PDF, Bridge, _res
+from tests.hprim.test_hprim_demo import parse_hprim
+
+from asalee_devices.drivers.gdt import decode, encode
+from asalee_devices.errors import FormatError
+
+XML = b"<?xml version='1.0' encoding='UTF-8'?><SpirometryExport vendor='test'/>\n"
+
+
+def _lines(data: bytes) -> list[tuple[int, str, bytes]]:
+    """LLL, FFFF and content of each line, read without the codec."""
+    assert data.endswith(b"\r\n")
+    return [(int(raw[:3]), raw[3:7].decode("ascii"), raw[7:]) for raw in data[:-2].split(b"\r\n")]
+
+
+def _nothing_imported(b: Bridge) -> None:
+    assert not b.record.exists() or not list(b.record.iterdir())
+    assert b.importer.outbox.counts() == {"pending": 0, "sent": 0, "acknowledged": 0, "failed": 0}
+    assert not b.importer.recordings_dir.exists() or not list(b.importer.recordings_dir.iterdir())
+
+
+@pytest.fixture
+def bridge(tmp_path: Path):  # type: ignore[no-untyped-def]
+    b = Bridge(tmp_path)
+    yield b
+    b.close()
+
+
+# --- the structure of a published device export (MEDISTAR + TOPCON CT-1P) ---------------------------------------
+
+def test_a_validated_device_export_without_framing_fields_is_read_field_by_field() -> None:
+    data = (FIXTURES / "medistar_ct1p_style_6310.gdt").read_bytes()
+    independent = _lines(data)
+    assert all(lll == len(content) + 9 for lll, _, content in independent)  # the rule holds on every line
+    rec = decode(data)
+    assert (rec.record_type, rec.charset, rec.version) == ("6310", "2", "02.10")  # CP 437 default; read as 2.1
+    assert rec.warnings == ("no GDT version (9218): read as 2.1", "no record length (8100) in a GDT 2.1 record")
+    expected = [(fid, content.decode("cp437")) for _, fid, content in independent]
+    assert [(f.fid, f.content) for f in rec.fields] == expected  # every field, in order, nothing dropped
+    assert [f.line for f in rec.fields] == list(range(1, len(independent) + 1))
+    assert rec.get("3102") == "Zoé" and "µm" in rec.all("6205")[1]  # 0x82 and 0xE6 in IBM CP 437
+    assert rec.all("6220") == ["Pachymetrie", "RA: 0.552"] and len(rec.all("6205")) == 5
+
+
+def test_a_result_with_neither_spirometry_values_nor_an_ecg_file_is_refused_clearly(bridge: Bridge) -> None:
+    bridge.drop("medistar_ct1p_style_6310.gdt")
+    status, reason = bridge.scan()["medistar_ct1p_style_6310.gdt"]
+    assert status == "failed" and "neither spirometry values nor an ECG file" in reason
+    assert reason in (bridge.inbox / "failed" / "medistar_ct1p_style_6310.gdt.reason.txt").read_text("utf-8")
+    _nothing_imported(bridge)
+
+
+# --- attachments as MEDISTAR receives them: a PDF and an XML export beside a spirometry ---------------------------
+
+def test_attachment_groups_are_read_as_medistar_writes_them() -> None:
+    from asalee_devices.workflow.gdt_import import attachments
+
+    rec = decode((FIXTURES / "spirometry_6310_pdf_and_xml.gdt").read_bytes())
+    files = attachments(rec, Path("/exchange"))
+    assert [(a.archive_number, a.file_format, a.description, a.path) for a in files] == [
+        ("spiro_4711", "PDF", "Compte rendu de spirométrie", Path("/exchange/spiro_4711.pdf")),
+        ("spiro_4711_export", "XML", "Export XML du logiciel", Path("/exchange/spiro_4711.xml")),
+    ]
+
+
+def test_a_spirometry_with_an_xml_export_beside_its_pdf_is_imported_as_a_spirometry(bridge: Bridge) -> None:
+    (bridge.inbox / "spiro_4711.pdf").write_bytes(PDF)
+    (bridge.inbox / "spiro_4711.xml").write_bytes(XML)
+    bridge.drop("spirometry_6310_pdf_and_xml.gdt")
+    status, reason = bridge.scan()["spirometry_6310_pdf_and_xml.gdt"]
+    assert status == "done", reason
+    (hpr,) = bridge.record.glob("*.hpr")
+    res = _res(hpr)
+    assert res["VEMS"][4:9] == ["2.94", "L", "2.07", "3.47", "N"]
+    assert res["VEMS/CVF"][4:9] == ["88.4", "%", "70.1", "", "N"]
+    assert res["Résultats calculés par"][4] == "logiciel de l'appareil (SPIR SPIRO)"
+    assert hpr.with_suffix(".pdf").read_bytes() == PDF  # the vendor's PDF, not the XML
+
+
+# --- 9206 = 3 is "ANSI": Windows-1252, as Elexis reads it ---------------------------------------------------------
+
+def _ansi(fields: list[tuple[str, bytes]]) -> bytes:
+    lines = [f"{len(c) + 9:03d}{fid}".encode() + c + b"\r\n" for fid, c in [("8000", b"6310"), ("9218", b"03.00"),
+                                                                               ("9206", b"3"), *fields]]
+    return b"".join(lines)
+
+
+def test_charset_3_bytes_0x80_0x9f_are_windows_1252_letters_not_control_characters() -> None:
+    rec = decode(_ansi([("3101", b"TESTPATIENT-C\x9cUR"), ("6220", b"Courbe d\x92aspect normal \x80")]))
+    assert rec.get("3101") == "TESTPATIENT-CœUR"
+    assert rec.get("6220") == "Courbe d’aspect normal €"
+    assert not any(0x80 <= ord(ch) < 0xA0 for f in rec.fields for ch in f.content)
+    with pytest.raises(FormatError, match="line 4: byte outside the declared character set"):
+        decode(_ansi([("3101", b"TEST\x81")]))  # 0x81 is not a character of Windows-1252
+    assert b"0163102L\x9cTITIA\r\n" in encode("6302", [("3102", "LœTITIA")], charset="3")  # written the same way
+    assert b"0153101M\xfcller\r\n" in encode("6301", [("3101", "Müller")], charset="3")  # ISO 8859-1's own range
+
+
+def test_an_ansi_name_reaches_fhir_as_its_letters(tmp_path: Path) -> None:
+    data = (FIXTURES / "spirometry_6310.gdt").read_bytes().replace(b"0203101TESTPATIENT", b"0253101TESTPATIENT-C\x8cUR")
+    data = data.replace(b"014810000739", b"014810000744")
+    b = Bridge(tmp_path, sink="folder")
+    try:
+        (b.inbox / "spiro_4711.pdf").write_bytes(PDF)
+        b.drop("ansi.gdt", data)
+        assert b.scan()["ansi.gdt"][0] == "done"
+    finally:
+        b.close()
+    (bundle,) = b.record.glob("*.json")
+    patient = next(e["resource"] for e in json.loads(bundle.read_bytes())["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+    assert patient["name"][0]["family"] == "TESTPATIENT-CŒUR"
+
+
+# --- one record per file -----------------------------------------------------------------------------------------
+
+def test_two_records_in_one_file_are_refused_naming_the_second() -> None:
+    one = encode("6310", [("3000", "4711"), ("3101", "TESTPATIENT"), ("8410", "FEV1"), ("8420", "2.94")],
+                 version="03.00")
+    two = encode("6310", [("3000", "4712"), ("3101", "AUTRE"), ("8410", "FEV1"), ("8420", "1.10")], version="03.00")
+    with pytest.raises(FormatError, match="line 8: a second record") as err:
+        decode(one + two)
+    assert "one record per file" in str(err.value)
+
+
+def test_two_records_in_one_file_go_to_failed_and_nothing_is_imported(bridge: Bridge) -> None:
+    data = (FIXTURES / "spirometry_6310_v30_cp437.gdt").read_bytes()
+    (bridge.inbox / "spiro_4711.pdf").write_bytes(PDF)
+    bridge.drop("double.gdt", data + data.replace(b"01384202.94", b"01384201.10"))
+    status, reason = bridge.scan()["double.gdt"]
+    assert status == "failed" and "a second record (8000)" in reason
+    _nothing_imported(bridge)
+
+
+# --- bad input ---------------------------------------------------------------------------------------------------
+
+def test_a_half_written_file_that_never_completes_is_refused_and_nothing_imported(tmp_path: Path) -> None:
+    b = Bridge(tmp_path, settle_s=2.0)
+    try:
+        (b.inbox / "spiro_4711.pdf").write_bytes(PDF)
+        data = (FIXTURES / "spirometry_6310.gdt").read_bytes()
+        b.drop("spirometry_6310.gdt", data[:300])  # the vendor program stopped mid-line
+        assert b.scan() == {}
+        b.now += 5  # stable: it is read, and refused whole
+        status, reason = b.scan()["spirometry_6310.gdt"]
+        assert status == "failed" and "GDT line 23: last line not ended by CR LF: the file is incomplete" in reason, reason
+        cut_at_a_line = data[: data.index(b"0128410FVC")]  # whole lines only: 8100 says the rest is missing
+        b.drop("cut.gdt", cut_at_a_line)
+        b.now += 5
+        assert b.scan() == {}
+        b.now += 5
+        status, reason = b.scan()["cut.gdt"]
+        assert status == "failed" and "record length (field 8100) does not match the file" in reason
+        _nothing_imported(b)
+    finally:
+        b.close()
+
+
+def test_a_50_mb_file_is_refused_whole_with_its_reason_beside_it(bridge: Bridge) -> None:
+    path = bridge.inbox / "huge.gdt"
+    with path.open("wb") as fh:
+        fh.write((FIXTURES / "spirometry_6310.gdt").read_bytes())
+        fh.truncate(50 * 1024 * 1024)
+    status, reason = bridge.scan()["huge.gdt"]
+    assert status == "failed" and "GDT file too large" in reason and "52428800" in reason
+    assert (bridge.inbox / "failed" / "huge.gdt").stat().st_size == 50 * 1024 * 1024
+    assert "GDT file too large" in (bridge.inbox / "failed" / "huge.gdt.reason.txt").read_text("utf-8")
+    _nothing_imported(bridge)
+
+
+def test_hprim_of_an_ansi_name_is_transliterated_not_dropped(bridge: Bridge) -> None:
+    data = (FIXTURES / "spirometry_6310.gdt").read_bytes().replace(b"0203101TESTPATIENT", b"0253101TESTPATIENT-C\x8cUR")
+    data = data.replace(b"014810000739", b"014810000744")
+    (bridge.inbox / "spiro_4711.pdf").write_bytes(PDF)
+    bridge.drop("ansi.gdt", data)
+    assert bridge.scan()["ansi.gdt"][0] == "done"
+    (hpr,) = bridge.record.glob("*.hpr")
+    assert parse_hprim(hpr.read_bytes()).header["family"] == "TESTPATIENT-COEUR"
