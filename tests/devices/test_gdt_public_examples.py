@@ -197,3 +197,71 @@ def test_hprim_of_an_ansi_name_is_transliterated_not_dropped(bridge: Bridge) -> 
     assert bridge.scan()["ansi.gdt"][0] == "done"
     (hpr,) = bridge.record.glob("*.hpr")
     assert parse_hprim(hpr.read_bytes()).header["family"] == "TESTPATIENT-COEUR"
+
+
+# --- every spirometry fixture becomes the same canonical examination, whatever the sink ---------------------------
+
+#: the fixtures' test ids, as a reader independent of workflow/gdt_import.py maps them
+_IDS = {"FEV1": "fev1", "FVC": "fvc", "FEV1%FVC": "fev1_fvc", "PEF": "pef", "FEF25-75": "fef25_75", "FEV6": "fev6",
+        "FET": "fet"}
+
+
+def _independent_tests(data: bytes, charset: str) -> dict[str, dict[str, float | None]]:
+    tests: list[dict[str, str]] = []
+    for _, fid, content in _lines(data):
+        text = content.decode(charset)
+        if fid == "8410":
+            tests.append({"id": text})
+        elif tests and fid in ("8420", "8421", "8461", "8462"):
+            tests[-1][fid] = text
+    out: dict[str, dict[str, float | None]] = {}
+    for t in tests:
+        scale = 0.01 if t.get("8421") == "%" else 1.0
+
+        def num(fid: str, t: dict[str, str] = t, scale: float = scale) -> float | None:
+            return float(t[fid].replace(",", ".")) * scale if fid in t else None
+
+        out[_IDS[t["id"]]] = {"measured": num("8420"), "lln": num("8461"), "uln": num("8462")}
+    return out
+
+
+@pytest.mark.parametrize(("name", "charset"), [("spirometry_6310.gdt", "cp1252"),
+                                               ("spirometry_6310_v30_cp437.gdt", "cp437"),
+                                               ("spirometry_6310_pdf_and_xml.gdt", "cp1252")])
+def test_each_spirometry_fixture_is_one_canonical_examination_whatever_the_sink(
+        tmp_path: Path, name: str, charset: str) -> None:
+    import hashlib
+
+    data = (FIXTURES / name).read_bytes()
+    expected = _independent_tests(data, charset)
+    stored: dict[str, bytes] = {}
+    for sink in ("hprim", "folder"):
+        b = Bridge(tmp_path / sink, sink=sink)
+        try:
+            (b.inbox / "spiro_4711.pdf").write_bytes(PDF)
+            (b.inbox / "spiro_4711.xml").write_bytes(XML)
+            b.drop(name, data)
+            assert b.scan()[name][0] == "done"
+            (folder,) = b.importer.recordings_dir.iterdir()
+            stored[sink] = (folder / "results.json").read_bytes()
+            manifest = json.loads((folder / "exam.json").read_bytes())
+            assert manifest["kind"] == "spirometry" and manifest["recordings"] == []
+            assert manifest["computed_by"] == "logiciel de l'appareil (SPIR SPIRO)"
+            assert manifest["source"]["format"] == "GDT" and manifest["source"]["file"] == name
+            assert manifest["source"]["sha256"] == hashlib.sha256(data).hexdigest()
+            assert manifest["performed_at"].startswith("2026-12-02T10:15:00")
+            assert (folder / "report.pdf").read_bytes() == PDF
+        finally:
+            b.close()
+    assert stored["hprim"] == stored["folder"]  # one canonical result, whatever renders it
+    results = json.loads(stored["hprim"])
+    assert (results["kind"], results["computed_by"]) == ("spirometry", "device")
+    params = {p["name"]: p for p in results["phases"]["pre"]["parameters"]}
+    assert set(params) == set(expected)
+    for pname, want in expected.items():
+        got = params[pname]
+        for key, value in want.items():
+            assert got[key] == (None if value is None else pytest.approx(value, rel=1e-12)), (pname, key)
+        assert got["predicted"] is got["z_score"] is got["percent_predicted"] is got["equation"] is None
+    assert params["fev1_fvc"]["unit"] == "" and params["fev1"]["unit"] == params["fvc"]["unit"] == "L"
+    assert "pef" not in params or params["pef"]["unit"] == "L/s"
