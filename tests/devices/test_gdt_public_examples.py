@@ -94,7 +94,7 @@ def test_a_spirometry_with_an_xml_export_beside_its_pdf_is_imported_as_a_spirome
     res = _res(hpr)
     assert res["VEMS"][4:9] == ["2.94", "L", "2.07", "3.47", "N"]
     assert res["VEMS/CVF"][4:9] == ["88.4", "%", "70.1", "", "N"]
-    assert res["Résultats calculés par"][4] == "logiciel de l'appareil (SPIR SPIRO)"
+    assert res["Résultats calculés par"][4] == "logiciel de l'appareil (SPIR LUFU02)"  # 8402 from the GDT 2.1 table
     assert hpr.with_suffix(".pdf").read_bytes() == PDF  # the vendor's PDF, not the XML
 
 
@@ -246,7 +246,7 @@ def test_each_spirometry_fixture_is_one_canonical_examination_whatever_the_sink(
             stored[sink] = (folder / "results.json").read_bytes()
             manifest = json.loads((folder / "exam.json").read_bytes())
             assert manifest["kind"] == "spirometry" and manifest["recordings"] == []
-            assert manifest["computed_by"] == "logiciel de l'appareil (SPIR SPIRO)"
+            assert manifest["computed_by"] == f"logiciel de l'appareil (SPIR {decode(data).get('8402')})"
             assert manifest["source"]["format"] == "GDT" and manifest["source"]["file"] == name
             assert manifest["source"]["sha256"] == hashlib.sha256(data).hexdigest()
             assert manifest["performed_at"].startswith("2026-12-02T10:15:00")
@@ -265,3 +265,43 @@ def test_each_spirometry_fixture_is_one_canonical_examination_whatever_the_sink(
         assert got["predicted"] is got["z_score"] is got["percent_predicted"] is got["equation"] is None
     assert params["fev1_fvc"]["unit"] == "" and params["fev1"]["unit"] == params["fvc"]["unit"] == "L"
     assert "pef" not in params or params["pef"]["unit"] == "L/s"
+
+
+# --- the ECG fixture: SCP-ECG attached by a Windows path, analysed by our pipeline ----------------------------------
+
+def test_ecg_fixture_attaches_the_shared_scp_and_becomes_our_canonical_ecg_examination(
+        tmp_path: Path, shared_data: Path) -> None:
+    import shutil
+
+    from asalee_devices.drivers.ecg_files import read_ecg_file
+    from asalee_devices.signal.ecg.analysis import analyze_ecg
+    from asalee_devices.workflow.results import canonical_json, ecg_file_results
+
+    data = (FIXTURES / "ecg_6310_scp.gdt").read_bytes()
+    rec = decode(data)
+    assert [(f.fid, f.content) for f in rec.fields] == [(fid, c.decode("cp437")) for _, fid, c in _lines(data)]
+    assert (rec.version, rec.charset, rec.get("8402"), rec.get("6305")) == ("03.00", "2", "EKG01",
+                                                                             "C:\\EKG\\EXPORT\\Example.scp")
+    b = Bridge(tmp_path)
+    try:
+        scp = b.inbox / "Example.scp"  # the vendor program writes it beside the GDT file
+        shutil.copyfile(shared_data / "ecg" / "ecgtoolkit-example" / "Example.scp", scp)
+        b.drop("ecg_6310_scp.gdt")
+        status, reason = b.scan()["ecg_6310_scp.gdt"]
+        assert status == "done", reason
+        (folder,) = b.importer.recordings_dir.iterdir()
+        manifest = json.loads((folder / "exam.json").read_bytes())
+        assert manifest["kind"] == "ecg" and "computed_by" not in manifest  # computed by us, not the vendor
+        assert manifest["source"] == {"format": "GDT", "gdt_version": "03.00", "file": "ecg_6310_scp.gdt",
+                                      "sha256": manifest["source"]["sha256"]}
+        mains_hz = float(b.importer.config.watch.mains_hz or b.importer.config.mains_hz)
+        ecg = read_ecg_file(scp)
+        expected = canonical_json(ecg_file_results(analyze_ecg(ecg.recording, mains_hz=mains_hz), mains_hz))
+        assert (folder / "results.json").read_bytes() == expected
+        (hpr,) = b.record.glob("*.hpr")
+        res = _res(hpr)
+        assert res["Interprétation"][4] == "tracé non interprété"
+        assert hpr.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"  # no vendor PDF: our printed ECG
+        assert scp.exists()  # read in place, never moved
+    finally:
+        b.close()
