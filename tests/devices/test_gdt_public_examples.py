@@ -305,3 +305,11 @@ def test_ecg_fixture_attaches_the_shared_scp_and_becomes_our_canonical_ecg_exami
         assert scp.exists()  # read in place, never moved
     finally:
         b.close()
+
+
+def test_a_file_referenced_as_the_pdf_report_that_is_not_a_pdf_is_refused(bridge: Bridge) -> None:
+    (bridge.inbox / "spiro_4711.pdf").write_bytes(b"root:x:0:0:root:/root:/bin/bash\n")  # 6303 PDF, any file
+    bridge.drop("spirometry_6310.gdt")
+    status, reason = bridge.scan()["spirometry_6310.gdt"]
+    assert status == "failed" and "is not a PDF" in reason and "spiro_4711.pdf" in reason
+    _nothing_imported(bridge)

@@ -226,6 +226,9 @@ class GdtImporter:
                      or a.path.suffix.lower() in (".scp", ".xml", ".dcm")]
         pdfs = [a for a in files if a.file_format == "PDF" or a.path.suffix.lower() == ".pdf"]
         pdf = _read_bounded(pdfs[0].path, "PDF report") if pdfs else None
+        if pdf is not None and not pdf.startswith(b"%PDF-"):  # never deliver whatever file 6305 names as the report
+            raise FormatError("The PDF report the GDT result refers to is not a PDF", field="6305",
+                              value=pdfs[0].path.name, expected="a PDF file (starting with %PDF-)")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         when = performed_at(record, path)
         params = spirometry_parameters(record)
