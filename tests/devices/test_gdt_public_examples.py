@@ -313,3 +313,56 @@ def test_a_file_referenced_as_the_pdf_report_that_is_not_a_pdf_is_refused(bridge
     status, reason = bridge.scan()["spirometry_6310.gdt"]
     assert status == "failed" and "is not a PDF" in reason and "spiro_4711.pdf" in reason
     _nothing_imported(bridge)
+
+
+# --- the GDT 2.1 specification's own examples, as transcribed in albertzak/xdt (MIT) ------------------------------
+
+def test_the_specification_6301_example_is_read_and_our_writer_lays_out_its_lines_identically() -> None:
+    from asalee_devices.drivers.gdt.codec import _line
+
+    data = (FIXTURES / "spec_example_6301.gdt").read_bytes()
+    rec = decode(data)  # 8100 = 00173 is the file's size: the example is self-consistent
+    assert (rec.record_type, rec.version, rec.charset, rec.warnings) == ("6301", "02.10", "2", ())
+    assert rec.content_fields() == [("8315", "EKG_TYP1"), ("8316", "PRAX_EDV"), ("3000", "02345"),
+                                    ("3101", "Mustermann"), ("3102", "Franz"), ("3103", "01101945"),
+                                    ("3110", "1"), ("3622", "178"), ("3623", "079")]
+    for (_, fid, content), raw in zip(_lines(data), data[:-2].split(b"\r\n"), strict=True):
+        assert _line(fid, content) == raw + b"\r\n"  # our line writer gives the example's bytes, line by line
+    ours = encode("6301", rec.content_fields(), version="02.10", charset="2")
+    assert len(ours) == len(data) + len(b"01092062\r\n")  # the same record plus the 9206 line we always write
+    assert decode(ours).content_fields() == rec.content_fields()
+
+
+def test_the_specification_6310_example_as_transcribed_is_refused_at_its_first_lying_line(bridge: Bridge) -> None:
+    data = (FIXTURES / "spec_example_6310_as_transcribed.gdt").read_bytes()
+    with pytest.raises(FormatError, match=r"GDT line 3: declared line length does not match the line") as err:
+        decode(data)  # "0198315PRAX_EDV": 19 declared, 17 bytes
+    assert "19" in str(err.value) and "17" in str(err.value)
+    bridge.drop("spec_example_6310_as_transcribed.gdt")
+    status, reason = bridge.scan()["spec_example_6310_as_transcribed.gdt"]
+    assert status == "failed" and "GDT line 3: declared line length does not match the line" in reason
+    _nothing_imported(bridge)
+
+
+def test_the_specification_6310_example_relengthed_is_read_whole_and_refused_as_no_spirometry(
+        bridge: Bridge) -> None:
+    data = (FIXTURES / "spec_example_6310_relengthed.gdt").read_bytes()
+    transcribed = (FIXTURES / "spec_example_6310_as_transcribed.gdt").read_bytes()
+    rec = decode(data)
+    same = [(fid, c.decode("cp437")) for _, fid, c in _lines(transcribed)
+            if fid not in ("8000", "8100", "9206", "9218")]
+    assert rec.content_fields() == same  # every field of the example, contents untouched (spaces kept)
+    assert rec.all("6228")[2] == "          Tagphase       Nachtphase   proz. Abfall"
+    assert rec.all("8410") == ["SYSMXTG", "SYSMNTG"] and rec.all("8432") == ["23101998", "24101998"]
+    assert rec.get("3632") == "079"  # the example's own field id (3623, weight, in the field table)
+    bridge.drop("spec_example_6310_relengthed.gdt")
+    status, reason = bridge.scan()["spec_example_6310_relengthed.gdt"]
+    assert status == "failed" and "neither spirometry values nor an ECG file" in reason  # a 24 h blood pressure
+    _nothing_imported(bridge)
+
+
+def test_a_6301_in_the_results_folder_is_refused_as_not_a_result(bridge: Bridge) -> None:
+    bridge.drop("spec_example_6301.gdt")
+    status, reason = bridge.scan()["spec_example_6301.gdt"]
+    assert status == "failed" and "Only GDT results (record 6310)" in reason
+    _nothing_imported(bridge)
