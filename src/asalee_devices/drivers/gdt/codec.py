@@ -5,8 +5,8 @@ line in bytes *including* the length, the 4-digit field id and the CRLF (so cont
 character set. The first line is field 8000 (record type); 8100 (record length in bytes, 5 digits, the whole file
 including its own line) follows in GDT 2.1; 9218 is the GDT version (``02.10``, ``03.00``); 9206 the character set
 (1 = 7-bit ASCII, 2 = IBM CP 437 — the default when absent —, 3 = ISO 8859-1/ANSI, read as Windows-1252). One
-record per file: a second 8000 line refuses the file. Field ids and values follow the
-GDT 2.1 field table as implemented by the public Elexis GDT plug-in (see docs/gdt.md).
+record per file: a second 8000 line refuses the file. Field ids and values follow the GDT 2.1 field table as
+implemented by the public Elexis GDT plug-in (see docs/gdt.md).
 
 Decoding bounds the file size and the number of lines before allocating, checks every line's declared length
 against its bytes, the record length, the character set, and reports the first problem as :class:`FormatError` with
