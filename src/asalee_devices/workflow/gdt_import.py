@@ -226,11 +226,14 @@ class GdtImporter:
                      or a.path.suffix.lower() in (".scp", ".xml", ".dcm")]
         pdfs = [a for a in files if a.file_format == "PDF" or a.path.suffix.lower() == ".pdf"]
         pdf = _read_bounded(pdfs[0].path, "PDF report") if pdfs else None
+        if pdf is not None and not pdf.startswith(b"%PDF-"):  # never deliver whatever file 6305 names as the report
+            raise FormatError("The PDF report the GDT result refers to is not a PDF", field="6305",
+                              value=pdfs[0].path.name, expected="a PDF file (starting with %PDF-)")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         when = performed_at(record, path)
-        if ecg_files:
-            return self._ecg(record, path, patient, ecg_files[0], pdf, digest, when)
         params = spirometry_parameters(record)
+        if ecg_files and not params:  # an XML/DICOM export beside spirometry values is not an ECG
+            return self._ecg(record, path, patient, ecg_files[0], pdf, digest, when)
         if not params:
             raise FormatError("The GDT result has neither spirometry values nor an ECG file", field="8410",
                               expected="test lines 8410/8420/8421 (FEV1, FVC...) or an ECG file in 6305")

@@ -4,8 +4,9 @@ A GDT file is one record; each line is ``LLLFFFF<content>CRLF`` where ``LLL`` (3
 line in bytes *including* the length, the 4-digit field id and the CRLF (so content bytes + 9), in the record's
 character set. The first line is field 8000 (record type); 8100 (record length in bytes, 5 digits, the whole file
 including its own line) follows in GDT 2.1; 9218 is the GDT version (``02.10``, ``03.00``); 9206 the character set
-(1 = 7-bit ASCII, 2 = IBM CP 437 — the default when absent —, 3 = ISO 8859-1/ANSI). Field ids and values follow the
-GDT 2.1 field table as implemented by the public Elexis GDT plug-in (see docs/gdt.md).
+(1 = 7-bit ASCII, 2 = IBM CP 437 — the default when absent —, 3 = ISO 8859-1/ANSI, read as Windows-1252). One
+record per file: a second 8000 line refuses the file. Field ids and values follow the GDT 2.1 field table as
+implemented by the public Elexis GDT plug-in (see docs/gdt.md).
 
 Decoding bounds the file size and the number of lines before allocating, checks every line's declared length
 against its bytes, the record length, the character set, and reports the first problem as :class:`FormatError` with
@@ -36,7 +37,10 @@ RECORD_TYPES: Mapping[str, str] = {
 #: GDT version field (9218) values.
 VERSIONS: Mapping[str, str] = {"02.10": "2.1", "03.00": "3.0"}
 #: Character set field (9206) values -> Python codec.
-CHARSETS: Mapping[str, str] = {"1": "ascii", "2": "cp437", "3": "iso-8859-1"}
+#: 3 is "ISO 8859-1 (ANSI)": what Windows programs write as ANSI is Windows-1252, ISO 8859-1 with letters (€ œ ’ ...)
+#: instead of C1 control characters at 0x80-0x9F; read and written as such, as the Elexis GDT plug-in does
+#: (``GDTConstants.ZEICHENSATZ_ISO8859_1_ANSI_CP_1252`` -> ``Cp1252``). Its five undefined bytes are refused.
+CHARSETS: Mapping[str, str] = {"1": "ascii", "2": "cp437", "3": "cp1252"}
 DEFAULT_CHARSET = "2"
 
 #: Field ids used by asalee-devices (GDT 2.1 names).
@@ -144,6 +148,9 @@ def decode(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> GdtRecord:
         raise FormatError("Too many GDT lines", field="lines", expected=f"at most {MAX_LINES}")
     body = data[:-2] if data.endswith(CRLF) else data
     raw_lines = body.split(CRLF)
+    if not data.endswith(CRLF):  # first: a file cut short (or still being written) is reported as such
+        raise _error("last line not ended by CR LF: the file is incomplete", len(raw_lines),
+                     "every line ended by CR LF (a complete GDT file)")
     parsed: list[tuple[str, bytes, int]] = []
     for n, raw in enumerate(raw_lines, start=1):
         if b"\r" in raw or b"\n" in raw:
@@ -159,10 +166,11 @@ def decode(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> GdtRecord:
             raise _error("declared line length does not match the line", n,
                          f"{len(raw) + 2} (content bytes + 9, CR LF included)", declared)
         parsed.append((head[3:7].decode("ascii"), raw[7:], n))
-    if not data.endswith(CRLF):
-        raise _error("last line not ended by CR LF", len(raw_lines), "every line ended by CR LF")
     if parsed[0][0] != "8000":
         raise _error("a GDT record starts with field 8000 (record type)", 1, "8000", parsed[0][0])
+    second = next((n for fid, _, n in parsed[1:] if fid == "8000"), None)
+    if second is not None:  # never merged into the first, never split: the exporting program is misconfigured
+        raise _error("a second record (8000) in the file", second, "one record per file (GDT file exchange)")
     record_type = parsed[0][1].decode("latin-1")
     if record_type not in RECORD_TYPES:
         raise _error("unknown record type", 1, ", ".join(RECORD_TYPES), record_type)
@@ -170,7 +178,7 @@ def decode(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> GdtRecord:
     codec = CHARSETS.get(charset)
     if codec is None:
         line = next(n for fid, _, n in parsed if fid == "9206")
-        raise _error("unknown character set (field 9206)", line, "1 (7-bit), 2 (IBM CP 437) or 3 (ISO 8859-1)",
+        raise _error("unknown character set (field 9206)", line, "1 (7-bit), 2 (IBM CP 437) or 3 (ISO 8859-1/ANSI)",
                      charset)
     fields: list[GdtField] = []
     for fid, content, n in parsed:
