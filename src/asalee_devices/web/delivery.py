@@ -123,7 +123,8 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
                                       performer_label=nurse,
                                       btps_note=btps_note(pre.recordings, lang) if pre is not None else "")
         return render_spirometry_pdf(data)
-    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields
+    from asalee_devices.workflow.ecg_printout import render_ecg_report
 
     analysis = exam.exam.kept_analysis
     if analysis is None:
@@ -133,7 +134,7 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
                            acquired_at=exam.started_at, device_label=_device_label(exam.identity),
                            performer_label=nurse, quality_verdict=q.verdict, quality_messages=q.messages(lang),
                            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, **analysis_fields(analysis, lang))
-    return render_ecg_pdf(analysis.cleaned, ctx)
+    return render_ecg_report(analysis, ctx)
 
 
 def unknown_device() -> DeviceIdentity:

@@ -438,7 +438,8 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
                 performed_at: datetime, layout: EcgLayout | None = None) -> DeliveryResult:
     """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation."""
     from asalee_devices.fhir_out.ecg import ecg_bundle
-    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields
+    from asalee_devices.workflow.ecg_printout import render_ecg_report
 
     exam_id, folder, manifest_sha = store_ecg(exam, device=device, performed_at=performed_at,
                                               recordings_root=setup.recordings_dir)
@@ -458,7 +459,7 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
                                quality_verdict=verdict[setup.lang][q.verdict], quality_messages=q.messages(setup.lang),
                                heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang,
                                **analysis_fields(analysis, setup.lang))
-    pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)
+    pdf = render_ecg_report(analysis, ctx_pdf, layout)
     pdf_path = folder / REPORT
     if renders_own_payload(setup.config.sink.type):
         return _send_rendered(setup, exam_id=exam_id, kind="ecg", folder=folder, results=results, pdf=pdf,
