@@ -246,3 +246,15 @@ def test_interpreted_version_is_the_same_tracing_with_the_gps_words(tmp_path: Pa
     assert "Conclusion du médecin : Rythme sinusal à 68/min. Pas d'anomalie de la repolarisation." in text
     assert "Énoncés codés : Rythme sinusal ; ECG normal" in text
     assert "non interprété" not in text and "non interprété" in _flat(t_orig[0])
+
+
+def test_every_path_builds_its_header_with_report_context() -> None:
+    """One header format everywhere: the demo/CLI delivery, the web app, ``ecg import`` / watched folder / GDT
+    build their ECG header with ``workflow.ecg_printout.report_context`` (no other EcgReportContext in src/)."""
+    src = Path(__file__).resolve().parents[1] / "src" / "asalee_devices"
+    builders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                      if "EcgReportContext(" in p.read_text(encoding="utf-8"))
+    assert builders == ["reports/ecg_pdf.py", "workflow/ecg_printout.py"], builders
+    callers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                     if "report_context(" in p.read_text(encoding="utf-8") and "ecg_printout" not in p.name)
+    assert {"web/delivery.py", "workflow/delivery.py", "workflow/ecg_file_import.py"} <= set(callers), callers

@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 from reportlab.lib.colors import Color
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from asalee_devices import __version__
@@ -274,8 +275,6 @@ def _draw_lead_off(c: Canvas, rec: EcgPrintout, plan: PagePlan, lang: Lang) -> N
             c.setStrokeColor(LEAD_OFF)
             c.rect(_mm(x), _mm(y0), _mm(w), _mm(h), stroke=1, fill=0)
             c.setFont("Helvetica-Bold", 6)
-            from reportlab.pdfbase.pdfmetrics import stringWidth
-
             if stringWidth(label, "Helvetica-Bold", 6) <= _mm(w - 1.0):
                 tw = stringWidth(label, "Helvetica-Bold", 6)
                 c.setFillColor(Color(1, 1, 1))
@@ -288,8 +287,6 @@ def _draw_lead_off(c: Canvas, rec: EcgPrintout, plan: PagePlan, lang: Lang) -> N
 def wrap(text: str, font: str, size: float, width_mm: float) -> list[str]:
     """``text`` broken at spaces into lines no wider than ``width_mm`` in ``font`` at ``size`` pt (a word longer
     than the width is broken inside); nothing is cut."""
-    from reportlab.pdfbase.pdfmetrics import stringWidth
-
     limit = _mm(width_mm)
     lines: list[str] = []
     current = ""
@@ -540,7 +537,7 @@ def render_ecg_pdf(
     buf = io.BytesIO()
     page_w, page_h = A4_LANDSCAPE_MM
     c = Canvas(buf, pagesize=(_mm(page_w), _mm(page_h)), invariant=True, pageCompression=1)
-    c.setTitle(tx["title"])
+    c.setTitle(tx["title"] if interpretation is None else f"{tx['title']} — {_status_line(ctx, interpretation)}")
     c.setAuthor("asalee-devices")
     c.setCreator(f"asalee-devices {__version__}")
     _draw_grid(c, plan)
