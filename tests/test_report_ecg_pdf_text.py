@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.ecg.test_no_interpretation import _PATTERN as INTERPRETIVE
 
 from asalee_devices.drivers.ecg_files.base import FormatWarning
 from asalee_devices.fhir_out.context import PatientContext
@@ -72,7 +73,7 @@ def test_renderer_imports_nothing_from_signal() -> None:
             "from datetime import datetime\n"
             "leads = ('I','II','III','aVR','aVL','aVF','V1','V2','V3','V4','V5','V6')\n"
             "p = EcgPrintout(np.zeros((12, 5000)), 500.0, leads, lead_off=np.ones((12, 5000), bool), "
-            "band_low_hz=0.05, band_high_hz=150.0, band_class='diagnostic')\n"
+            "band_low_hz=0.05, band_high_hz=150.0, band_class='iec')\n"
             "gp = GpInterpretation('x', ('y',), 'Dr Z', datetime(2026, 1, 1), 1)\n"
             "assert render_ecg_pdf(p, EcgReportContext(), interpretation=gp).startswith(b'%PDF')\n"
             "bad = sorted(m for m in sys.modules if m.startswith('asalee_devices.signal'))\n"
@@ -96,7 +97,7 @@ def test_one_header_format_in_french(tmp_path: Path) -> None:
     assert "INS (matricule NIR) : 2 79 03 51 215 189 89 — identité qualifiée (INS de test)" in text
     assert "Enregistré le : 14/03/2026 09:05:07" in text
     assert "Qualité technique : acceptable" in text and text.count("Qualité technique") == 1
-    assert "Bande passante : 0,06–151 Hz ; filtre secteur 50 Hz : non — bande diagnostique (CEI 60601-2-25)" in text
+    assert "Bande passante : 0,06–151 Hz ; filtre secteur 50 Hz : non — couvre la bande 0,05–150 Hz de la CEI 60601-2-25" in text
     assert "Filtres — asalee-devices : passe-haut 0,05 Hz (phase nulle), passe-bas 150 Hz (phase nulle)" in text
     assert "1979-03-14" not in text and "female" not in text
 
@@ -126,6 +127,7 @@ def test_french_report_has_no_english_term(tmp_path: Path) -> None:
     print(text[:1200])
     found = [w for w in ENGLISH if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", text)]
     assert not found, found
+    assert INTERPRETIVE.search(text) is None, INTERPRETIVE.search(text)  # "hors interprétation": no such word
     assert "Fichier : acquisition à 1000 Hz, tracés enregistrés à 500 Hz" in text
     assert "somme de contrôle (CRC) incorrecte" in text and "écart au format toléré (code some_future_code)" in text
     assert "Qualité technique : insuffisante — nouvel enregistrement conseillé" in text
@@ -138,7 +140,7 @@ def test_english_report_keeps_english_words(tmp_path: Path) -> None:
     with doc:
         text = _flat(texts[0])
     assert "Patient: TESTPATIENT Marie Louise, born 14/03/1979, female" in text
-    assert "Technical quality: acceptable" in text and "diagnostic band (IEC 60601-2-25)" in text
+    assert "Technical quality: acceptable" in text and "covers the IEC 60601-2-25 0.05–150 Hz band" in text
 
 
 def _assert_inside(pages: list[Any]) -> int:
@@ -220,8 +222,8 @@ def test_electrode_off_time_is_hatched_and_labelled(tmp_path: Path) -> None:
 
 
 def test_band_class_thresholds() -> None:
-    assert band_class(0.062, 151.0) == "diagnostic"
-    assert band_class(None, None) == "diagnostic"
+    assert band_class(0.062, 151.0) == "iec"
+    assert band_class(None, None) == "iec"
     assert band_class(0.05, 40.0) == "high_cut_low"
     assert band_class(0.5, 150.0) == "low_cut_high"
     assert band_class(0.67, 40.0) == "both"

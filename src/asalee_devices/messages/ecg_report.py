@@ -83,23 +83,22 @@ VERDICT: dict[Lang, dict[str, str]] = {
     "en": {"acceptable": "acceptable", "retake": "insufficient — new recording advised"},
 }
 
-#: how the effective band compares with the diagnostic band of IEC 60601-2-25 / AHA 2007 (0.05-150 Hz adults)
+#: how the effective band compares with the band IEC 60601-2-25 / AHA 2007 ask of a resting ECG (0.05-150 Hz for
+#: adults); worded without "diagnostic" (the printout never uses a diagnosis word, see tests/ecg/test_no_interpretation)
 BAND_CLASS: dict[Lang, dict[str, str]] = {
     "fr": {
-        "diagnostic": "bande diagnostique (CEI 60601-2-25), appareil et logiciel compris",
-        "high_cut_low": "coupure haute sous les 150 Hz de la bande diagnostique (CEI 60601-2-25) : amplitudes des "
-                        "QRS possiblement réduites",
-        "low_cut_high": "coupure basse au-dessus des 0,05 Hz de la bande diagnostique (CEI 60601-2-25) : segment ST "
-                        "possiblement déformé",
-        "both": "plus étroite que la bande diagnostique 0,05–150 Hz (CEI 60601-2-25)",
+        "iec": "couvre la bande 0,05–150 Hz de la CEI 60601-2-25 (appareil + logiciel)",
+        "high_cut_low": "coupure haute sous les 150 Hz de la CEI 60601-2-25 : amplitudes des QRS possiblement "
+                        "réduites",
+        "low_cut_high": "coupure basse au-dessus des 0,05 Hz de la CEI 60601-2-25 : segment ST possiblement "
+                        "déformé",
+        "both": "plus étroite que la bande 0,05–150 Hz de la CEI 60601-2-25",
     },
     "en": {
-        "diagnostic": "diagnostic band (IEC 60601-2-25), device and software included",
-        "high_cut_low": "upper cut-off below the 150 Hz of the diagnostic band (IEC 60601-2-25): QRS amplitudes may "
-                        "be reduced",
-        "low_cut_high": "lower cut-off above the 0.05 Hz of the diagnostic band (IEC 60601-2-25): ST segment may be "
-                        "distorted",
-        "both": "narrower than the 0.05–150 Hz diagnostic band (IEC 60601-2-25)",
+        "iec": "covers the IEC 60601-2-25 0.05–150 Hz band (device + software)",
+        "high_cut_low": "upper cut-off below the 150 Hz of IEC 60601-2-25: QRS amplitudes may be reduced",
+        "low_cut_high": "lower cut-off above the 0.05 Hz of IEC 60601-2-25: ST segment may be distorted",
+        "both": "narrower than the IEC 60601-2-25 0.05–150 Hz band",
     },
 }
 

@@ -31,7 +31,7 @@ from asalee_devices.messages.ecg_report import BAND_CLASS, HEADER, band_words, f
 from asalee_devices.reports.ecg_layout import A4_LANDSCAPE_MM, PT_PER_MM, EcgLayout, PagePlan, plan_page
 
 Lang = Literal["fr", "en"]
-BandClass = Literal["diagnostic", "high_cut_low", "low_cut_high", "both"]
+BandClass = Literal["iec", "high_cut_low", "low_cut_high", "both"]
 
 GRID_MINOR = Color(0.98, 0.80, 0.80)
 GRID_MAJOR = Color(0.90, 0.45, 0.45)
@@ -391,7 +391,26 @@ def _status_line(ctx: EcgReportContext, interpretation: GpInterpretation | None)
     return tx["interpreted"].format(gp=interpretation.gp_name, when=when, version=interpretation.version)
 
 
-def _left_texts(rec: EcgPrintout, ctx: EcgReportContext) -> list[str]:
+def _segment_lines(parts: tuple[str, ...], font: str, size: float, width_mm: float, leading_mm: float) -> list[_Line]:
+    """``parts`` joined by " — " on a line while they fit, a part that does not fit starting the next line (a part
+    wider than the column is wrapped)."""
+    out: list[_Line] = []
+    current = ""
+    for part in parts:
+        trial = f"{current} — {part}" if current else part
+        if stringWidth(trial, font, size) <= _mm(width_mm):
+            current = trial
+            continue
+        if current:
+            out.append(_Line(current, font, size, leading_mm))
+        *full, current = wrap(part, font, size, width_mm) or [""]
+        out += [_Line(t, font, size, leading_mm) for t in full]
+    if current:
+        out.append(_Line(current, font, size, leading_mm))
+    return out
+
+
+def _left_texts(rec: EcgPrintout, ctx: EcgReportContext) -> list[str | tuple[str, ...]]:
     tx = _TEXT[ctx.lang]
     s = sep(ctx.lang)
     when = ctx.acquired_at.strftime("%d/%m/%Y %H:%M:%S") if ctx.acquired_at else tx["unknown"]
@@ -400,13 +419,13 @@ def _left_texts(rec: EcgPrintout, ctx: EcgReportContext) -> list[str]:
         patient += f", {tx['born']} {ctx.birth_date}"
     if ctx.sex:
         patient += f", {ctx.sex}"
-    out = [f"{tx['patient']}{s}{patient}"]
+    out: list[str | tuple[str, ...]] = [f"{tx['patient']}{s}{patient}"]
     if ctx.patient_identifier:
         out.append(ctx.patient_identifier)
-    device = f"{tx['device']}{s}{ctx.device_label or tx['unknown']}"
+    parts = [f"{tx['acquired']}{s}{when}", f"{tx['device']}{s}{ctx.device_label or tx['unknown']}"]
     if ctx.performer_label:
-        device += f" — {tx['performer']}{s}{ctx.performer_label}"
-    out += [f"{tx['acquired']}{s}{when}", device]
+        parts.append(f"{tx['performer']}{s}{ctx.performer_label}")
+    out.append(tuple(parts))
     sampling = (f"{tx['fs']}{s}{number(rec.fs_hz, None, ctx.lang)} Hz, {number(rec.duration_s, 1, ctx.lang)} s, "
                 + ", ".join(rec.leads))
     if rec.derived_leads:
@@ -572,7 +591,9 @@ def render_ecg_pdf(
         over_interp = block[len(shown):]
     right_x = left + LEFT_COLUMN_MM + COLUMN_GAP_MM
     right_w = page_w - right_x - MARGIN_MM
-    left_lines = [ln for t in _left_texts(printout, ctx) for ln in _lines(t, "Helvetica", 8, LEFT_COLUMN_MM, 3.3)]
+    left_lines = [ln for t in _left_texts(printout, ctx)
+                  for ln in (_segment_lines(t, "Helvetica", 8, LEFT_COLUMN_MM, 3.3) if isinstance(t, tuple)
+                             else _lines(t, "Helvetica", 8, LEFT_COLUMN_MM, 3.3))]
     _, over_left = _place(c, left_lines, left, y, bottom)
     _, over_right = _place(c, _right_lines(ctx, right_w), right_x, y, bottom)
     rest: list[_Line] = []

@@ -45,7 +45,7 @@ def band_class(low_hz: float | None, high_hz: float | None) -> BandClass:
     low_ok = low_hz is None or low_hz <= DIAGNOSTIC_LOW_MAX_HZ
     high_ok = high_hz is None or high_hz >= DIAGNOSTIC_HIGH_MIN_HZ
     if low_ok and high_ok:
-        return "diagnostic"
+        return "iec"
     if low_ok:
         return "high_cut_low"
     return "low_cut_high" if high_ok else "both"
