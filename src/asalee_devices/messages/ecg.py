@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from asalee_devices.messages.ecg_report import band_words
 from asalee_devices.signal.ecg.chain import Band
 from asalee_devices.signal.ecg.results import NoteCode, TechnicalNote
 
@@ -64,4 +63,11 @@ def notes_text(notes: tuple[TechnicalNote, ...], lang: Lang = "fr", *, for_gp: b
 def band_text(band: Band, mains_hz: float, lang: Lang = "fr") -> str:
     """The effective band of the whole chain in plain words: ``Bande passante : 0,05–150 Hz ; filtre secteur
     50 Hz : non`` (the -3 dB points of :func:`~asalee_devices.signal.ecg.chain.chain_band`)."""
-    return band_words(band.low_hz, band.high_hz, band.nyquist_hz, band.mains_filtered_hz, mains_hz, lang)
+    low = "0" if band.low_hz is None else number(band.low_hz, 2 if band.low_hz < 1 else 0, lang)
+    high = number(band.high_hz if band.high_hz is not None else band.nyquist_hz, 0, lang)
+    mains = number(mains_hz, None, lang)
+    if lang == "fr":
+        filtered = "oui" if band.mains_filtered_hz else "non"
+        return f"Bande passante : {low}–{high} Hz ; filtre secteur {mains} Hz : {filtered}"
+    filtered = "yes" if band.mains_filtered_hz else "no"
+    return f"Bandwidth: {low}–{high} Hz; {mains} Hz mains filter: {filtered}"
