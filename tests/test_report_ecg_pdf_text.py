@@ -251,12 +251,14 @@ def test_interpreted_version_is_the_same_tracing_with_the_gps_words(tmp_path: Pa
 
 
 def test_every_path_builds_its_header_with_report_context() -> None:
-    """One header format everywhere: the demo/CLI delivery, the web app, ``ecg import`` / watched folder / GDT
-    build their ECG header with ``workflow.ecg_printout.report_context`` (no other EcgReportContext in src/)."""
+    """One header format everywhere: the demo/CLI delivery (and the web app through it), ``ecg import`` / watched
+    folder / GDT build their ECG header with ``workflow.ecg_printout.report_context``: no other module of src/
+    constructs an EcgReportContext."""
     src = Path(__file__).resolve().parents[1] / "src" / "asalee_devices"
     builders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                       if "EcgReportContext(" in p.read_text(encoding="utf-8"))
     assert builders == ["reports/ecg_pdf.py", "workflow/ecg_printout.py"], builders
     callers = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                      if "report_context(" in p.read_text(encoding="utf-8") and "ecg_printout" not in p.name)
-    assert {"web/delivery.py", "workflow/delivery.py", "workflow/ecg_file_import.py"} <= set(callers), callers
+    assert {"workflow/delivery.py", "workflow/ecg_file_import.py"} <= set(callers), callers  # the web goes through
+    # workflow.delivery (the CLI's path) or calls report_context itself
