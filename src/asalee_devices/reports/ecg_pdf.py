@@ -601,7 +601,7 @@ def render_ecg_pdf(
         if part:
             if rest:
                 rest.append(_Line("", "Helvetica", 8, 2.0))
-            rest += [_Line(ln.text, ln.font, ln.size_pt, ln.leading_mm) for ln in part]
+            rest += part
     more = _paginate(rest, _CONTINUATION_MM)
     _footer(c, plan, ctx, 1 + len(more))
     _continuation_pages(c, ctx, more, left)
