@@ -286,3 +286,14 @@ def test_the_part_recorded_before_the_electrode_came_off_is_printed(tmp_path: Pa
             print(f"{lead} ({seg.t_start_s:.1f}-{seg.t_stop_s:.1f} s): {len(inside)} of {len(column)} curves of "
                   "the column within 15 mm of its baseline")
             assert len(inside) == 1, lead
+
+
+def test_device_label_in_the_reports_language() -> None:
+    from asalee_devices.drivers.identity import DeviceIdentity
+    from asalee_devices.workflow.ecg_printout import device_label
+
+    dev = DeviceIdentity("Asalee Sim", "ECG12-SIM", "SIM-1", "1.2.0")
+    assert device_label(dev) == "Asalee Sim ECG12-SIM (n° SIM-1, fw 1.2.0)"
+    assert device_label(dev, lang="en") == "Asalee Sim ECG12-SIM (s/n SIM-1, fw 1.2.0)"
+    assert device_label(DeviceIdentity("unknown", "unknown", "unknown", "", "web"), "scp-ecg") == "scp-ecg"
+    assert device_label(None, "aecg") == "aecg"

@@ -129,7 +129,7 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
     if analysis is None:
         raise InputError("No ECG capture kept yet", field="capture", expected="an analysed capture")
     ctx = report_context(exam.patient.ctx, analysis, lang=lang, acquired_at=exam.started_at,
-                         device=device_label(exam.identity), performer=nurse)
+                         device=device_label(exam.identity, lang=lang), performer=nurse)
     return render_ecg_report(analysis, ctx)
 
 

@@ -449,7 +449,8 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
         _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "ecg", folder)
     ctx_pdf = report_context(setup.patient, analysis, lang=setup.lang, acquired_at=performed_at,
-                             device=device_label(device), performer=f"{setup.performer.given} {setup.performer.family}")
+                             device=device_label(device, lang=setup.lang),
+                             performer=f"{setup.performer.given} {setup.performer.family}")
     pdf = render_ecg_report(analysis, ctx_pdf, layout)
     pdf_path = folder / REPORT
     if renders_own_payload(setup.config.sink.type):
