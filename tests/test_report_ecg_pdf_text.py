@@ -297,3 +297,17 @@ def test_device_label_in_the_reports_language() -> None:
     assert device_label(dev, lang="en") == "Asalee Sim ECG12-SIM (s/n SIM-1, fw 1.2.0)"
     assert device_label(DeviceIdentity("unknown", "unknown", "unknown", "", "web"), "scp-ecg") == "scp-ecg"
     assert device_label(None, "aecg") == "aecg"
+
+
+def test_aware_times_are_printed_in_local_time(tmp_path: Path) -> None:
+    """The GP's interpretation time (stored in UTC) and the acquisition time read in the practice's local time."""
+    import os
+
+    code = ("import time, os\n"
+            "from datetime import datetime, timezone\n"
+            "from asalee_devices.reports.ecg_pdf import _local\n"
+            "utc = datetime(2026, 3, 15, 8, 0, tzinfo=timezone.utc)\n"
+            "print(_local(utc).strftime('%H:%M'), _local(datetime(2026, 3, 15, 8, 0)).strftime('%H:%M'))\n")
+    env = {**os.environ, "TZ": "Europe/Paris"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.stdout.split() == ["09:00", "08:00"], r.stdout + r.stderr  # CET = UTC+1 in March before the switch
