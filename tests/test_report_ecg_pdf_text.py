@@ -267,8 +267,11 @@ def test_every_path_builds_its_header_with_report_context() -> None:
 def test_the_part_recorded_before_the_electrode_came_off_is_printed(tmp_path: Path) -> None:
     """LA off from 6 s (the cart flags the leads and rails them): leads I, III, aVR, aVL, aVF are printed normally
     over 0-2.5 s, their curves within their row. The railed samples used to enter the zero-phase baseline filter and
-    drag the good part of those leads ~140 mV off the grid (clipped: blank leads with no marker)."""
+    drag the good part of those leads ~140 mV off the grid (clipped: blank leads with no marker), and the step was
+    taken for a pacing spike."""
     analysis = _analysis(electrode_off="LA", electrode_off_from_s=6.0)
+    # the step of the electrode coming off is no pacing spike (was: 1 spike at 6.000 s, a tick and a note)
+    assert analysis.pacing_spikes == () and not analysis.notes
     printout = printout_from_analysis(analysis)
     plan = plan_page(__import__("asalee_devices.reports.ecg_layout", fromlist=["EcgLayout"]).EcgLayout(),
                      printout.leads)
