@@ -32,8 +32,6 @@ FORBIDDEN = "asalee_devices.signal"
 #: Modules still reaching signal/ because another helper of the same integration owns them. The lead empties this
 #: set at merge (a module listed here that no longer reaches signal/ makes the test fail, so it cannot go stale).
 PENDING: frozenset[str] = frozenset({
-    # helper B (feat/20b-ecg-pdf) makes the ECG PDF pure: its input is built in workflow/
-    "asalee_devices.reports.ecg_pdf",
     # the dashboard's failure-reason words come from messages.spirometry, whose tables are keyed by
     # signal.spirometry.acceptability.Reason (helper H, feat/22h-signal-codes, owns messages/): pure once messages/
     # no longer imports signal/ at run time (the dashboard itself looks the words up by code string)

@@ -123,18 +123,14 @@ def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
                                       performer_label=nurse,
                                       btps_note=btps_note(pre.recordings, lang) if pre is not None else "")
         return render_spirometry_pdf(data)
-    from asalee_devices.messages.ecg import quality_messages
-    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+    from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
 
     analysis = exam.exam.kept_analysis
     if analysis is None:
         raise InputError("No ECG capture kept yet", field="capture", expected="an analysed capture")
-    q = analysis.quality
-    ctx = EcgReportContext(patient_name=name, patient_identifier=ident, birth_date=birth, sex=exam.patient.ctx.sex,
-                           acquired_at=exam.started_at, device_label=_device_label(exam.identity),
-                           performer_label=nurse, quality_verdict=q.verdict, quality_messages=quality_messages(q, lang),
-                           heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, **analysis_fields(analysis, lang))
-    return render_ecg_pdf(analysis.cleaned, ctx)
+    ctx = report_context(exam.patient.ctx, analysis, lang=lang, acquired_at=exam.started_at,
+                         device=device_label(exam.identity, lang=lang), performer=nurse)
+    return render_ecg_report(analysis, ctx)
 
 
 def unknown_device() -> DeviceIdentity:

@@ -425,8 +425,7 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
     """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation."""
     from asalee_devices.canonical import load_results
     from asalee_devices.fhir_out.ecg import ecg_bundle
-    from asalee_devices.messages.ecg import quality_messages
-    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+    from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
     from asalee_devices.workflow.results import ecg_trace
 
     exam_id, folder, manifest_sha = store_ecg(exam, device=device, performed_at=performed_at,
@@ -437,17 +436,10 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
     if analysis is None:
         _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "ecg", folder)
-    name, ident, birth = _identity_labels(setup)
-    q = analysis.quality
-    verdict = {"fr": {"acceptable": "Qualité technique acceptable", "retake": "Qualité technique insuffisante"},
-               "en": {"acceptable": "Technical quality acceptable", "retake": "Technical quality insufficient"}}
-    ctx_pdf = EcgReportContext(patient_name=name, patient_identifier=ident, birth_date=birth,
-                               sex=setup.patient.sex, acquired_at=performed_at, device_label=_device_label(device),
-                               performer_label=f"{setup.performer.given} {setup.performer.family}",
-                               quality_verdict=verdict[setup.lang][q.verdict], quality_messages=quality_messages(q, setup.lang),
-                               heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang,
-                               **analysis_fields(analysis, setup.lang))
-    pdf = render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)
+    ctx_pdf = report_context(setup.patient, analysis, lang=setup.lang, acquired_at=performed_at,
+                             device=device_label(device, lang=setup.lang),
+                             performer=f"{setup.performer.given} {setup.performer.family}")
+    pdf = render_ecg_report(analysis, ctx_pdf, layout)
     pdf_path = folder / REPORT
     if renders_own_payload(setup.config.sink.type):
         return _send_rendered(setup, exam_id=exam_id, kind="ecg", folder=folder, results=results, pdf=pdf,
