@@ -80,6 +80,8 @@ class BaseExam:
     pdf_path: str = ""  # the delivered report
     message: str = ""  # the delivery message for the nurse
     protocol: str = ""  # the ASALEE protocol chosen by the nurse ("" = the configuration's default)
+    #: (what it was rendered from, PDF): the report the nurse previews, sent as is (web.delivery.report)
+    report: tuple[str, bytes] | None = field(default=None, repr=False)
 
     kind = "exam"
 
