@@ -189,3 +189,33 @@ def test_pacing_spikes_and_calibration_are_marked(tmp_path: Path) -> None:
     segments_at_1s = 3 + 1  # I, II, III in the first column + the II rhythm strip
     assert len(ticks) == segments_at_1s
     assert "étalonnage appareil" in text
+
+
+def test_interpreted_version_carries_the_gps_conclusion_in_place_of_the_notice(tmp_path: Path) -> None:
+    """The "interprété" version: the same tracing, the GP's conclusion, coded statements, name, date and version
+    instead of the "not interpreted" notice; the original version is unchanged by the existence of the other."""
+    from datetime import datetime
+
+    from asalee_devices.reports.ecg_pdf import GpInterpretation
+
+    rec = _pulse_recording()
+    ctx = EcgReportContext(patient_name="TESTNOM Prénom", quality_verdict="acceptable", heart_rate_bpm=72.0)
+    original = render_ecg_pdf(rec, ctx)
+    gp = GpInterpretation(conclusion_text="Rythme sinusal régulier, pas de trouble de repolarisation.",
+                          coded_statements=("Rythme sinusal",), gp_name="Dr TESTMÉDECIN Jean",
+                          interpreted_at=datetime(2026, 3, 14, 10, 30), version=2)
+    interpreted = render_ecg_pdf(rec, ctx, interpretation=gp)
+    assert render_ecg_pdf(rec, ctx) == original  # deterministic, the original untouched
+    doc, page = _page(interpreted, tmp_path)
+    with doc:
+        text = page.extract_text()
+        traces = [c for c in page.curves if c["linewidth"] == pytest.approx(0.5)]
+    flat = " ".join(text.split())
+    assert "Rythme sinusal régulier, pas de trouble de repolarisation." in flat
+    assert "Rythme sinusal" in flat and "Dr TESTMÉDECIN Jean" in flat
+    assert "14/03/2026 10:30" in flat and "version 2" in flat
+    assert "non interprété" not in flat
+    assert len(traces) == 13  # the same tracing
+    doc, page = _page(original, tmp_path)
+    with doc:
+        assert "non interprété" in page.extract_text() and "TESTMÉDECIN" not in page.extract_text()

@@ -51,6 +51,9 @@ _TEXT = {
         "unknown": "non renseigné",
         "calibration": "étalonnage appareil",
         "file": "Fichier",
+        "interpreted": "Tracé interprété par {gp} le {when} (version {version})",
+        "conclusion": "Conclusion du médecin",
+        "coded": "Énoncés codés",
     },
     "en": {
         "title": "12-lead ECG",
@@ -71,6 +74,9 @@ _TEXT = {
         "unknown": "not given",
         "calibration": "device calibration",
         "file": "File",
+        "interpreted": "Trace interpreted by {gp} on {when} (version {version})",
+        "conclusion": "Physician's conclusion",
+        "coded": "Coded statements",
     },
 }
 
@@ -101,6 +107,19 @@ class EcgReportContext:
     mains_hz: float = 50.0
     #: times (s) of the pacing spikes the analysis found (a tick above each on the trace)
     pacing_spikes_s: tuple[float, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class GpInterpretation:
+    """The GP's reading of the trace, printed on the "interprété" version of the report (the original version, "hors
+    interprétation", is kept unchanged beside it). ``coded_statements`` are the display labels of the coded
+    statements the GP picked; ``version`` counts the interpretations of the same examination (1 = first)."""
+
+    conclusion_text: str
+    coded_statements: tuple[str, ...]
+    gp_name: str
+    interpreted_at: datetime
+    version: int = 1
 
 
 def analysis_fields(analysis: EcgAnalysis, lang: Lang = "fr") -> dict[str, Any]:
@@ -276,7 +295,8 @@ def _draw_calibration_labels(c: Canvas, plan: PagePlan, ctx: EcgReportContext) -
     c.restoreState()
 
 
-def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: PagePlan) -> None:
+def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: PagePlan,
+                 interpretation: GpInterpretation | None = None) -> None:
     tx = _TEXT[ctx.lang]
     page_w, page_h = A4_LANDSCAPE_MM
     left = plan.grid_x_mm
@@ -285,7 +305,12 @@ def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: Page
     c.setFont("Helvetica-Bold", 12)
     c.drawString(_mm(left), _mm(top), tx["title"])
     c.setFont("Helvetica-Bold", 9)
-    c.drawString(_mm(left + 45), _mm(top), tx["not_interpreted"])
+    if interpretation is None:
+        c.drawString(_mm(left + 45), _mm(top), tx["not_interpreted"])
+    else:
+        c.drawString(_mm(left + 45), _mm(top), tx["interpreted"].format(
+            gp=interpretation.gp_name, when=interpretation.interpreted_at.strftime("%d/%m/%Y %H:%M"),
+            version=interpretation.version))
     c.setFont("Helvetica", 8)
     when = ctx.acquired_at.strftime("%d/%m/%Y %H:%M:%S") if ctx.acquired_at else tx["unknown"]
     patient = " ".join(p for p in (ctx.patient_name, ctx.patient_identifier) if p) or tx["unknown"]
@@ -308,6 +333,17 @@ def _draw_header(c: Canvas, rec: EcgRecording, ctx: EcgReportContext, plan: Page
         lines_left.append((f"{tx['file']} : " if ctx.lang == "fr" else f"{tx['file']}: ")
                           + "; ".join(ctx.file_warnings))
     y = top - 4.5
+    if interpretation is not None:
+        sep = " : " if ctx.lang == "fr" else ": "
+        block = [f"{tx['conclusion']}{sep}{interpretation.conclusion_text}"]
+        if interpretation.coded_statements:
+            block.append(f"{tx['coded']}{sep}" + " ; ".join(interpretation.coded_statements))
+        c.setFont("Helvetica-Bold", 8)
+        for line in block:
+            for part in wrap(line, "Helvetica-Bold", 8, 170.0):
+                c.drawString(_mm(left), _mm(y), part)
+                y -= 3.3
+        c.setFont("Helvetica", 8)
     for line in lines_left:
         for part in wrap(line, "Helvetica", 8, 170.0):
             c.drawString(_mm(left), _mm(y), part)
@@ -348,8 +384,14 @@ def render_ecg_pdf(
     recording: EcgRecording,
     context: EcgReportContext | None = None,
     layout: EcgLayout | None = None,
+    *,
+    interpretation: GpInterpretation | None = None,
 ) -> bytes:
     """Render the printed ECG as PDF bytes (one A4 landscape page, vector graphics).
+
+    Without ``interpretation`` the page says the trace is not interpreted ("hors interprétation"); with it, the same
+    page carries the GP's conclusion, coded statements, name, date and version in place of that notice (the
+    "interprété" version).
 
     The recording should be the cleaned trace (its ``applied_filters`` are printed). Missing samples (NaN, e.g.
     electrode off) leave gaps in the trace rather than a drawn line."""
@@ -366,7 +408,7 @@ def render_ecg_pdf(
     _draw_calibration(c, plan)
     _draw_traces(c, recording, plan)
     _draw_calibration_labels(c, plan, ctx)
-    _draw_header(c, recording, ctx, plan)
+    _draw_header(c, recording, ctx, plan, interpretation)
     c.showPage()
     c.save()
     return buf.getvalue()

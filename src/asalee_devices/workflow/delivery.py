@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from asalee_devices import __version__
 from asalee_devices.config import Config
@@ -46,6 +46,9 @@ from asalee_devices.workflow.rendered import prepare_rendered, renders_own_paylo
 from asalee_devices.workflow.results import canonical_json, ecg_results, spirometry_results
 from asalee_devices.workflow.setup import ExaminationSetup
 from asalee_devices.workflow.spirometry_exam import SpirometryExamination
+
+if TYPE_CHECKING:
+    from asalee_devices.reports.ecg_pdf import GpInterpretation
 
 log = logging.getLogger(__name__)
 
@@ -452,10 +455,13 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
 
 
 def ecg_report_pdf(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
-                   performed_at: datetime, layout: EcgLayout | None = None) -> bytes | None:
+                   performed_at: datetime, layout: EcgLayout | None = None,
+                   interpretation: GpInterpretation | None = None) -> bytes | None:
     """The kept capture at standard scale, exactly as :func:`deliver_ecg` sends it (the web preview shows these
-    bytes and passes them back as ``pdf``); None when no capture is kept."""
-    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+    bytes and passes them back as ``pdf``); with ``interpretation``, the "interprété" version of the same page
+    (the GP's final report). None when no capture is kept."""
+    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields
+    from asalee_devices.workflow.ecg_printout import render_ecg_report
 
     analysis = exam.kept_analysis
     if analysis is None:
@@ -470,7 +476,7 @@ def ecg_report_pdf(exam: EcgExamination, setup: ExaminationSetup, *, device: Dev
                                quality_verdict=verdict[setup.lang][q.verdict], quality_messages=q.messages(setup.lang),
                                heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang,
                                **analysis_fields(analysis, setup.lang))
-    return render_ecg_pdf(analysis.cleaned, ctx_pdf, layout)
+    return render_ecg_report(analysis, ctx_pdf, layout, interpretation=interpretation)
 
 
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,

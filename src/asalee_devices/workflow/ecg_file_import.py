@@ -213,7 +213,8 @@ class EcgFileImporter:
                            raw_sha256=digest, test_mode=cfg.test_mode, protocol=_default_protocol(cfg))
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:
-        from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields, render_ecg_pdf
+        from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields
+        from asalee_devices.workflow.ecg_printout import render_ecg_report
 
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         device = " ".join(x for x in (ecg.device.manufacturer, ecg.device.model) if x) or ecg.format
@@ -225,7 +226,7 @@ class EcgFileImporter:
             quality_messages=analysis.quality.messages(lang),
             heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, file_warnings=tuple(w.message for w in ecg.warnings),
             **analysis_fields(analysis, lang))
-        return render_ecg_pdf(analysis.cleaned, ctx)
+        return render_ecg_report(analysis, ctx)
 
     def close(self) -> None:
         self.sink.close()
