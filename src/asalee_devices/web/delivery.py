@@ -104,7 +104,7 @@ def unknown_device() -> DeviceIdentity:
     return DeviceIdentity("unknown", "unknown", "unknown", "", "web")
 
 
-def _setup(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> ExaminationSetup:
+def exam_setup(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> ExaminationSetup:
     from asalee_devices.workflow.setup import setup_from_config, with_protocol
 
     return with_protocol(setup_from_config(config, exam.patient.ctx, lang=lang),
@@ -145,7 +145,7 @@ def report(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"])
     analysed blow, no kept capture)."""
     from asalee_devices.workflow.delivery import ecg_report_pdf, spirometry_report_pdf
 
-    setup = _setup(exam, config, lang)
+    setup = exam_setup(exam, config, lang)
     device = exam.identity or unknown_device()
     with exam.lock:
         exam.exam.lang = lang
@@ -168,7 +168,7 @@ def deliver(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]
     bundle(s) queued in the outbox, one delivery attempt now. Run it on the outbox thread."""
     from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
 
-    setup = _setup(exam, config, lang)
+    setup = exam_setup(exam, config, lang)
     device = exam.identity or unknown_device()
     exam.exam.lang = lang
     if isinstance(exam, SpiroExam):
