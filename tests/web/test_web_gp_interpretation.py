@@ -164,3 +164,27 @@ def test_a_practice_replaces_the_list_with_its_own_file(tmp_path: Path) -> None:
         r = c.post(f"/api/gp/ecg/{eid}/interpretation",
                    json={"text": "ok", "codes": [{"system": "urn:oid:1.2.250.1.999", "code": "RS"}]})
         assert r.status_code == 200
+
+
+def test_amended_bundle_with_the_interpreted_pdf_passes_the_node_validators(tmp_path: Path) -> None:
+    """The version-2 update (status amended, conclusionCode with text, a local code, the interpreted PDF) through
+    the two Node validators (fhir.js and Medplum's validator, tests/node/validate.mjs)."""
+    import subprocess
+
+    from tests.fhir.test_fhir_node_validators import NODE_DIR, _node
+
+    node = _node()
+    with client(tmp_path) as c:
+        eid = _sent_ecg(c)
+        c.post(f"/api/gp/ecg/{eid}/interpretation", json={"text": "Premier avis", "codes": [SINUS]})
+        r = c.post(f"/api/gp/ecg/{eid}/interpretation", json={"text": "Avis corrigé", "codes": [LVH, {
+            "system": "http://asalee-devices.example.org/fhir/CodeSystem/ecg-statement", "code": "compare-previous"}]})
+        bundle = _payload(c, r.json()["delivery"]["message_id"])
+    assert _report(bundle)["status"] == "amended"
+    path = tmp_path / "amended.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    proc = subprocess.run([node, "--experimental-websocket", "--no-warnings", "validate.mjs", str(path)],
+                          cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
+    (line,) = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    print(f"\nNode validators on the amended interpretation bundle: {line}")
+    assert proc.returncode == 0, line
