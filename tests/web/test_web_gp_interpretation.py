@@ -188,3 +188,11 @@ def test_amended_bundle_with_the_interpreted_pdf_passes_the_node_validators(tmp_
     (line,) = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
     print(f"\nNode validators on the amended interpretation bundle: {line}")
     assert proc.returncode == 0, line
+
+
+@pytest.mark.parametrize("path", ["/api/gp/statements", "/api/gp/ecg/0123abcd/interpreted.pdf"])
+def test_the_new_gp_endpoints_need_the_token(tmp_path: Path, path: str) -> None:
+    with client(tmp_path) as c:
+        c.headers.pop("X-Asalee-Token")
+        r = c.get(path)
+        assert r.status_code == 401 and r.json()["error"] == "missing_token"
