@@ -19,12 +19,13 @@ from asalee_devices.config import Config
 from asalee_devices.devices.session import LiveBlock
 from asalee_devices.drivers.identity import DeviceIdentity
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
-from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
+from asalee_devices.reports.ecg_pdf import EcgReportContext
 from asalee_devices.simulators.generators.ecg import twelve_lead_ecg
 from asalee_devices.simulators.generators.spirometry import forced_expiration
 from asalee_devices.workflow.acquisition import run_spirometry
 from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
 from asalee_devices.workflow.ecg_exam import EcgExamination
+from asalee_devices.workflow.ecg_printout import render_ecg_report
 from asalee_devices.workflow.setup import DEMO_PATIENT, ReferenceSubject, setup_from_config
 from asalee_devices.workflow.spirometry_exam import BlowFeedback, SpirometryExamination
 
@@ -79,7 +80,7 @@ def main() -> None:
         ecg_times.append(time.perf_counter() - t0)
         assert fb.analysis is not None
         t0 = time.perf_counter()
-        render_ecg_pdf(fb.analysis.cleaned, EcgReportContext(patient_name="TEST", quality_verdict="ok"))
+        render_ecg_report(fb.analysis, EcgReportContext(patient_name="TEST", quality_verdict="ok"))
         pdf_times.append(time.perf_counter() - t0)
     print(f"ECG capture -> verdict (12 leads, 10 s, 500 Hz, cleaning + quality + R peaks): {_ms(ecg_times)}")
     print(f"ECG PDF render (3x4 + rhythm strip, cleaned trace): {_ms(pdf_times)} (target < 1000 ms)")

@@ -9,6 +9,7 @@ import numpy as np
 
 from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
 from asalee_devices.signal.ecg import from_leads
+from asalee_devices.workflow.ecg_printout import printout_from_recording
 
 
 def main() -> None:
@@ -18,7 +19,7 @@ def main() -> None:
     beat = 900 * np.exp(-(((t % 0.85) - 0.3) ** 2) / (2 * 0.012**2))
     leads = {n: beat * (0.5 + k / 8) + rng.normal(0, 15, t.size)
              for k, n in enumerate(["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"])}
-    rec = from_leads(leads, fs)
+    rec = printout_from_recording(from_leads(leads, fs))
     ctx = EcgReportContext(patient_name="TEST", quality_verdict="acceptable", heart_rate_bpm=70)
     times = []
     for _ in range(5):

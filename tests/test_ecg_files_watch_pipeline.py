@@ -260,7 +260,9 @@ def test_file_deviations_and_technical_notes_reach_the_pdf_and_the_bundle(tmp_pa
     (pdf,) = list(record.glob("*.pdf"))
     with pdfplumber.open(pdf) as doc:
         page = doc.pages[0].extract_text()
-    assert "Fichier : acquisition at 1000 Hz" in page and "Bande passante : 0,05–150 Hz" in page
+    # the deviation in the report's language (issue 20: no English sentence on the French PDF)
+    assert "Fichier : acquisition à 1000 Hz, tracés enregistrés à 500 Hz" in page
+    assert "acquisition at" not in page and "Bande passante : 0,05–150 Hz" in page
     assert "étalonnage" in page
     w.close()
     importer.close()

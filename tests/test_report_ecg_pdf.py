@@ -12,13 +12,20 @@ import pytest
 
 from asalee_devices.errors import InputError
 from asalee_devices.reports.ecg_layout import PT_PER_MM, EcgLayout
-from asalee_devices.reports.ecg_pdf import EcgReportContext, render_ecg_pdf
+from asalee_devices.reports.ecg_pdf import EcgReportContext
+from asalee_devices.reports.ecg_pdf import render_ecg_pdf as _render_printout
 from asalee_devices.signal.ecg import from_leads
 from asalee_devices.signal.filters import FilterStep
+from asalee_devices.workflow.ecg_printout import printout_from_recording
 
 pdfplumber = pytest.importorskip("pdfplumber")
 
 FS = 500.0
+
+
+def render_ecg_pdf(rec, context=None, layout=None, **kw):  # type: ignore[no-untyped-def]
+    """The renderer on the printout of a recording (how the workflow builds it)."""
+    return _render_printout(printout_from_recording(rec), context, layout, **kw)
 
 
 def _pulse_recording(t_on: float = 1.0, t_off: float = 2.0, amp_uv: float = 1000.0):  # type: ignore[no-untyped-def]

@@ -16,6 +16,9 @@ PT_PER_MM = 72.0 / 25.4
 
 A4_LANDSCAPE_MM = (297.0, 210.0)
 
+#: Height of the grid (4 rows of 37.5 mm: 3 lead rows + the rhythm strip), leaving 40 mm above it for the header.
+GRID_H_MM = 150.0
+
 LayoutName = Literal["3x4", "6x2"]
 
 _ARRANGEMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -94,7 +97,7 @@ def plan_page(layout: EcgLayout, available_leads: tuple[str, ...]) -> PagePlan:
     grid_w = 5.0 * round(grid_w / 5.0 + 0.49)  # whole 5-mm squares
     grid_x = round((page_w - grid_w) / 2.0, 1)
     grid_y = 12.0
-    grid_h = 160.0
+    grid_h = GRID_H_MM
     rows = [list(r) for r in layout.arrangement]
     has_rhythm = layout.rhythm_lead is not None and layout.rhythm_lead in available_leads
     n_rows = len(rows) + (1 if has_rhythm else 0)

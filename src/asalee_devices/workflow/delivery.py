@@ -460,22 +460,13 @@ def ecg_report_pdf(exam: EcgExamination, setup: ExaminationSetup, *, device: Dev
     """The kept capture at standard scale, exactly as :func:`deliver_ecg` sends it (the web preview shows these
     bytes and passes them back as ``pdf``); with ``interpretation``, the "interprété" version of the same page
     (the GP's final report). None when no capture is kept."""
-    from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields
-    from asalee_devices.workflow.ecg_printout import render_ecg_report
+    from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
 
     analysis = exam.kept_analysis
     if analysis is None:
         return None
-    name, ident, birth = _identity_labels(setup)
-    q = analysis.quality
-    verdict = {"fr": {"acceptable": "Qualité technique acceptable", "retake": "Qualité technique insuffisante"},
-               "en": {"acceptable": "Technical quality acceptable", "retake": "Technical quality insufficient"}}
-    ctx_pdf = EcgReportContext(patient_name=name, patient_identifier=ident, birth_date=birth,
-                               sex=setup.patient.sex, acquired_at=performed_at, device_label=_device_label(device),
-                               performer_label=f"{setup.performer.given} {setup.performer.family}",
-                               quality_verdict=verdict[setup.lang][q.verdict], quality_messages=q.messages(setup.lang),
-                               heart_rate_bpm=analysis.heart_rate_bpm, lang=setup.lang,
-                               **analysis_fields(analysis, setup.lang))
+    ctx_pdf = report_context(setup.patient, analysis, lang=setup.lang, acquired_at=performed_at,
+                             device=device_label(device), performer=f"{setup.performer.given} {setup.performer.family}")
     return render_ecg_report(analysis, ctx_pdf, layout, interpretation=interpretation)
 
 

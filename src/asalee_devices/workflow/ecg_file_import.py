@@ -42,11 +42,6 @@ log = logging.getLogger(__name__)
 
 KIND = "ecg"
 _SEX = {"male": "male", "female": "female", "other": "other"}
-_SEX_TEXT = {"fr": {"male": "homme", "female": "femme", "other": "autre", "unknown": ""},
-             "en": {"male": "male", "female": "female", "other": "other", "unknown": ""}}
-_VERDICT_TEXT = {"fr": {"acceptable": "acceptable", "retake": "nouvel enregistrement conseillé"},
-                 "en": {"acceptable": "acceptable", "retake": "retake advised"}}
-
 
 #: how the nurse completes an identity a file lacks (appended to the refusal the watched folder writes)
 _COMPLETE = "; or import the file with the checked identity: asalee-devices ecg import FILE --patient PATIENT.json"
@@ -213,19 +208,13 @@ class EcgFileImporter:
                            raw_sha256=digest, test_mode=cfg.test_mode, protocol=_default_protocol(cfg))
 
     def _pdf(self, ecg: EcgFile, analysis: EcgAnalysis, patient: PatientContext, performed: datetime) -> bytes:
-        from asalee_devices.reports.ecg_pdf import EcgReportContext, analysis_fields
-        from asalee_devices.workflow.ecg_printout import render_ecg_report
+        from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
 
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
-        device = " ".join(x for x in (ecg.device.manufacturer, ecg.device.model) if x) or ecg.format
-        ctx = EcgReportContext(
-            patient_name=f"{patient.family.upper()} {patient.given[0]}", patient_identifier=patient.local_id or "",
-            birth_date=patient.birth_date.isoformat(), sex=_SEX_TEXT[lang][patient.sex], acquired_at=performed,
-            device_label=device, performer_label=f"{self.config.nurse.given_name} {self.config.nurse.family_name}",
-            quality_verdict=_VERDICT_TEXT[lang][analysis.quality.verdict],
-            quality_messages=analysis.quality.messages(lang),
-            heart_rate_bpm=analysis.heart_rate_bpm, lang=lang, file_warnings=tuple(w.message for w in ecg.warnings),
-            **analysis_fields(analysis, lang))
+        ctx = report_context(patient, analysis, lang=lang, acquired_at=performed,
+                             device=device_label(ecg.device, ecg.format),
+                             performer=f"{self.config.nurse.given_name} {self.config.nurse.family_name}",
+                             file_warnings=ecg.warnings)
         return render_ecg_report(analysis, ctx)
 
     def close(self) -> None:
