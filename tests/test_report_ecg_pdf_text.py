@@ -262,3 +262,55 @@ def test_every_path_builds_its_header_with_report_context() -> None:
                      if "report_context(" in p.read_text(encoding="utf-8") and "ecg_printout" not in p.name)
     assert {"workflow/delivery.py", "workflow/ecg_file_import.py"} <= set(callers), callers  # the web goes through
     # workflow.delivery (the CLI's path) or calls report_context itself
+
+
+def test_the_part_recorded_before_the_electrode_came_off_is_printed(tmp_path: Path) -> None:
+    """LA off from 6 s (the cart flags the leads and rails them): leads I, III, aVR, aVL, aVF are printed normally
+    over 0-2.5 s, their curves within their row. The railed samples used to enter the zero-phase baseline filter and
+    drag the good part of those leads ~140 mV off the grid (clipped: blank leads with no marker), and the step was
+    taken for a pacing spike."""
+    analysis = _analysis(electrode_off="LA", electrode_off_from_s=6.0)
+    # the step of the electrode coming off is no pacing spike (was: 1 spike at 6.000 s, a tick and a note)
+    assert analysis.pacing_spikes == () and not analysis.notes
+    printout = printout_from_analysis(analysis)
+    plan = plan_page(__import__("asalee_devices.reports.ecg_layout", fromlist=["EcgLayout"]).EcgLayout(),
+                     printout.leads)
+    ctx = report_context(PATIENT, analysis, lang="fr", acquired_at=WHEN, device="", performer="")
+    _, pages, doc = _pages(render_ecg_pdf(printout, ctx), tmp_path)
+    with doc:
+        page = pages[0]
+        traces = [c for c in page.curves if c["linewidth"] == pytest.approx(0.5)]
+        for lead in ("I", "III", "aVR", "aVL", "aVF"):
+            (seg,) = [s for s in plan.segments if s.lead == lead]
+            x0_pt = seg.x_mm * PT_PER_MM
+            column = [c for c in traces if abs(c["x0"] - x0_pt) < 0.5 and (c["x1"] - c["x0"]) / PT_PER_MM > 60.0]
+            spans = [[(page.height - y) / PT_PER_MM - seg.baseline_y_mm for _, y in c["pts"]] for c in column]
+            inside = [sp for sp in spans if -15.0 < min(sp) and max(sp) < 15.0]
+            print(f"{lead} ({seg.t_start_s:.1f}-{seg.t_stop_s:.1f} s): {len(inside)} of {len(column)} curves of "
+                  "the column within 15 mm of its baseline")
+            assert len(inside) == 1, lead
+
+
+def test_device_label_in_the_reports_language() -> None:
+    from asalee_devices.drivers.identity import DeviceIdentity
+    from asalee_devices.workflow.ecg_printout import device_label
+
+    dev = DeviceIdentity("Asalee Sim", "ECG12-SIM", "SIM-1", "1.2.0")
+    assert device_label(dev) == "Asalee Sim ECG12-SIM (n° SIM-1, fw 1.2.0)"
+    assert device_label(dev, lang="en") == "Asalee Sim ECG12-SIM (s/n SIM-1, fw 1.2.0)"
+    assert device_label(DeviceIdentity("unknown", "unknown", "unknown", "", "web"), "scp-ecg") == "scp-ecg"
+    assert device_label(None, "aecg") == "aecg"
+
+
+def test_aware_times_are_printed_in_local_time(tmp_path: Path) -> None:
+    """The GP's interpretation time (stored in UTC) and the acquisition time read in the practice's local time."""
+    import os
+
+    code = ("import time, os\n"
+            "from datetime import datetime, timezone\n"
+            "from asalee_devices.reports.ecg_pdf import _local\n"
+            "utc = datetime(2026, 3, 15, 8, 0, tzinfo=timezone.utc)\n"
+            "print(_local(utc).strftime('%H:%M'), _local(datetime(2026, 3, 15, 8, 0)).strftime('%H:%M'))\n")
+    env = {**os.environ, "TZ": "Europe/Paris"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.stdout.split() == ["09:00", "08:00"], r.stdout + r.stderr  # CET = UTC+1 in March before the switch

@@ -383,11 +383,17 @@ LEFT_COLUMN_MM = 168.0
 COLUMN_GAP_MM = 5.0
 
 
+def _local(when: datetime) -> datetime:
+    """An aware time in the practice's local time (the GP reads the clock of the practice, not UTC); a naive one
+    (a device's own clock) as it is."""
+    return when.astimezone() if when.tzinfo is not None else when
+
+
 def _status_line(ctx: EcgReportContext, interpretation: GpInterpretation | None) -> str:
     tx = _TEXT[ctx.lang]
     if interpretation is None:
         return tx["not_interpreted"]
-    when = interpretation.interpreted_at.strftime("%d/%m/%Y %H:%M")
+    when = _local(interpretation.interpreted_at).strftime("%d/%m/%Y %H:%M")
     return tx["interpreted"].format(gp=interpretation.gp_name, when=when, version=interpretation.version)
 
 
@@ -413,7 +419,7 @@ def _segment_lines(parts: tuple[str, ...], font: str, size: float, width_mm: flo
 def _left_texts(rec: EcgPrintout, ctx: EcgReportContext) -> list[str | tuple[str, ...]]:
     tx = _TEXT[ctx.lang]
     s = sep(ctx.lang)
-    when = ctx.acquired_at.strftime("%d/%m/%Y %H:%M:%S") if ctx.acquired_at else tx["unknown"]
+    when = _local(ctx.acquired_at).strftime("%d/%m/%Y %H:%M:%S") if ctx.acquired_at else tx["unknown"]
     patient = ctx.patient_name or tx["unknown"]
     if ctx.birth_date:
         patient += f", {tx['born']} {ctx.birth_date}"
@@ -601,7 +607,7 @@ def render_ecg_pdf(
         if part:
             if rest:
                 rest.append(_Line("", "Helvetica", 8, 2.0))
-            rest += [_Line(ln.text, ln.font, ln.size_pt, ln.leading_mm) for ln in part]
+            rest += part
     more = _paginate(rest, _CONTINUATION_MM)
     _footer(c, plan, ctx, 1 + len(more))
     _continuation_pages(c, ctx, more, left)

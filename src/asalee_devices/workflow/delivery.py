@@ -466,7 +466,8 @@ def ecg_report_pdf(exam: EcgExamination, setup: ExaminationSetup, *, device: Dev
     if analysis is None:
         return None
     ctx_pdf = report_context(setup.patient, analysis, lang=setup.lang, acquired_at=performed_at,
-                             device=device_label(device), performer=f"{setup.performer.given} {setup.performer.family}")
+                             device=device_label(device, lang=setup.lang),
+                             performer=f"{setup.performer.given} {setup.performer.family}")
     return render_ecg_report(analysis, ctx_pdf, layout, interpretation=interpretation)
 
 

@@ -212,7 +212,7 @@ class EcgFileImporter:
 
         lang: Literal["fr", "en"] = "en" if self.config.lang == "en" else "fr"
         ctx = report_context(patient, analysis, lang=lang, acquired_at=performed,
-                             device=device_label(ecg.device, ecg.format),
+                             device=device_label(ecg.device, ecg.format, lang),
                              performer=f"{self.config.nurse.given_name} {self.config.nurse.family_name}",
                              file_warnings=ecg.warnings)
         return render_ecg_report(analysis, ctx)

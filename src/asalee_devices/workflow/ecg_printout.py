@@ -114,14 +114,15 @@ def identity_line(patient: PatientContext, lang: Lang = "fr") -> str:
     return words["local"].format(local_id=patient.local_id) if patient.local_id else ""
 
 
-def device_label(device: DeviceIdentity | None, fallback: str = "") -> str:
-    """``Fabricant Modèle (n° série, fw version)`` — what is known of the device."""
+def device_label(device: DeviceIdentity | None, fallback: str = "", lang: Lang = "fr") -> str:
+    """``Fabricant Modèle (n° série, fw version)`` (``s/n`` in English) — what is known of the device."""
     if device is None:
         return fallback
-    name = " ".join(p for p in (device.manufacturer, device.model) if p and p != "unknown")
-    details = [d for d in ((f"n° {device.serial_number}" if device.serial_number not in ("", "unknown") else ""),
+    known = [p for p in (device.manufacturer, device.model) if p and p != "unknown"]
+    serial = "n°" if lang == "fr" else "s/n"
+    details = [d for d in ((f"{serial} {device.serial_number}" if device.serial_number not in ("", "unknown") else ""),
                            (f"fw {device.firmware}" if device.firmware not in ("", "unknown") else "")) if d]
-    label = name + (f" ({', '.join(details)})" if details else "")
+    label = " ".join(known) + (f" ({', '.join(details)})" if details else "")
     return label.strip() or fallback
 
 

@@ -91,7 +91,8 @@ def analyze_ecg(recording: EcgRecording, *, mains_hz: float = 50.0, mode: Litera
         notes.append(TechnicalNote("calibration_whole_record" if b - a < int(fs) else "calibration_excluded",
                                    (("seconds", round(covered, 3)), ("count", float(len(segments))))))
     part = _crop(recording, a, b) if b - a >= int(fs) else recording
-    spikes = find_pacing_spikes(part.samples_uv, fs)
+    spikes = find_pacing_spikes(part.samples_uv if part.lead_off is None  # an electrode coming off is no spike
+                                else np.where(part.lead_off, np.nan, part.samples_uv), fs)
     as_recorded = part
     if spikes.size:
         part = replace(part, samples_uv=bridge(part.samples_uv, spikes, fs))

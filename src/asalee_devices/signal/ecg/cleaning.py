@@ -57,9 +57,12 @@ def _design_cutoff_for_zero_phase_lowpass(f3db_hz: float, order: int) -> float:
     return f3db_hz / float((np.sqrt(2.0) - 1.0) ** (1.0 / (2 * order)))
 
 
-def _fill_invalid(x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Bridge NaN runs by linear interpolation (rows entirely NaN stay NaN); returns (filled, invalid mask)."""
-    bad = ~np.isfinite(x)
+def _fill_invalid(x: NDArray[np.float64], flagged: NDArray[np.bool_] | None = None
+                  ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Bridge NaN runs, and the samples ``flagged`` invalid (electrode off: a railed value must not enter the
+    filters, whose zero-phase response would carry it into the good samples), by linear interpolation (rows
+    entirely invalid stay as they are); returns (filled, invalid mask)."""
+    bad = ~np.isfinite(x) if flagged is None else (~np.isfinite(x) | flagged)
     if not bad.any():
         return x, bad
     out = x.copy()
@@ -227,9 +230,7 @@ def _clean(rec: EcgRecording, mains_hz: float, mode: Mode, mains: Literal["auto"
     warnings: list[str] = []
     fs = rec.fs_hz
     steps: list[FilterStep] = []
-    filled, bad = _fill_invalid(rec.samples_uv)
-    if rec.lead_off is not None:
-        bad = bad | rec.lead_off
+    filled, bad = _fill_invalid(rec.samples_uv, rec.lead_off)
     live = np.isfinite(filled).all(axis=-1) & ~bad.all(axis=-1)
     all_live = bool(live.all())
     x = filled if all_live else filled[live]
