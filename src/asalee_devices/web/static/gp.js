@@ -146,6 +146,8 @@
     }
   }
 
+  function clearStatus() { const e = App.el("gp-status"); delete e.dataset.status; delete e.dataset.version; }
+
   async function open(id) {
     await loadStatements();
     G.data = await App.api("/api/gp/ecg/" + id);
@@ -163,7 +165,7 @@
     // a conclusion made only of the picked statements is not free text: do not repeat it in the text box
     if (cur && cur.codes.length && cur.text === cur.codes.map((c) => c.text).join(" ; ")) App.el("gp-text").value = "";
     chosen(); showVersions();
-    App.text("gp-status", "");
+    App.text("gp-status", ""); clearStatus();
     draw(); readout();
   }
   G.open = open;
@@ -220,17 +222,18 @@
         if (!G.data) return;
         const codes = boxes().filter((b) => b.checked).map((b) => ({ system: b.dataset.system, code: b.dataset.code }));
         const text = App.el("gp-text").value;
+        clearStatus();
         if (!text.trim() && !codes.length) { App.text("gp-status", App.t("gp.need_something"), "big status-failed"); return; }
         try {
-          const r = await App.api("/api/gp/ecg/" + G.data.id + "/interpretation", "POST", { text, codes });
+          const id = G.data.id;
+          const r = await App.api("/api/gp/ecg/" + id + "/interpretation", "POST", { text, codes });
+          G.data = await App.api("/api/gp/ecg/" + id);  // the saved version becomes the current one
+          showVersions();
+          await App.pages.gp.show();
+          // status last: once it says "saved", the whole page shows the new version
           App.text("gp-status", "Version " + r.version + " — " + r.delivery.text + (r.delivery.status !== "sent" && r.delivery.reason ? " — " + r.delivery.reason : ""), "big status-" + r.delivery.status);
           App.el("gp-status").dataset.status = r.delivery.status;
           App.el("gp-status").dataset.version = String(r.version);
-          const id = G.data.id, status = App.el("gp-status").textContent, cls = App.el("gp-status").className;
-          G.data = await App.api("/api/gp/ecg/" + id);
-          showVersions();
-          App.text("gp-status", status, cls);
-          App.pages.gp.show();
         } catch (e) { App.text("gp-status", e.message, "big status-failed"); }
       });
     },
