@@ -38,6 +38,7 @@ class PracticeConfig:
     name: str = "Cabinet de démonstration"
     finess: str = ""  # FINESS (9 characters) -> FR Core Organization identifier[finess] and idNatSt (1 + FINESS)
     siret: str = ""  # SIRET (14 digits, Luhn) -> FR Core Organization identifier[siret]
+    ecg_statements: str = ""  # the GP's coded statement list (JSON); empty = the packaged data/ecg_statements.json
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,13 @@ def validate(cfg: Config) -> list[str]:
             problems.append(f"sink.scope_syntax = {cfg.sink.scope_syntax!r}: expected v1 or v2")
         if cfg.sink.private_key and not Path(cfg.sink.private_key).is_file():
             problems.append(f"sink.private_key: file not found ({cfg.sink.private_key})")
+    if cfg.practice.ecg_statements:
+        from asalee_devices.fhir_out.ecg_statements import load_catalog
+
+        try:
+            load_catalog(cfg.practice.ecg_statements)
+        except ConfigError as exc:
+            problems.append(f"practice.ecg_statements: {exc}")
     if cfg.sink.timeout_s <= 0 or cfg.sink.attempts <= 0:
         problems.append("sink.timeout_s and sink.attempts must be positive")
     if cfg.sink.transaction_max_entries != 0 and cfg.sink.transaction_max_entries < 2:

@@ -384,7 +384,7 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
         assert float(page.get_attribute("#caliper-readout", "data-value") or "nan") == pytest.approx(50 * 1000 / fs)
         text = "Rythme sinusal régulier, pas d'anomalie de la repolarisation (interprétation du médecin)."
         page.fill("#gp-text", text)
-        page.fill("#gp-codes", "http://snomed.info/sct|426783006|chosen by the GP")
+        page.check("#gp-statement-groups input[value='http://snomed.info/sct|426783006']")  # from the picklist
         page.click("#gp-save")
         page.wait_for_selector("#gp-status[data-status=sent]")
         shot(page, "12-gp-interpretation-sent")
@@ -395,7 +395,7 @@ def test_gp_reads_measures_and_interprets(page: Any, serve: Serve, tmp_path: Pat
         rep = reports[0]
         assert rep["status"] == "final" and rep["conclusion"] == text and rep["meta"]["versionId"] == "2"
         assert rep["conclusionCode"][0]["coding"][0] == {"system": "http://snomed.info/sct", "code": "426783006",
-                                                          "display": "chosen by the GP"}
+                                                          "display": "Sinus rhythm"}
         ref = rep["resultsInterpreter"][0]["reference"]
         gp = fhir.store["Practitioner"][ref.split("/")[1]]
         assert gp["name"][0]["family"] == "MEDECIN"

@@ -7,6 +7,12 @@ resources of the original bundle are repeated as conditional creates (they resol
 the report's references stay valid inside the transaction; the GP's Practitioner is added the same way, the
 ``Task`` asking for the interpretation is completed (conditional update too).
 
+Versions: the first interpretation makes the report ``final``; the GP may reopen it and amend it, each amendment
+a new update of the same report (status ``amended``, FHIR R4 DiagnosticReport.status), the server keeping the earlier
+versions (``meta.versionId`` + 1 each time). With ``pdf`` (the "interprété" ECG PDF: the same tracing with the GP's
+conclusion, name, date and version) the report's ``presentedForm`` is that PDF, replacing the "hors interprétation"
+one the nurse sent, which stays on the report's first (preliminary) version and in the examination's folder.
+
 Only the GP's own text (and the codes the GP chose) are written: the service never proposes an interpretation.
 """
 
@@ -37,8 +43,11 @@ def _conditional_url(resource: Mapping[str, Any]) -> str:
 
 def interpretation_bundle(exam: ExamContext, original: Mapping[str, Any], *, gp: PerformerContext,
                           conclusion: str, codes: Sequence[Mapping[str, str]] = (),
-                          interpreted_at: datetime | None = None) -> Bundle:
-    """The transaction Bundle finalising the ECG report of ``original`` (the bundle as first delivered)."""
+                          interpreted_at: datetime | None = None, pdf: bytes | None = None,
+                          version: int = 1) -> Bundle:
+    """The transaction Bundle finalising the ECG report of ``original`` (the bundle as first delivered).
+    ``codes``: {system, code, display, text?} (``text``: the label the GP saw); ``pdf``: the interpreted ECG PDF
+    (replaces the report's attachment); ``version``: 1 for the first interpretation, 2... for amendments."""
     text = conclusion.strip()
     if not text:
         raise InputError("The interpretation is empty", field="conclusion", expected="the GP's text")
@@ -49,6 +58,8 @@ def interpretation_bundle(exam: ExamContext, original: Mapping[str, Any], *, gp:
         if not c.get("system") or not c.get("code"):
             raise InputError("Coded statement without system or code", field="codes",
                              expected="{system, code, display}")
+    if version < 1:
+        raise InputError("Invalid interpretation version", field="version", expected="1 or more")
     when = interpreted_at or datetime.now(UTC)
     b = B.BundleBuilder(exam)
     report_entry: dict[str, Any] | None = None
@@ -68,12 +79,16 @@ def interpretation_bundle(exam: ExamContext, original: Mapping[str, Any], *, gp:
     gp_full = f"urn:uuid:{b.uid('practitioner-gp')}"
     gp_url = gp_full if gp_full in known else B.add_practitioner(b, gp, "gp")
     report = report_entry["resource"]
-    report["status"] = "final"
+    report["status"] = "final" if version == 1 else "amended"
     report["resultsInterpreter"] = [{"reference": gp_url}]
     report["conclusion"] = text
     if codes:
-        report["conclusionCode"] = [B.concept(B.coding(c["system"], c["code"], c.get("display")))
-                                    for c in codes]
+        report["conclusionCode"] = [B.concept(B.coding(c["system"], c["code"], c.get("display")),
+                                              text=c.get("text")) for c in codes]
+    if pdf is not None:
+        title = ("ECG 12 dérivations — interprété par le médecin" if version == 1 else
+                 f"ECG 12 dérivations — interprété par le médecin (version {version})")
+        report["presentedForm"] = [B.presented_form(pdf, title)]
     report["issued"] = when.isoformat(timespec="milliseconds")
     report_entry["request"] = {"method": "PUT", "url": _conditional_url(report)}
     b.entries.append(report_entry)

@@ -14,7 +14,7 @@ from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out.context import PatientContext, check_nir_birth, check_patient
 from asalee_devices.fhir_out.pipeline import patient_from_mapping
 from asalee_devices.web import acquire
-from asalee_devices.web.delivery import deliver, render_pdf
+from asalee_devices.web.delivery import deliver, report
 from asalee_devices.web.errors import ApiError, get_number, get_str, json_body
 from asalee_devices.web.exams import Delivery, EcgExam, SpiroExam, calibration_view
 from asalee_devices.web.journal import Journal
@@ -294,15 +294,19 @@ async def blow_curve(request: Request) -> Response:
 
 
 async def report_pdf(request: Request) -> Response:
-    """The delivered report once sent; before that, a preview rendered from the examination in progress."""
+    """The report: once sent, the delivered file; before, the very bytes :func:`send` will deliver (rendered once
+    by the delivery's own functions and kept on the examination, ``web.delivery.report``)."""
     state = web(request)
     exam = exam_of(state, request)
     if exam.pdf_path:
         pdf = await asyncio.to_thread(Path(exam.pdf_path).read_bytes)
     else:
-        pdf = await asyncio.to_thread(render_pdf, exam, state.settings.config, _lang(state))
+        rendered = await asyncio.to_thread(report, exam, state.settings.config, _lang(state))
+        if rendered is None:
+            raise ApiError(409, "nothing_to_report", "Nothing to report yet: record a blow or keep an ECG capture")
+        pdf = rendered
     return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": 'inline; filename="report.pdf"'})
+                    headers={"Content-Disposition": 'inline; filename="report.pdf"', "Cache-Control": "no-store"})
 
 
 async def send(request: Request) -> Response:
@@ -317,7 +321,8 @@ async def send(request: Request) -> Response:
         def run(_outbox: Any, _sink: Any) -> None:
             if exam.deliveries:  # runs on the outbox thread: one send at a time
                 return
-            result = deliver(exam, cfg, lang)
+            # the preview's bytes (rendered now if it was never previewed)
+            result = deliver(exam, cfg, lang, report(exam, cfg, lang))
             if result.status == "kept":
                 raise ApiError(409, "nothing_to_send", result.message)
             exam.record_id, exam.message = result.exam_id, result.message

@@ -13,6 +13,7 @@ whether the automatic retry is working, so the page never shows "will be retried
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import logging
 import threading
 import time
@@ -25,13 +26,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from asalee_devices import __version__
 from asalee_devices.config import Config, PersonConfig
 from asalee_devices.drivers.identity import DeviceIdentity
-from asalee_devices.errors import AsaleeError, InputError
+from asalee_devices.errors import AsaleeError
 from asalee_devices.fhir_out.context import ExamContext, PerformerContext, sha256_hex
 from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage
 from asalee_devices.web.exams import EcgExam, SpiroExam
 
 if TYPE_CHECKING:
     from asalee_devices.workflow.delivery import DeliveryResult
+    from asalee_devices.workflow.setup import ExaminationSetup
 
 log = logging.getLogger(__name__)
 
@@ -98,59 +100,80 @@ def exam_context(config: Config, exam_id: str, performed_at: datetime, device: D
                        issued_at=datetime.now(UTC), test_mode=config.test_mode)
 
 
-def _patient_label(exam: SpiroExam | EcgExam) -> tuple[str, str, str]:
-    p = exam.patient.ctx
-    ident = p.ins_normalised or p.local_id or ""
-    return f"{p.family} {' '.join(p.given)}", ident, p.birth_date.isoformat()
-
-
-def _device_label(device: DeviceIdentity | None) -> str:
-    return "" if device is None else f"{device.manufacturer} {device.model} ({device.serial_number})"
-
-
-def render_pdf(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> bytes:
-    name, ident, birth = _patient_label(exam)
-    nurse = f"{config.nurse.given_name} {config.nurse.family_name}".strip()
-    if isinstance(exam, SpiroExam):
-        from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
-        from asalee_devices.workflow.delivery import btps_note
-        from asalee_devices.workflow.spirometry_exam import spirometry_report_data
-
-        exam.exam.lang = lang
-        pre = exam.exam.phase_result("pre")
-        data = spirometry_report_data(exam.exam, patient_name=name, patient_identifier=ident, birth_date=birth,
-                                      acquired_at=exam.started_at, device_label=_device_label(exam.identity),
-                                      performer_label=nurse,
-                                      btps_note=btps_note(pre.recordings, lang) if pre is not None else "")
-        return render_spirometry_pdf(data)
-    from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
-
-    analysis = exam.exam.kept_analysis
-    if analysis is None:
-        raise InputError("No ECG capture kept yet", field="capture", expected="an analysed capture")
-    ctx = report_context(exam.patient.ctx, analysis, lang=lang, acquired_at=exam.started_at,
-                         device=device_label(exam.identity, lang=lang), performer=nurse)
-    return render_ecg_report(analysis, ctx)
-
-
 def unknown_device() -> DeviceIdentity:
     return DeviceIdentity("unknown", "unknown", "unknown", "", "web")
 
 
-def deliver(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> DeliveryResult:
-    """Keep, report and deliver the examination through ``workflow.delivery`` (the CLI's path): recordings kept,
-    PDF rendered, bundle(s) queued in the outbox, one delivery attempt now. Run it on the outbox thread."""
-    from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
+def exam_setup(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> ExaminationSetup:
     from asalee_devices.workflow.setup import setup_from_config, with_protocol
 
-    setup = with_protocol(setup_from_config(config, exam.patient.ctx, lang=lang),
-                          "spirometry" if isinstance(exam, SpiroExam) else "ecg", getattr(exam, "protocol", None))
-    device = exam.identity or unknown_device()
+    return with_protocol(setup_from_config(config, exam.patient.ctx, lang=lang),
+                         "spirometry" if isinstance(exam, SpiroExam) else "ecg", exam.protocol or None)
+
+
+def _report_key(exam: SpiroExam | EcgExam, setup: ExaminationSetup, device: DeviceIdentity) -> str:
+    """What the report is rendered from: the raw recordings, the results computed from them (marks, ambient
+    conditions, the kept capture), the identities, the device, the language and (spirometry) the calibration
+    state. The same key renders the same bytes (the PDFs are invariant)."""
+    from asalee_devices.workflow.delivery import spirometer_calibration
+    from asalee_devices.workflow.recording_store import recording_digest
+    from asalee_devices.workflow.results import canonical_json, ecg_results, spirometry_results
+
+    h = hashlib.sha256()
+    parts: list[str] = [exam.kind, setup.lang, repr(setup.patient), repr(setup.performer), repr(device),
+                        exam.started_at.isoformat()]
     if isinstance(exam, SpiroExam):
+        for phase in exam.exam.phases:
+            result = exam.exam.phase_result(phase)
+            parts += [recording_digest(r) for r in (result.recordings if result is not None else ())]
+        parts.append(canonical_json(spirometry_results(exam.exam)).decode("utf-8"))
+        parts.append(repr(spirometer_calibration(setup, device, on=exam.started_at.astimezone().date())[1]))
+    else:
+        parts += [recording_digest(r) for r in exam.exam.captures]
+        parts.append(canonical_json(ecg_results(exam.exam)).decode("utf-8"))
+    for part in parts:
+        h.update(part.encode("utf-8") + b"\0")
+    return h.hexdigest()
+
+
+def report(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"]) -> bytes | None:
+    """The examination's report PDF, rendered once by the delivery's own functions (``workflow.delivery``:
+    :func:`spirometry_report_pdf` / :func:`ecg_report_pdf`) and kept on the examination: the nurse's preview
+    shows these bytes and :func:`deliver` sends them. Rendered again only when what it is rendered from changed
+    (a new blow or capture, a mark, the ambient conditions, the language, the calibration log). Holds the
+    examination's lock (a blow arriving waits for the rendering). None while there is nothing to report (no
+    analysed blow, no kept capture)."""
+    from asalee_devices.workflow.delivery import ecg_report_pdf, spirometry_report_pdf
+
+    setup = exam_setup(exam, config, lang)
+    device = exam.identity or unknown_device()
+    with exam.lock:
         exam.exam.lang = lang
-        return deliver_spirometry(exam.exam, setup, device=device, performed_at=exam.started_at)
+        key = _report_key(exam, setup, device)
+        if exam.report is not None and exam.report[0] == key:
+            return exam.report[1]
+        if isinstance(exam, SpiroExam):
+            pdf = spirometry_report_pdf(exam.exam, setup, device=device, performed_at=exam.started_at)
+        else:
+            pdf = ecg_report_pdf(exam.exam, setup, device=device, performed_at=exam.started_at)
+        if pdf is not None:
+            exam.report = (key, pdf)
+        return pdf
+
+
+def deliver(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"],
+            pdf: bytes | None = None) -> DeliveryResult:
+    """Keep, report and deliver the examination through ``workflow.delivery`` (the CLI's path): recordings kept,
+    the report (``pdf``: the bytes :func:`report` rendered, the preview the nurse saw; else rendered there),
+    bundle(s) queued in the outbox, one delivery attempt now. Run it on the outbox thread."""
+    from asalee_devices.workflow.delivery import deliver_ecg, deliver_spirometry
+
+    setup = exam_setup(exam, config, lang)
+    device = exam.identity or unknown_device()
     exam.exam.lang = lang
-    return deliver_ecg(exam.exam, setup, device=device, performed_at=exam.started_at)
+    if isinstance(exam, SpiroExam):
+        return deliver_spirometry(exam.exam, setup, device=device, performed_at=exam.started_at, pdf=pdf)
+    return deliver_ecg(exam.exam, setup, device=device, performed_at=exam.started_at, pdf=pdf)
 
 
 def ecg_context(exam: EcgExam, config: Config) -> ExamContext:
@@ -292,4 +315,4 @@ class OutboxService:
         self._pool.shutdown(wait=True)
 
 
-__all__ = ["DeliveryStatus", "OutboxService", "Prepared", "deliver", "ecg_context", "render_pdf"]
+__all__ = ["DeliveryStatus", "OutboxService", "Prepared", "deliver", "ecg_context", "report"]

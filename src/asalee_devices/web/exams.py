@@ -81,6 +81,8 @@ class BaseExam:
     pdf_path: str = ""  # the delivered report
     message: str = ""  # the delivery message for the nurse
     protocol: str = ""  # the ASALEE protocol chosen by the nurse ("" = the configuration's default)
+    #: (what it was rendered from, PDF): the report the nurse previews, sent as is (web.delivery.report)
+    report: tuple[str, bytes] | None = field(default=None, repr=False)
 
     kind = "exam"
 
@@ -229,9 +231,15 @@ class Capture:
 @dataclass
 class Interpretation:
     text: str
-    codes: tuple[dict[str, str], ...]
+    codes: tuple[dict[str, str], ...]  # {system, code, display, text}: the statements the GP picked
     at: datetime
     message_id: int | None = None
+    version: int = 1  # 1 = the first interpretation, 2... = the GP's amendments
+    pdf_path: str = ""  # the "interprété" ECG PDF of this version (beside the recordings)
+
+    def view(self) -> dict[str, Any]:
+        return {"version": self.version, "text": self.text, "at": self.at.isoformat(timespec="seconds"),
+                "codes": list(self.codes), "has_pdf": bool(self.pdf_path)}
 
 
 @dataclass
@@ -239,8 +247,9 @@ class EcgExam(BaseExam):
     exam: EcgExamination = field(default_factory=EcgExamination)
     captures: list[Capture] = field(default_factory=list)
     attempts: int = 0
-    interpretation: Interpretation | None = None
+    interpretation: Interpretation | None = None  # the current version
     interpretation_count: int = 0
+    earlier_interpretations: list[Interpretation] = field(default_factory=list)  # amended versions, oldest first
 
     kind = "ecg"
 
@@ -264,6 +273,13 @@ class EcgExam(BaseExam):
                 "reason": c.reason, "verdict": verdict[0] if fb.acceptable else verdict[1], "messages": msgs,
                 "heart_rate_bpm": _num(fb.heart_rate_bpm, 0), "leads": leads, "error": fb.error}
 
+    def interpret(self, it: Interpretation) -> None:
+        """A new version of the GP's interpretation; the current one (if any) is kept among the earlier ones."""
+        if self.interpretation is not None:
+            self.earlier_interpretations.append(self.interpretation)
+        self.interpretation = it
+        self.interpretation_count = max(self.interpretation_count, it.version)
+
     def view(self, lang: Lang) -> dict[str, Any]:
         with self.lock:  # the device thread may be adding a capture
             return self._view(lang)
@@ -274,8 +290,7 @@ class EcgExam(BaseExam):
         it = self.interpretation
         out.update({"captures": [self.capture_view(c, lang) for c in self.captures],
                     "kept": None if self.exam.kept is None else self.exam.kept + 1,
-                    "interpretation": None if it is None else {"text": it.text, "at": it.at.isoformat(
-                        timespec="seconds"), "codes": list(it.codes)}})
+                    "interpretation": None if it is None else it.view()})
         return out
 
 

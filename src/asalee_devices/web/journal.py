@@ -124,7 +124,7 @@ class Journal:
         it = exam.interpretation
         if it is not None:
             self.step(exam, {"interpretation": {"text": it.text, "codes": list(it.codes), "at": it.at.isoformat(),
-                                                "message_id": it.message_id,
+                                                "message_id": it.message_id, "pdf_path": it.pdf_path,
                                                 "version": exam.interpretation_count}})
 
 
@@ -188,9 +188,9 @@ def _resume_one(store: ExamStore, path: Path, doc: dict[str, Any], today: date) 
             exam.exam.keep(int(step["keep"]))
         elif "interpretation" in step and isinstance(exam, EcgExam):
             it = step["interpretation"]
-            exam.interpretation = Interpretation(str(it["text"]), tuple(dict(c) for c in it["codes"]),
-                                                 datetime.fromisoformat(it["at"]), it.get("message_id"))
-            exam.interpretation_count = int(it["version"])
+            exam.interpret(Interpretation(str(it["text"]), tuple(dict(c) for c in it["codes"]),
+                                          datetime.fromisoformat(it["at"]), it.get("message_id"),
+                                          int(it["version"]), str(it.get("pdf_path", "") or "")))
     if sent is not None:
         exam.record_id, exam.pdf_path, exam.message = sent["record_id"], sent["pdf_path"], sent["message"]
         exam.deliveries = [Delivery(str(k), int(m), str(p)) for k, m, p in sent["deliveries"]]

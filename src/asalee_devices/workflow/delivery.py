@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from asalee_devices import __version__
 from asalee_devices.canonical import FlowCurve
@@ -47,6 +47,9 @@ from asalee_devices.workflow.rendered import prepare_rendered, renders_own_paylo
 from asalee_devices.workflow.results import canonical_json, ecg_results, spirometry_results
 from asalee_devices.workflow.setup import ExaminationSetup
 from asalee_devices.workflow.spirometry_exam import SpirometryExamination
+
+if TYPE_CHECKING:
+    from asalee_devices.reports.ecg_pdf import GpInterpretation
 
 log = logging.getLogger(__name__)
 
@@ -336,14 +339,36 @@ def store_spirometry(exam: SpirometryExamination, *, device: DeviceIdentity, per
     return _stored(recordings_root, "spirometry", named, manifest)
 
 
+def spirometry_report_pdf(exam: SpirometryExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
+                          performed_at: datetime, calibration: CalibrationStatus | None = None) -> bytes | None:
+    """The GP's report of a spirometry examination, exactly as :func:`deliver_spirometry` sends it (the web
+    preview shows these bytes and passes them back as ``pdf``); None when the pre phase has no analysed blow."""
+    from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
+    from asalee_devices.workflow.spirometry_exam import spirometry_report_data
+
+    pre = exam.phase_result("pre")
+    if pre is None or pre.session is None:
+        return None
+    cal_status = calibration or spirometer_calibration(setup, device, on=performed_at.astimezone().date())[1]
+    name, ident, birth = _identity_labels(setup)
+    data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
+                                  acquired_at=performed_at, device_label=_device_label(device),
+                                  performer_label=f"{setup.performer.given} {setup.performer.family}",
+                                  btps_note=btps_note(pre.recordings, setup.lang),
+                                  calibration_note=calibration_note(cal_status, setup.lang),
+                                  calibration_warning=cal_status.warning)
+    return render_spirometry_pdf(data)
+
+
 def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
-                       performed_at: datetime, bronchodilator: Bronchodilator | None = None) -> DeliveryResult:
-    """Keep, report and deliver a spirometry examination (pre phase, and the post phase as a second bundle)."""
+                       performed_at: datetime, bronchodilator: Bronchodilator | None = None,
+                       pdf: bytes | None = None) -> DeliveryResult:
+    """Keep, report and deliver a spirometry examination (pre phase, and the post phase as a second bundle).
+    ``pdf``: the report already rendered by :func:`spirometry_report_pdf` for this examination (the preview the
+    nurse reviewed), sent as is; rendered here when None."""
     from asalee_devices.canonical import load_results
     from asalee_devices.fhir_out.spirometry import spirometry_bundle
-    from asalee_devices.reports.spirometry_pdf import render_spirometry_pdf
     from asalee_devices.workflow.results import flow_curve
-    from asalee_devices.workflow.spirometry_exam import spirometry_report_data
 
     calibration, cal_status = spirometer_calibration(setup, device, on=performed_at.astimezone().date())
     exam_id, folder, manifest_sha = store_spirometry(exam, device=device, performed_at=performed_at,
@@ -354,14 +379,9 @@ def deliver_spirometry(exam: SpirometryExamination, setup: ExaminationSetup, *, 
     if pre is None or pre.session is None:
         _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "spirometry", folder)
-    name, ident, birth = _identity_labels(setup)
-    data = spirometry_report_data(exam, patient_name=name, patient_identifier=ident, birth_date=birth,
-                                  acquired_at=performed_at, device_label=_device_label(device),
-                                  performer_label=f"{setup.performer.given} {setup.performer.family}",
-                                  btps_note=btps_note(pre.recordings, setup.lang),
-                                  calibration_note=calibration_note(cal_status, setup.lang),
-                                  calibration_warning=cal_status.warning)
-    pdf = render_spirometry_pdf(data)
+    if pdf is None:
+        pdf = spirometry_report_pdf(exam, setup, device=device, performed_at=performed_at, calibration=cal_status)
+    assert pdf is not None  # the pre phase has a session
     pdf_path = folder / REPORT
     if renders_own_payload(setup.config.sink.type):  # e.g. HPRIM: one document for the whole examination
         return _send_rendered(setup, exam_id=exam_id, kind="spirometry", folder=folder, results=results, pdf=pdf,
@@ -420,12 +440,30 @@ def store_ecg(exam: EcgExamination, *, device: DeviceIdentity, performed_at: dat
     return _stored(recordings_root, "ecg", named, manifest)
 
 
+def ecg_report_pdf(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
+                   performed_at: datetime, layout: EcgLayout | None = None,
+                   interpretation: GpInterpretation | None = None) -> bytes | None:
+    """The kept capture at standard scale, exactly as :func:`deliver_ecg` sends it (the web preview shows these
+    bytes and passes them back as ``pdf``); with ``interpretation``, the "interprété" version of the same page
+    (the GP's final report). None when no capture is kept."""
+    from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
+
+    analysis = exam.kept_analysis
+    if analysis is None:
+        return None
+    ctx_pdf = report_context(setup.patient, analysis, lang=setup.lang, acquired_at=performed_at,
+                             device=device_label(device, lang=setup.lang),
+                             performer=f"{setup.performer.given} {setup.performer.family}")
+    return render_ecg_report(analysis, ctx_pdf, layout, interpretation=interpretation)
+
+
 def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: DeviceIdentity,
-                performed_at: datetime, layout: EcgLayout | None = None) -> DeliveryResult:
-    """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation."""
+                performed_at: datetime, layout: EcgLayout | None = None, pdf: bytes | None = None) -> DeliveryResult:
+    """Keep every capture, render the kept one at standard scale and deliver it for the GP's interpretation.
+    ``pdf``: the report already rendered by :func:`ecg_report_pdf` for this examination (the preview the nurse
+    reviewed), sent as is; rendered here when None."""
     from asalee_devices.canonical import load_results
     from asalee_devices.fhir_out.ecg import ecg_bundle
-    from asalee_devices.workflow.ecg_printout import device_label, render_ecg_report, report_context
     from asalee_devices.workflow.results import ecg_trace
 
     exam_id, folder, manifest_sha = store_ecg(exam, device=device, performed_at=performed_at,
@@ -436,10 +474,9 @@ def deliver_ecg(exam: EcgExamination, setup: ExaminationSetup, *, device: Device
     if analysis is None:
         _commit(setup, folder, [], results, None)
         return _kept(setup, exam_id, "ecg", folder)
-    ctx_pdf = report_context(setup.patient, analysis, lang=setup.lang, acquired_at=performed_at,
-                             device=device_label(device, lang=setup.lang),
-                             performer=f"{setup.performer.given} {setup.performer.family}")
-    pdf = render_ecg_report(analysis, ctx_pdf, layout)
+    if pdf is None:
+        pdf = ecg_report_pdf(exam, setup, device=device, performed_at=performed_at, layout=layout)
+    assert pdf is not None  # a capture is kept
     pdf_path = folder / REPORT
     if renders_own_payload(setup.config.sink.type):
         return _send_rendered(setup, exam_id=exam_id, kind="ecg", folder=folder, results=results, pdf=pdf,

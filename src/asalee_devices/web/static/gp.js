@@ -1,10 +1,23 @@
 "use strict";
-// GP side: "to interpret" list, the 12 leads at true scale (25/50 mm/s, 10/20 mm/mV on the screen's CSS px per mm,
-// adjustable), time and amplitude calipers (mouse or keyboard), and saving the GP's interpretation.
+// GP side: "to interpret" and "interpreted" lists, the 12 leads at true scale (25/50 mm/s, 10/20 mm/mV on the
+// screen's CSS px per mm, adjustable), time and amplitude calipers (mouse or keyboard), and the GP's interpretation:
+// coded statements picked from the practice's list + free text, saved as version 1, reopened and amended as
+// version 2, 3... (earlier versions listed, each with its interpreted PDF). Dates in the page's language.
 (function () {
   const G = { data: null, pxPerMm: Number(localStorage.getItem("asalee.pxPerMm")) || 96 / 25.4,
-    speed: 25, gain: 10, zoom: 1, a: null, b: null, cursor: null, dragging: false, marginMm: 10 };
+    speed: 25, gain: 10, zoom: 1, a: null, b: null, cursor: null, dragging: false, marginMm: 10, statements: null };
   window.GP = G;
+
+  function locale() { return App.lang === "en" ? "en-GB" : "fr-FR"; }
+  // a calendar date (birth date, "YYYY-MM-DD"): never shifted by the time zone
+  function day(iso) { const [y, m, d] = iso.split("-"); return d + "/" + m + "/" + y; }
+  // an instant (ISO with offset) in the browser's local time: 03/12/2026 17:05
+  function when(iso) {
+    return new Intl.DateTimeFormat(locale(), { day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit",
+      minute: "2-digit" }).format(new Date(iso)).replace(",", "");
+  }
+  function fill(key, vars) { let t = App.t(key); for (const [k, v] of Object.entries(vars)) t = t.split("{" + k + "}").join(v); return t; }
+  G.fmt = { day, when };
 
   function geometry() {
     const pxmm = G.pxPerMm * G.zoom, rowMm = G.gain === 20 ? 50 : 30;
@@ -85,17 +98,85 @@
     App.text("caliper-readout", text);
   }
 
+  async function loadStatements() {
+    if (G.statements && G.statements.lang === App.lang) return;
+    const doc = await App.api("/api/gp/statements");
+    G.statements = { lang: App.lang, doc };
+    const box = App.el("gp-statement-groups"); box.textContent = "";
+    for (const g of doc.groups) {
+      const div = document.createElement("div");
+      const h = document.createElement("h4"); h.textContent = g.label; div.appendChild(h);
+      for (const st of g.statements) {
+        const lab = document.createElement("label");
+        const cb = document.createElement("input"); cb.type = "checkbox"; cb.value = st.key;
+        cb.dataset.system = st.system; cb.dataset.code = st.code; cb.dataset.label = st.label; cb.title = st.display;
+        cb.addEventListener("change", chosen);
+        lab.append(cb, st.label); div.appendChild(lab);
+      }
+      box.appendChild(div);
+    }
+  }
+
+  function boxes() { return [...document.querySelectorAll("#gp-statement-groups input[type=checkbox]")]; }
+  function chosen() {
+    const picked = boxes().filter((b) => b.checked).map((b) => b.dataset.label);
+    App.text("gp-chosen", picked.length ? picked.join(" ; ") : App.t("gp.chosen_none"));
+  }
+
+  function showVersions() {
+    const d = G.data, cur = d.current, n = cur ? cur.version + 1 : 1;
+    App.text("gp-version", cur ? fill("gp.version_current", { v: cur.version, when: when(cur.at), n }) : App.t("gp.version_new"));
+    App.el("gp-save").textContent = cur ? fill("gp.save_version", { n }) : App.t("gp.save");
+    const link = App.el("gp-pdf");
+    link.hidden = !(cur && cur.has_pdf);
+    link.href = cur ? "/api/gp/ecg/" + d.id + "/interpreted.pdf?version=" + cur.version : "#";
+    if (cur) link.textContent = App.t("gp.pdf") + " (version " + cur.version + ")";
+    const earlier = (d.versions || []).filter((v) => !cur || v.version !== cur.version).reverse();
+    App.el("gp-history").hidden = !earlier.length;
+    const ol = App.el("gp-versions"); ol.textContent = "";
+    for (const v of earlier) {
+      const li = document.createElement("li");
+      const head = document.createElement("strong"); head.textContent = fill("gp.version_item", { v: v.version, when: when(v.at) });
+      li.append(head, " — " + v.text + " ");
+      if (v.has_pdf) {
+        const a = document.createElement("a"); a.href = "/api/gp/ecg/" + d.id + "/interpreted.pdf?version=" + v.version;
+        a.target = "_blank"; a.rel = "noopener"; a.textContent = "PDF"; li.appendChild(a);
+      }
+      ol.appendChild(li);
+    }
+  }
+
+  function clearStatus() { const e = App.el("gp-status"); delete e.dataset.status; delete e.dataset.version; }
+
   async function open(id) {
+    await loadStatements();
     G.data = await App.api("/api/gp/ecg/" + id);
     G.a = G.b = G.cursor = null;
     App.el("gp-reader").hidden = false;
-    const d = G.data;
-    App.text("gp-header", d.patient.family + " " + d.patient.given + " — " + d.patient.birth_date + " — " + d.time.replace("T", " ").slice(0, 16));
+    const d = G.data, p = d.patient;
+    const born = App.t(p.sex === "female" ? "gp.born_f" : p.sex === "male" ? "gp.born_m" : "gp.born");
+    App.text("gp-header", p.family + " " + p.given + " — " + born + day(p.birth_date) + " — " + App.t("gp.recorded") + when(d.time));
     App.text("gp-quality", App.t("gp.quality") + App.t(d.verdict === "acceptable" ? "gp.acceptable" : "gp.retake") + (d.messages.length ? " — " + d.messages.join(" ; ") : ""), d.verdict === "acceptable" ? "good" : "bad");
     App.text("gp-filters", d.band + " · " + d.fs_hz + " Hz · " + App.t("gp.not_interpreted") + (d.notes.length ? " · " + d.notes.join(" ; ") : ""));
-    App.el("gp-text").value = d.interpretation || "";
-    App.text("gp-status", "");
+    const cur = d.current;
+    App.el("gp-text").value = cur ? cur.text : "";
+    const keys = new Set(cur ? cur.codes.map((c) => c.system + "|" + c.code) : []);
+    for (const b of boxes()) b.checked = keys.has(b.value);
+    // a conclusion made only of the picked statements is not free text: do not repeat it in the text box
+    if (cur && cur.codes.length && cur.text === cur.codes.map((c) => c.text).join(" ; ")) App.el("gp-text").value = "";
+    chosen(); showVersions();
+    App.text("gp-status", ""); clearStatus();
     draw(); readout();
+  }
+  G.open = open;
+
+  function item(it, label, attr) {
+    const li = document.createElement("li");
+    const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.dataset[attr] = it.id;
+    b.addEventListener("click", () => open(it.id));
+    const extra = it.interpreted ? " — " + fill("gp.interpreted_on", { when: when(it.interpreted_at), v: it.version }) : "";
+    li.append(b, " " + when(it.time) + " — " + it.patient + " (" + day(it.birth_date) + ")" + extra);
+    return li;
   }
 
   App.pages.gp = {
@@ -103,13 +184,10 @@
       const r = await App.api("/api/gp/worklist");
       const ul = App.el("gp-list"); ul.textContent = "";
       if (!r.to_interpret.length) { const li = document.createElement("li"); li.textContent = App.t("gp.empty"); ul.appendChild(li); }
-      for (const it of r.to_interpret) {
-        const li = document.createElement("li");
-        const b = document.createElement("button"); b.type = "button"; b.textContent = App.t("gp.open"); b.dataset.exam = it.id;
-        b.addEventListener("click", () => open(it.id));
-        li.append(b, " " + it.time.slice(11, 16) + " — " + it.patient + " (" + it.birth_date + ")");
-        ul.appendChild(li);
-      }
+      for (const it of r.to_interpret) ul.appendChild(item(it, App.t("gp.open"), "exam"));
+      const done = App.el("gp-done"); done.textContent = "";
+      if (!r.interpreted.length) { const li = document.createElement("li"); li.textContent = App.t("gp.done_empty"); done.appendChild(li); }
+      for (const it of r.interpreted) done.appendChild(item(it, App.t("gp.reopen"), "reopen"));
     },
     init() {
       App.el("gp-pxmm").value = G.pxPerMm.toFixed(4);
@@ -142,14 +220,20 @@
       });
       App.el("gp-save").addEventListener("click", async () => {
         if (!G.data) return;
+        const codes = boxes().filter((b) => b.checked).map((b) => ({ system: b.dataset.system, code: b.dataset.code }));
+        const text = App.el("gp-text").value;
+        clearStatus();
+        if (!text.trim() && !codes.length) { App.text("gp-status", App.t("gp.need_something"), "big status-failed"); return; }
         try {
-          const codes = App.el("gp-codes").value.split("\n").map((l) => l.trim()).filter((l) => l).map((l) => {
-            const [system, code, ...rest] = l.split("|").map((x) => x.trim());
-            return { system: system || "", code: code || "", display: rest.join("|") };
-          });
-          const r = await App.api("/api/gp/ecg/" + G.data.id + "/interpretation", "POST", { text: App.el("gp-text").value, codes });
-          App.text("gp-status", r.delivery.text + (r.delivery.status !== "sent" && r.delivery.reason ? " — " + r.delivery.reason : ""), "big status-" + r.delivery.status);
+          const id = G.data.id;
+          const r = await App.api("/api/gp/ecg/" + id + "/interpretation", "POST", { text, codes });
+          G.data = await App.api("/api/gp/ecg/" + id);  // the saved version becomes the current one
+          showVersions();
+          await App.pages.gp.show();
+          // status last: once it says "saved", the whole page shows the new version
+          App.text("gp-status", "Version " + r.version + " — " + r.delivery.text + (r.delivery.status !== "sent" && r.delivery.reason ? " — " + r.delivery.reason : ""), "big status-" + r.delivery.status);
           App.el("gp-status").dataset.status = r.delivery.status;
+          App.el("gp-status").dataset.version = String(r.version);
         } catch (e) { App.text("gp-status", e.message, "big status-failed"); }
       });
     },
