@@ -325,5 +325,8 @@ def finish(b: BundleBuilder) -> Bundle:
 
 
 def to_json(bundle: Bundle, *, indent: int | None = None) -> str:
-    """FHIR JSON of a bundle (no nulls)."""
-    return str(bundle.model_dump_json(indent=indent, exclude_none=True))
+    """FHIR JSON of a bundle (no nulls): the bytes of ``bundle.model_dump_json(exclude_none=True)``, written by
+    :func:`asalee_devices.fhir_out._dump.dump_json` (the same walk of the validated model, 5-10x faster)."""
+    from asalee_devices.fhir_out._dump import dump_json
+
+    return dump_json(bundle, indent=indent)
