@@ -95,3 +95,34 @@ def test_a_complex_value_that_is_not_a_model_is_left_to_model_dump_json() -> Non
         expected = model.model_dump_json(exclude_none=True)
     with pytest.warns(UserWarning):
         assert _dump.dump_json(model) == expected
+
+
+def test_integer_texts_are_what_str_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table of ``integer_texts`` grows, moves and gives up (too wide a spread) without changing a text."""
+    import numpy as np
+
+    from asalee_devices.fhir_out import _build as B
+
+    monkeypatch.setattr(B, "_TEXTS", (0, np.array(["0"], dtype=object)))
+    rng = np.random.default_rng(19)
+    cases = [np.zeros(0, dtype=np.int64), np.array([7]), np.array([-1, 0, 1, -1]),
+             rng.integers(-3000, 3000, 5000), rng.integers(-40000, 20000, 5000),  # grows, then past the span
+             rng.integers(10**6, 10**6 + 2000, 100),  # far from what the table held: a new table
+             np.array([-(2**62), 2**62, 0]), rng.integers(-20, 20, 1000),
+             np.array([5, 5 + B._TEXTS_MAX_SPAN - 2])]  # just within the span, not once rounded
+    for ints in cases:
+        assert B.integer_texts(ints) == [str(i) for i in ints.tolist()]
+        assert len(B._TEXTS[1]) <= B._TEXTS_MAX_SPAN
+
+
+def test_lead_data_as_before_with_invalid_samples() -> None:
+    import numpy as np
+
+    from asalee_devices.fhir_out.ecg import lead_data
+
+    row = np.array([0.0, 4.88, -9.76, np.nan, 1e4, -1e4, 2.44, np.inf])
+    off = np.array([False, False, True, False, False, False, False, False])
+    ints = np.rint(np.where(~np.isfinite(row) | off, 0.0, row) / 4.88).astype(np.int64).tolist()
+    expected = " ".join("E" if (not np.isfinite(v) or o) else str(i) for v, o, i in zip(row, off, ints, strict=True))
+    assert lead_data(row, off, 4.88) == expected == "0 1 E E 2049 -2049 0 E"
+    assert lead_data(np.zeros(0), None, 1.0) == ""
