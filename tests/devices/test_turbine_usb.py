@@ -147,3 +147,30 @@ def test_unreachable_and_malformed() -> None:
     with pytest.raises(ProtocolError) as info:
         spiro.record(1.0)
     assert info.value.field == "sampling rate" and "Turbine spirometer at usb://1209:7b10" in str(info.value)
+
+
+def _blows(slow_host_s: float) -> list[str]:
+    """Two scripted blows, each ended at the end of the forced expiration, on a fresh simulated turbine; the host
+    sleeps ``slow_host_s`` whenever it checks for the end (a loaded machine): the device streams on meanwhile."""
+    import time
+
+    from asalee_devices.signal.spirometry.live import end_of_forced_expiration
+    from asalee_devices.workflow.recording_store import recording_digest
+
+    def until(flow: np.ndarray, fs_hz: float) -> bool:
+        time.sleep(slow_host_s)
+        return end_of_forced_expiration(flow, fs_hz)
+
+    settings = TurbineSettings(script="ok,ok", fvc_l=3.3, pef_l_s=6.8)
+    spiro, _ = _session(virtual_turbine(settings, speed=50.0))
+    takes = [spiro.record(15.0, until=until).complete for _ in range(2)]
+    return [recording_digest(t.recording) for t in takes if t is not None]
+
+
+def test_a_blow_is_the_same_however_late_the_host_reads() -> None:
+    """Frames the device sent before this blow's START (the end of the previous blow, still queued on the IN
+    endpoint because the host fell behind) are not this blow's samples: they are flushed before START. Without
+    that, the second blow began with the tail of the first (and the demo's examination id changed under load)."""
+    prompt, late = _blows(0.0), _blows(0.12)  # 0.12 s at 50x = 6 s of frames per check: more than one read holds
+    assert len(prompt) == len(late) == 2
+    assert late == prompt

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from asalee_devices.errors import PatientDataError
 from asalee_devices.fhir_out import codes as C
 from asalee_devices.fhir_out.context import ExamContext, PatientContext, PerformerContext, check_patient
@@ -46,6 +48,37 @@ def concept(*codings: Json, text: str | None = None) -> Json:
 def quantity(value: float, unit: str, decimals: int) -> Json:
     v: float | int = round(float(value), decimals) if decimals > 0 else int(round(float(value)))
     return {"value": v, "unit": unit, "system": C.UCUM, "code": unit}
+
+
+#: (first integer, object array of the decimal texts of first, first + 1, ...): the integers met so far in sampled
+#: data, so a SampledData text is a table lookup (numpy) and one join instead of a ``str()`` per sample
+_TEXTS: tuple[int, np.ndarray] = (0, np.array(["0"], dtype=object))
+_TEXTS_MAX_SPAN = 1 << 16  # 65 536 texts (~3.5 MB); integers spread wider are written with str() one by one
+_TEXTS_STEP = 1024
+
+
+def integer_texts(ints: np.ndarray) -> list[str]:
+    """The decimal text of each integer of ``ints`` (what ``str(int)`` writes), e.g. for a SampledData ``data``.
+
+    The 60 000 samples of a 12-lead ECG take ~1 ms this way instead of ~8 ms (``map(str, ints.tolist())``)."""
+    global _TEXTS
+    values = np.asarray(ints, dtype=np.int64)
+    if values.size == 0:
+        return []
+    lo, hi = int(values.min()), int(values.max())
+    first, texts = _TEXTS
+    if lo < first or hi >= first + len(texts):
+        if max(hi, first + len(texts) - 1) - min(lo, first) < _TEXTS_MAX_SPAN:  # keep what the table held
+            lo, hi = min(lo, first), max(hi, first + len(texts) - 1)
+        if hi - lo >= _TEXTS_MAX_SPAN:
+            return list(map(str, values.tolist()))
+        rounded = lo // _TEXTS_STEP * _TEXTS_STEP, (hi // _TEXTS_STEP + 1) * _TEXTS_STEP  # room to grow
+        if rounded[1] - rounded[0] < _TEXTS_MAX_SPAN:
+            lo, hi = rounded
+        first, texts = lo, np.array([str(i) for i in range(lo, hi + 1)], dtype=object)
+        _TEXTS = (first, texts)  # one assignment: a concurrent reader sees the old table or the new one
+    out: list[str] = texts[values - first].tolist()
+    return out
 
 
 @dataclass
@@ -325,5 +358,8 @@ def finish(b: BundleBuilder) -> Bundle:
 
 
 def to_json(bundle: Bundle, *, indent: int | None = None) -> str:
-    """FHIR JSON of a bundle (no nulls)."""
-    return str(bundle.model_dump_json(indent=indent, exclude_none=True))
+    """FHIR JSON of a bundle (no nulls): the bytes of ``bundle.model_dump_json(exclude_none=True)``, written by
+    :func:`asalee_devices.fhir_out._dump.dump_json` (the same walk of the validated model, 5-10x faster)."""
+    from asalee_devices.fhir_out._dump import dump_json
+
+    return dump_json(bundle, indent=indent)

@@ -36,7 +36,7 @@ def lead_data(row_uv: np.ndarray, invalid: np.ndarray | None, factor_uv: float) 
     if invalid is not None:
         bad = bad | invalid
     ints = np.rint(np.where(bad, 0.0, row_uv) / factor_uv).astype(np.int64)
-    tokens = list(map(str, ints.tolist()))
+    tokens = B.integer_texts(ints)
     if bad.any():
         for i in np.flatnonzero(bad).tolist():
             tokens[i] = "E"

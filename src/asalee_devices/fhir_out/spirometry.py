@@ -98,7 +98,7 @@ def _curves(rec: FlowCurve) -> list[B.Json]:
     def sd(values_l: np.ndarray, unit: str) -> B.Json:
         ints = np.rint(values_l * 1000.0).astype(np.int64)
         return {"origin": {"value": 0, "unit": unit, "system": C.UCUM, "code": unit}, "period": period,
-                "factor": 0.001, "dimensions": 1, "data": " ".join(map(str, ints.tolist()))}
+                "factor": 0.001, "dimensions": 1, "data": " ".join(B.integer_texts(ints))}
 
     return [
         {"code": B.concept(B.coding(C.MDC, C.MDC_FLOW_AWAY[0], C.MDC_FLOW_AWAY[1]), text="Flow-time curve"),

@@ -78,6 +78,12 @@ class TurbineDecoder:
         self._buf = bytearray()
         self.counters = CodecCounters()
 
+    def drop_partial(self) -> int:
+        """Forget the bytes of an incomplete frame (before a new take); returns how many."""
+        n = len(self._buf)
+        self._buf.clear()
+        return n
+
     def feed(self, data: bytes) -> TurbineFrames:
         """Parse the bytes received so far into whole frames; a bad magic or CRC advances one byte (counted).
 
