@@ -101,3 +101,27 @@ def test_the_catalogue_has_words_for_every_code() -> None:
     assert set(spirometry.ADVICE_MESSAGES) == set(Advice)
     assert all(set(t) == {"fr", "en"} for t in spirometry.ADVICE_MESSAGES.values())
     assert set(spirometry.MARK_LABELS) == set(OperatorMark)
+
+
+def test_the_spirometry_words_cover_every_code_by_its_string() -> None:
+    """messages.spirometry keys its words by code strings (it imports nothing from signal/, issue 19): every
+    Reason, OperatorMark and Advice member has French and English words, found by the member and by its stored
+    string alike, and no table holds a word for a code signal/ no longer returns."""
+    from asalee_devices.messages import spirometry as words
+    from asalee_devices.signal.spirometry.acceptability import OperatorMark, Reason
+    from asalee_devices.signal.spirometry.session import Advice
+
+    tables = {Reason: (words.MESSAGES, words.GP_REASONS), OperatorMark: (words.MARK_LABELS,),
+              Advice: (words.ADVICE_MESSAGES,)}
+    for enum, enum_tables in tables.items():
+        for table in enum_tables:
+            assert sorted(table) == sorted(m.value for m in enum), enum
+            assert all(type(k) is str for k in table), enum  # plain strings: the module needs no signal/ import
+            for member in enum:
+                for lang in ("fr", "en"):
+                    assert table[member][lang].strip() and table[member][lang] == table[member.value][lang]
+                assert table[member]["fr"] != table[member]["en"], member  # a French word, not the English one
+    for reason in Reason:
+        assert words.reason_message(reason.value, "en") == words.MESSAGES[reason]["en"]
+    assert words.reason_message("not_a_reason") is None
+    assert words.mark_labels(tuple(OperatorMark), "fr") == tuple(words.MARK_LABELS[m]["fr"] for m in OperatorMark)

@@ -1,75 +1,93 @@
-"""Spirometry feedback for the nurse: one sentence per Table 7 reason code (standards note A13 vocabulary)."""
+"""Spirometry feedback for the nurse: one sentence per Table 7 reason code (standards note A13 vocabulary).
+
+Imports nothing from ``signal/`` (issue 19: the dashboard and its PDF, which are renderers, look reasons up here):
+every table is keyed by the code *string* — the value of
+:class:`~asalee_devices.signal.spirometry.acceptability.Reason`,
+:class:`~asalee_devices.signal.spirometry.acceptability.OperatorMark` or
+:class:`~asalee_devices.signal.spirometry.session.Advice` — and since a ``StrEnum`` member hashes and compares equal
+to its value, looking a word up by the enum member or by the string stored in results gives the same word.
+``tests/test_signal_codes_only.py`` checks that every member of those enums has its French and English words.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from asalee_devices.signal.spirometry.acceptability import Acceptability, OperatorMark, Reason
-from asalee_devices.signal.spirometry.session import Advice
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 Lang = Literal["fr", "en"]
 
+#: The advice-only reason code (``Reason.HESITATION``): a remark that voids nothing, shown after the verdict.
+HESITATION = "hesitation"
+
+
+class Judged(Protocol):
+    """What the words of a blow need from its acceptability
+    (:class:`~asalee_devices.signal.spirometry.acceptability.Acceptability`): its reason codes."""
+
+    @property
+    def reasons(self) -> Sequence[str]: ...
+
 #: Per-reason messages, French and English.
-MESSAGES: dict[Reason, dict[str, str]] = {
-    Reason.BEV_OVER_LIMIT: {"fr": "Démarrage hésitant — souffler d'un coup, le plus fort possible",
-                            "en": "Hesitant start — blast out as hard as possible"},
-    Reason.FAULTY_ZERO_FLOW: {"fr": "Zéro du débit faussé — refaire le zéro de l'appareil (embout immobile), "
-                                    "puis refaire l'essai",
-                              "en": "Faulty zero-flow setting — re-zero the device (sensor kept still), then repeat"},
-    Reason.COUGH_FIRST_SECOND: {"fr": "Toux pendant l'effort — refaire l'essai",
-                                "en": "Cough during the blow — repeat the manoeuvre"},
-    Reason.COUGH_FIRST_0_75S: {"fr": "Toux pendant l'effort — refaire l'essai",
-                               "en": "Cough during the blow — repeat the manoeuvre"},
-    Reason.GLOTTIC_CLOSURE_FIRST_SECOND: {"fr": "Souffle bloqué dès le début — souffler d'un trait, sans s'arrêter",
-                                          "en": "Blow stopped at the start — blow out in one go, without stopping"},
-    Reason.GLOTTIC_CLOSURE_FIRST_0_75S: {"fr": "Souffle bloqué dès le début — souffler d'un trait, sans s'arrêter",
-                                         "en": "Blow stopped at the start — blow out in one go, without stopping"},
-    Reason.EOFE_NOT_MET: {"fr": "Expiration trop courte — continuer à souffler jusqu'au bout",
-                          "en": "Expiration too short — keep blowing to the very end"},
-    Reason.EARLY_TERMINATION: {"fr": "Fin abrupte — souffler plus longtemps, jusqu'au bout",
-                               "en": "Abrupt end — keep blowing longer, to the very end"},
-    Reason.OBSTRUCTED_MOUTHPIECE: {"fr": "Embout obstrué (noté par l'infirmière) — dégager l'embout, refaire l'essai",
-                                   "en": "Obstructed mouthpiece (noted by the nurse) — clear it, repeat the blow"},
-    Reason.LEAK: {"fr": "Fuite (notée par l'infirmière) — lèvres bien serrées autour de l'embout, refaire l'essai",
+MESSAGES: dict[str, dict[str, str]] = {
+    "bev_over_limit": {"fr": "Démarrage hésitant — souffler d'un coup, le plus fort possible",
+                       "en": "Hesitant start — blast out as hard as possible"},
+    "faulty_zero_flow": {"fr": "Zéro du débit faussé — refaire le zéro de l'appareil (embout immobile), "
+                                "puis refaire l'essai",
+                         "en": "Faulty zero-flow setting — re-zero the device (sensor kept still), then repeat"},
+    "cough_first_second": {"fr": "Toux pendant l'effort — refaire l'essai",
+                           "en": "Cough during the blow — repeat the manoeuvre"},
+    "cough_first_0_75s": {"fr": "Toux pendant l'effort — refaire l'essai",
+                          "en": "Cough during the blow — repeat the manoeuvre"},
+    "glottic_closure_first_second": {"fr": "Souffle bloqué dès le début — souffler d'un trait, sans s'arrêter",
+                                     "en": "Blow stopped at the start — blow out in one go, without stopping"},
+    "glottic_closure_first_0_75s": {"fr": "Souffle bloqué dès le début — souffler d'un trait, sans s'arrêter",
+                                    "en": "Blow stopped at the start — blow out in one go, without stopping"},
+    "eofe_not_met": {"fr": "Expiration trop courte — continuer à souffler jusqu'au bout",
+                     "en": "Expiration too short — keep blowing to the very end"},
+    "early_termination": {"fr": "Fin abrupte — souffler plus longtemps, jusqu'au bout",
+                          "en": "Abrupt end — keep blowing longer, to the very end"},
+    "obstructed_mouthpiece": {"fr": "Embout obstrué (noté par l'infirmière) — dégager l'embout, refaire l'essai",
+                              "en": "Obstructed mouthpiece (noted by the nurse) — clear it, repeat the blow"},
+    "leak": {"fr": "Fuite (notée par l'infirmière) — lèvres bien serrées autour de l'embout, refaire l'essai",
                   "en": "Leak (noted by the nurse) — lips sealed round the mouthpiece, repeat the blow"},
-    Reason.SUBMAXIMAL_EFFORT: {"fr": "Effort sous-maximal (noté par l'infirmière) — souffler le plus fort possible",
-                               "en": "Sub-maximal effort (noted by the nurse) — blow as hard as possible"},
-    Reason.INCOMPLETE_INSPIRATION: {"fr": "Inspiration incomplète avant l'expiration — bien remplir les poumons",
-                                    "en": "Incomplete inspiration — fill the lungs fully first"},
-    Reason.RECORDING_INCOMPLETE: {"fr": "Enregistrement interrompu — refaire l'essai",
-                                  "en": "Recording interrupted — repeat the manoeuvre"},
-    Reason.HESITATION: {"fr": "Conseil : souffler dès la fin de l'inspiration, sans attendre",
-                        "en": "Advice: blow out as soon as the lungs are full, without waiting"},
+    "submaximal_effort": {"fr": "Effort sous-maximal (noté par l'infirmière) — souffler le plus fort possible",
+                          "en": "Sub-maximal effort (noted by the nurse) — blow as hard as possible"},
+    "incomplete_inspiration": {"fr": "Inspiration incomplète avant l'expiration — bien remplir les poumons",
+                               "en": "Incomplete inspiration — fill the lungs fully first"},
+    "recording_incomplete": {"fr": "Enregistrement interrompu — refaire l'essai",
+                             "en": "Recording interrupted — repeat the manoeuvre"},
+    "hesitation": {"fr": "Conseil : souffler dès la fin de l'inspiration, sans attendre",
+                   "en": "Advice: blow out as soon as the lungs are full, without waiting"},
 }
 ACCEPTABLE_MESSAGE = {"fr": "Essai acceptable", "en": "Acceptable blow"}
 #: Shown when a blow is not acceptable but its FEV1 or FVC can still be used (grade U) if nothing better comes.
 USABLE_MESSAGE = {"fr": "Essai non acceptable mais utilisable", "en": "Blow not acceptable but usable"}
 
 #: What the session needs next, by advice code (:class:`~asalee_devices.signal.spirometry.session.Advice`).
-ADVICE_MESSAGES: dict[Advice, dict[Lang, str]] = {
-    Advice.ENOUGH_ACCEPTABLE_REPEATABLE: {"fr": "Séance terminée — essais acceptables et reproductibles",
-                                          "en": "Session complete — acceptable and repeatable blows"},
-    Advice.MAX_MANOEUVRES_REACHED: {"fr": "8 essais atteints — arrêter la séance",
-                                    "en": "8 blows reached — stop the session"},
-    Advice.NOT_REPEATABLE_ONE_MORE: {"fr": "Essais non reproductibles — encore un essai",
-                                     "en": "Blows not repeatable — one more attempt"},
-    Advice.NEED_MORE_ACCEPTABLE: {"fr": "Encore un essai — 3 essais acceptables sont nécessaires",
-                                  "en": "One more attempt — 3 acceptable blows are needed"},
+ADVICE_MESSAGES: dict[str, dict[Lang, str]] = {
+    "enough_acceptable_repeatable": {"fr": "Séance terminée — essais acceptables et reproductibles",
+                                     "en": "Session complete — acceptable and repeatable blows"},
+    "max_manoeuvres_reached": {"fr": "8 essais atteints — arrêter la séance",
+                               "en": "8 blows reached — stop the session"},
+    "not_repeatable_one_more": {"fr": "Essais non reproductibles — encore un essai",
+                                "en": "Blows not repeatable — one more attempt"},
+    "need_more_acceptable": {"fr": "Encore un essai — 3 essais acceptables sont nécessaires",
+                             "en": "One more attempt — 3 acceptable blows are needed"},
 }
 
 #: Labels of the nurse's operator marks (buttons, report, FHIR notes).
-MARK_LABELS: dict[OperatorMark, dict[str, str]] = {
-    OperatorMark.LEAK: {"fr": "fuite", "en": "leak"},
-    OperatorMark.OBSTRUCTED_MOUTHPIECE: {"fr": "embout obstrué", "en": "obstructed mouthpiece"},
-    OperatorMark.SUBMAXIMAL_EFFORT: {"fr": "effort sous-maximal", "en": "sub-maximal effort"},
+MARK_LABELS: dict[str, dict[str, str]] = {
+    "leak": {"fr": "fuite", "en": "leak"},
+    "obstructed_mouthpiece": {"fr": "embout obstrué", "en": "obstructed mouthpiece"},
+    "submaximal_effort": {"fr": "effort sous-maximal", "en": "sub-maximal effort"},
 }
 
 
-def blow_messages(acc: Acceptability, lang: Lang = "fr") -> tuple[str, ...]:
+def blow_messages(acc: Judged, lang: Lang = "fr") -> tuple[str, ...]:
     """What the nurse reads after a blow: the failed criteria, or "acceptable" (followed by advice-only remarks,
     which never contradict the verdict)."""
-    failing = [r for r in acc.reasons if r is not Reason.HESITATION]
-    advice = [MESSAGES[r][lang] for r in acc.reasons if r is Reason.HESITATION]
+    failing = [r for r in acc.reasons if r != HESITATION]
+    advice = [MESSAGES[r][lang] for r in acc.reasons if r == HESITATION]
     if not failing:
         return (ACCEPTABLE_MESSAGE[lang], *advice)
     return (*dict.fromkeys(MESSAGES[r][lang] for r in failing), *advice)
@@ -90,13 +108,11 @@ def reason_message(code: str, lang: Lang = "fr") -> str | None:
     str or None
         The message, None for a code that is not a reason.
     """
-    try:
-        return MESSAGES[Reason(code)][lang]
-    except ValueError:
-        return None
+    words = MESSAGES.get(code)
+    return words[lang] if words is not None else None
 
 
-def mark_labels(marks: tuple[OperatorMark, ...], lang: Lang = "fr") -> tuple[str, ...]:
+def mark_labels(marks: Sequence[str], lang: Lang = "fr") -> tuple[str, ...]:
     return tuple(MARK_LABELS[m][lang] for m in marks)
 
 
@@ -116,27 +132,27 @@ PARAMETER_LABELS: dict[str, dict[Lang, str]] = {
 }
 
 #: Why a blow does not count, in the GP's (technical) vocabulary: no coaching, who noticed an operator-assessed fault.
-GP_REASONS: dict[Reason, dict[Lang, str]] = {
-    Reason.BEV_OVER_LIMIT: {"fr": "BEV au-dessus de la limite (départ hésitant)",
-                            "en": "BEV over the limit (hesitant start)"},
-    Reason.FAULTY_ZERO_FLOW: {"fr": "Zéro du débit faussé", "en": "Faulty zero-flow setting"},
-    Reason.COUGH_FIRST_SECOND: {"fr": "Toux dans la 1re seconde", "en": "Cough in the first second"},
-    Reason.COUGH_FIRST_0_75S: {"fr": "Toux dans les 0,75 premières s", "en": "Cough in the first 0.75 s"},
-    Reason.GLOTTIC_CLOSURE_FIRST_SECOND: {"fr": "Fermeture glottique dans la 1re seconde",
-                                          "en": "Glottic closure in the first second"},
-    Reason.GLOTTIC_CLOSURE_FIRST_0_75S: {"fr": "Fermeture glottique dans les 0,75 premières s",
-                                         "en": "Glottic closure in the first 0.75 s"},
-    Reason.EOFE_NOT_MET: {"fr": "Fin d'expiration forcée non atteinte", "en": "End of forced expiration not reached"},
-    Reason.EARLY_TERMINATION: {"fr": "Arrêt prématuré de l'expiration", "en": "Early termination of expiration"},
-    Reason.OBSTRUCTED_MOUTHPIECE: {"fr": "Embout obstrué (noté par l'infirmière)",
-                                   "en": "Obstructed mouthpiece (noted by the nurse)"},
-    Reason.LEAK: {"fr": "Fuite (notée par l'infirmière)", "en": "Leak (noted by the nurse)"},
-    Reason.SUBMAXIMAL_EFFORT: {"fr": "Effort sous-maximal (noté par l'infirmière)",
-                               "en": "Sub-maximal effort (noted by the nurse)"},
-    Reason.INCOMPLETE_INSPIRATION: {"fr": "Inspiration incomplète (CVIF - CVF au-dessus de la limite)",
-                                    "en": "Incomplete inspiration (FIVC - FVC over the limit)"},
-    Reason.RECORDING_INCOMPLETE: {"fr": "Enregistrement incomplet", "en": "Incomplete recording"},
-    Reason.HESITATION: {"fr": "Temps d'hésitation > 2 s (remarque)", "en": "Hesitation time > 2 s (remark)"},
+GP_REASONS: dict[str, dict[Lang, str]] = {
+    "bev_over_limit": {"fr": "BEV au-dessus de la limite (départ hésitant)",
+                       "en": "BEV over the limit (hesitant start)"},
+    "faulty_zero_flow": {"fr": "Zéro du débit faussé", "en": "Faulty zero-flow setting"},
+    "cough_first_second": {"fr": "Toux dans la 1re seconde", "en": "Cough in the first second"},
+    "cough_first_0_75s": {"fr": "Toux dans les 0,75 premières s", "en": "Cough in the first 0.75 s"},
+    "glottic_closure_first_second": {"fr": "Fermeture glottique dans la 1re seconde",
+                                     "en": "Glottic closure in the first second"},
+    "glottic_closure_first_0_75s": {"fr": "Fermeture glottique dans les 0,75 premières s",
+                                    "en": "Glottic closure in the first 0.75 s"},
+    "eofe_not_met": {"fr": "Fin d'expiration forcée non atteinte", "en": "End of forced expiration not reached"},
+    "early_termination": {"fr": "Arrêt prématuré de l'expiration", "en": "Early termination of expiration"},
+    "obstructed_mouthpiece": {"fr": "Embout obstrué (noté par l'infirmière)",
+                              "en": "Obstructed mouthpiece (noted by the nurse)"},
+    "leak": {"fr": "Fuite (notée par l'infirmière)", "en": "Leak (noted by the nurse)"},
+    "submaximal_effort": {"fr": "Effort sous-maximal (noté par l'infirmière)",
+                          "en": "Sub-maximal effort (noted by the nurse)"},
+    "incomplete_inspiration": {"fr": "Inspiration incomplète (CVIF - CVF au-dessus de la limite)",
+                               "en": "Incomplete inspiration (FIVC - FVC over the limit)"},
+    "recording_incomplete": {"fr": "Enregistrement incomplet", "en": "Incomplete recording"},
+    "hesitation": {"fr": "Temps d'hésitation > 2 s (remarque)", "en": "Hesitation time > 2 s (remark)"},
 }
 #: A recording that could not be analysed, on the GP's report.
 GP_NOT_ANALYSABLE: dict[Lang, str] = {"fr": "{label} : non analysable, exclu de la séance ({reason})",
@@ -171,6 +187,6 @@ def btps_explanation(sources: set[str], lang: Lang = "fr") -> str:
         BTPS_EXPLANATIONS) else ""
 
 
-def gp_reasons(acc: Acceptability, lang: Lang = "fr") -> tuple[str, ...]:
+def gp_reasons(acc: Judged, lang: Lang = "fr") -> tuple[str, ...]:
     """Why a blow is not acceptable (or the advice-only remarks), in the GP's vocabulary, without duplicates."""
     return tuple(dict.fromkeys(GP_REASONS[r][lang] for r in acc.reasons))
