@@ -14,8 +14,11 @@ the packages that importing it executes (``a/__init__.py`` for ``a.b``), and rep
 
 Not checked: ``devices/gdt_bridge`` — a device-layer session (the exchange folder is the watched folder, whose ECG
 file readers in ``drivers/ecg_files`` produce ``signal`` recordings, as the dependency rule allows); its request
-writer only encodes patient data through ``drivers/gdt``, which is checked. ``messages/`` is not a renderer either:
-it keys its words by ``signal`` codes, which is why the canonical results carry the words a renderer writes.
+writer only encodes patient data through ``drivers/gdt``, which is checked. ``messages/`` is not a renderer, but
+what a renderer looks up there must be pure too: ``messages.spirometry`` (the reason words of the dashboard) and
+``messages.ecg_report`` key their words by code strings and import nothing from ``signal/`` (checked below, and
+through every renderer importing them); ``messages.ecg`` keys its words by ``signal`` result types, which is why
+the canonical results carry the ECG words a renderer writes.
 """
 
 from __future__ import annotations
@@ -31,13 +34,7 @@ FORBIDDEN = "asalee_devices.signal"
 
 #: Modules still reaching signal/ because another helper of the same integration owns them. The lead empties this
 #: set at merge (a module listed here that no longer reaches signal/ makes the test fail, so it cannot go stale).
-PENDING: frozenset[str] = frozenset({
-    # the dashboard's failure-reason words come from messages.spirometry, whose tables are keyed by
-    # signal.spirometry.acceptability.Reason (helper H, feat/22h-signal-codes, owns messages/): pure once messages/
-    # no longer imports signal/ at run time (the dashboard itself looks the words up by code string)
-    "asalee_devices.programme.dashboard",
-    "asalee_devices.reports.dashboard_pdf",
-})
+PENDING: frozenset[str] = frozenset()
 
 
 def _module_path(name: str) -> Path | None:
@@ -124,3 +121,10 @@ def test_no_renderer_reaches_signal(module: str) -> None:
         assert chain is not None, f"{module} no longer reaches signal/: remove it from PENDING"
         pytest.xfail(f"pending (another helper's module): {' -> '.join(chain)}")
     assert chain is None, "renderer reaches signal/: " + " -> ".join(chain or [])
+
+
+@pytest.mark.parametrize("module", ["asalee_devices.messages.spirometry", "asalee_devices.messages.ecg_report"])
+def test_the_words_renderers_look_up_are_pure(module: str) -> None:
+    """The catalogue modules a renderer may import (words keyed by code strings) import nothing from signal/."""
+    chain = _chain_to_signal(module)
+    assert chain is None, "words module reaches signal/: " + " -> ".join(chain or [])

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,7 +32,7 @@ from asalee_devices.files import atomic_write
 if TYPE_CHECKING:
     from asalee_devices.config import Config
     from asalee_devices.fhir_out.context import PatientContext, PerformerContext
-    from asalee_devices.workflow.setup import ExaminationSetup
+    from asalee_devices.programme.protocols import Protocol as AsaleeProtocol
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,31 @@ def professional_code(person: PerformerContext | None) -> str:
 
 
 # --- recording ----------------------------------------------------------------------------------------------------
-def programme_doc(setup: ExaminationSetup, *, patient_key: str) -> dict[str, Any]:
+class ProgrammeSetup(Protocol):
+    """What recording an examination's row reads of its setup (:class:`asalee_devices.workflow.setup.ExaminationSetup`
+    satisfies it): described here rather than imported, so the dashboard, a renderer, does not reach the workflow and,
+    through it, ``signal/`` (issue 19)."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def patient(self) -> PatientContext: ...
+    @property
+    def performer(self) -> PerformerContext | None: ...
+    @property
+    def gp(self) -> PerformerContext | None: ...
+    @property
+    def protocol(self) -> AsaleeProtocol | None: ...
+
+
+def programme_doc(setup: ProgrammeSetup, *, patient_key: str) -> dict[str, Any]:
     return {"format": "asalee-programme", "version": 1,
             "protocol": setup.protocol.code if setup.protocol is not None else "",
             "practice_id": practice_id(setup.config), "nurse_code": professional_code(setup.performer),
             "gp_code": professional_code(setup.gp), "patient_key": patient_key}
 
 
-def write_programme(setup: ExaminationSetup, *, folder: Path) -> None:
+def write_programme(setup: ProgrammeSetup, *, folder: Path) -> None:
     """Write the examination's ``programme.json`` (protocol, practice, nurse and GP codes, local patient key) beside
     its recordings, before it is queued: the one part of its indicators row that needs the patient's identity, so
     that :func:`backfill` can complete the row after a crash without it. A failure is logged (no patient data):
@@ -122,7 +139,7 @@ def write_programme(setup: ExaminationSetup, *, folder: Path) -> None:
         log.warning("programme context not stored for examination %s (%s)", folder.name, type(exc).__name__)
 
 
-def record_examination(setup: ExaminationSetup, *, folder: Path) -> None:
+def record_examination(setup: ProgrammeSetup, *, folder: Path) -> None:
     """Called by ``workflow.delivery`` once the examination is in the outbox: its row in the indicators store (and
     its ``programme.json`` if :func:`write_programme` did not run). A failure is logged (no patient data) and leaves
     the delivery alone: the recovery pass (:func:`backfill`) or ``asalee-devices dashboard --rebuild`` restores it."""
