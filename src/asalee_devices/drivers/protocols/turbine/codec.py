@@ -79,7 +79,13 @@ class TurbineDecoder:
         self.counters = CodecCounters()
 
     def drop_partial(self) -> int:
-        """Forget the bytes of an incomplete frame (before a new take); returns how many."""
+        """Forget the bytes of an incomplete frame (before a new take).
+
+        Returns
+        -------
+        int
+            How many buffered bytes were dropped (0 when the decoder was at a frame boundary).
+        """
         n = len(self._buf)
         self._buf.clear()
         return n
