@@ -74,7 +74,7 @@ def test_every_site_words_a_bad_rate_the_same(tmp_path: Path, site: str, rate: f
         call(rate)
     assert exc.value.message == message and exc.value.field == field
     assert isinstance(exc.value, InputError)  # the CLI's one-line error, exit 2
-    assert exc.value.expected is not None and exc.value.expected.startswith((">= ", "> 0 Hz"))
+    assert exc.value.expected is not None and exc.value.expected.startswith((">= ", "a positive rate (> 0 Hz)"))
 
 
 @pytest.mark.parametrize("site", [s for s in SITES if s in ("validate_recording", "analyze_ecg",

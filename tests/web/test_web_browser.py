@@ -72,6 +72,9 @@ def open_app(page: Any, rs: RunningServer) -> None:
 _BLUE = """(id) => { const c = document.getElementById(id); const d = c.getContext('2d').getImageData(0, 0, c.width,
   c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) { if (d[i] < 60 && d[i + 1] < 140 && d[i + 2] > 140)
   n++; } return n; }"""
+_CURVE = """(id) => { const c = document.getElementById(id); const d = c.getContext('2d').getImageData(0, 0, c.width,
+  c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) { const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+  if ((r < 60 && g < 140 && b > 140) || (r < 60 && g > 90 && b < 90)) n++; } return n; }"""
 _DARK = """(id) => { const c = document.getElementById(id); const d = c.getContext('2d').getImageData(0, 0, c.width,
   c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) { if (d[i] < 90 && d[i + 1] < 90 && d[i + 2] < 90)
   n++; } return n; }"""
@@ -472,7 +475,9 @@ def test_contec_spirometer_runs_a_spirometry_session(page: Any, serve: Serve, tm
     assert page.locator("#blow-table tr").count() == 3
     assert all(page.locator("#blow-table tr").nth(k).get_attribute("data-interrupted") != "1" for k in range(3))
     assert "débranché" not in page.inner_text("#spiro-message")
-    assert page.evaluate(f"({_BLUE})('fv-canvas')") > 50  # the downloaded curves are drawn
+    # the downloaded curves are drawn (the reported blow in green, the one in progress in blue: the overlay of
+    # the session's blows)
+    assert page.evaluate(f"({_CURVE})('fv-canvas')") > 50
     shot(page, "08-contec-download")
     kept = sorted((tmp_path / "data" / "in-progress").glob("*/blow-01-0*.npz"))
     assert len(kept) == 3  # on disk before the device was told it may delete them

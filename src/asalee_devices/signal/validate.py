@@ -44,6 +44,6 @@ def check_sampling_rate(fs_hz: float, *, minimum_hz: float = 0.0, purpose: str =
     if rate is None or not finite or rate <= 0 or rate < minimum_hz:
         raise SignalError("Sampling rate too low" if finite else "Sampling rate is not a finite number",
                           field=field, value=fs_hz if rate is None else rate,
-                          expected=(f">= {minimum_hz:g} Hz" if minimum_hz > 0 else "> 0 Hz")
+                          expected=(f">= {minimum_hz:g} Hz" if minimum_hz > 0 else "a positive rate (> 0 Hz)")
                           + (f" for {purpose}" if purpose else ""))
     return rate
