@@ -247,9 +247,8 @@ class EcgExam(BaseExam):
     exam: EcgExamination = field(default_factory=EcgExamination)
     captures: list[Capture] = field(default_factory=list)
     attempts: int = 0
-    interpretation: Interpretation | None = None  # the current version
-    interpretation_count: int = 0
-    earlier_interpretations: list[Interpretation] = field(default_factory=list)  # amended versions, oldest first
+    #: the GP's interpretations, oldest first: the last is the current version, the others the amended ones
+    interpretations: list[Interpretation] = field(default_factory=list)
 
     kind = "ecg"
 
@@ -273,12 +272,19 @@ class EcgExam(BaseExam):
                 "reason": c.reason, "verdict": verdict[0] if fb.acceptable else verdict[1], "messages": msgs,
                 "heart_rate_bpm": _num(fb.heart_rate_bpm, 0), "leads": leads, "error": fb.error}
 
+    @property
+    def interpretation(self) -> Interpretation | None:
+        """The current version of the GP's interpretation."""
+        return self.interpretations[-1] if self.interpretations else None
+
+    @property
+    def interpretation_count(self) -> int:
+        """The highest version interpreted so far (0 before the first): the next one is this + 1."""
+        return max((i.version for i in self.interpretations), default=0)
+
     def interpret(self, it: Interpretation) -> None:
         """A new version of the GP's interpretation; the current one (if any) is kept among the earlier ones."""
-        if self.interpretation is not None:
-            self.earlier_interpretations.append(self.interpretation)
-        self.interpretation = it
-        self.interpretation_count = max(self.interpretation_count, it.version)
+        self.interpretations.append(it)
 
     def view(self, lang: Lang) -> dict[str, Any]:
         with self.lock:  # the device thread may be adding a capture

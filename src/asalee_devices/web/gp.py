@@ -107,8 +107,7 @@ async def trace(request: Request) -> Response:
         "patient": exam.patient.view(), "time": exam.started_at.isoformat(timespec="minutes"),
         "interpretation": None if exam.interpretation is None else exam.interpretation.text,
         "current": None if exam.interpretation is None else exam.interpretation.view(),
-        "versions": [i.view() for i in (*exam.earlier_interpretations,
-                                        *(() if exam.interpretation is None else (exam.interpretation,)))],
+        "versions": [i.view() for i in exam.interpretations],
     })
 
 
@@ -206,8 +205,7 @@ async def interpreted_pdf(request: Request) -> Response:
     """The "interprété" ECG PDF of version ``?version=N`` (default: the current one)."""
     state = web(request)
     exam = _ecg(state, request)
-    versions = {i.version: i for i in (*exam.earlier_interpretations,
-                                        *(() if exam.interpretation is None else (exam.interpretation,)))}
+    versions = {i.version: i for i in exam.interpretations}
     raw = request.query_params.get("version", "")
     if raw and not raw.isdigit():
         raise ApiError(400, "bad_field", "version must be a whole number", field="version")
