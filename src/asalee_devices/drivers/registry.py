@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Protocol, cast
 
-from asalee_devices.drivers.url import DeviceUrl, TransportFactory, parse_int, parse_url
+from asalee_devices.drivers.url import DeviceUrl, TransportFactory, parse_url
 from asalee_devices.errors import ConfigError
 
 __all__ = ["DeviceUrl", "DriverSpec", "ENTRY_POINT_GROUP", "TransportFactory", "check_url", "driver_for_url",
@@ -195,7 +195,3 @@ def check_url(url: str, kind: str | None = None) -> None:
 def driver_for_url(url: str) -> DriverSpec:
     """The driver a device URL speaks to (for ``sim://NAME``, the simulated device's driver)."""
     return _driver_of(parse_url(url))
-
-
-def _int(value: str, field: str) -> int:  # kept for callers of the former private helper
-    return parse_int(value, field)

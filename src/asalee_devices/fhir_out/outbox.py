@@ -314,7 +314,7 @@ class Outbox:
 
     def _reschedule(self, mid: int, reason: str, retry_after_s: float | None) -> str:
         attempts = self.get(mid).attempts
-        if attempts >= self.policy.max_attempts:
+        if self.policy.gives_up(attempts):
             self._set(mid, "failed", error=f"{reason} (gave up after {attempts} attempts)")
             return "failed"
         delay = self.policy.next_delay_s(attempts, self.rng, retry_after_s)

@@ -149,7 +149,7 @@ def factory_from_url(dev: DeviceUrl) -> TransportFactory:
         speed = float(params.get("speed", "1"))
     except ValueError:
         raise ConfigError("Bad simulator speed", field="speed", value=params.get("speed")) from None
-    label = dev.raw.split("?", 1)[0]
+    label = dev.label
     if spec.usb:
         from asalee_devices.drivers.transports.usb import UsbTransport
         from asalee_devices.simulators.turbine import PID, VID

@@ -30,6 +30,7 @@ from asalee_devices.web.settings import (
     scripted_url,
     simulated_patient,
 )
+from asalee_devices.workflow.acquisition import runner_for
 from asalee_devices.workflow.recording_store import save_recording
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ BLOW_SOURCES: dict[type[DeviceSession[Any]], BlowSource] = {LiveFlowSession: _li
 
 
 def _blow_source(device: DeviceSession[Any], driver: str) -> BlowSource:
-    source = next((BLOW_SOURCES[k] for k in type(device).__mro__ if k in BLOW_SOURCES), None)
+    source = runner_for(device, BLOW_SOURCES)
     if source is None:
         raise ConfigError("This spirometer's session cannot run from the web app", field="device", value=driver,
                           expected="a session deriving from " + ", ".join(k.__name__ for k in BLOW_SOURCES))

@@ -10,7 +10,7 @@ reason in ``device_error`` and every recording so far is returned (interrupted o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +46,7 @@ class AcquisitionOutcome:
 
 
 F = TypeVar("F", BlowFeedback, CaptureFeedback)
+V = TypeVar("V")
 
 
 class _LiveSession(Protocol):
@@ -130,8 +131,8 @@ SPIROMETRY_RUNNERS: dict[type[DeviceSession[Any]], SpirometryRunner] = {LiveFlow
                                                                          StoredFlowSession: _download_spirometry}
 
 
-def runner_for(session: DeviceSession[Any], runners: dict[type[DeviceSession[Any]], SpirometryRunner]
-               ) -> SpirometryRunner | None:
+def runner_for(session: DeviceSession[Any], runners: Mapping[type[DeviceSession[Any]], V]) -> V | None:
+    """The entry of ``runners`` for the nearest session kind in ``session``'s MRO (None when no kind fits)."""
     return next((runners[k] for k in type(session).__mro__ if k in runners), None)
 
 
