@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from asalee_devices.jsonable import to_jsonable
+from asalee_devices.messages.ecg_report import band_words, number
 from asalee_devices.signal.ecg.chain import Band
 from asalee_devices.signal.ecg.results import (
     AnalysisWarning,
@@ -55,12 +56,6 @@ NOTES: dict[NoteCode, dict[Lang, str]] = {
 _DECIMALS: dict[str, int | None] = {"seconds": 2, "count": 0, "fs_hz": None, "measured_bpm": 0, "device_bpm": 0}
 
 
-def number(value: float, decimals: int | None, lang: Lang) -> str:
-    """``value`` with ``decimals`` decimals (``g`` when None), decimal comma in French."""
-    text = f"{value:g}" if decimals is None else f"{value:.{decimals}f}"
-    return text.replace(".", ",") if lang == "fr" else text
-
-
 def note_text(note: TechnicalNote, lang: Lang = "fr") -> str:
     """The sentence of one technical note."""
     values = {k: number(v, _DECIMALS.get(k), lang) for k, v in note.values}
@@ -75,14 +70,7 @@ def notes_text(notes: tuple[TechnicalNote, ...], lang: Lang = "fr", *, for_gp: b
 def band_text(band: Band, mains_hz: float, lang: Lang = "fr") -> str:
     """The effective band of the whole chain in plain words: ``Bande passante : 0,05–150 Hz ; filtre secteur
     50 Hz : non`` (the -3 dB points of :func:`~asalee_devices.signal.ecg.chain.chain_band`)."""
-    low = "0" if band.low_hz is None else number(band.low_hz, 2 if band.low_hz < 1 else 0, lang)
-    high = number(band.high_hz if band.high_hz is not None else band.nyquist_hz, 0, lang)
-    mains = number(mains_hz, None, lang)
-    if lang == "fr":
-        filtered = "oui" if band.mains_filtered_hz else "non"
-        return f"Bande passante : {low}–{high} Hz ; filtre secteur {mains} Hz : {filtered}"
-    filtered = "yes" if band.mains_filtered_hz else "no"
-    return f"Bandwidth: {low}–{high} Hz; {mains} Hz mains filter: {filtered}"
+    return band_words(band.low_hz, band.high_hz, band.nyquist_hz, band.mains_filtered_hz, mains_hz, lang)
 
 
 #: The analysis' technical warnings (English, technical: the results document, the CLI and the HPRIM body carry

@@ -458,10 +458,10 @@ def _left_texts(rec: EcgPrintout, ctx: EcgReportContext) -> list[str | tuple[str
 
 
 def _right_lines(ctx: EcgReportContext, width_mm: float) -> list[_Line]:
-    tx = _TEXT[ctx.lang]
-    s = sep(ctx.lang)
     """The right column, most important first: the verdict, the heart rate, the technical notes for the GP, then
     the quality messages (what continues on page 2 is the end of this list)."""
+    tx = _TEXT[ctx.lang]
+    s = sep(ctx.lang)
     out = _lines(f"{tx['quality']}{s}{ctx.quality_verdict or tx['unknown']}", "Helvetica-Bold", 8, width_mm, 3.4)
     if ctx.heart_rate_bpm is not None:
         out += _lines(f"{tx['hr']}{s}{ctx.heart_rate_bpm:.0f} /min", "Helvetica", 8, width_mm, 3.4)

@@ -32,6 +32,7 @@ from asalee_devices.fhir_out.outbox import Outbox, OutboxMessage
 from asalee_devices.web.exams import EcgExam, SpiroExam
 
 if TYPE_CHECKING:
+    from asalee_devices.workflow.calibration_log import CalibrationStatus
     from asalee_devices.workflow.delivery import DeliveryResult
     from asalee_devices.workflow.setup import ExaminationSetup
 
@@ -111,11 +112,11 @@ def exam_setup(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "e
                          "spirometry" if isinstance(exam, SpiroExam) else "ecg", exam.protocol or None)
 
 
-def _report_key(exam: SpiroExam | EcgExam, setup: ExaminationSetup, device: DeviceIdentity) -> str:
+def _report_key(exam: SpiroExam | EcgExam, setup: ExaminationSetup, device: DeviceIdentity,
+                calibration: CalibrationStatus | None) -> str:
     """What the report is rendered from: the raw recordings, the results computed from them (marks, ambient
     conditions, the kept capture), the identities, the device, the language and (spirometry) the calibration
     state. The same key renders the same bytes (the PDFs are invariant)."""
-    from asalee_devices.workflow.delivery import spirometer_calibration
     from asalee_devices.workflow.recording_store import recording_digest
     from asalee_devices.workflow.results import canonical_json, ecg_results, spirometry_results
 
@@ -127,7 +128,7 @@ def _report_key(exam: SpiroExam | EcgExam, setup: ExaminationSetup, device: Devi
             result = exam.exam.phase_result(phase)
             parts += [recording_digest(r) for r in (result.recordings if result is not None else ())]
         parts.append(canonical_json(spirometry_results(exam.exam)).decode("utf-8"))
-        parts.append(repr(spirometer_calibration(setup, device, on=exam.started_at.astimezone().date())[1]))
+        parts.append(repr(calibration))
     else:
         parts += [recording_digest(r) for r in exam.exam.captures]
         parts.append(canonical_json(ecg_results(exam.exam)).decode("utf-8"))
@@ -143,17 +144,21 @@ def report(exam: SpiroExam | EcgExam, config: Config, lang: Literal["fr", "en"])
     (a new blow or capture, a mark, the ambient conditions, the language, the calibration log). Holds the
     examination's lock (a blow arriving waits for the rendering). None while there is nothing to report (no
     analysed blow, no kept capture)."""
-    from asalee_devices.workflow.delivery import ecg_report_pdf, spirometry_report_pdf
+    from asalee_devices.workflow.delivery import ecg_report_pdf, spirometer_calibration, spirometry_report_pdf
 
     setup = exam_setup(exam, config, lang)
     device = exam.identity or unknown_device()
     with exam.lock:
         exam.exam.lang = lang
-        key = _report_key(exam, setup, device)
+        # the calibration log is read once: for the key and, when the key changed, for the rendering
+        calibration = (spirometer_calibration(setup, device, on=exam.started_at.astimezone().date())[1]
+                       if isinstance(exam, SpiroExam) else None)
+        key = _report_key(exam, setup, device, calibration)
         if exam.report is not None and exam.report[0] == key:
             return exam.report[1]
         if isinstance(exam, SpiroExam):
-            pdf = spirometry_report_pdf(exam.exam, setup, device=device, performed_at=exam.started_at)
+            pdf = spirometry_report_pdf(exam.exam, setup, device=device, performed_at=exam.started_at,
+                                        calibration=calibration)
         else:
             pdf = ecg_report_pdf(exam.exam, setup, device=device, performed_at=exam.started_at)
         if pdf is not None:
